@@ -1,0 +1,36 @@
+"""Exceptions with messages a user can act on.
+
+Every error raised for bad input names the file (or config key), the field, and the fix, so the
+workflow log shows one clear line instead of a traceback from deep inside a library.
+"""
+
+from __future__ import annotations
+
+
+class WerklandError(Exception):
+    """Base class of all werkland errors."""
+
+
+class WerklandInputError(WerklandError, ValueError):
+    """Bad input data or configuration.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    path : str, optional
+        The file or config key concerned.
+    fix : str, optional
+        What the user should do about it.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, fix: str | None = None) -> None:
+        self.path = path
+        self.fix = fix
+        parts = []
+        if path:
+            parts.append(f"{path}: ")
+        parts.append(message)
+        if fix:
+            parts.append(f" -- fix: {fix}")
+        super().__init__("".join(parts))

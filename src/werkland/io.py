@@ -1,0 +1,251 @@
+"""Reading and writing rasters, vector layers and tables -- atomically.
+
+Every writer writes to a temporary file beside the target and renames it into place, so a crash
+never leaves a half-written output that Snakemake or a user could mistake for a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import CRS
+from rasterio.errors import RasterioIOError
+
+from werkland._errors import WerklandInputError
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The georeferencing of a raster: shape, affine transform and CRS.
+
+    Attributes
+    ----------
+    height, width : int
+        Rows and columns.
+    transform : affine.Affine
+        Pixel-to-map transform (north-up, square pixels).
+    crs : pyproj.CRS
+        Projected CRS in metres.
+    """
+
+    height: int
+    width: int
+    transform: Affine
+    crs: CRS
+
+    @property
+    def res_m(self) -> float:
+        """Pixel size in metres."""
+        return float(self.transform.a)
+
+    @property
+    def cell_area_m2(self) -> float:
+        """Area of one pixel in m²."""
+        return float(self.transform.a * -self.transform.e)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns)."""
+        return (self.height, self.width)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) in map units."""
+        xmin, ymax = self.transform.c, self.transform.f
+        return (xmin, ymax + self.transform.e * self.height, xmin + self.transform.a * self.width, ymax)
+
+    @classmethod
+    def from_bounds(cls, bounds: tuple[float, float, float, float], res_m: float, crs: CRS) -> Grid:
+        """Grid snapped outward to multiples of ``res_m`` that covers ``bounds``."""
+        if not (np.isfinite(res_m) and res_m > 0):
+            raise WerklandInputError(f"resolution {res_m!r} m is not a positive number", path="config: resolution_m")
+        xmin, ymin, xmax, ymax = bounds
+        xmin = np.floor(xmin / res_m) * res_m
+        ymin = np.floor(ymin / res_m) * res_m
+        xmax = np.ceil(xmax / res_m) * res_m
+        ymax = np.ceil(ymax / res_m) * res_m
+        width = max(1, int(round((xmax - xmin) / res_m)))
+        height = max(1, int(round((ymax - ymin) / res_m)))
+        return cls(height, width, Affine(res_m, 0.0, xmin, 0.0, -res_m, ymax), crs)
+
+    def profile(self, dtype: str, nodata: float | int | None) -> dict[str, Any]:
+        """A rasterio write profile: tiled, deflate-compressed GeoTIFF."""
+        prof: dict[str, Any] = {
+            "driver": "GTiff",
+            "height": self.height,
+            "width": self.width,
+            "count": 1,
+            "dtype": dtype,
+            "crs": rasterio.crs.CRS.from_wkt(self.crs.to_wkt()),
+            "transform": self.transform,
+            "nodata": nodata,
+            "compress": "deflate",
+            "predictor": 3 if dtype.startswith("float") else 2,
+        }
+        if self.height >= 256 and self.width >= 256:
+            prof.update(tiled=True, blockxsize=256, blockysize=256)
+        return prof
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success, delete on error."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_raster(
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    grid: Grid,
+    *,
+    nodata: float | int | None,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+) -> None:
+    """Write a single-band GeoTIFF atomically, with tags recording units and provenance.
+
+    Parameters
+    ----------
+    path : path-like
+        Target file.
+    array : numpy.ndarray
+        2-D array of ``grid.shape``.
+    grid : Grid
+        Georeferencing.
+    nodata : number or None
+        Nodata value; must be representable in the array's dtype.
+    tags : mapping, optional
+        Dataset tags (units, CRS note, parameters); values are JSON-encoded when not strings.
+    description : str, optional
+        Band description.
+    """
+    if array.shape != grid.shape:
+        raise ValueError(f"array shape {array.shape} != grid shape {grid.shape}")
+    dtype = array.dtype.name
+    if nodata is not None and not np.isnan(nodata):
+        info = np.iinfo(array.dtype) if np.issubdtype(array.dtype, np.integer) else np.finfo(array.dtype)
+        if not (info.min <= nodata <= info.max):
+            raise ValueError(f"nodata {nodata} not representable in {dtype}")
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **grid.profile(dtype, nodata)) as dst:
+            dst.write(array, 1)
+            if tags:
+                dst.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()})
+            if description:
+                dst.set_band_description(1, description)
+
+
+def read_raster(path: str | os.PathLike[str], *, masked_value: float | None = None) -> tuple[np.ndarray, Grid, Any]:
+    """Read band 1 of a raster with its grid and nodata value.
+
+    Parameters
+    ----------
+    path : path-like
+        Raster file.
+    masked_value : float, optional
+        If given, nodata cells are replaced by this value (float arrays only).
+
+    Returns
+    -------
+    array : numpy.ndarray
+    grid : Grid
+    nodata : number or None
+
+    Raises
+    ------
+    WerklandInputError
+        If the file is missing, unreadable, or has no CRS.
+    """
+    try:
+        with rasterio.open(path) as src:
+            arr = src.read(1)
+            if src.crs is None:
+                raise WerklandInputError(
+                    "raster has no CRS", path=str(path), fix="assign one, e.g. gdal_edit.py -a_srs EPSG:28992 FILE"
+                )
+            crs = CRS.from_user_input(src.crs.to_wkt())
+            grid = Grid(src.height, src.width, src.transform, crs)
+            nodata = src.nodata
+    except RasterioIOError as exc:
+        raise WerklandInputError(
+            f"cannot read raster ({str(exc).splitlines()[0]})",
+            path=str(path),
+            fix="check the path and that the file is a complete GeoTIFF or other GDAL raster",
+        ) from exc
+    if masked_value is not None and nodata is not None:
+        arr = arr.astype(np.float32, copy=False)
+        if np.isnan(nodata):
+            arr[np.isnan(arr)] = masked_value
+        else:
+            arr[arr == nodata] = masked_value
+    return arr, grid, nodata
+
+
+def write_gpkg(gdf: Any, path: str | os.PathLike[str], layer: str, *, mode: str = "w") -> None:
+    """Write a GeoDataFrame layer to a GeoPackage atomically (pyogrio engine).
+
+    ``mode="w"`` replaces the whole file; ``mode="a"`` adds a layer to an existing file (written in
+    a copy that is renamed into place).
+    """
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        if mode == "a" and target.exists():
+            import shutil
+
+            shutil.copyfile(target, tmp)
+        gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", append=False)
+
+
+def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write JSON atomically, sorted keys, 2-space indent, NaN forbidden."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_csv(df: Any, path: str | os.PathLike[str]) -> None:
+    """Write a pandas DataFrame as CSV atomically (no index, '.6g'-free full precision)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
