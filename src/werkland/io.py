@@ -123,6 +123,7 @@ def write_raster(
     nodata: float | int | None,
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
+    colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
 ) -> None:
     """Write a single-band GeoTIFF atomically, with tags recording units and provenance.
 
@@ -140,6 +141,8 @@ def write_raster(
         Dataset tags (units, CRS note, parameters); values are JSON-encoded when not strings.
     description : str, optional
         Band description.
+    colormap : mapping, optional
+        Value -> RGBA colour table (uint8 rasters), shown by QGIS as a paletted legend.
     """
     if array.shape != grid.shape:
         raise ValueError(f"array shape {array.shape} != grid shape {grid.shape}")
@@ -150,6 +153,8 @@ def write_raster(
             raise ValueError(f"nodata {nodata} not representable in {dtype}")
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **grid.profile(dtype, nodata)) as dst:
+            if colormap:
+                dst.write_colormap(1, dict(colormap))
             dst.write(array, 1)
             if tags:
                 dst.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()})

@@ -1,0 +1,192 @@
+"""Configuration: validation against the JSON schema with readable messages, defaults, regions.
+
+The workflow calls :func:`validate_config` at parse time; every error names the key, the value and
+what is allowed, e.g. ``config: report.language = 'fr' -- allowed: 'en', 'nl'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from werkland._errors import WerklandInputError
+
+REGION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def _path(err: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in err.absolute_path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    key = _path(err)
+    v = err.validator
+    sch = err.schema if isinstance(err.schema, dict) else {}
+    if v == "enum":
+        allowed = ", ".join(repr(a) for a in err.validator_value)
+        return f"config: {key} = {err.instance!r} -- allowed: {allowed}"
+    if v == "required":
+        return f"config: {key}: {err.message} -- add it (see {sch.get('description', 'the schema')})"
+    if v == "additionalProperties" or v == "propertyNames":
+        return f"config: {key}: {err.message}"
+    if v == "pattern":
+        return f"config: {key} = {err.instance!r} does not match {err.validator_value!r}" + (
+            f" ({sch['description']})" if "description" in sch else "")
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", "type", "const"):
+        desc = f" ({sch['description']})" if "description" in sch else ""
+        return f"config: {key} = {err.instance!r}: {err.message}{desc}"
+    return f"config: {key}: {err.message}"
+
+
+def _fill_defaults(schema: Mapping[str, Any], data: Any, root: Mapping[str, Any]) -> None:
+    if not isinstance(data, dict):
+        return
+    if "$ref" in schema:
+        schema = _resolve(schema["$ref"], root)
+    for sub in schema.get("allOf", []):
+        _fill_defaults(_resolve(sub["$ref"], root) if "$ref" in sub else sub, data, root)
+    for key, sub in schema.get("properties", {}).items():
+        if "$ref" in sub:
+            sub = {**_resolve(sub["$ref"], root), **{k: v for k, v in sub.items() if k != "$ref"}}
+        if key not in data and "default" in sub:
+            data[key] = copy.deepcopy(sub["default"])
+        if key in data:
+            _fill_defaults(sub, data[key], root)
+
+
+def _resolve(ref: str, root: Mapping[str, Any]) -> Mapping[str, Any]:
+    node: Any = root
+    for part in ref.lstrip("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Validate ``config`` in place against the schema, filling schema defaults.
+
+    Raises
+    ------
+    WerklandInputError
+        Listing every problem, one per line, each naming the key and the allowed values.
+    """
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    _fill_defaults(schema, config, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = []
+        for e in errors:
+            # report the most specific cause of oneOf/anyOf failures
+            leaf = min(e.context, key=lambda c: len(list(c.absolute_path)) * -1) if e.context else e
+            lines.append(_describe(leaf if e.context else e))
+        raise WerklandInputError("invalid configuration:\n  " + "\n  ".join(lines), path=str(schema_path),
+                                 fix="correct the keys above in config/config.yaml (or your --configfile)")
+    unknown = sorted(set(config["guilds"]) - set(_guild_ids(config)))
+    if unknown:
+        raise WerklandInputError(f"config: guilds: {unknown} not in {config['guilds_table']}",
+                                 fix=f"use guilds from: {', '.join(_guild_ids(config))}")
+    return config
+
+
+def _guild_ids(config: Mapping[str, Any]) -> list[str]:
+    p = Path(config["guilds_table"])
+    if not p.is_file():
+        raise WerklandInputError("guild table not found", path=str(p), fix="check guilds_table in the config")
+    with open(p, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return list((data.get("guilds") or {}).keys())
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; values of ``over`` win (lists are replaced, not merged)."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def read_regions_table(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Read a regions TSV (cheap: no geodata is opened).
+
+    Columns: ``region`` (slug id, required), ``land_cover`` (path; type from ``land_cover_type``,
+    default ``osm``), optional ``parks_file``, ``parks_id_field``, ``clip_lonlat`` (``w,s,e,n``),
+    ``crs``, ``resolution_m``, ``context_buffer_m``, ``species_source``, ``species_file``.
+
+    Raises
+    ------
+    WerklandInputError
+        Missing columns, bad or duplicate region ids (only ``[a-z0-9-]``: no path characters).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise WerklandInputError("regions table not found", path=str(p), fix="check regions_table in the config")
+    regions: dict[str, dict[str, Any]] = {}
+    with open(p, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        if reader.fieldnames is None or "region" not in reader.fieldnames or "land_cover" not in reader.fieldnames:
+            raise WerklandInputError("needs tab-separated columns 'region' and 'land_cover'", path=str(p),
+                                     fix="see config/regions.tsv for the format")
+        for lineno, row in enumerate(reader, start=2):
+            rid = (row.get("region") or "").strip()
+            if not REGION_ID.match(rid):
+                raise WerklandInputError(
+                    f"line {lineno}: region id {rid!r} is not a safe slug", path=str(p),
+                    fix="use lower-case letters, digits and '-' only (no '/', '.', spaces), at most 63 characters",
+                )
+            if rid in regions:
+                raise WerklandInputError(f"line {lineno}: duplicate region id {rid!r}", path=str(p))
+            cfg: dict[str, Any] = {
+                "land_cover": [{"type": (row.get("land_cover_type") or "osm").strip(), "path": row["land_cover"].strip()}]
+            }
+            if row.get("parks_file"):
+                cfg["parks"] = {"file": row["parks_file"].strip(), "id_field": (row.get("parks_id_field") or "park_id").strip()}
+            if row.get("clip_lonlat"):
+                try:
+                    cfg["clip_lonlat"] = [float(x) for x in row["clip_lonlat"].split(",")]
+                except ValueError as exc:
+                    raise WerklandInputError(f"line {lineno}: clip_lonlat {row['clip_lonlat']!r} is not 'w,s,e,n'",
+                                             path=str(p)) from exc
+            for key, conv in (("crs", str), ("resolution_m", float), ("context_buffer_m", float),
+                              ("species_source", str), ("species_file", str)):
+                if row.get(key):
+                    try:
+                        cfg[key] = conv(row[key].strip())
+                    except ValueError as exc:
+                        raise WerklandInputError(f"line {lineno}: {key} {row[key]!r} is not a number",
+                                                 path=str(p)) from exc
+            regions[rid] = cfg
+    return regions
+
+
+def region_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Effective settings per region: defaults, then the regions table, then ``regions:`` entries."""
+    defaults = config.get("region_defaults") or {}
+    table = read_regions_table(config["regions_table"]) if config.get("regions_table") else {}
+    ids = list(dict.fromkeys([*table, *(config.get("regions") or {})]))
+    out = {}
+    for rid in ids:
+        if not REGION_ID.match(rid):
+            raise WerklandInputError(f"region id {rid!r} is not a safe slug", path="config: regions",
+                                     fix="use lower-case letters, digits and '-' only")
+        merged = deep_merge(defaults, table.get(rid, {}))
+        merged = deep_merge(merged, (config.get("regions") or {}).get(rid, {}) or {})
+        if not merged.get("land_cover"):
+            raise WerklandInputError(f"region {rid!r} has no land_cover sources", path=f"config: regions.{rid}",
+                                     fix="list at least one source (type and path)")
+        out[rid] = merged
+    if not out:
+        raise WerklandInputError("no regions configured", path="config: regions", fix="add a region or a regions_table")
+    return out
