@@ -129,6 +129,8 @@ SlurmdUser=root
 AuthType=auth/munge
 CryptoType=crypto/munge
 MpiDefault=none
+# no mail on a CI box (the default /bin/mail is not installed)
+MailProg=/bin/true
 # no cgroups (containers / no systemd): plain /proc based process tracking
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -183,6 +185,13 @@ else
 fi
 
 # ---------------------------------------------------------------- 3. daemons
+# true if the daemon started at epoch $3 has died: its pid file is missing or
+# stale once a 10 s grace period is over (daemons write the pid file only after
+# forking into the background)
+daemon_died() { # pidfile, name, start epoch
+  (($(date +%s) - $3 >= 10)) && ! pid_alive "$1" "$2"
+}
+
 pid_alive() { # pidfile, expected process name
   local pid
   [[ -f $1 ]] || return 1
@@ -247,12 +256,13 @@ else
   rm -f "$CTLD_PID"
   /usr/sbin/slurmctld || die "slurmctld failed to start"
 fi
+ctld_started=$(date +%s)
 
 # wait for the controller before starting slurmd (it registers with it)
 deadline=$((T0 + TIMEOUT))
 until timeout 5 scontrol ping 2>/dev/null | grep -q "is UP"; do
   (($(date +%s) < deadline)) || die "slurmctld not answering 'scontrol ping' after ${TIMEOUT}s"
-  pid_alive "$CTLD_PID" slurmctld || die "slurmctld exited right after start"
+  daemon_died "$CTLD_PID" slurmctld "$ctld_started" && die "slurmctld is not running (exited after start?)"
   sleep 1
 done
 
@@ -263,6 +273,7 @@ else
   rm -f "$SLURMD_PID"
   /usr/sbin/slurmd -N "$NODE" || die "slurmd failed to start"
 fi
+slurmd_started=$(date +%s)
 
 # ---------------------------------------------------------------- 4. verify
 log "waiting for node $NODE to become idle in partition $PARTITION"
@@ -281,7 +292,7 @@ while :; do
       ;;
   esac
   (($(date +%s) < deadline)) || die "node $NODE is '${state:-not listed}' instead of idle after ${TIMEOUT}s"
-  pid_alive "$SLURMD_PID" slurmd || die "slurmd is not running"
+  daemon_died "$SLURMD_PID" slurmd "$slurmd_started" && die "slurmd is not running (exited after start?)"
   sleep 1
 done
 log "node $NODE is $state"

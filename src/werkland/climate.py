@@ -92,6 +92,7 @@ __all__ = [
     "run_climate",
     "scs_potential_retention_mm",
     "scs_runoff_mm",
+    "summarise_parks",
     "urban_cooling",
 ]
 
@@ -105,7 +106,11 @@ CN0_RETENTION_MM = 100_000.0
 
 #: Natural settings and the legend class each stands for, used when the legend has no
 #: ``natural_reference`` mapping of its own.
-DEFAULT_NATURAL_REFERENCE: dict[str, str] = {"grassland": "grass", "woodland": "woodland", "wetland": "wetland"}
+DEFAULT_NATURAL_REFERENCE: dict[str, str] = {
+    "grassland": "grass",
+    "woodland": "woodland",
+    "wetland": "wetland",
+}
 
 #: Defaults of the ``params`` dict of :func:`run_climate` (and of the pure functions that take one).
 #: Values marked (estimate) are werkland choices to tune locally; see ``shared/notes/climate.md``.
@@ -195,7 +200,9 @@ class BiophysicalTable:
     sealed: np.ndarray
     cn: np.ndarray
     missing: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    natural_reference: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NATURAL_REFERENCE))
+    natural_reference: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_NATURAL_REFERENCE)
+    )
     source: str = "legend"
 
     @classmethod
@@ -217,14 +224,22 @@ class BiophysicalTable:
             with open(path, encoding="utf-8") as fh:
                 doc = yaml.safe_load(fh)
         except FileNotFoundError as exc:
-            raise WerklandInputError("legend file not found", path=p, fix="check the legend path in the config") from exc
+            raise WerklandInputError(
+                "legend file not found", path=p, fix="check the legend path in the config"
+            ) from exc
         except yaml.YAMLError as exc:
-            raise WerklandInputError(f"not valid YAML ({exc})", path=p, fix="fix the YAML syntax") from exc
+            raise WerklandInputError(
+                f"not valid YAML ({exc})", path=p, fix="fix the YAML syntax"
+            ) from exc
         if not isinstance(doc, Mapping) or not isinstance(doc.get("classes"), list):
             raise WerklandInputError(
-                "no 'classes' list", path=p, fix="the legend needs a top-level 'classes:' list of class entries"
+                "no 'classes' list",
+                path=p,
+                fix="the legend needs a top-level 'classes:' list of class entries",
             )
-        return cls.from_classes(doc["classes"], natural_reference=doc.get("natural_reference"), source=p)
+        return cls.from_classes(
+            doc["classes"], natural_reference=doc.get("natural_reference"), source=p
+        )
 
     @classmethod
     def from_classes(
@@ -256,12 +271,20 @@ class BiophysicalTable:
             code, name = _get(item, "code"), _get(item, "name")
             if not isinstance(code, int) or isinstance(code, bool) or not 1 <= code <= 255:
                 raise WerklandInputError(
-                    f"class {name!r}: code {code!r} is not an integer 1..255", path=source, fix="0 is reserved for nodata"
+                    f"class {name!r}: code {code!r} is not an integer 1..255",
+                    path=source,
+                    fix="0 is reserved for nodata",
                 )
             if not isinstance(name, str) or not name:
-                raise WerklandInputError(f"class code {code}: name {name!r} is not a string", path=source)
+                raise WerklandInputError(
+                    f"class code {code}: name {name!r} is not a string", path=source
+                )
             if code in names:
-                raise WerklandInputError(f"class code {code} is used twice", path=source, fix="give each class its own code")
+                raise WerklandInputError(
+                    f"class code {code} is used twice",
+                    path=source,
+                    fix="give each class its own code",
+                )
             names[code] = name
             lacking: list[str] = []
             for key in _BIO_SCALARS:
@@ -275,7 +298,8 @@ class BiophysicalTable:
                 lacking.append("cn")
             elif not isinstance(cn_val, Mapping):
                 raise WerklandInputError(
-                    f"class {name!r}: cn must be a mapping {{A, B, C, D}}, not {cn_val!r}", path=source
+                    f"class {name!r}: cn must be a mapping {{A, B, C, D}}, not {cn_val!r}",
+                    path=source,
                 )
             else:
                 for gi, g in enumerate(SOIL_GROUPS):
@@ -296,7 +320,9 @@ class BiophysicalTable:
                     path=source,
                     fix=f"use one of {sorted(known)}",
                 )
-        return cls(names=names, cn=cn, missing=missing, natural_reference=nat, source=source, **arrays)
+        return cls(
+            names=names, cn=cn, missing=missing, natural_reference=nat, source=source, **arrays
+        )
 
     def code_of(self, name: str) -> int:
         """Code of the class called ``name``; WerklandInputError if there is none."""
@@ -304,7 +330,9 @@ class BiophysicalTable:
             if cname == name:
                 return code
         raise WerklandInputError(
-            f"class {name!r} is not in the legend", path=self.source, fix=f"use one of {sorted(self.names.values())}"
+            f"class {name!r} is not in the legend",
+            path=self.source,
+            fix=f"use one of {sorted(self.names.values())}",
         )
 
     def check_codes(self, codes: Iterable[int], *, raster: str | None = None) -> None:
@@ -374,7 +402,11 @@ def _check_value(val: Any, key: str, name: str, source: str) -> float:
     except (TypeError, ValueError):
         x = math.nan
     lo, hi = ranges[key]
-    if isinstance(val, bool) or not (math.isfinite(x) and lo <= x <= hi) or (key == "green_area" and x not in (0.0, 1.0)):
+    if (
+        isinstance(val, bool)
+        or not (math.isfinite(x) and lo <= x <= hi)
+        or (key == "green_area" and x not in (0.0, 1.0))
+    ):
         allowed = "0 or 1" if key == "green_area" else f"a number in [{lo}, {hi}]"
         raise WerklandInputError(f"class {name!r}: {key} = {val!r} is not {allowed}", path=source)
     return x
@@ -429,11 +461,18 @@ def climate_params(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
     w = out["cc_weights"]
     if not isinstance(w, Mapping) or set(w) - {"shade", "albedo", "eti"}:
-        raise WerklandInputError(f"cc_weights {w!r} must map shade/albedo/eti to weights", path=where("cc_weights"))
-    ws = {k: _num(w.get(k, DEFAULT_PARAMS["cc_weights"][k]), where("cc_weights"), lo=0.0) for k in ("shade", "albedo", "eti")}
+        raise WerklandInputError(
+            f"cc_weights {w!r} must map shade/albedo/eti to weights", path=where("cc_weights")
+        )
+    ws = {
+        k: _num(w.get(k, DEFAULT_PARAMS["cc_weights"][k]), where("cc_weights"), lo=0.0)
+        for k in ("shade", "albedo", "eti")
+    }
     total = sum(ws.values())
     if total <= 0:
-        raise WerklandInputError("cc_weights sum to 0", path=where("cc_weights"), fix="give at least one positive weight")
+        raise WerklandInputError(
+            "cc_weights sum to 0", path=where("cc_weights"), fix="give at least one positive weight"
+        )
     out["cc_weights"] = {k: v / total for k, v in ws.items()}
     for k in ("green_area_cooling_distance_m", "t_air_radius_m", "cool_spot_distance_m"):
         out[k] = _num(out[k], where(k), lo=0.0, strict=True)
@@ -443,26 +482,35 @@ def climate_params(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         out[k] = _num(out[k], where(k))
     lam = _num(out["initial_abstraction_ratio"], where("initial_abstraction_ratio"), lo=0.0)
     if lam >= 1.0:
-        raise WerklandInputError(f"{lam} is not in [0, 1)", path=where("initial_abstraction_ratio"), fix="TR-55 uses 0.2")
+        raise WerklandInputError(
+            f"{lam} is not in [0, 1)", path=where("initial_abstraction_ratio"), fix="TR-55 uses 0.2"
+        )
     out["initial_abstraction_ratio"] = lam
     if out["et0_mm"] is not None:
         out["et0_mm"] = _num(out["et0_mm"], where("et0_mm"), lo=0.0, strict=True)
     t_ref, uhi = out["t_ref_degC"], out["uhi_max_degC"]
     if (t_ref is None) != (uhi is None):
         raise WerklandInputError(
-            "give both t_ref_degC and uhi_max_degC for air temperature, or neither", path=where("t_ref_degC")
+            "give both t_ref_degC and uhi_max_degC for air temperature, or neither",
+            path=where("t_ref_degC"),
         )
     if t_ref is not None:
         out["t_ref_degC"] = _num(t_ref, where("t_ref_degC"))
         out["uhi_max_degC"] = _num(uhi, where("uhi_max_degC"), lo=0.0)
     sg = str(out["soil_group"]).upper()
     if sg not in SOIL_GROUPS:
-        raise WerklandInputError(f"soil group {out['soil_group']!r}", path=where("soil_group"), fix="use A, B, C or D")
+        raise WerklandInputError(
+            f"soil group {out['soil_group']!r}", path=where("soil_group"), fix="use A, B, C or D"
+        )
     out["soil_group"] = sg
     if not isinstance(out["natural_setting"], str):
-        raise WerklandInputError(f"{out['natural_setting']!r} is not a string", path=where("natural_setting"))
+        raise WerklandInputError(
+            f"{out['natural_setting']!r} is not a string", path=where("natural_setting")
+        )
     if not isinstance(out["building_class"], str):
-        raise WerklandInputError(f"{out['building_class']!r} is not a string", path=where("building_class"))
+        raise WerklandInputError(
+            f"{out['building_class']!r} is not a string", path=where("building_class")
+        )
     out["storms"] = _storms(out["storms"])
     return out
 
@@ -472,7 +520,11 @@ def _num(val: Any, where: str, *, lo: float | None = None, strict: bool = False)
         x = float(val)
     except (TypeError, ValueError):
         x = math.nan
-    if isinstance(val, bool) or not math.isfinite(x) or (lo is not None and (x < lo or (strict and x == lo))):
+    if (
+        isinstance(val, bool)
+        or not math.isfinite(x)
+        or (lo is not None and (x < lo or (strict and x == lo)))
+    ):
         bound = "" if lo is None else (f" > {lo}" if strict else f" >= {lo}")
         raise WerklandInputError(f"{val!r} is not a finite number{bound}", path=where)
     return x
@@ -489,11 +541,15 @@ def _storms(storms: Any) -> list[dict[str, Any]]:
         name = str(s["name"])
         if not _STORM_NAME.match(name):
             raise WerklandInputError(
-                f"storm name {name!r} is not usable in file and column names", path=where, fix="use letters, digits, _ . -"
+                f"storm name {name!r} is not usable in file and column names",
+                path=where,
+                fix="use letters, digits, _ . -",
             )
         if any(o["name"] == name for o in out):
             raise WerklandInputError(f"storm name {name!r} is used twice", path=where)
-        out.append({"name": name, "depth_mm": _num(s["depth_mm"], f"{where}: {name}: depth_mm", lo=0.0)})
+        out.append(
+            {"name": name, "depth_mm": _num(s["depth_mm"], f"{where}: {name}: depth_mm", lo=0.0)}
+        )
     return out
 
 
@@ -502,7 +558,9 @@ def _storms(storms: Any) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _distance_grid_m(radius_m: float, res_m: float, max_half: tuple[int, int] | None = None) -> np.ndarray:
+def _distance_grid_m(
+    radius_m: float, res_m: float, max_half: tuple[int, int] | None = None
+) -> np.ndarray:
     """Centre-to-centre distances (m) of a square window of half-size floor(radius/res) cells."""
     half = int(math.floor(radius_m / res_m + 1e-9))
     hy = hx = half
@@ -524,7 +582,9 @@ def _disc_kernel(radius_m: float, res_m: float, shape: tuple[int, int]) -> np.nd
     return (dist <= radius_m + 1e-9 * res_m).astype(np.float64)
 
 
-def _convolve_same(signals: Sequence[np.ndarray], kernel: np.ndarray, workers: int = -1) -> list[np.ndarray]:
+def _convolve_same(
+    signals: Sequence[np.ndarray], kernel: np.ndarray, workers: int = -1
+) -> list[np.ndarray]:
     """Linear 2-D convolution of each signal with a symmetric odd-sized kernel, cropped to the signal.
 
     Zero padding outside the signal (edges contribute nothing). One kernel transform is shared by
@@ -533,7 +593,10 @@ def _convolve_same(signals: Sequence[np.ndarray], kernel: np.ndarray, workers: i
     h, w = signals[0].shape
     kh, kw = kernel.shape
     ry, rx = kh // 2, kw // 2
-    fshape = (sp_fft.next_fast_len(h + kh - 1, real=True), sp_fft.next_fast_len(w + kw - 1, real=True))
+    fshape = (
+        sp_fft.next_fast_len(h + kh - 1, real=True),
+        sp_fft.next_fast_len(w + kw - 1, real=True),
+    )
     kf = sp_fft.rfft2(kernel, fshape, workers=workers)
     out = []
     for s in signals:
@@ -546,9 +609,13 @@ def _convolve_same(signals: Sequence[np.ndarray], kernel: np.ndarray, workers: i
     return out
 
 
-def _normalised_smooth(values: np.ndarray, valid: np.ndarray, kernel: np.ndarray, workers: int) -> np.ndarray:
+def _normalised_smooth(
+    values: np.ndarray, valid: np.ndarray, kernel: np.ndarray, workers: int
+) -> np.ndarray:
     """Kernel-weighted mean of ``values`` over valid cells (nodata and edges ignored); NaN where invalid."""
-    num, den = _convolve_same([np.where(valid, values, 0.0), valid.astype(np.float64)], kernel, workers)
+    num, den = _convolve_same(
+        [np.where(valid, values, 0.0), valid.astype(np.float64)], kernel, workers
+    )
     # den >= kernel centre (1) on valid cells; FFT round-off is ~1e-12 of the kernel mass
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
@@ -561,7 +628,9 @@ def _normalised_smooth(values: np.ndarray, valid: np.ndarray, kernel: np.ndarray
 # --------------------------------------------------------------------------------------------------
 
 
-def evapotranspiration_index(kc: np.ndarray, et0_mm: float | np.ndarray | None = None) -> np.ndarray:
+def evapotranspiration_index(
+    kc: np.ndarray, et0_mm: float | np.ndarray | None = None
+) -> np.ndarray:
     """Evapotranspiration index ETI = kc · ET0 / ET_max (InVEST UCM).
 
     Parameters
@@ -582,7 +651,9 @@ def evapotranspiration_index(kc: np.ndarray, et0_mm: float | np.ndarray | None =
         return kc.copy()
     et0 = np.asarray(et0_mm, dtype=np.float64)
     if et0.shape != kc.shape:
-        raise WerklandInputError(f"ET0 shape {et0.shape} != land-cover shape {kc.shape}", path="et0")
+        raise WerklandInputError(
+            f"ET0 shape {et0.shape} != land-cover shape {kc.shape}", path="et0"
+        )
     valid = np.isfinite(kc) & np.isfinite(et0)
     et_max = float(et0[valid].max()) if valid.any() else 0.0
     if et_max <= 0:
@@ -615,18 +686,30 @@ def cooling_capacity(
     >>> round(float(cooling_capacity(1.0, 0.10, 1.1 * 800 / 900)), 6)  # InVEST forest cell
     0.815556
     """
-    w = climate_params({"cc_weights": weights})["cc_weights"] if weights is not None else DEFAULT_PARAMS["cc_weights"]
-    return np.asarray(w["shade"] * np.asarray(shade, dtype=np.float64)
-                      + w["albedo"] * np.asarray(albedo, dtype=np.float64)
-                      + w["eti"] * np.asarray(eti, dtype=np.float64))
+    w = (
+        climate_params({"cc_weights": weights})["cc_weights"]
+        if weights is not None
+        else DEFAULT_PARAMS["cc_weights"]
+    )
+    return np.asarray(
+        w["shade"] * np.asarray(shade, dtype=np.float64)
+        + w["albedo"] * np.asarray(albedo, dtype=np.float64)
+        + w["eti"] * np.asarray(eti, dtype=np.float64)
+    )
 
 
-def _codes(lc_codes: np.ndarray, legend: BiophysicalTable, nodata_code: int, raster: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _codes(
+    lc_codes: np.ndarray, legend: BiophysicalTable, nodata_code: int, raster: str | None
+) -> tuple[np.ndarray, np.ndarray]:
     lc = np.asarray(lc_codes)
     if lc.ndim != 2:
-        raise WerklandInputError(f"land cover must be 2-D, got shape {lc.shape}", path=raster or "land cover")
+        raise WerklandInputError(
+            f"land cover must be 2-D, got shape {lc.shape}", path=raster or "land cover"
+        )
     if not np.issubdtype(lc.dtype, np.integer):
-        raise WerklandInputError(f"land cover must hold integer codes, not {lc.dtype}", path=raster or "land cover")
+        raise WerklandInputError(
+            f"land cover must hold integer codes, not {lc.dtype}", path=raster or "land cover"
+        )
     if lc.size and (lc.min() < 0 or lc.max() > 255):
         raise WerklandInputError("land-cover codes outside 0..255", path=raster or "land cover")
     lc = lc.astype(np.uint8, copy=False)
@@ -740,7 +823,9 @@ def park_cooling(
         valid = np.isfinite(cc)
     g = np.asarray(green).astype(bool) & valid
     signal = np.where(g, cc, 0.0)
-    cc_park = _normalised_smooth(signal, valid, _exponential_kernel(cooling_distance_m, res_m, cc.shape), workers)
+    cc_park = _normalised_smooth(
+        signal, valid, _exponential_kernel(cooling_distance_m, res_m, cc.shape), workers
+    )
     np.clip(cc_park, 0.0, None, out=cc_park)  # FFT round-off below 0 where no green is in reach
     ga = green_area_m2(g, res_m, cooling_distance_m, workers=workers)
     ga[~valid] = 0.0
@@ -806,7 +891,9 @@ def air_temperature(
     """
     valid = np.isfinite(hm)
     t_nomix = t_ref_degC + (1.0 - np.where(valid, hm, 0.0)) * uhi_max_degC
-    return _normalised_smooth(t_nomix, valid, _exponential_kernel(radius_m, res_m, hm.shape), workers)
+    return _normalised_smooth(
+        t_nomix, valid, _exponential_kernel(radius_m, res_m, hm.shape), workers
+    )
 
 
 @dataclass(frozen=True)
@@ -876,14 +963,20 @@ def urban_cooling(
     lc, valid = _codes(lc_codes, legend, nodata_code, None)
     et0 = p["et0_mm"] if et0_mm is None else et0_mm
     kc = np.where(valid, legend.kc[lc], np.nan)
-    cc = cooling_capacity(legend.shade[lc], legend.albedo[lc], evapotranspiration_index(kc, et0), p["cc_weights"])
+    cc = cooling_capacity(
+        legend.shade[lc], legend.albedo[lc], evapotranspiration_index(kc, et0), p["cc_weights"]
+    )
     cc[~valid] = np.nan
     green = (legend.green_area[lc] == 1.0) & valid
-    cc_park, ga = park_cooling(cc, green, res_m, p["green_area_cooling_distance_m"], valid=valid, workers=workers)
+    cc_park, ga = park_cooling(
+        cc, green, res_m, p["green_area_cooling_distance_m"], valid=valid, workers=workers
+    )
     hm = heat_mitigation_index(cc, cc_park, ga, p["green_area_min_m2"])
     t_air = None
     if p["t_ref_degC"] is not None:
-        t_air = air_temperature(hm, res_m, p["t_ref_degC"], p["uhi_max_degC"], p["t_air_radius_m"], workers=workers)
+        t_air = air_temperature(
+            hm, res_m, p["t_ref_degC"], p["uhi_max_degC"], p["t_air_radius_m"], workers=workers
+        )
     return CoolingResult(cc=cc, cc_park=cc_park, ga_m2=ga, hm=hm, green=green, t_air_degC=t_air)
 
 
@@ -914,7 +1007,9 @@ def heat_mitigation(
     >>> [round(float(v), 3) for v in hm[0]]
     [0.04, 0.204]
     """
-    return urban_cooling(lc_codes, legend, res_m, params, nodata_code=nodata_code, workers=workers).hm
+    return urban_cooling(
+        lc_codes, legend, res_m, params, nodata_code=nodata_code, workers=workers
+    ).hm
 
 
 def cool_spots(
@@ -1015,9 +1110,13 @@ def scs_runoff_mm(p_mm: np.ndarray | float, cn: np.ndarray | float, lam: float =
     """
     p = np.asarray(p_mm, dtype=np.float64)
     if np.any(~np.isfinite(p) | (p < 0)):
-        raise WerklandInputError("rain depth must be a finite number >= 0 mm", path="storm depth_mm")
+        raise WerklandInputError(
+            "rain depth must be a finite number >= 0 mm", path="storm depth_mm"
+        )
     if not (0.0 <= lam < 1.0):
-        raise WerklandInputError(f"initial-abstraction ratio {lam} is not in [0, 1)", path="initial_abstraction_ratio")
+        raise WerklandInputError(
+            f"initial-abstraction ratio {lam} is not in [0, 1)", path="initial_abstraction_ratio"
+        )
     s = scs_potential_retention_mm(cn)
     ia = lam * s
     wet = p > ia
@@ -1030,12 +1129,15 @@ def _soil_index(soil_group: str | np.ndarray, shape: tuple[int, ...]) -> int | n
     if isinstance(soil_group, str):
         g = soil_group.upper()
         if g not in SOIL_GROUPS:
-            raise WerklandInputError(f"soil group {soil_group!r}", path="soil_group", fix="use A, B, C or D")
+            raise WerklandInputError(
+                f"soil group {soil_group!r}", path="soil_group", fix="use A, B, C or D"
+            )
         return SOIL_GROUPS.index(g)
     arr = np.asarray(soil_group)
     if arr.shape != shape or not np.issubdtype(arr.dtype, np.integer):
         raise WerklandInputError(
-            "a soil-group raster must be integer 1..4 (A..D) of the land-cover shape", path="soil_group"
+            "a soil-group raster must be integer 1..4 (A..D) of the land-cover shape",
+            path="soil_group",
         )
     if arr.size and (arr.min() < 1 or arr.max() > 4):
         raise WerklandInputError("soil-group raster values must be 1..4 (A..D)", path="soil_group")
@@ -1099,7 +1201,11 @@ def runoff_mm(
 
 
 def natural_reference_landcover(
-    lc_codes: np.ndarray, legend: BiophysicalTable, setting: str = "grassland", *, nodata_code: int = 0
+    lc_codes: np.ndarray,
+    legend: BiophysicalTable,
+    setting: str = "grassland",
+    *,
+    nodata_code: int = 0,
 ) -> np.ndarray:
     """Land cover with every cell of the region replaced by the class of the natural setting.
 
@@ -1143,14 +1249,20 @@ def _read_parks(region_gpkg: str | os.PathLike[str], grid: Grid) -> Any:
             fix="run the region stage first; the file needs a layer 'parks' with column park_id",
         ) from exc
     if "park_id" not in parks.columns:
-        raise WerklandInputError("no column 'park_id'", path=where, fix="the parks layer needs a park_id column")
+        raise WerklandInputError(
+            "no column 'park_id'", path=where, fix="the parks layer needs a park_id column"
+        )
     if parks.crs is None:
-        raise WerklandInputError("parks layer has no CRS", path=where, fix="write the layer with its CRS")
+        raise WerklandInputError(
+            "parks layer has no CRS", path=where, fix="write the layer with its CRS"
+        )
     parks = parks.copy()
     parks["park_id"] = parks["park_id"].astype(str)
     dup = parks["park_id"][parks["park_id"].duplicated()].unique().tolist()
     if dup:
-        raise WerklandInputError(f"duplicate park_id {dup}", path=where, fix="give each park its own id")
+        raise WerklandInputError(
+            f"duplicate park_id {dup}", path=where, fix="give each park its own id"
+        )
     if not parks.crs.equals(grid.crs):
         LOGGER.info("reprojecting parks from %s to the land-cover CRS", parks.crs.to_string())
         parks = parks.to_crs(grid.crs.to_wkt())
@@ -1162,18 +1274,26 @@ def _read_parks(region_gpkg: str | os.PathLike[str], grid: Grid) -> Any:
     return parks
 
 
-def _read_buildings(landcover_gpkg: str | os.PathLike[str] | None, building_class: str, grid: Grid) -> Any:
+def _read_buildings(
+    landcover_gpkg: str | os.PathLike[str] | None, building_class: str, grid: Grid
+) -> Any:
     """Building polygons from landcover.gpkg (layer landcover, class == building_class), or None."""
     if landcover_gpkg is None:
         return None
     import geopandas as gpd
 
     if not Path(landcover_gpkg).exists():
-        raise WerklandInputError("file not found", path=str(landcover_gpkg), fix="run the land-cover stage first")
+        raise WerklandInputError(
+            "file not found", path=str(landcover_gpkg), fix="run the land-cover stage first"
+        )
     cls_sql = building_class.replace("'", "''")
     try:
         gdf = gpd.read_file(
-            landcover_gpkg, layer="landcover", engine="pyogrio", where=f"\"class\" = '{cls_sql}'", columns=["class"]
+            landcover_gpkg,
+            layer="landcover",
+            engine="pyogrio",
+            where=f"\"class\" = '{cls_sql}'",
+            columns=["class"],
         )
     except Exception as exc:
         raise WerklandInputError(
@@ -1198,7 +1318,10 @@ def _cool_spot_polygons(labels: np.ndarray, grid: Grid) -> list[Any]:
     mask = labels > 0
     if not mask.any():
         return []
-    return [shape(geom) for geom, _ in shapes(mask.astype(np.uint8), mask=mask, transform=grid.transform)]
+    return [
+        shape(geom)
+        for geom, _ in shapes(mask.astype(np.uint8), mask=mask, transform=grid.transform)
+    ]
 
 
 def _park_window(geom: Any, grid: Grid) -> tuple[int, int, int, int] | None:
@@ -1223,7 +1346,9 @@ def _park_mask(geom: Any, grid: Grid, win: tuple[int, int, int, int]) -> np.ndar
     shape = (r1 - r0, c1 - c0)
     m = rasterize([(geom, 1)], out_shape=shape, transform=tr, fill=0, dtype="uint8").astype(bool)
     if not m.any():  # a park smaller than a cell: take the cells it touches
-        m = rasterize([(geom, 1)], out_shape=shape, transform=tr, fill=0, dtype="uint8", all_touched=True).astype(bool)
+        m = rasterize(
+            [(geom, 1)], out_shape=shape, transform=tr, fill=0, dtype="uint8", all_touched=True
+        ).astype(bool)
     return m
 
 
@@ -1273,7 +1398,11 @@ def summarise_parks(
     cell_m2 = grid.cell_area_m2
     valid = lc != 0
     labels = cool_spots(
-        cooling.hm, cooling.green, grid.res_m, hm_min=params["cool_spot_hm_min"], min_area_m2=params["cool_spot_min_area_m2"]
+        cooling.hm,
+        cooling.green,
+        grid.res_m,
+        hm_min=params["cool_spot_hm_min"],
+        min_area_m2=params["cool_spot_min_area_m2"],
     )
     n_spots = int(labels.max()) if labels.size else 0
     dist_m = params["cool_spot_distance_m"]
@@ -1286,12 +1415,23 @@ def summarise_parks(
         bgeoms = np.asarray(buildings.geometry.values)
         near_building = np.zeros(len(bgeoms), dtype=bool)
         if polys:
-            hits = shapely.STRtree(polys).query(bgeoms, predicate="dwithin", distance=dist_m)
-            near_building[np.unique(hits[0])] = True
+            # candidate pairs by envelope, then an exact distance test against *prepared* cool-spot
+            # polygons (indexed facet distance: ~10x faster than STRtree's dwithin predicate)
+            spots = np.asarray(polys, dtype=object)
+            shapely.prepare(spots)
+            xmin, ymin, xmax, ymax = shapely.bounds(bgeoms).T
+            env = shapely.box(xmin - dist_m, ymin - dist_m, xmax + dist_m, ymax + dist_m)
+            bi, sj = shapely.STRtree(spots).query(env)
+            ok = shapely.dwithin(spots[sj], bgeoms[bi], dist_m)
+            near_building[bi[ok]] = True
         bpoints = shapely.point_on_surface(bgeoms)
         btree = shapely.STRtree(bpoints)
     else:
-        bcode = legend.code_of(params["building_class"]) if params["building_class"] in legend.names.values() else None
+        bcode = (
+            legend.code_of(params["building_class"])
+            if params["building_class"] in legend.names.values()
+            else None
+        )
         if bcode is not None:
             building_cells = lc == bcode
             if n_spots:
@@ -1335,17 +1475,25 @@ def summarise_parks(
             row["t_air_anomaly_degC"] = float(t.mean() - params["t_ref_degC"]) if n else 0.0
         # buildings within the cool-spot distance
         if buildings is not None:
-            idx = btree.query(geom, predicate="intersects") if n or poly_area > 0 else np.zeros(0, dtype=int)
+            idx = (
+                btree.query(geom, predicate="intersects")
+                if n or poly_area > 0
+                else np.zeros(0, dtype=int)
+            )
             nb = len(idx)
             row["buildings_n"] = nb
             row["buildings_near_cool_spot_share"] = float(near_building[idx].mean()) if nb else 0.0
             if nb == 0 and n:
-                notes.append("no building polygons in the park: buildings_near_cool_spot_share set to 0")
+                notes.append(
+                    "no building polygons in the park: buildings_near_cool_spot_share set to 0"
+                )
         elif building_cells is not None:
             bc = building_cells[sl][m]
             nb = int(bc.sum())
             row["buildings_n"] = 0
-            row["buildings_near_cool_spot_share"] = float(near_cells[sl][m][bc].mean()) if nb else 0.0
+            row["buildings_near_cool_spot_share"] = (
+                float(near_cells[sl][m][bc].mean()) if nb else 0.0
+            )
             if n:
                 notes.append(
                     "no building polygons: buildings_near_cool_spot_share is the share of building cells"
@@ -1355,7 +1503,9 @@ def summarise_parks(
             row["buildings_n"] = 0
             row["buildings_near_cool_spot_share"] = 0.0
             if n:
-                notes.append("legend has no building class: buildings_near_cool_spot_share set to 0")
+                notes.append(
+                    "legend has no building class: buildings_near_cool_spot_share set to 0"
+                )
         # sealing and storage
         sealed_m2 = float(sealed[sl][m].sum()) * cell_m2
         existing_m3 = float(store[sl][m].sum()) * cell_m2 / 1000.0
@@ -1458,17 +1608,37 @@ def run_climate(
     natural_code = legend.natural_code(p["natural_setting"])
     lc, grid, nodata = read_raster(landcover_tif)
     assert_metric(grid.crs, where=str(landcover_tif))
-    if abs(grid.transform.a + grid.transform.e) > 1e-9 * grid.res_m or grid.transform.b or grid.transform.d:
+    if (
+        abs(grid.transform.a + grid.transform.e) > 1e-9 * grid.res_m
+        or grid.transform.b
+        or grid.transform.d
+    ):
         raise WerklandInputError(
-            "land-cover raster must be north-up with square cells", path=str(landcover_tif), fix="re-run the land-cover stage"
+            "land-cover raster must be north-up with square cells",
+            path=str(landcover_tif),
+            fix="re-run the land-cover stage",
         )
     if nodata not in (None, 0):
         raise WerklandInputError(
-            f"nodata is {nodata}, expected 0 (outside the region)", path=str(landcover_tif), fix="re-run the land-cover stage"
+            f"nodata is {nodata}, expected 0 (outside the region)",
+            path=str(landcover_tif),
+            fix="re-run the land-cover stage",
         )
     lc, _ = _codes(lc, legend, 0, str(landcover_tif))
     valid = lc != 0
-    LOGGER.info("land cover %s: %d x %d cells of %.3g m, %d in the region", landcover_tif, *grid.shape, grid.res_m, int(valid.sum()))
+    # read every input before writing anything: a bad parks layer leaves no partial output
+    parks = _read_parks(region_gpkg, grid)
+    buildings = _read_buildings(landcover_gpkg, p["building_class"], grid)
+    LOGGER.info(
+        "%d parks, %s building polygons", len(parks), "no" if buildings is None else len(buildings)
+    )
+    LOGGER.info(
+        "land cover %s: %d x %d cells of %.3g m, %d in the region",
+        landcover_tif,
+        *grid.shape,
+        grid.res_m,
+        int(valid.sum()),
+    )
 
     cooling = urban_cooling(lc, legend, grid.res_m, p, workers=workers)
     crs_tag = grid.crs.to_string()
@@ -1489,7 +1659,10 @@ def run_climate(
         },
         description="HM (-)",
     )
-    LOGGER.info("heat mitigation: mean HM %.3f over the region", float(np.nanmean(cooling.hm)) if valid.any() else 0.0)
+    LOGGER.info(
+        "heat mitigation: mean HM %.3f over the region",
+        float(np.nanmean(cooling.hm)) if valid.any() else 0.0,
+    )
 
     lam, sg = p["initial_abstraction_ratio"], p["soil_group"]
     natural_lc = np.where(valid, natural_code, 0).astype(np.uint8)
@@ -1519,12 +1692,16 @@ def run_climate(
             },
             description=f"runoff {s} (mm)",
         )
-        LOGGER.info("storm %s (%.4g mm): mean runoff %.2f mm", s, depth, float(np.nanmean(runoff[s])) if valid.any() else 0.0)
+        LOGGER.info(
+            "storm %s (%.4g mm): mean runoff %.2f mm",
+            s,
+            depth,
+            float(np.nanmean(runoff[s])) if valid.any() else 0.0,
+        )
 
-    parks = _read_parks(region_gpkg, grid)
-    buildings = _read_buildings(landcover_gpkg, p["building_class"], grid)
-    LOGGER.info("%d parks, %s building polygons", len(parks), "no" if buildings is None else len(buildings))
-    df = summarise_parks(parks, grid, lc, legend, cooling, runoff, natural, pooled, p["storms"], p, buildings)
+    df = summarise_parks(
+        parks, grid, lc, legend, cooling, runoff, natural, pooled, p["storms"], p, buildings
+    )
     write_csv(df, out_summary_csv)
     LOGGER.info("wrote %s (%d parks)", out_summary_csv, len(df))
     return df

@@ -89,7 +89,7 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
             # report the most specific cause of oneOf/anyOf failures
             leaf = min(e.context, key=lambda c: len(list(c.absolute_path)) * -1) if e.context else e
             lines.append(_describe(leaf if e.context else e))
-        raise WerklandInputError("invalid configuration:\n  " + "\n  ".join(lines), path=str(schema_path),
+        raise WerklandInputError("invalid configuration:\n  " + "\n  ".join(lines), path="config",
                                  fix="correct the keys above in config/config.yaml (or your --configfile)")
     unknown = sorted(set(config["guilds"]) - set(_guild_ids(config)))
     if unknown:

@@ -525,7 +525,7 @@ def region_query_geometry(
     tr = Transformer.from_crs(CRS.from_user_input(crs), CRS.from_epsg(4326), always_xy=True)
     polys = [orient(transform(tr.transform, p), sign=1.0) for p in polys]
     ll = polys[0] if len(polys) == 1 else MultiPolygon(polys)
-    wkt = shapely.to_wkt(ll, rounding_precision=decimals, trim=True)
+    wkt = _compact_wkt(shapely.to_wkt(ll, rounding_precision=decimals, trim=True))
     if len(wkt) <= max_chars:
         ll_r = shapely.from_wkt(wkt)
         if ll_r.is_valid:
@@ -533,10 +533,15 @@ def region_query_geometry(
     b = ll.bounds
     f = 10**decimals
     bb = orient(box(np.floor(b[0] * f) / f, np.floor(b[1] * f) / f, np.ceil(b[2] * f) / f, np.ceil(b[3] * f) / f), sign=1.0)
-    wkt = shapely.to_wkt(bb, rounding_precision=decimals, trim=True)
+    wkt = _compact_wkt(shapely.to_wkt(bb, rounding_precision=decimals, trim=True))
     log.info("region polygon too complex for a GET query (%d chars > %d): sending its bounding box, clipping locally",
              len(shapely.to_wkt(ll, rounding_precision=decimals)), max_chars)
     return QueryGeometry(wkt, True, 5)
+
+
+def _compact_wkt(wkt: str) -> str:
+    """``POLYGON ((1 2, 3 4))`` -> ``POLYGON((1 2,3 4))`` (shorter GET URLs, GBIF's own style)."""
+    return re.sub(r"\s*,\s*", ",", re.sub(r"\s*\(\s*", "(", re.sub(r"\s*\)", ")", wkt)))
 
 
 # --------------------------------------------------------------------------------------------

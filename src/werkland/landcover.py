@@ -411,7 +411,7 @@ def read_vector_classes(
         mapped = values.map(mapping)
     if unknown:
         raise WerklandInputError(
-            f"field {class_field!r} has values without a legend class: {', '.join(unknown[:10])}"
+            f"field {class_field!r} has values without a legend class: {', '.join(repr(u) for u in unknown[:10])}"
             + (" ..." if len(unknown) > 10 else ""),
             path=p, fix="add them to the source's mapping (value: legend class, or null to skip)",
         )
@@ -502,11 +502,17 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts) if len(parts) > 1 else parts[0]
 
 
-def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely.Geometry) -> gpd.GeoDataFrame:
+def _polygon_parts(geom: shapely.Geometry) -> list[shapely.Geometry]:
+    return [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) == 3 and p.area > 0]
+
+
+def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely.Geometry,
+                     fill_class: str | None = None) -> gpd.GeoDataFrame:
     """Resolve overlaps by legend priority and clip to the region.
 
     Features are dissolved per (class, source); from the highest priority down, each class keeps
-    what no higher-priority class already covers.
+    what no higher-priority class already covers. With ``fill_class``, the rest of the region gets
+    that class (source ``fill``), so the polygons tile the region like the raster does.
 
     Returns
     -------
@@ -528,9 +534,11 @@ def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely
         if geom.is_empty:
             continue
         covered = _polygonal(shapely.union(covered, geom, grid_size=grid_size))
-        for part in shapely.get_parts(geom):
-            if shapely.get_type_id(part) == 3 and part.area > 0:
-                rows.append({"class": cls, "source": src, "geometry": part})
+        rows.extend({"class": cls, "source": src, "geometry": part} for part in _polygon_parts(geom))
+    if fill_class is not None:
+        legend.code(fill_class, where="config: fill_class")
+        rest = _polygonal(shapely.difference(region, covered, grid_size=grid_size))
+        rows.extend({"class": fill_class, "source": "fill", "geometry": part} for part in _polygon_parts(rest))
     gdf = gpd.GeoDataFrame(rows, columns=["class", "source", "geometry"], geometry="geometry", crs=features.crs)
     gdf["area_m2"] = gdf.geometry.area
     order = gdf["class"].map(prio)
@@ -800,7 +808,7 @@ def build_region(
         raise WerklandInputError("the land-cover data do not overlap the region", path=str(sources[0]["path"]),
                                  fix="check the parks and the data cover the same area")
     log.info("resolving overlaps of %d features by priority", len(features))
-    landcover = resolve_overlaps(features, legend, region_geom)
+    landcover = resolve_overlaps(features, legend, region_geom, fill_class=fill_class)
     codes = rasterize_landcover(features[features.geometry.intersects(region_geom)], legend, grid, region_geom,
                                 background=background, fill_class=fill_class)
     line_gdf = pd.concat(lines, ignore_index=True) if lines else gpd.GeoDataFrame(

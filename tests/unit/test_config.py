@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from werkland._errors import WerklandInputError
+from werkland.config import read_regions_table, region_settings, validate_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _config():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _cwd(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def test_demo_config_is_valid_and_defaults_filled():
+    cfg = validate_config(_config(), SCHEMA)
+    assert cfg["report"]["language"] in ("en", "nl")
+    regions = region_settings(cfg)
+    assert list(regions) == ["demo"]
+    demo = regions["demo"]
+    assert demo["resolution_m"] == 10 and demo["crs"] == "auto" and demo["context_buffer_m"] > 0
+    assert demo["land_cover"][0]["type"] == "osm"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "msg"),
+    [
+        (lambda c: c["report"].__setitem__("language", "fr"), r"report\.language = 'fr' -- allowed: 'en', 'nl'"),
+        (lambda c: c["region_defaults"].__setitem__("resolution_m", 0), r"region_defaults\.resolution_m = 0"),
+        (lambda c: c["regions"].__setitem__("Bad/Id", c["regions"]["demo"]), r"regions"),
+        (lambda c: c["regions"]["demo"]["land_cover"][0].__setitem__("type", "shp"), r"type = 'shp' -- allowed: 'osm'"),
+        (lambda c: c.__setitem__("guilds", ["bats"]), r"guilds.*bats"),
+    ],
+)
+def test_bad_config_names_key_and_allowed_values(mutate, msg):
+    cfg = _config()
+    cfg.setdefault("report", {"language": "en"})
+    mutate(cfg)
+    with pytest.raises(WerklandInputError, match=msg):
+        validate_config(cfg, SCHEMA)
+
+
+def test_regions_table_rejects_path_characters(tmp_path):
+    p = tmp_path / "regions.tsv"
+    p.write_text("region\tland_cover\nok-1\ta.osm.pbf\n../etc\tb.osm.pbf\n")
+    with pytest.raises(WerklandInputError, match=r"line 3: region id '\.\./etc' is not a safe slug"):
+        read_regions_table(p)
+    p.write_text("region\tland_cover\tclip_lonlat\tresolution_m\npark-1\ta.osm.pbf\t4.3,51.9,4.4,52.0\t5\n")
+    regions = read_regions_table(p)
+    assert regions["park-1"]["clip_lonlat"] == [4.3, 51.9, 4.4, 52.0]
+    assert regions["park-1"]["resolution_m"] == 5.0
