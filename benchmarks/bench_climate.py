@@ -97,7 +97,7 @@ def main() -> None:
     leg = load_biophysical(LEGEND)
     p = climate_params({"t_ref_degC": 30.0, "uhi_max_degC": 3.0})
     print(
-        f"region {args.size} x {args.size} cells at {res:g} m, d_cool {p['green_area_cooling_distance_m']:g} m, "
+        f"region {args.size} x {args.size} cells at {res:g} m, d_cool {p['cooling_distance_m']:g} m, "
         f"r {p['t_air_radius_m']:g} m, {args.threads} threads"
     )
 

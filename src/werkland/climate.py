@@ -119,8 +119,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # cooling-capacity weights; renormalised to sum 1 (InVEST defaults)
     "cc_weights": {"shade": 0.6, "albedo": 0.2, "eti": 0.2},
     # d_cool: green-area cooling distance, m. InVEST UG recommends 450 m for city-scale 30 m
-    # rasters; 100-250 m for 1-10 m business-park rasters (climate.md 1.1, estimate)
-    "green_area_cooling_distance_m": 150.0,
+    # rasters; 100-250 m for 1-10 m business-park rasters (climate.md 1.1, estimate; the same
+    # default as config/config.yaml)
+    "cooling_distance_m": 100.0,
     # green area within d_cool above which parks cool their surroundings, m² (InVEST: 2 ha)
     "green_area_min_m2": 20_000.0,
     # constant reference evapotranspiration, mm; only its ratio to the maximum matters, so a
@@ -131,12 +132,13 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "uhi_max_degC": None,
     # air-mixing radius r, m (Lausanne calibration 236 m; estimate)
     "t_air_radius_m": 250.0,
-    # HM below which a cell counts as poorly cooled (0.2 ≈ mown lawn, climate.md 5; estimate)
-    "hm_threshold": 0.2,
-    # cool spot: contiguous green cells (8-connected) with HM >= cool_spot_hm_min and an area
+    # HM below which a cell counts as hot (mown lawn 0.20, shrub 0.53, wood 0.83; estimate)
+    "hm_threshold": 0.3,
+    # cool spot: contiguous green cells (8-connected) with HM >= cool_spot_hm and an area
     # >= cool_spot_min_area_m2; buildings within cool_spot_distance_m count as served
-    # (Kluck et al. 2020: cool place within 300 m; 1 ha and HM 0.3 are estimates)
-    "cool_spot_hm_min": 0.3,
+    # (Kluck et al. 2020: cool place within 300 m; 1 ha and HM 0.5 are estimates: HM 0.5 needs
+    # about half shade, the PET < 36 °C proxy)
+    "cool_spot_hm": 0.5,
     "cool_spot_min_area_m2": 10_000.0,
     "cool_spot_distance_m": 300.0,
     # legend class whose polygons/cells are the buildings (workplaces)
@@ -146,7 +148,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # 70 mm in 2 h ≈ T=100, 140 mm in 2 h ≈ T=1000)
     "storms": [{"name": "70mm_2h", "depth_mm": 70.0}, {"name": "140mm_2h", "depth_mm": 140.0}],
     # initial-abstraction ratio lambda (TR-55: 0.2)
-    "initial_abstraction_ratio": 0.2,
+    "lambda": 0.2,
     # hydrologic soil group of the region, A-D. Default B: Dutch sandy and loamy soils; use C or D
     # for clay/peat polders with shallow groundwater (estimate)
     "soil_group": "B",
@@ -239,6 +241,21 @@ class BiophysicalTable:
             )
         return cls.from_classes(
             doc["classes"], natural_reference=doc.get("natural_reference"), source=p
+        )
+
+    @classmethod
+    def from_legend(cls, legend: Any) -> BiophysicalTable:
+        """Build the table from a loaded :class:`werkland.tables.Legend` (uses its ``raw`` YAML)."""
+        raw = getattr(legend, "raw", None)
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("classes"), list):
+            raise WerklandInputError(
+                "legend object has no raw 'classes' list",
+                path=str(getattr(legend, "path", "legend")),
+            )
+        return cls.from_classes(
+            raw["classes"],
+            natural_reference=raw.get("natural_reference"),
+            source=str(getattr(legend, "path", "legend")),
         )
 
     @classmethod
@@ -474,18 +491,18 @@ def climate_params(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
             "cc_weights sum to 0", path=where("cc_weights"), fix="give at least one positive weight"
         )
     out["cc_weights"] = {k: v / total for k, v in ws.items()}
-    for k in ("green_area_cooling_distance_m", "t_air_radius_m", "cool_spot_distance_m"):
+    for k in ("cooling_distance_m", "t_air_radius_m", "cool_spot_distance_m"):
         out[k] = _num(out[k], where(k), lo=0.0, strict=True)
     for k in ("green_area_min_m2", "cool_spot_min_area_m2", "storage_norm_mm"):
         out[k] = _num(out[k], where(k), lo=0.0)
-    for k in ("hm_threshold", "cool_spot_hm_min"):
+    for k in ("hm_threshold", "cool_spot_hm"):
         out[k] = _num(out[k], where(k))
-    lam = _num(out["initial_abstraction_ratio"], where("initial_abstraction_ratio"), lo=0.0)
+    lam = _num(out["lambda"], where("lambda"), lo=0.0)
     if lam >= 1.0:
         raise WerklandInputError(
-            f"{lam} is not in [0, 1)", path=where("initial_abstraction_ratio"), fix="TR-55 uses 0.2"
+            f"{lam} is not in [0, 1)", path=where("lambda"), fix="TR-55 uses 0.2"
         )
-    out["initial_abstraction_ratio"] = lam
+    out["lambda"] = lam
     if out["et0_mm"] is not None:
         out["et0_mm"] = _num(out["et0_mm"], where("et0_mm"), lo=0.0, strict=True)
     t_ref, uhi = out["t_ref_degC"], out["uhi_max_degC"]
@@ -945,7 +962,7 @@ def urban_cooling(
     res_m : float
         Cell size, m (square cells).
     params : mapping, optional
-        Keys of :data:`DEFAULT_PARAMS` used here: ``cc_weights``, ``green_area_cooling_distance_m``,
+        Keys of :data:`DEFAULT_PARAMS` used here: ``cc_weights``, ``cooling_distance_m``,
         ``green_area_min_m2``, ``et0_mm``, ``t_ref_degC``, ``uhi_max_degC``, ``t_air_radius_m``.
     et0_mm : float or numpy.ndarray, optional
         ET0 raster (mm) overriding ``params["et0_mm"]``.
@@ -969,7 +986,7 @@ def urban_cooling(
     cc[~valid] = np.nan
     green = (legend.green_area[lc] == 1.0) & valid
     cc_park, ga = park_cooling(
-        cc, green, res_m, p["green_area_cooling_distance_m"], valid=valid, workers=workers
+        cc, green, res_m, p["cooling_distance_m"], valid=valid, workers=workers
     )
     hm = heat_mitigation_index(cc, cc_park, ga, p["green_area_min_m2"])
     t_air = None
@@ -1114,9 +1131,7 @@ def scs_runoff_mm(p_mm: np.ndarray | float, cn: np.ndarray | float, lam: float =
             "rain depth must be a finite number >= 0 mm", path="storm depth_mm"
         )
     if not (0.0 <= lam < 1.0):
-        raise WerklandInputError(
-            f"initial-abstraction ratio {lam} is not in [0, 1)", path="initial_abstraction_ratio"
-        )
+        raise WerklandInputError(f"initial-abstraction ratio {lam} is not in [0, 1)", path="lambda")
     s = scs_potential_retention_mm(cn)
     ia = lam * s
     wet = p > ia
@@ -1401,7 +1416,7 @@ def summarise_parks(
         cooling.hm,
         cooling.green,
         grid.res_m,
-        hm_min=params["cool_spot_hm_min"],
+        hm_min=params["cool_spot_hm"],
         min_area_m2=params["cool_spot_min_area_m2"],
     )
     n_spots = int(labels.max()) if labels.size else 0
@@ -1653,7 +1668,7 @@ def run_climate(
             "crs": crs_tag,
             "nodata_meaning": "outside the region",
             "cc_weights": p["cc_weights"],
-            "green_area_cooling_distance_m": p["green_area_cooling_distance_m"],
+            "cooling_distance_m": p["cooling_distance_m"],
             "green_area_min_m2": p["green_area_min_m2"],
             "eti": "kc (constant ET0)" if p["et0_mm"] is None else "kc * ET0 / ET_max",
         },
@@ -1664,7 +1679,7 @@ def run_climate(
         float(np.nanmean(cooling.hm)) if valid.any() else 0.0,
     )
 
-    lam, sg = p["initial_abstraction_ratio"], p["soil_group"]
+    lam, sg = p["lambda"], p["soil_group"]
     natural_lc = np.where(valid, natural_code, 0).astype(np.uint8)
     runoff: dict[str, np.ndarray] = {}
     natural: dict[str, np.ndarray] = {}

@@ -109,7 +109,7 @@ def test_invest_cc_rasters() -> None:
         _invest_legend(),
         30.0,
         {
-            "green_area_cooling_distance_m": 90,
+            "cooling_distance_m": 90,
             "t_air_radius_m": 300,
             "t_ref_degC": 23.5,
             "uhi_max_degC": 2.05,
@@ -298,7 +298,7 @@ def test_runoff_mm_storage_soil_and_nodata() -> None:
 _LEG = load_biophysical(LEGEND_YAML)
 _PAVING = [_LEG.code_of(n) for n in ("sealed", "parking", "road_minor", "road_main", "building")]
 _OTHER = [_LEG.code_of(n) for n in ("woodland", "grass", "shrub", "open_water", "garden", "wadi")]
-_MONO_PARAMS = {"green_area_cooling_distance_m": 40.0, "green_area_min_m2": 1500.0}
+_MONO_PARAMS = {"cooling_distance_m": 40.0, "green_area_min_m2": 1500.0}
 
 
 def _random_landscape(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -415,7 +415,7 @@ def _run(
 
 
 def test_run_climate_summary(region: dict[str, Path]) -> None:
-    df = _run(region, {"green_area_cooling_distance_m": 100.0})
+    df = _run(region, {"cooling_distance_m": 100.0})
     out = region["dir"] / "climate"
     assert list(df["park_id"]) == ["A", "B", "out", "far"]
     for col in (
@@ -473,9 +473,9 @@ def test_run_climate_summary(region: dict[str, Path]) -> None:
 def test_building_cells_fallback_and_natural_setting(region: dict[str, Path]) -> None:
     region = dict(region)
     region["gpkg"] = None  # type: ignore[assignment]
-    df = _run(
-        region, {"green_area_cooling_distance_m": 100.0, "natural_setting": "woodland"}
-    ).set_index("park_id")
+    df = _run(region, {"cooling_distance_m": 100.0, "natural_setting": "woodland"}).set_index(
+        "park_id"
+    )
     # 25 building cells of building 1 lie within 300 m of the wood; of building 2 none
     assert df.loc["A", "buildings_near_cool_spot_share"] == pytest.approx(0.5)
     assert "building cells" in df.loc["A", "note"]
@@ -530,8 +530,8 @@ def test_unknown_code_in_raster() -> None:
         ({"soil_group": "E"}, "soil_group"),
         ({"colling_distance": 3}, "unknown climate parameter"),
         ({"t_ref_degC": 20}, "uhi_max_degC"),
-        ({"initial_abstraction_ratio": 1.0}, "initial_abstraction_ratio"),
-        ({"green_area_cooling_distance_m": 0}, "green_area_cooling_distance_m"),
+        ({"lambda": 1.0}, "lambda"),
+        ({"cooling_distance_m": 0}, "cooling_distance_m"),
     ],
 )
 def test_bad_params(params: dict, match: str) -> None:
@@ -560,3 +560,18 @@ def test_bad_run_inputs(region: dict[str, Path]) -> None:
     with pytest.raises(WerklandInputError, match="park_id"):
         _run(region)
     assert not (out / "summary.csv").exists() and not (out / "cooling.tif").exists()
+
+
+def test_config_climate_section_and_legend_loader_are_accepted() -> None:
+    """The workflow passes config/config.yaml's climate section as params; it must validate."""
+    from werkland.tables import load_legend
+
+    cfg = yaml.safe_load((LEGEND_YAML.parent / "config.yaml").read_text())
+    p = climate_params(cfg.get("climate") or {})
+    assert [s["name"] for s in p["storms"]] == ["70mm_2h", "140mm_2h"]
+    assert sum(p["cc_weights"].values()) == pytest.approx(1.0)
+    via_tables = BiophysicalTable.from_legend(load_legend(LEGEND_YAML))
+    direct = load_biophysical(LEGEND_YAML)
+    assert via_tables.names == direct.names
+    np.testing.assert_array_equal(via_tables.cn, direct.cn)
+    assert via_tables.natural_reference == direct.natural_reference

@@ -7,6 +7,7 @@ from werkland.runner import configure_logging
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 REGIONS = region_settings(config)
 GUILDS = list(config["guilds"])
+STORMS = [storm["name"] for storm in config["climate"]["storms"]]
 
 
 wildcard_constraints:
@@ -36,6 +37,7 @@ def stage_outputs(region):
     ]
     out += expand("results/{region}/habitat/{guild}.tif", region=region, guild=GUILDS)
     out += expand("results/{region}/resistance/{guild}.tif", region=region, guild=GUILDS)
+    out.append(f"results/{region}/climate/summary.csv")
     return out
 
 
