@@ -283,8 +283,8 @@ class GbifClient:
             JSON request body.
         auth : Credentials, optional
             Basic authentication (never logged).
-        expect : {"json", "text"}
-            How to decode the body.
+        expect : {"json", "text", "json+text"}
+            How to decode the body (``json+text``: the decoded JSON and the raw text).
         max_retries, timeout : optional
             Override the client's values for this call.
 
@@ -320,7 +320,10 @@ class GbifClient:
                     )
                 else:
                     try:
-                        return resp.json() if expect == "json" else resp.text
+                        if expect == "text":
+                            return resp.text
+                        text = resp.content.decode(resp.encoding or "utf-8")
+                        return (json.loads(text), text) if expect == "json+text" else json.loads(text)
                     except ValueError as exc:
                         last = f"malformed/truncated JSON body ({len(resp.content)} bytes): {exc}"
             if attempt < retries:
@@ -370,9 +373,13 @@ class GbifClient:
     # -- search ---------------------------------------------------------------------------
     def search_page(self, params: Mapping[str, Any], offset: int, limit: int = PAGE_LIMIT) -> dict[str, Any]:
         """One page of ``occurrence/search``; validates the page structure."""
-        body = self.request("GET", "occurrence/search", params=_param_pairs(params, offset=offset, limit=limit))
+        return self.search_page_raw(params, offset, limit)[0]
+
+    def search_page_raw(self, params: Mapping[str, Any], offset: int, limit: int = PAGE_LIMIT) -> tuple[dict[str, Any], str]:
+        """One page of ``occurrence/search`` as (decoded JSON, raw body text)."""
+        body, text = self.request("GET", "occurrence/search", params=_param_pairs(params, offset=offset, limit=limit), expect="json+text")
         _check_page(body, offset)
-        return body
+        return body, text
 
     # -- downloads ------------------------------------------------------------------------
     def request_download(self, predicate: Mapping[str, Any], fmt: str, creds: Credentials) -> str:
@@ -665,6 +672,7 @@ def _read_table(fh: Any, sep: str, usecols: Iterable[str] | None = None) -> pd.D
     )
 
 
+_DWCA_AUX = frozenset({"rights.txt", "citations.txt", "verbatim.txt", "multimedia.txt", "meta.xml", "metadata.xml"})
 _DOI_RE = re.compile(r"10\.15468/dl\.[a-z0-9]+", re.IGNORECASE)
 _USECOLS = set(RECORD_COLUMNS) | {"issue", "key", "hasGeospatialIssue"}
 
@@ -714,7 +722,8 @@ def read_occurrence_file(path: str | os.PathLike[str], *, max_member_bytes: int 
                 if "occurrence.txt" in names:
                     member, fmt = "occurrence.txt", "DWCA"
                 else:
-                    csvs = [n for n in names if "/" not in n and n.lower().endswith((".csv", ".txt", ".tsv"))]
+                    csvs = [n for n in names if "/" not in n and n.lower().endswith((".csv", ".txt", ".tsv"))
+                            and n.lower() not in _DWCA_AUX]
                     if len(csvs) != 1:
                         raise WerklandInputError(
                             f"zip has no occurrence table (members: {sorted(names)[:8]})",
@@ -905,7 +914,7 @@ def search_all(
         limit = min(PAGE_LIMIT, max_records - offset)
         if limit <= 0:
             break
-        body = client.search_page(params, offset, limit)
+        body, raw = client.search_page_raw(params, offset, limit)
         if pages and body["count"] != count and not restarted:
             log.warning("GBIF count changed from %d to %d while paging (live index): refetching query %s", count, body["count"], qh[:12])
             cache.clear(qh)
@@ -915,7 +924,7 @@ def search_all(
         if body["count"] > max_records:
             pages = [(offset, body)]
             continue
-        cache.write_page(qh, offset, json.dumps(body))
+        cache.write_page(qh, offset, raw)
         pages.append((offset, body))
         got = sum(len(b["results"]) for _, b in pages)
         if len(body["results"]) < limit and not body.get("endOfRecords"):

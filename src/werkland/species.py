@@ -502,13 +502,14 @@ def count_species(
             per_park = {}
         region_ab = sub.groupby("speciesKey").size() if len(sub) else pd.Series(dtype=np.int64)
         m_common = _common_m(per_park, params)
+        park_rows = {str(k): v for k, v in sub_p.groupby("park_id", sort=False)} if len(sub_p) else {}
         for pid in [*park_ids, REGION_ROW]:
             grp = region_ab if pid == REGION_ROW else per_park.get(pid, pd.Series(dtype=np.int64))
             x = grp.to_numpy(dtype=np.int64)
             row: dict[str, Any] = {"park_id": pid, "guild": g, **richness.summarise(x, m_common)}
             top = grp.sort_values(ascending=False, kind="stable").head(top_n)
             row["top_species"] = "; ".join(f"{names.get(k, k)} ({int(v)})" for k, v in top.items())
-            gsel = sub if pid == REGION_ROW else (sub_p[sub_p["park_id"].to_numpy() == pid] if len(sub_p) else sub_p)
+            gsel = sub if pid == REGION_ROW else park_rows.get(pid, sub_p.iloc[:0])
             row["iucn_threatened_species"] = int(gsel.loc[gsel["iucn_threatened"], "speciesKey"].nunique()) if len(gsel) else 0
             row["national_red_list_species"] = (int(gsel.loc[gsel["national_red_list_category"].notna(), "speciesKey"].nunique())
                                                 if len(gsel) else 0)

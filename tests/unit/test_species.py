@@ -251,7 +251,7 @@ def test_api_source_via_local_server_then_cache(region_inputs: dict) -> None:
     _Handler.pages = _fixture_as_search_results()
     _Handler.seen = []
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     th.start()
     base = f"http://127.0.0.1:{srv.server_address[1]}/v1/"
     try:

@@ -2,7 +2,7 @@
 # Parse time stays cheap: only YAML/TSV tables are read here, never geodata.
 
 from werkland.config import region_settings, validate_config
-from werkland.runner import configure_logging
+from werkland.tables import load_guilds, load_legend
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 REGIONS = region_settings(config)
@@ -30,6 +30,28 @@ def landcover_params(key):
     return get
 
 
+_GUILD_TABLE = {}
+
+
+def guild_params(wildcards):
+    """The guild's parameters (config/guilds.yaml) plus the connectivity settings."""
+    if not _GUILD_TABLE:
+        legend = load_legend(config["legend"])
+        _GUILD_TABLE.update(load_guilds(config["guilds_table"], legend))
+    params = _GUILD_TABLE[wildcards.guild].params()
+    params["p_floor"] = config["connectivity"]["p_floor"]
+    params["corridor_width"] = config["connectivity"]["corridor_width_cost"]
+    return params
+
+
+def species_params(wildcards):
+    """Species settings; the region's species_file becomes the file source's path."""
+    params = dict(config["species"])
+    species_file = REGIONS[wildcards.region].get("species_file")
+    params["file_path"] = species_file or None
+    return params
+
+
 def stage_outputs(region):
     out = [
         f"results/{region}/landcover.tif",
@@ -38,6 +60,8 @@ def stage_outputs(region):
     out += expand("results/{region}/habitat/{guild}.tif", region=region, guild=GUILDS)
     out += expand("results/{region}/resistance/{guild}.tif", region=region, guild=GUILDS)
     out.append(f"results/{region}/climate/summary.csv")
+    out += expand("results/{region}/graph/{guild}_summary.json", region=region, guild=GUILDS)
+    out.append(f"results/{region}/species/counts.csv")
     return out
 
 
