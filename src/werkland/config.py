@@ -171,10 +171,57 @@ def read_regions_table(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]
     return regions
 
 
+def slugify(value: str) -> str:
+    """A region id from a park id: lower case, runs of other characters become '-'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", str(value).lower()).strip("-")
+    return slug[:63]
+
+
+def regions_from_parks(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """One region per park of a vector file (only the id column is read: cheap at parse time).
+
+    Parameters
+    ----------
+    spec : mapping
+        ``{file, id_field, land_cover: [sources]}``.
+
+    Raises
+    ------
+    WerklandInputError
+        Missing file or field, ids that give no or colliding slugs.
+    """
+    import pyogrio
+
+    path = spec["file"]
+    if not Path(path).exists():
+        raise WerklandInputError("parks file not found", path=str(path), fix="check regions_from_parks.file")
+    id_field = spec.get("id_field", "park_id")
+    try:
+        table = pyogrio.read_dataframe(path, columns=[id_field], read_geometry=False)
+    except Exception as exc:
+        raise WerklandInputError(f"cannot read field {id_field!r} ({str(exc).splitlines()[0][:200]})", path=str(path),
+                                 fix="set regions_from_parks.id_field to an existing column") from exc
+    regions: dict[str, dict[str, Any]] = {}
+    for pid in table[id_field].astype(str):
+        rid = slugify(pid)
+        if not REGION_ID.match(rid):
+            raise WerklandInputError(f"park id {pid!r} gives no usable region id", path=str(path),
+                                     fix="give parks ids with letters or digits")
+        if rid in regions:
+            raise WerklandInputError(f"park ids {regions[rid]['parks']['ids'][0]!r} and {pid!r} give the same region id {rid!r}",
+                                     path=str(path), fix="make the park ids distinct after lower-casing")
+        regions[rid] = {"land_cover": list(spec.get("land_cover") or []),
+                        "parks": {"file": str(path), "id_field": id_field, "ids": [pid]}}
+    return regions
+
+
 def region_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Effective settings per region: defaults, then the regions table, then ``regions:`` entries."""
+    """Effective settings per region: defaults, then the parks file and regions table, then ``regions:``."""
     defaults = config.get("region_defaults") or {}
     table = read_regions_table(config["regions_table"]) if config.get("regions_table") else {}
+    from_parks = config.get("regions_from_parks") or {}
+    if from_parks.get("file"):
+        table = {**regions_from_parks(from_parks), **table}
     ids = list(dict.fromkeys([*table, *(config.get("regions") or {})]))
     out = {}
     for rid in ids:

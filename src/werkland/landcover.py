@@ -633,8 +633,9 @@ def derive_parks(
     return parks
 
 
-def read_parks_file(path: str | os.PathLike[str], *, id_field: str, crs: CRS, name_field: str | None = None) -> gpd.GeoDataFrame:
-    """Read user-supplied park polygons with an id field.
+def read_parks_file(path: str | os.PathLike[str], *, id_field: str, crs: CRS, name_field: str | None = None,
+                    ids: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    """Read user-supplied park polygons with an id field (optionally only the parks in ``ids``).
 
     Raises
     ------
@@ -652,9 +653,18 @@ def read_parks_file(path: str | os.PathLike[str], *, id_field: str, crs: CRS, na
         raise WerklandInputError(f"has no field {id_field!r}", path=p, fix="set parks.id_field to the column with park ids")
     if gdf.crs is None:
         raise WerklandInputError("parks layer has no CRS", path=p, fix="write the file with its CRS")
-    ids = gdf[id_field].astype(str)
-    if ids.duplicated().any() or (ids.str.strip() == "").any():
+    park_ids = gdf[id_field].astype(str)
+    if park_ids.duplicated().any() or (park_ids.str.strip() == "").any():
         raise WerklandInputError(f"field {id_field!r} has duplicate or empty ids", path=p, fix="give every park a unique id")
+    if ids is not None:
+        wanted = {str(i) for i in ids}
+        missing = sorted(wanted - set(park_ids))
+        if missing:
+            raise WerklandInputError(f"park ids {missing[:5]} not found in field {id_field!r}", path=p,
+                                     fix="check the region's parks.ids")
+        keep = park_ids.isin(wanted).to_numpy()
+        gdf, park_ids = gdf[keep], park_ids[keep]
+    ids = park_ids
     gdf = gdf.to_crs(crs)
     counts: dict[str, int] = {}
     out = gpd.GeoDataFrame(
@@ -744,8 +754,22 @@ def build_region(
     if not sources:
         raise WerklandInputError("no land-cover sources", path="config: land_cover", fix="list at least one source")
     counts: dict[str, int] = {}
-    bounds = tuple(clip_lonlat) if clip_lonlat else source_lonlat_bounds(sources)
-    crs = choose_metric_crs(bounds, crs_setting)  # type: ignore[arg-type]
+    parks_from_file = None
+    if parks_spec.get("file") and not clip_lonlat:
+        # one region per park (or per user polygon): read only the data around these parks
+        parks_ll = read_parks_file(parks_spec["file"], id_field=parks_spec.get("id_field", "park_id"),
+                                   crs=CRS.from_epsg(4326), name_field=parks_spec.get("name_field"),
+                                   ids=parks_spec.get("ids"))
+        w, s_, e, n = parks_ll.total_bounds
+        crs = choose_metric_crs((w, s_, e, n), crs_setting)
+        parks_from_file = parks_ll.to_crs(crs).assign(area_m2=lambda d: d.geometry.area)
+        ext = gpd.GeoSeries([shapely.box(*parks_from_file.total_bounds).buffer(context_buffer_m + 2 * resolution_m)],
+                            crs=crs).to_crs(4326).total_bounds
+        read_box: tuple[float, ...] | None = tuple(float(v) for v in ext)
+    else:
+        bounds = tuple(clip_lonlat) if clip_lonlat else source_lonlat_bounds(sources)
+        crs = choose_metric_crs(bounds, crs_setting)  # type: ignore[arg-type]
+        read_box = tuple(clip_lonlat) if clip_lonlat else None
     clip_geom = None
     if clip_lonlat:
         w, s, e, n = clip_lonlat
@@ -757,7 +781,6 @@ def build_region(
     lines: list[gpd.GeoDataFrame] = []
     raw_parks: list[gpd.GeoDataFrame] = []
     raster_sources = []
-    read_box = tuple(clip_lonlat) if clip_lonlat else None
     for i, src in enumerate(sources):
         kind = src.get("type")
         if kind == "osm":
@@ -774,9 +797,11 @@ def build_region(
             raise WerklandInputError(f"unknown source type {kind!r}", path=f"config: land_cover[{i}].type",
                                      fix="use osm, vector or raster")
     # parks
-    if parks_spec.get("file"):
+    if parks_from_file is not None:
+        parks = parks_from_file
+    elif parks_spec.get("file"):
         parks = read_parks_file(parks_spec["file"], id_field=parks_spec.get("id_field", "park_id"), crs=crs,
-                                name_field=parks_spec.get("name_field"))
+                                name_field=parks_spec.get("name_field"), ids=parks_spec.get("ids"))
     else:
         if not raw_parks:
             raise WerklandInputError("parks can only be derived from land use in OSM sources",

@@ -56,3 +56,21 @@ def test_regions_table_rejects_path_characters(tmp_path):
     regions = read_regions_table(p)
     assert regions["park-1"]["clip_lonlat"] == [4.3, 51.9, 4.4, 52.0]
     assert regions["park-1"]["resolution_m"] == 5.0
+
+
+def test_regions_from_parks_file(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from werkland.config import regions_from_parks
+
+    p = tmp_path / "parks.gpkg"
+    gpd.GeoDataFrame({"code": ["BT 001", "bt-002"]}, geometry=[shapely.box(0, 0, 1, 1)] * 2, crs=28992).to_file(p)
+    regions = regions_from_parks({"file": str(p), "id_field": "code", "land_cover": [{"type": "osm", "path": "x.pbf"}]})
+    assert list(regions) == ["bt-001", "bt-002"]
+    assert regions["bt-001"]["parks"] == {"file": str(p), "id_field": "code", "ids": ["BT 001"]}
+    gpd.GeoDataFrame({"code": ["A/1", "a-1"]}, geometry=[shapely.box(0, 0, 1, 1)] * 2, crs=28992).to_file(p)
+    with pytest.raises(WerklandInputError, match="same region id 'a-1'"):
+        regions_from_parks({"file": str(p), "id_field": "code"})
+    with pytest.raises(WerklandInputError, match="cannot read field 'nope'"):
+        regions_from_parks({"file": str(p), "id_field": "nope"})
