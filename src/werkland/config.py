@@ -201,6 +201,9 @@ def regions_from_parks(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     except Exception as exc:
         raise WerklandInputError(f"cannot read field {id_field!r} ({str(exc).splitlines()[0][:200]})", path=str(path),
                                  fix="set regions_from_parks.id_field to an existing column") from exc
+    if id_field not in table.columns:
+        raise WerklandInputError(f"cannot read field {id_field!r}: not in the layer", path=str(path),
+                                 fix="set regions_from_parks.id_field to an existing column")
     regions: dict[str, dict[str, Any]] = {}
     for pid in table[id_field].astype(str):
         rid = slugify(pid)
