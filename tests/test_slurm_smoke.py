@@ -97,9 +97,7 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _run_slurm(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return _snakemake(
-        workdir, "--executor", "slurm", "--profile", str(PROFILE), "-j", "2", *args
-    )
+    return _snakemake(workdir, "--executor", "slurm", "--profile", str(PROFILE), "-j", "2", *args)
 
 
 def _where(workdir: Path, region: str, rule: str) -> dict:
@@ -143,9 +141,7 @@ def test_slurm_run_equals_local_run(slurm_cluster, tmp_path: Path) -> None:
     assert list((slurm / ".snakemake" / "slurm_logs").rglob("*.log"))
 
 
-def test_grouped_region_chain_is_one_job_and_gbif_api_caps(
-    slurm_cluster, tmp_path: Path
-) -> None:
+def test_grouped_region_chain_is_one_job_and_gbif_api_caps(slurm_cluster, tmp_path: Path) -> None:
     workdir = tmp_path / "grouped"
     workdir.mkdir()
     _run_slurm(

@@ -201,16 +201,19 @@ pid_alive() { # pidfile, expected process name
 }
 
 stop_by_pidfile() { # pidfile, name
-  local pid i
+  local pid
   pid_alive "$1" "$2" || { rm -f "$1"; return 0; }
   pid=$(cat "$1")
   log "stopping $2 (pid $pid)"
   kill "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
   done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$2 (pid $pid) ignored SIGTERM; sending SIGKILL"
+    kill -9 "$pid" 2>/dev/null || true
+  fi
   rm -f "$1"
 }
 
@@ -237,7 +240,7 @@ else
   # --force: remove a stale socket left behind by a killed munged
   runuser -u munge -- /usr/sbin/munged --force \
     || die "munged failed to start (see /var/log/munge/munged.log)"
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break
     sleep 0.2
   done

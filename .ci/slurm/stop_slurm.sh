@@ -16,14 +16,14 @@ PURGE=0
 log() { echo "[stop_slurm] $*" >&2; }
 
 stop_pid() { # pid, name
-  local pid=$1 name=$2 i
+  local pid=$1 name=$2
   [[ -n $pid ]] || return 0
   kill -0 "$pid" 2>/dev/null || return 0
   # only signal the process if it really is the daemon we expect
   [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]] || return 0
   log "stopping $name (pid $pid)"
   kill "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.2
   done

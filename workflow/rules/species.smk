@@ -17,8 +17,6 @@ rule species:
         "results/logs/species/{region}.log",
     benchmark:
         "results/benchmarks/species/{region}.tsv"
-    group:
-        "region_{region}"
     conda:
         "../envs/werkland.yaml"
     threads: 1
