@@ -1,7 +1,12 @@
 # Validation, region sheet, wildcard constraints and input functions. Rules live elsewhere.
 # Parse time stays cheap: only YAML/TSV tables are read here, never geodata.
 
+import os
+
 from werkland.config import region_settings, validate_config
+from werkland.report_i18n import FIGURES as REPORT_FIGURES
+from werkland.report_i18n import report_files, stage_files
+from werkland.styles import style_targets
 from werkland.tables import load_guilds, load_legend
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -66,4 +71,43 @@ def stage_outputs(region):
 
 
 def all_outputs():
-    return [path for region in REGIONS for path in stage_outputs(region)]
+    paths = [path for region in REGIONS for path in stage_outputs(region)]
+    paths += [path for region in REGIONS for path in report_targets(region)]
+    return paths + overview_targets()
+
+
+# --- report -----------------------------------------------------------------------------------
+# .qml styles written beside the stage outputs (paths relative to results/{region}).
+REPORT_STYLES = [target.qml for target in style_targets(GUILDS, STORMS)]
+
+
+def report_inputs(wildcards):
+    """The stage outputs of a region that some rule of this workflow produces."""
+    return [
+        path
+        for path in stage_files(wildcards.region, GUILDS, STORMS)
+        if any(r.is_producer(path) for r in workflow.rules if r.name not in ("report", "overview"))
+    ]
+
+
+def report_sources(wildcards):
+    """Land-cover sources and the intervention catalogue: hashed in the methods section."""
+    paths = [src["path"] for src in REGIONS[wildcards.region]["land_cover"]]
+    catalogue = config["interventions"]["catalogue"]
+    if os.path.exists(catalogue):
+        paths.append(catalogue)
+    return paths
+
+
+def report_region_dir(wildcards, output):
+    return os.path.dirname(os.path.dirname(output.html))
+
+
+def report_targets(region):
+    """Files of a region's report (for rule all)."""
+    return report_files(region) + [f"results/{region}/{qml}" for qml in REPORT_STYLES]
+
+
+def overview_targets():
+    """The regional overview, when the run has several regions."""
+    return ["results/report.html"] if len(REGIONS) > 1 else []
