@@ -49,6 +49,20 @@ def guild_params(wildcards):
     return params
 
 
+def barrier_params(wildcards):
+    """The barriers settings plus the guild's resistance table (for the resistance threshold)."""
+    guild_params(wildcards)  # loads the guild table
+    params = dict(config["barriers"])
+    params.pop("guild_weights", None)
+    params["resistance"] = dict(_GUILD_TABLE[wildcards.guild].resistance)
+    return params
+
+
+def barrier_guild_weights(wildcards):
+    weights = config["barriers"].get("guild_weights") or {}
+    return {guild: float(weights.get(guild, 1.0)) for guild in GUILDS}
+
+
 def species_params(wildcards):
     """Species settings; the region's species_file becomes the file source's path."""
     params = dict(config["species"])
@@ -67,6 +81,7 @@ def stage_outputs(region):
     out.append(f"results/{region}/climate/summary.csv")
     out += expand("results/{region}/graph/{guild}_summary.json", region=region, guild=GUILDS)
     out.append(f"results/{region}/species/counts.csv")
+    out.append(f"results/{region}/barriers/all_guilds.gpkg")
     return out
 
 
