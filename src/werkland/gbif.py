@@ -1045,6 +1045,7 @@ def download_citation(meta: Mapping[str, Any], access_date: str | None = None) -
 
 
 NO_DATA_MESSAGE = "no species data: GBIF unreachable and no cache"
+NO_SOURCE_MESSAGE = "no species data: the species stage is switched off (species_source: none)"
 
 
 def fetch_occurrences(
@@ -1097,6 +1098,8 @@ def fetch_occurrences(
     -------
     FetchResult
     """
+    if source == "none":
+        return FetchResult(records_to_frame([]), "no_data", NO_SOURCE_MESSAGE, "none", {}, query_hash({}), None)
     wkt = geometry.wkt if geometry else None
     cache = QueryCache(cache_dir)
     client = client or GbifClient(base_url, **dict(client_options or {}))
@@ -1122,7 +1125,7 @@ def fetch_occurrences(
                            query, query_hash(query), str(meta.get("created", _now()))[:10], meta.get("doi"), meta.get("key"),
                            download_citation(meta), meta.get("totalRecords"), {"download_meta": meta, "rights": info.get("rights")})
     if source not in ("api", "auto"):
-        raise WerklandInputError(f"unknown species source {source!r}", path="config: species.source", fix="use auto, api, download or file")
+        raise WerklandInputError(f"unknown species source {source!r}", path="config: species_source", fix="use auto, api, download, file or none")
     query = search_query(wkt, filters)
     qh = query_hash(query)
     if refresh and source == "auto" and not client.reachable():

@@ -674,7 +674,7 @@ def run_species(
     out_occurrences_gpkg, out_counts_csv, out_citation_json, out_cleaning_log_csv : path-like
         Outputs (layer ``occurrences``); a plain-text citation is also written beside the JSON
         (same name, ``.txt``).
-    source : {"auto", "api", "download", "file"}
+    source : {"auto", "api", "download", "file", "none"}
         Where the records come from.
     params : mapping or None
         Overrides of :data:`DEFAULT_PARAMS` (unknown keys are an error).

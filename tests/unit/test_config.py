@@ -74,3 +74,15 @@ def test_regions_from_parks_file(tmp_path):
         regions_from_parks({"file": str(p), "id_field": "code"})
     with pytest.raises(WerklandInputError, match="cannot read field 'nope'"):
         regions_from_parks({"file": str(p), "id_field": "nope"})
+
+
+def test_minimal_config_gets_every_stage_default():
+    """A config with only the required keys runs: every stage section is filled from the schema."""
+    cfg = {"legend": "config/landcover_classes.yaml", "guilds_table": "config/guilds.yaml", "guilds": ["hedgehog"],
+           "regions": {"x": {"land_cover": [{"type": "osm", "path": "a.osm.pbf"}]}}}
+    validate_config(cfg, SCHEMA)
+    assert [s["name"] for s in cfg["climate"]["storms"]] == ["70mm_2h", "140mm_2h"]
+    assert cfg["connectivity"]["convention"] == "conefor"
+    assert cfg["barriers"]["radii_m"] == [20, 50, 100]
+    assert cfg["report"]["language"] == "en"
+    assert cfg["interventions"]["weights"] == {"biodiversity": 0.5, "climate": 0.5}

@@ -308,3 +308,15 @@ def test_real_dwca_zip_runs_end_to_end(region_inputs: dict) -> None:
     assert cit["doi"] == "10.15468/dl.wfjquc" and "doi.org/10.15468/dl.wfjquc" in cit["text"]
     log = pd.read_csv(outs["log"])
     assert log.set_index("rule").loc["outside_region", "removed"] > 0
+
+
+def test_source_none_writes_explained_empty_outputs(tmp_path):
+    """species_source: none -> valid empty outputs whose message says the stage is off."""
+    import json
+
+    from werkland.gbif import NO_SOURCE_MESSAGE, fetch_occurrences
+
+    res = fetch_occurrences("none", geometry=None, filters={}, cache_dir=tmp_path)
+    assert res.status == "no_data" and res.message == NO_SOURCE_MESSAGE and len(res.records) == 0
+    assert not any(tmp_path.iterdir())  # nothing fetched, nothing cached
+    assert "switched off" in json.dumps(res.message)
