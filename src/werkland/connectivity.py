@@ -752,6 +752,7 @@ def build_links(
     corridor_width: float | None = None,
     n_threads: int = 2,
     with_paths: bool = True,
+    sources: np.ndarray | None = None,
 ) -> LinkSet:
     """Least-cost links between all patch pairs within ``max_cost``, and optionally corridors.
 
@@ -773,6 +774,10 @@ def build_links(
         Worker threads (the compiled search releases the GIL).
     with_paths : bool
         Trace the least-cost path of every link.
+    sources : numpy.ndarray, optional
+        Patch ids to search from (default: all). A link (a, b), a < b, is found by the search from
+        ``a``, so restricting the sources keeps exactly the links whose smaller id is a source --
+        this is how :mod:`werkland.tiling` splits the work over overlapping windows.
 
     Returns
     -------
@@ -831,20 +836,23 @@ def build_links(
             pool.put(ws)
         with lock:
             done[0] += 1
-            if done[0] % step == 0 or done[0] == n:
+            if done[0] % step == 0 or done[0] == len(todo):
                 dt = time.perf_counter() - t0
-                log.info("links: %d/%d patches searched (%.1f patches/s)", done[0], n, done[0] / max(dt, 1e-9))
+                log.info("links: %d/%d patches searched (%.1f patches/s)", done[0], len(todo), done[0] / max(dt, 1e-9))
 
-    if n:
+    todo = list(range(1, n + 1)) if sources is None else sorted({int(s) for s in sources if 1 <= int(s) <= n})
+    if sources is not None:
+        step = max(1, len(todo) // 10)
+    if todo:
         if n_threads == 1:
-            for pid in range(1, n + 1):
+            for pid in todo:
                 work(pid)
         else:
             with ThreadPoolExecutor(max_workers=n_threads) as ex:
-                list(ex.map(work, range(1, n + 1)))
+                list(ex.map(work, todo))
     froms, tos, costs, pptr, pcells = [], [], [], [np.zeros(1, np.int64)], []
     offset = 0
-    for pid in range(1, n + 1):
+    for pid in todo:
         t_found, t_cost, pc, pp = results[pid]
         froms.append(np.full(t_found.size, pid, np.int64))
         tos.append(t_found.astype(np.int64))
@@ -1600,7 +1608,8 @@ def run_connectivity(
         ``edge_band_m`` (0), ``p0`` (the convention's value), ``p_floor`` (0.001: links and
         searches stop where p falls below it), ``corridor_width`` (cost-weighted m, default d0),
         ``iic_max_cost`` (cost-weighted m, default d0: the IIC binary graph links pairs with
-        ``p_direct >= p0``), ``n_threads`` (2).
+        ``p_direct >= p0``), ``n_threads`` (2), ``tile_cells`` (0 = untiled; else the side of the
+        overlapping tiles of :mod:`werkland.tiling`, same results with less memory).
     convention : {"conefor", "graphab"}
         Kernel convention; never mixed within a run.
 
@@ -1683,15 +1692,24 @@ def run_connectivity(
         if imp.any():
             warnings.append(f"{int(imp.sum())} patches lie entirely on impassable cells and cannot link")
 
-    # 2. links (+ corridors)
-    links = build_links(
-        resistance,
-        ps.labels,
-        res_m=res_m,
-        max_cost=max_cost,
-        corridor_width=width if out_corridors_tif is not None else None,
-        n_threads=n_threads,
-    )
+    # 2. links (+ corridors), over overlapping tiles when the region is large (werkland.tiling)
+    tile_cells = int(_param(params, "tile_cells", guild, 0) or 0)
+    if tile_cells and tile_cells < max(resistance.shape):
+        from werkland.tiling import build_links_tiled
+
+        links = build_links_tiled(
+            resistance, ps.labels, res_m=res_m, max_cost=max_cost, tile_cells=tile_cells,
+            corridor_width=width if out_corridors_tif is not None else None, n_threads=n_threads,
+        )
+    else:
+        links = build_links(
+            resistance,
+            ps.labels,
+            res_m=res_m,
+            max_cost=max_cost,
+            corridor_width=width if out_corridors_tif is not None else None,
+            n_threads=n_threads,
+        )
     if n > 1 and links.n == 0:
         warnings.append(f"no pair of patches is within the maximum cost distance {max_cost:.0f} (p >= {p_floor:g})")
     t_links = time.perf_counter()

@@ -46,6 +46,7 @@ def guild_params(wildcards):
     params = _GUILD_TABLE[wildcards.guild].params()
     params["p_floor"] = config["connectivity"]["p_floor"]
     params["corridor_width"] = config["connectivity"]["corridor_width_cost"]
+    params["tile_cells"] = config["connectivity"]["tile_cells"]
     return params
 
 
