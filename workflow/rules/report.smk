@@ -41,8 +41,6 @@ rule report:
         "results/logs/report/{region}.log",
     benchmark:
         "results/benchmarks/report/{region}.tsv"
-    group:
-        "region_{region}"
     conda:
         "../envs/werkland.yaml"
     threads: 1
