@@ -240,3 +240,56 @@ def region_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     if not out:
         raise WerklandInputError("no regions configured", path="config: regions", fix="add a region or a regions_table")
     return out
+
+
+# --- parameters of each stage, built from the validated config (shared by the per-stage rules and
+# --- the one-job-per-region pipeline, so both run the stages with identical settings) -----------
+
+
+def connectivity_params(config: Mapping[str, Any], guild: Any) -> dict[str, Any]:
+    """Parameters of :func:`werkland.connectivity.run_connectivity` for one guild.
+
+    Parameters
+    ----------
+    config : mapping
+        The validated workflow config.
+    guild : werkland.tables.Guild
+        The guild (from :func:`werkland.tables.load_guilds`).
+    """
+    params = guild.params()
+    params["p_floor"] = config["connectivity"]["p_floor"]
+    params["corridor_width"] = config["connectivity"]["corridor_width_cost"]
+    params["tile_cells"] = config["connectivity"]["tile_cells"]
+    return params
+
+
+def barrier_params(config: Mapping[str, Any], guild: Any) -> dict[str, Any]:
+    """Parameters of :func:`werkland.barriers.run_barriers`: the barriers settings plus the guild's
+    resistance table (for the resistance threshold)."""
+    params = dict(config["barriers"])
+    params.pop("guild_weights", None)
+    params["resistance"] = dict(guild.resistance)
+    return params
+
+
+def barrier_guild_weights(config: Mapping[str, Any]) -> dict[str, float]:
+    """Weight of each analysed guild in the multi-guild barrier rank (1 when not configured)."""
+    weights = config["barriers"].get("guild_weights") or {}
+    return {g: float(weights.get(g, 1.0)) for g in config["guilds"]}
+
+
+def species_params(config: Mapping[str, Any], region: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters of :func:`werkland.species.run_species`; the region's ``species_file`` becomes the
+    file source's path."""
+    params = dict(config["species"])
+    params["file_path"] = region.get("species_file") or None
+    return params
+
+
+def intervention_params(config: Mapping[str, Any], threads: int) -> dict[str, Any]:
+    """Parameters of :func:`werkland.interventions.run_interventions`."""
+    params = dict(config["interventions"])
+    params["climate"] = dict(config["climate"])
+    params["connectivity"] = dict(config["connectivity"])
+    params["n_workers"] = min(int(params.get("n_workers", 2)), int(threads))
+    return params

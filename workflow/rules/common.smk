@@ -3,7 +3,11 @@
 
 import os
 
-from werkland.config import region_settings, validate_config
+from werkland.config import barrier_guild_weights as werkland_barrier_guild_weights
+from werkland.config import barrier_params as werkland_barrier_params
+from werkland.config import connectivity_params, region_settings, validate_config
+from werkland.config import intervention_params as werkland_intervention_params
+from werkland.config import species_params as werkland_species_params
 from werkland.report_i18n import FIGURES as REPORT_FIGURES
 from werkland.report_i18n import report_files, stage_files
 from werkland.styles import style_targets
@@ -15,12 +19,14 @@ GUILDS = list(config["guilds"])
 STORMS = [storm["name"] for storm in config["climate"]["storms"]]
 
 
+# guild: only the configured guilds, so barriers/{guild}.gpkg never matches all_guilds.gpkg
 wildcard_constraints:
     region="[a-z0-9][a-z0-9-]*",
-    guild="[a-z][a-z0-9_]*",
+    guild="|".join(GUILDS),
 
 
 def region_cfg(wildcards):
+    """The region's effective settings (defaults, table and regions: merged)."""
     return REGIONS[wildcards.region]
 
 
@@ -38,38 +44,31 @@ def landcover_params(key):
 _GUILD_TABLE = {}
 
 
-def guild_params(wildcards):
-    """The guild's parameters (config/guilds.yaml) plus the connectivity settings."""
+def guild_table():
+    """The guild table (config/guilds.yaml), read once."""
     if not _GUILD_TABLE:
-        legend = load_legend(config["legend"])
-        _GUILD_TABLE.update(load_guilds(config["guilds_table"], legend))
-    params = _GUILD_TABLE[wildcards.guild].params()
-    params["p_floor"] = config["connectivity"]["p_floor"]
-    params["corridor_width"] = config["connectivity"]["corridor_width_cost"]
-    params["tile_cells"] = config["connectivity"]["tile_cells"]
-    return params
+        _GUILD_TABLE.update(load_guilds(config["guilds_table"], load_legend(config["legend"])))
+    return _GUILD_TABLE
+
+
+def guild_params(wildcards):
+    return connectivity_params(config, guild_table()[wildcards.guild])
 
 
 def barrier_params(wildcards):
-    """The barriers settings plus the guild's resistance table (for the resistance threshold)."""
-    guild_params(wildcards)  # loads the guild table
-    params = dict(config["barriers"])
-    params.pop("guild_weights", None)
-    params["resistance"] = dict(_GUILD_TABLE[wildcards.guild].resistance)
-    return params
+    return werkland_barrier_params(config, guild_table()[wildcards.guild])
 
 
 def barrier_guild_weights(wildcards):
-    weights = config["barriers"].get("guild_weights") or {}
-    return {guild: float(weights.get(guild, 1.0)) for guild in GUILDS}
+    return werkland_barrier_guild_weights(config)
 
 
 def species_params(wildcards):
-    """Species settings; the region's species_file becomes the file source's path."""
-    params = dict(config["species"])
-    species_file = REGIONS[wildcards.region].get("species_file")
-    params["file_path"] = species_file or None
-    return params
+    return werkland_species_params(config, REGIONS[wildcards.region])
+
+
+def intervention_params(wildcards, threads):
+    return werkland_intervention_params(config, threads)
 
 
 def stage_outputs(region):
@@ -83,10 +82,14 @@ def stage_outputs(region):
     out += expand("results/{region}/graph/{guild}_summary.json", region=region, guild=GUILDS)
     out.append(f"results/{region}/species/counts.csv")
     out.append(f"results/{region}/barriers/all_guilds.gpkg")
+    out.append(f"results/{region}/interventions/candidates.gpkg")
     return out
 
 
 def all_outputs():
+    if config["execution"] == "pipeline":
+        paths = [f"results/{region}/pipeline.json" for region in REGIONS]
+        return paths + overview_targets()
     paths = [path for region in REGIONS for path in stage_outputs(region)]
     paths += [path for region in REGIONS for path in report_targets(region)]
     return paths + overview_targets()

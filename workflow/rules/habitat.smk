@@ -1,16 +1,4 @@
-# Land cover -> habitat (issue 2): demo data, land-cover harmonisation, habitat and resistance rasters.
-
-
-rule demo_data:
-    output:
-        pbf="resources/demo/test.osm.pbf",
-    log:
-        "results/logs/demo_data/demo.log",
-    localrule: True
-    conda:
-        "../envs/werkland.yaml"
-    script:
-        "../../scripts/demo_data.py"
+# Land cover -> habitat (issue 2): land-cover harmonisation, habitat and resistance rasters.
 
 
 rule landcover:
