@@ -84,8 +84,14 @@ def main() -> None:
     ap.add_argument("--skip-generated", action="store_true")
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument("--candidates", type=int, default=1000)
+    ap.add_argument("--log", default=None, help="write the stage's INFO log (progress, rates) to this file")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if a.log:
+        fh = logging.FileHandler(a.log, mode="w")
+        fh.setFormatter(logging.Formatter("%(relativeCreated)8.0f ms %(name)s: %(message)s"))
+        logging.getLogger("werkland.interventions").addHandler(fh)
+        logging.getLogger("werkland.interventions").setLevel(logging.INFO)
     if not a.skip_demo:
         demo = ROOT / "results" / "demo"
         if (demo / "landcover.tif").exists():

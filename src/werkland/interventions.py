@@ -927,9 +927,9 @@ class GuildGraph:
         # --- 3. graph update -------------------------------------------------------------------
         a_new_nodes = np.array(new_a, dtype=np.float64)
         dq = float(a_new_nodes.sum() - self.a[R].sum())
+        # nodes merged/removed or whose links were re-searched (not every neighbour of a new patch:
+        # in dense graphs that would make every candidate "interact" with every pick)
         touched = set(int(x) for x in R) | set(S)
-        for nl in new_links:
-            touched |= {q for q in nl if q < n}
         if monotone:
             pc_after, commit_data = self._monotone_update(R, new_links, a_new_nodes, s_links, commit)
         else:

@@ -467,6 +467,21 @@ def _geometry_of(path: Path, layer: str | None, default: str) -> str:
     return default
 
 
+def _corridor_width(corridor_tif: Path, config: Mapping[str, Any]) -> float:
+    """Corridor truncation (cost-m): the configured width, else the one the guild's summary records."""
+    width = (config.get("connectivity") or {}).get("corridor_width_cost")
+    if width:
+        return float(width)
+    summary = corridor_tif.parent.parent / "graph" / f"{corridor_tif.stem}_summary.json"
+    if summary.exists():
+        import json
+
+        recorded = json.loads(summary.read_text()).get("corridor_width")
+        if recorded:
+            return float(recorded)
+    return 1000.0  # style range only, when the stage has not run yet
+
+
 def style_text(
     target: StyleTarget,
     *,
@@ -503,7 +518,7 @@ def style_text(
             "p_direct", [0, 0.05, 0.25, 0.5, 1.0], RAMPS["probability"], "line", widths=[0.3, 0.5, 0.8, 1.2]
         )
     if kind == "corridor":
-        width = float((config.get("connectivity") or {}).get("corridor_width_cost", 2000) or 2000)
+        width = _corridor_width(data, config)
         return pseudocolor_raster_qml(0.0, width, RAMPS["corridor"], n_classes=5, unit="cost-m above LCD")
     if kind == "barriers":
         cats = [
