@@ -639,6 +639,8 @@ class BioDelta:
     d_quality_ha: float = 0.0
     touched: frozenset[int] = frozenset()
     commit: Any = None
+    pc_delta: float = 0.0
+    seeds: frozenset[int] = frozenset()
 
 
 def _offsets8() -> np.ndarray:
@@ -935,10 +937,23 @@ class GuildGraph:
         else:
             pc_after, commit_data = self._full_update(R, new_links, a_new_nodes, s_links, commit)
         d_eca = math.sqrt(max(pc_after, 0.0)) - self.eca_ha
-        delta = BioDelta(d_eca_ha=d_eca, d_quality_ha=dq, touched=frozenset(touched))
+        seeds = set(touched)
+        for nl in new_links:
+            seeds |= {q for q in nl if q < n}
+        for nb in s_links.values():
+            seeds |= {q for q in nb if q < n}
+        delta = BioDelta(d_eca_ha=d_eca, d_quality_ha=dq, touched=frozenset(touched), pc_delta=pc_after - self.pcnum,
+                         seeds=frozenset(seeds))
         if commit:
             self._commit(cells, new_suit, new_res, R, new_patches, a_new_nodes, new_links, s_links, pc_after, commit_data)
         return delta
+
+    def near(self, seeds: Iterable[int]) -> np.ndarray:
+        """Boolean mask of nodes within -ln p* <= cut of any of ``seeds`` (all nodes if the cut is inf)."""
+        sd = sorted(int(x) for x in seeds if int(x) < self.n)
+        if not sd:
+            return np.zeros(self.n, bool)
+        return self.D[sd].min(axis=0) <= self.cut
 
     def _grow(self, nn: int) -> None:
         """Make room for ``nn`` new nodes in the distance matrix (a view of a larger buffer)."""
@@ -1642,7 +1657,7 @@ def read_user_candidates(path: str | os.PathLike[str], ctx: _Ctx, catalogue: Cat
     if dup:
         raise WerklandInputError(f"duplicate candidate_id {dup[:5]}", path=p, fix="give each candidate its own id")
     out: list[Candidate] = []
-    for i, row in gdf.iterrows():
+    for _, row in gdf.iterrows():
         cid = str(row["candidate_id"])
         typ = catalogue.get(str(row["type"]), where=f"{p}: candidate {cid}")
         geom = row.geometry
@@ -1715,6 +1730,11 @@ class Gains:
     d_retained_m3: float = 0.0
     park: int = -1
     touched: dict[str, frozenset[int]] = field(default_factory=dict)
+    pc_delta: dict[str, float] = field(default_factory=dict)
+    seeds: dict[str, frozenset[int]] = field(default_factory=dict)
+    d_cn_m3: float = 0.0
+    d_storage_m3: float = 0.0
+    window: tuple[int, int, int, int] | None = None
 
 
 class Evaluator:
@@ -1918,6 +1938,8 @@ class Evaluator:
             gains.d_eca_ha[gname] = d.d_eca_ha
             gains.d_quality_ha[gname] = d.d_quality_ha
             gains.touched[gname] = d.touched
+            gains.pc_delta[gname] = d.pc_delta
+            gains.seeds[gname] = d.seeds
         old_codes = self.codes.ravel()[cells]
         # water: curve-number change on the footprint + explicit storage, pooled per park
         q_old, q_new = self._q(old_codes), self._q(new_codes)
@@ -1930,6 +1952,10 @@ class Evaluator:
             avail = max(0.0, float(np.nansum(q_new)) * self.cell_m2 / 1000)
         d_sto_eff = min(d_sto, avail) if d_sto > 0 else d_sto
         gains.d_retained_m3 = d_cn + d_sto_eff
+        gains.d_cn_m3, gains.d_storage_m3 = d_cn, d_sto
+        fr, fc = cells // self.W, cells % self.W
+        mw = self.margin_hm + self.margin_cs
+        gains.window = (int(fr.min()) - mw, int(fr.max()) + mw + 1, int(fc.min()) - mw, int(fc.max()) + mw + 1)
         # heat: urban cooling on a window footprint + 2 x 5 d_cool
         b = self.bio
         changed_bio = np.any(
@@ -1966,6 +1992,21 @@ class Evaluator:
                 green[i0:i1, j0:j1] = green_new
                 self._refresh_cool(green)
         return gains
+
+    def reprice(self, g: Gains) -> Gains:
+        """Gains of a non-interacting candidate against the current state, without re-evaluating it.
+
+        The candidate's ΔPCnum, HM and curve-number terms are unchanged when no pick since its last
+        evaluation came near it; only ECA = sqrt(PCnum) and the park's pooled-storage cap move.
+        """
+        out = replace(g, d_eca_ha=dict(g.d_eca_ha))
+        for gname, dpc in g.pc_delta.items():
+            pc = self.graphs[gname].pcnum
+            out.d_eca_ha[gname] = math.sqrt(max(pc + dpc, 0.0)) - math.sqrt(max(pc, 0.0))
+        if g.park >= 0 and g.d_storage_m3 > 0:
+            avail = max(0.0, self.park_runoff_m3[g.park] - g.d_cn_m3 - self.park_storage_m3[g.park])
+            out.d_retained_m3 = g.d_cn_m3 + min(g.d_storage_m3, avail)
+        return out
 
     def _cool_access(self, inner: tuple[int, int, int, int], hm_new: np.ndarray, green_new: np.ndarray) -> tuple[float, Any]:
         i0, i1, j0, j1 = inner
@@ -2256,7 +2297,11 @@ def _guild_baseline(
 
     from werkland import habitat as hab
     from werkland.connectivity import (
-        P_FLOOR_DEFAULT, build_links, dispersal_kernel, find_patches, prepare_resistance,
+        P_FLOOR_DEFAULT,
+        build_links,
+        dispersal_kernel,
+        find_patches,
+        prepare_resistance,
     )
     from werkland.io import read_raster
 
@@ -2588,25 +2633,56 @@ def run_interventions(
                 cell_owner.setdefault(x, []).append(i)
         f_now = [0.0]
 
+        dirty = np.zeros(len(cands), bool)
+        n_reprice = [0]
+
         def gain_fn(i: int) -> float:
-            gi = ev.evaluate(cands[i])
-            last[i] = gi
+            if dirty[i]:
+                gi = ev.evaluate(cands[i])
+                last[i] = gi
+                dirty[i] = False
+            else:
+                gi = ev.reprice(last[i])
+                n_reprice[0] += 1
             return scorer.total(tot + scorer.vector(gi)) - f_now[0]
+
+        t_sel0 = time.perf_counter()
+        n_ev0 = ev.n_evals
+
+        def overlaps(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> bool:
+            return a is not None and b is not None and a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
         def commit_fn(i: int) -> set[int]:
             gi = ev.evaluate(cands[i], commit=True)
+            dt = time.perf_counter() - t_sel0
+            log.info("pick %d: %s (%.0f EUR); %d re-evaluations and %d re-pricings in %.1f s", len(pick_vec) + 1,
+                     cands[i].candidate_id, cost[i], ev.n_evals - n_ev0, n_reprice[0], dt)
             v = scorer.vector(gi)
             pick_vec[i] = v
             tot[:] += v
             f_now[0] = scorer.total(tot)
-            eager: set[int] = set()
-            for g, tset in gi.touched.items():
-                for nd in tset:
-                    eager |= node_index[g].get(nd, set())
+            # candidates that interact with the pick: graph seeds within the p* cut of the pick's
+            # seeds, overlapping heat windows, shared footprint cells -> full re-evaluation
+            near = {g: ev.graphs[g].near(gi.seeds.get(g, ())) for g in gsel}
             fp = set(cands[i].cells.tolist())
+            owners: set[int] = set()
             for x in fp:
-                eager.update(cell_owner.get(x, ()))
-            eager.discard(i)
+                owners.update(cell_owner.get(x, ()))
+            eager: set[int] = set()
+            for j, gj in last.items():
+                if j == i:
+                    continue
+                hit = j in owners or overlaps(gj.window, gi.window)
+                for g, sd in gj.seeds.items():
+                    m = near[g]
+                    if sd and any(x < m.size and m[x] for x in sd):
+                        hit = True
+                        if gi.touched.get(g) and (sd & gi.touched[g]):
+                            eager.add(j)  # structural interaction (merge/shared link): re-rank at once
+                        break
+                if hit:
+                    dirty[j] = True
+            eager |= owners - {i}
             return eager
 
         groups = [c.exclusive_key for c in cands]

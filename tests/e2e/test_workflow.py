@@ -33,6 +33,17 @@ def test_demo_region_runs_end_to_end(tmp_path):
             assert (r[r != ds.nodata] >= 1).all()
     lc = gpd.read_file(res / "landcover.gpkg", layer="landcover")
     assert {"class", "source", "area_m2"} <= set(lc.columns)
+    # the whole chain ran: connectivity, barriers, climate, species (off), interventions, report
+    for rel in ("graph/hedgehog_summary.json", "barriers/all_guilds.gpkg", "climate/summary.csv",
+                "species/counts.csv", "interventions/candidates.gpkg", "report/index.html", "report/map.html"):
+        assert (res / rel).exists(), rel
+    # Snakemake's own report zip (report() outputs with captions)
+    run_workflow(work, "--report", "report.zip")
+    import zipfile
+
+    with zipfile.ZipFile(work / "report.zip") as zf:
+        names = zf.namelist()
+    assert any(n.endswith("index.html") for n in names) and any(n.endswith(".png") for n in names)
     # a second run is a no-op, and a forced rerun gives identical rasters (determinism)
     first = rasterio.open(res / "habitat" / "hedgehog.tif").read(1)
     proc = run_workflow(work, "--forceall")

@@ -17,7 +17,12 @@ from scipy import ndimage
 
 from werkland._errors import WerklandInputError
 from werkland.climate import heat_mitigation, load_biophysical, runoff_mm
-from werkland.connectivity import build_links, cost_distance_bounded, find_patches, probability_metrics
+from werkland.connectivity import (
+    build_links,
+    cost_distance_bounded,
+    find_patches,
+    probability_metrics,
+)
 from werkland.interventions import (
     Candidate,
     Evaluator,
@@ -362,7 +367,7 @@ def test_greedy_close_to_exact_optimum_additive():
         values = costs * rng.lognormal(0, 0.5, n)
         budget = float(costs.sum() * rng.uniform(0.2, 0.6))
         groups = [f"g{int(rng.integers(0, n // 2))}" if rng.random() < 0.3 else None for _ in range(n)]
-        picks, marg = celf_select(costs, budget, lambda i: values[i], lambda i: (), groups=groups)
+        picks, marg = celf_select(costs, budget, lambda i, v=values: v[i], lambda i: (), groups=groups)
         assert costs[picks].sum() <= budget + 1e-9
         taken = [groups[i] for i in picks if groups[i] is not None]
         assert len(taken) == len(set(taken))
@@ -384,17 +389,17 @@ def test_greedy_close_to_brute_force_with_interactions():
         cap = float(base.sum() * 0.6)
         budget = float(costs.sum() * 0.4)
 
-        def f(sel):
+        def f(sel, base=base, bonus=bonus, cap=cap):
             sel = list(sel)
             v = base[sel].sum() + 0.5 * bonus[np.ix_(sel, sel)].sum()
             return min(v, cap)
 
         state: list[int] = []
 
-        def gain(i):
+        def gain(i, state=state, f=f):
             return f(state + [i]) - f(state)
 
-        def commit(i):
+        def commit(i, state=state, bonus=bonus):
             state.append(i)
             return set(np.flatnonzero(bonus[i] > 0).tolist())  # interacting items: re-evaluate eagerly
 
