@@ -125,6 +125,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # relative PCnum tolerance of the local graph update (pairs with p* to every change below
     # (Σa)^-2 · tol · PCnum are left unchanged; 0 = exact)
     "pc_tolerance": 1e-6,
+    # lazy greedy: after a pick, candidates whose graph seeds have p* >= this to the pick's (or whose
+    # heat windows overlap, or footprints share cells) are re-evaluated; the others are re-priced from
+    # their stored gains (ECA's square root and the park's storage cap updated). The pick itself is
+    # always evaluated exactly.
+    "interaction_p": 0.01,
     # worker processes for the first evaluation of all candidates (1 = in process)
     "n_workers": 2,
     # optional user candidate layer (GeoPackage/any OGR vector in the region CRS); "" = none
@@ -402,6 +407,7 @@ def interventions_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     for k in ("eca_target_pct", "habitat_target_pct"):
         out[k] = _num(out[k], f"{where}.{k}", lo=0, strict=True)
     out["n_workers"] = max(1, int(out["n_workers"]))
+    out["interaction_p"] = _num(out["interaction_p"], f"{where}.interaction_p", lo=0, hi=1)
     out["pc_tolerance"] = _num(out["pc_tolerance"], f"{where}.pc_tolerance", lo=0, hi=0.01)
     mc = params.get("max_candidates_per_type_park", DEFAULT_PARAMS["max_candidates_per_type_park"])
     out["max_candidates_per_type_park"] = None if mc is None else max(1, int(mc))
@@ -640,7 +646,7 @@ class BioDelta:
     touched: frozenset[int] = frozenset()
     commit: Any = None
     pc_delta: float = 0.0
-    seeds: frozenset[int] = frozenset()
+    seeds: dict[int, float] = field(default_factory=dict)
 
 
 def _offsets8() -> np.ndarray:
@@ -937,23 +943,30 @@ class GuildGraph:
         else:
             pc_after, commit_data = self._full_update(R, new_links, a_new_nodes, s_links, commit)
         d_eca = math.sqrt(max(pc_after, 0.0)) - self.eca_ha
-        seeds = set(touched)
-        for nl in new_links:
-            seeds |= {q for q in nl if q < n}
-        for nb in s_links.values():
-            seeds |= {q for q in nb if q < n}
+        # seeds of the change with -ln p of their tie to it (0 = changed itself): for interaction tests
+        seeds: dict[int, float] = {int(x): 0.0 for x in touched}
+        for nl in new_links + list(s_links.values()):
+            for q, c in nl.items():
+                if q < n:
+                    seeds[q] = min(seeds.get(q, math.inf), self.k * c)
         delta = BioDelta(d_eca_ha=d_eca, d_quality_ha=dq, touched=frozenset(touched), pc_delta=pc_after - self.pcnum,
-                         seeds=frozenset(seeds))
+                         seeds=seeds)
         if commit:
             self._commit(cells, new_suit, new_res, R, new_patches, a_new_nodes, new_links, s_links, pc_after, commit_data)
         return delta
 
-    def near(self, seeds: Iterable[int]) -> np.ndarray:
-        """Boolean mask of nodes within -ln p* <= cut of any of ``seeds`` (all nodes if the cut is inf)."""
-        sd = sorted(int(x) for x in seeds if int(x) < self.n)
+    def near(self, seeds: Mapping[int, float], p_min: float) -> np.ndarray:
+        """-ln p* from the change to every node: min over seeds of (tie + D[seed, :]), seeds tied with p >= p_min.
+
+        Returns an array of length ``n`` (``inf`` = no material tie).
+        """
+        lim = -math.log(p_min) if p_min > 0 else math.inf
+        sd = sorted((int(q), w) for q, w in seeds.items() if w <= lim and int(q) < self.n)
         if not sd:
-            return np.zeros(self.n, bool)
-        return self.D[sd].min(axis=0) <= self.cut
+            return np.full(self.n, np.inf)
+        idx = [q for q, _ in sd]
+        w = np.array([x for _, x in sd])[:, None]
+        return (self.D[idx] + w).min(axis=0)
 
     def _grow(self, nn: int) -> None:
         """Make room for ``nn`` new nodes in the distance matrix (a view of a larger buffer)."""
@@ -1557,8 +1570,9 @@ def _gen_barrier(ctx: _Ctx, typ: InterventionType) -> list[Candidate]:
         ctx.notes.append(f"{typ.name}: barriers/all_guilds.gpkg absent or empty: no fauna-passage candidates")
         return []
     b = ctx.barriers
-    if "rank" in b.columns:
-        b = b.sort_values(["rank"], kind="stable")
+    rank_col = next((c for c in ("multi_rank", "rank") if c in b.columns), None)
+    if rank_col is not None:  # all_guilds.gpkg: multi-guild rank (issue 4); per-guild files: rank
+        b = b.sort_values([rank_col], kind="stable")
     b = b.head(int(typ.params.get("max_segments", 30)))
     radius = float(typ.params.get("radius_m", 15))
     out: list[Candidate] = []
@@ -1731,10 +1745,11 @@ class Gains:
     park: int = -1
     touched: dict[str, frozenset[int]] = field(default_factory=dict)
     pc_delta: dict[str, float] = field(default_factory=dict)
-    seeds: dict[str, frozenset[int]] = field(default_factory=dict)
+    seeds: dict[str, dict[int, float]] = field(default_factory=dict)
     d_cn_m3: float = 0.0
     d_storage_m3: float = 0.0
     window: tuple[int, int, int, int] | None = None
+    cs_window: tuple[int, int, int, int] | None = None
 
 
 class Evaluator:
@@ -1954,8 +1969,10 @@ class Evaluator:
         gains.d_retained_m3 = d_cn + d_sto_eff
         gains.d_cn_m3, gains.d_storage_m3 = d_cn, d_sto
         fr, fc = cells // self.W, cells % self.W
-        mw = self.margin_hm + self.margin_cs
+        mw = int(math.ceil(2 * self.p["cooling_distance_m"] / self.res_m))
         gains.window = (int(fr.min()) - mw, int(fr.max()) + mw + 1, int(fc.min()) - mw, int(fc.max()) + mw + 1)
+        mc = self.margin_hm + self.margin_cs
+        gains.cs_window = (int(fr.min()) - mc, int(fr.max()) + mc + 1, int(fc.min()) - mc, int(fc.max()) + mc + 1)
         # heat: urban cooling on a window footprint + 2 x 5 d_cool
         b = self.bio
         changed_bio = np.any(
@@ -2622,11 +2639,6 @@ def run_interventions(
     elif cands:
         tot = np.zeros(vecs.shape[1])
         last: dict[int, Gains] = dict(enumerate(gains))
-        node_index: dict[str, dict[int, set[int]]] = {g: {} for g in gsel}
-        for i, gn in last.items():
-            for g, tset in gn.touched.items():
-                for nd in tset:
-                    node_index[g].setdefault(nd, set()).add(i)
         cell_owner: dict[int, list[int]] = {}
         for i, c in enumerate(cands):
             for x in c.cells[:: max(1, c.cells.size // 64)].tolist():
@@ -2663,7 +2675,8 @@ def run_interventions(
             f_now[0] = scorer.total(tot)
             # candidates that interact with the pick: graph seeds within the p* cut of the pick's
             # seeds, overlapping heat windows, shared footprint cells -> full re-evaluation
-            near = {g: ev.graphs[g].near(gi.seeds.get(g, ())) for g in gsel}
+            lim = -math.log(P["interaction_p"]) if P["interaction_p"] > 0 else math.inf
+            near = {g: ev.graphs[g].near(gi.seeds.get(g, {}), P["interaction_p"]) for g in gsel}
             fp = set(cands[i].cells.tolist())
             owners: set[int] = set()
             for x in fp:
@@ -2672,12 +2685,13 @@ def run_interventions(
             for j, gj in last.items():
                 if j == i:
                     continue
-                hit = j in owners or overlaps(gj.window, gi.window)
+                hit = j in owners or overlaps(gj.window, gi.window) or (
+                    gi.d_cool_access_m2 != 0 and gj.d_cool_access_m2 != 0 and overlaps(gj.cs_window, gi.cs_window))
                 for g, sd in gj.seeds.items():
                     m = near[g]
-                    if sd and any(x < m.size and m[x] for x in sd):
+                    if sd and any(q < m.size and m[q] + wq <= lim for q, wq in sd.items()):
                         hit = True
-                        if gi.touched.get(g) and (sd & gi.touched[g]):
+                        if gi.touched.get(g) and any(q in gi.touched[g] for q, wq in sd.items() if wq == 0.0):
                             eager.add(j)  # structural interaction (merge/shared link): re-rank at once
                         break
                 if hit:
