@@ -425,13 +425,8 @@ def interventions_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 # Bounded least-cost search (compiled, O(touched) reset)
 # =============================================================================================
 
-_DR = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
-_DC = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
-
-
-def _step_lengths(res_m: float) -> np.ndarray:
-    s = float(res_m)
-    return np.sqrt((_DR * s) ** 2.0 + (_DC * s) ** 2.0).astype(np.float64)
+# The 8 moves and their lengths are connectivity's, so both searches follow the same step rule.
+from werkland.connectivity import _DC, _DR, _step_lengths  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True)
