@@ -130,6 +130,14 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # their stored gains (ECA's square root and the park's storage cap updated). The pick itself is
     # always evaluated exactly.
     "interaction_p": 0.01,
+    # lazy greedy: a re-evaluated candidate whose gain per euro is within this fraction of the best
+    # remaining (stale) bound is picked at once ((1 - eps)-approximate greedy steps; 0 = exact lazy
+    # greedy, which re-evaluates long runs of near-equal candidates)
+    "lazy_epsilon": 0.02,
+    # lazy greedy: after a pick, at most this many candidates that interact structurally with it
+    # (same patch, shared link or footprint cells) are re-evaluated at once -- the best-ranked ones;
+    # the other interacting candidates are re-evaluated when they reach the top of the queue
+    "eager_max": 8,
     # worker processes for the first evaluation of all candidates (1 = in process)
     "n_workers": 2,
     # optional user candidate layer (GeoPackage/any OGR vector in the region CRS); "" = none
@@ -408,6 +416,8 @@ def interventions_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         out[k] = _num(out[k], f"{where}.{k}", lo=0, strict=True)
     out["n_workers"] = max(1, int(out["n_workers"]))
     out["interaction_p"] = _num(out["interaction_p"], f"{where}.interaction_p", lo=0, hi=1)
+    out["lazy_epsilon"] = _num(out["lazy_epsilon"], f"{where}.lazy_epsilon", lo=0, hi=0.5)
+    out["eager_max"] = int(_num(out["eager_max"], f"{where}.eager_max", lo=0))
     out["pc_tolerance"] = _num(out["pc_tolerance"], f"{where}.pc_tolerance", lo=0, hi=0.01)
     mc = params.get("max_candidates_per_type_park", DEFAULT_PARAMS["max_candidates_per_type_park"])
     out["max_candidates_per_type_park"] = None if mc is None else max(1, int(mc))
@@ -543,18 +553,43 @@ def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, be
                     n_t += 1
                 cum[u] = nkey
                 hk, hv, hn = _heap_push(hk, hv, hn, nkey, u)
+    rmin, rmax, cmin, cmax = H, -1, W, -1
     for t in range(n_t):
-        cum[touched[t]] = np.inf
+        u = touched[t]
+        cum[u] = np.inf
+        r = u // W
+        cc = u - r * W
+        rmin = min(rmin, r)
+        rmax = max(rmax, r)
+        cmin = min(cmin, cc)
+        cmax = max(cmax, cc)
     labs = np.sort(found[:nf])
     costs = np.empty(nf, np.float64)
     for f in range(nf):
         costs[f] = best[labs[f]]
         best[labs[f]] = np.inf
-    return labs, costs, n_t
+    return labs, costs, n_t, rmin, rmax, cmin, cmax
+
+
+def _union_box(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+    """Smallest box ``(r0, r1, c0, c1)`` (end-exclusive) holding both (None = empty)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+
+
+def _boxes_meet(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> bool:
+    return a is not None and b is not None and a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
 
 class _Searcher:
-    """Reusable work arrays for bounded searches over one raster shape."""
+    """Reusable work arrays for bounded searches over one raster shape.
+
+    ``reach`` accumulates the box of every cell whose resistance or label could change a result
+    (touched cells and their neighbours) until reset by the caller.
+    """
 
     def __init__(self, shape: tuple[int, int], res_m: float) -> None:
         self.H, self.W = shape
@@ -563,6 +598,7 @@ class _Searcher:
         self.best = np.full(1024, np.inf)
         self.cells_settled = 0
         self.n_searches = 0
+        self.reach: tuple[int, int, int, int] | None = None
 
     def targets(
         self, res_flat: np.ndarray, labels_flat: np.ndarray, starts: np.ndarray, max_cost: float, src_label: int,
@@ -570,12 +606,14 @@ class _Searcher:
     ) -> tuple[np.ndarray, np.ndarray]:
         if self.best.size <= max_label:
             self.best = np.full(max(2 * self.best.size, max_label + 1), np.inf)
-        labs, costs, n_t = _search_kernel(
+        labs, costs, n_t, r0, r1, c0, c1 = _search_kernel(
             res_flat, self.H, self.W, self.lens, np.ascontiguousarray(starts, np.int64), float(max_cost),
             labels_flat, int(src_label), self.cum, self.best,
         )
         self.cells_settled += int(n_t)
         self.n_searches += 1
+        if n_t:  # rows/cols whose resistance or labels can change the result: touched cells + 1
+            self.reach = _union_box(self.reach, (int(r0) - 1, int(r1) + 2, int(c0) - 1, int(c1) + 2))
         return labs, costs
 
 
@@ -620,6 +658,27 @@ def bounded_search_targets(
 # =============================================================================================
 
 
+@dataclass(frozen=True)
+class _RasterPart:
+    """What a change does on the rasters for one guild: patches replaced/created and link searches.
+
+    Node ids >= ``n_at`` are the change's own new patches. ``reach`` boxes every cell whose
+    resistance or label could alter the searches; ``nodes`` are the existing nodes they involve;
+    ``version`` is the graph's commit count when they were valid.
+    """
+
+    R: np.ndarray
+    new_patches: list[np.ndarray]
+    new_a: list[float]
+    new_links: list[dict[int, float]]
+    s_links: dict[int, dict[int, float]]
+    monotone: bool
+    reach: tuple[int, int, int, int] | None
+    nodes: frozenset[int]
+    n_at: int
+    version: int
+
+
 @dataclass
 class BioDelta:
     """Effect of one candidate on one guild's patch graph (against the current state).
@@ -642,6 +701,7 @@ class BioDelta:
     commit: Any = None
     pc_delta: float = 0.0
     seeds: dict[int, float] = field(default_factory=dict)
+    cache: _RasterPart | None = None
 
 
 def _offsets8() -> np.ndarray:
@@ -711,6 +771,12 @@ class GuildGraph:
         self.pcnum0 = self.pcnum
         self.q0 = float(self.a.sum())
         self.searcher = _Searcher((self.H, self.W), self.res_m)
+        self._extra_searchers: list[_Searcher] = []
+        #: per commit: (box of cells whose resistance, suitability or label changed, nodes removed,
+        #: whether graph distances may have risen)
+        self._log: list[tuple[tuple[int, int, int, int], frozenset[int], bool]] = []
+        #: threads for independent searches of one evaluation (set by the caller; 1 in worker processes)
+        self.n_threads = 1
         self.n_full_rebuilds = 0
         tot = float(self.a.sum())
         if pc_tol > 0 and self.pcnum > 0 and tot > 0:
@@ -777,7 +843,10 @@ class GuildGraph:
             pad *= 2
 
     # -- evaluation ----------------------------------------------------------------------------
-    def evaluate(self, cells: np.ndarray, new_suit: np.ndarray, new_res: np.ndarray, *, commit: bool = False) -> BioDelta:
+    def evaluate(
+        self, cells: np.ndarray, new_suit: np.ndarray, new_res: np.ndarray, *, commit: bool = False,
+        cache: _RasterPart | None = None,
+    ) -> BioDelta:
         """Exact effect of setting suitability/resistance of ``cells`` (flat indices).
 
         Parameters
@@ -790,11 +859,74 @@ class GuildGraph:
             float64 new resistance (``inf`` impassable).
         commit : bool
             Apply the change to the state.
+        cache : _RasterPart, optional
+            The raster part of an earlier evaluation of the same change (``BioDelta.cache``). It is
+            reused -- only the graph update is redone -- when no commit since then changed a cell its
+            searches could reach or merged a node it links to; otherwise everything is recomputed.
 
         Returns
         -------
         BioDelta
         """
+        part = None
+        if cache is not None and not commit:
+            part = self._rebase(cache)
+        if part is None:
+            part = self._raster_part(cells, new_suit, new_res, commit)
+        if part is None:
+            return BioDelta()
+        R, new_patches, new_a, new_links, s_links, monotone = (
+            part.R, part.new_patches, part.new_a, part.new_links, part.s_links, part.monotone)
+        n = self.n
+        # --- 3. graph update -------------------------------------------------------------------
+        a_new_nodes = np.array(new_a, dtype=np.float64)
+        dq = float(a_new_nodes.sum() - self.a[R].sum())
+        # nodes merged/removed or whose links the change alters (not every neighbour of a new patch,
+        # nor every node re-searched: in dense graphs that would make every candidate "interact"
+        # with every pick)
+        touched = set(int(x) for x in R)
+        for p, nb in s_links.items():
+            old_nb = self.adj[p]
+            for q, c in nb.items():
+                if q < n and abs(c - old_nb.get(q, math.inf)) > 1e-9 * max(1.0, c):
+                    touched.update((p, q))
+            if not monotone:
+                gone = [q for q in old_nb if q not in nb]
+                if gone:
+                    touched.add(p)
+                    touched.update(gone)
+        if monotone:
+            pc_after, commit_data = self._monotone_update(R, new_links, a_new_nodes, s_links, commit)
+        else:
+            pc_after, commit_data = self._full_update(R, new_links, a_new_nodes, s_links, commit)
+        d_eca = math.sqrt(max(pc_after, 0.0)) - self.eca_ha
+        # seeds of the change with -ln p of their tie to it (0 = changed itself): for interaction tests
+        seeds: dict[int, float] = {int(x): 0.0 for x in touched}
+        for nl in new_links + list(s_links.values()):
+            for q, c in nl.items():
+                if q < n:
+                    seeds[q] = min(seeds.get(q, math.inf), self.k * c)
+        delta = BioDelta(d_eca_ha=d_eca, d_quality_ha=dq, touched=frozenset(touched), pc_delta=pc_after - self.pcnum,
+                         seeds=seeds, cache=None if commit else part)
+        if commit:
+            self._commit(cells, new_suit, new_res, R, new_patches, a_new_nodes, new_links, s_links, pc_after, commit_data)
+        return delta
+
+    def _rebase(self, part: _RasterPart) -> _RasterPart | None:
+        """``part`` re-expressed against the current state, or None when a commit since invalidated it."""
+        for box, killed, rises in self._log[part.version:]:
+            if rises or _boxes_meet(box, part.reach) or (killed & part.nodes):
+                return None
+        shift = self.n - part.n_at
+        if shift:
+            def mv(d: dict[int, float]) -> dict[int, float]:
+                return {(q + shift if q >= part.n_at else q): c for q, c in d.items()}
+            part = replace(part, new_links=[mv(d) for d in part.new_links],
+                           s_links={p: mv(d) for p, d in part.s_links.items()}, n_at=self.n)
+        return replace(part, version=len(self._log))
+
+    def _raster_part(self, cells: np.ndarray, new_suit: np.ndarray, new_res: np.ndarray, commit: bool) -> _RasterPart | None:
+        """Patches and link searches of a change (steps 1-2 of :meth:`evaluate`); None = no change."""
         self._ensure_bbox()
         suit_f = self.suit.ravel()
         res_f = self.res.ravel()
@@ -805,7 +937,9 @@ class GuildGraph:
         res_changed = ~((old_res == new_res) | (np.isinf(old_res) & np.isinf(new_res)))
         suit_changed = old_suit != new_suit
         if not res_changed.any() and not suit_changed.any():
-            return BioDelta()
+            return None
+        for sr in (self.searcher, *self._extra_searchers):
+            sr.reach = None
         increased = bool(np.any(new_res[res_changed] > old_res[res_changed]))
         decreased = bool(np.any(new_res[res_changed] < old_res[res_changed]))
         patch_change = bool(np.any(hab_old != hab_new)) or bool(np.any(suit_changed & (hab_old | hab_new)))
@@ -870,10 +1004,11 @@ class GuildGraph:
             alive_old = self.alive.copy()
             alive_old[R] = False
             # links of the new patches
-            new_links: list[dict[int, float]] = []
-            for nid, cells_p in zip(new_ids, new_patches, strict=True):
-                labs, costs = self.searcher.targets(res_f, lab_f, cells_p, self.max_cost, nid + 1, max_label)
-                new_links.append({int(x) - 1: float(c) for x, c in zip(labs, costs, strict=True)})
+            found = self._searches(
+                res_f, lab_f, [(cells_p, self.max_cost, int(nid) + 1) for nid, cells_p in zip(new_ids, new_patches, strict=True)],
+                max_label)
+            new_links: list[dict[int, float]] = [
+                {int(x) - 1: float(c) for x, c in zip(labs, costs, strict=True)} for labs, costs in found]
             # unchanged nodes whose links may change
             S: dict[int, float] = {}  # node -> search bound (cost-weighted m)
             if res_changed.any():
@@ -889,7 +1024,9 @@ class GuildGraph:
                     labs, dl = labs[order], dl[order]
                     # pairs that may improve via the footprint: lower bound δ'(p) + δ'(q) below their link
                     # cost; the closer endpoint is re-searched, only as far as the dearest such link
-                    for ia in range(labs.size):
+                    if monotone and not commit:
+                        S = self._pairs_to_research(labs, dl)
+                    for ia in range(labs.size if (not monotone or commit) else 0):
                         p = int(labs[ia])
                         for ib in range(ia + 1, labs.size):
                             if dl[ia] + dl[ib] >= self.max_cost:
@@ -916,39 +1053,98 @@ class GuildGraph:
                                     S[p] = self.max_cost
                                     break
                     res_f[cells] = new_res
-            s_links: dict[int, dict[int, float]] = {}
-            s_cells = {p: self._cells_of(p) for p in S}
-            for p in sorted(S):
-                bound = self.max_cost if not monotone else min(self.max_cost, S[p] * (1 + 1e-12) + 1e-9)
-                labs, costs = self.searcher.targets(res_f, lab_f, s_cells[p], bound, p + 1, max_label)
-                s_links[p] = {int(x) - 1: float(c) for x, c in zip(labs, costs, strict=True)}
+            order_s = sorted(S)
+            jobs = [(self._cells_of(p), self.max_cost if not monotone else min(self.max_cost, S[p] * (1 + 1e-12) + 1e-9),
+                     p + 1) for p in order_s]
+            s_links: dict[int, dict[int, float]] = {
+                p: {int(x) - 1: float(c) for x, c in zip(labs, costs, strict=True)}
+                for p, (labs, costs) in zip(order_s, self._searches(res_f, lab_f, jobs, max_label), strict=True)}
         finally:
             res_f[cells] = old_res
             for sl, vals in saved_lab:
                 self.labels[sl] = vals
-
-        # --- 3. graph update -------------------------------------------------------------------
-        a_new_nodes = np.array(new_a, dtype=np.float64)
-        dq = float(a_new_nodes.sum() - self.a[R].sum())
-        # nodes merged/removed or whose links were re-searched (not every neighbour of a new patch:
-        # in dense graphs that would make every candidate "interact" with every pick)
-        touched = set(int(x) for x in R) | set(S)
-        if monotone:
-            pc_after, commit_data = self._monotone_update(R, new_links, a_new_nodes, s_links, commit)
-        else:
-            pc_after, commit_data = self._full_update(R, new_links, a_new_nodes, s_links, commit)
-        d_eca = math.sqrt(max(pc_after, 0.0)) - self.eca_ha
-        # seeds of the change with -ln p of their tie to it (0 = changed itself): for interaction tests
-        seeds: dict[int, float] = {int(x): 0.0 for x in touched}
+        reach = _union_box(None, (int(fp_r.min()) - 1, int(fp_r.max()) + 2, int(fp_c.min()) - 1, int(fp_c.max()) + 2))
+        reach = _union_box(reach, win)
+        nodes = set(int(x) for x in R)
+        for sr in (self.searcher, *self._extra_searchers):
+            reach = _union_box(reach, sr.reach)
         for nl in new_links + list(s_links.values()):
-            for q, c in nl.items():
-                if q < n:
-                    seeds[q] = min(seeds.get(q, math.inf), self.k * c)
-        delta = BioDelta(d_eca_ha=d_eca, d_quality_ha=dq, touched=frozenset(touched), pc_delta=pc_after - self.pcnum,
-                         seeds=seeds)
-        if commit:
-            self._commit(cells, new_suit, new_res, R, new_patches, a_new_nodes, new_links, s_links, pc_after, commit_data)
-        return delta
+            nodes.update(q for q in nl if q < n)
+        nodes.update(s_links)
+        return _RasterPart(R, new_patches, new_a, new_links, s_links, monotone, reach, frozenset(nodes), n, len(self._log))
+
+
+    def _searches(
+        self, res_f: np.ndarray, lab_f: np.ndarray, jobs: list[tuple[np.ndarray, float, int]], max_label: int,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Run independent bounded searches ``(source cells, bound, source label)``, on threads if set.
+
+        The compiled kernel releases the GIL; each thread has its own work arrays. Results are in job
+        order, so the outcome does not depend on the number of threads.
+        """
+        if self.n_threads <= 1 or len(jobs) < 2:
+            return [self.searcher.targets(res_f, lab_f, st, b, sl, max_label) for st, b, sl in jobs]
+        from concurrent.futures import ThreadPoolExecutor
+
+        while len(self._extra_searchers) < self.n_threads - 1:
+            self._extra_searchers.append(_Searcher((self.H, self.W), self.res_m))
+        import queue
+
+        free: queue.SimpleQueue[_Searcher] = queue.SimpleQueue()
+        for sr in (self.searcher, *self._extra_searchers[: self.n_threads - 1]):
+            free.put(sr)
+
+        def work(job: tuple[np.ndarray, float, int]) -> tuple[np.ndarray, np.ndarray]:
+            sr = free.get()
+            try:
+                return sr.targets(res_f, lab_f, job[0], job[1], job[2], max_label)
+            finally:
+                free.put(sr)
+
+        with ThreadPoolExecutor(self.n_threads) as pool:
+            return list(pool.map(work, jobs))
+
+    def _pairs_to_research(self, labs: np.ndarray, dl: np.ndarray) -> dict[int, float]:
+        """Patches to re-search (with their search bound) when resistance only falls in a footprint.
+
+        A pair (p, q) can gain a cheaper link only through the footprint, at a cost of at least
+        ``δ'(p) + δ'(q)`` (the footprint search). The new link changes the graph's max-product paths
+        -- and so PC and ECA -- only when it is cheaper than the pair's current graph distance
+        ``D[p, q] / k``, which is at most their direct link: a link no cheaper than an existing path is
+        dominated for every pair of nodes. Only pairs with ``k (δ'(p) + δ'(q)) < D[p, q]`` are
+        re-searched, from the closer endpoint and only as far as ``D[p, q] / k``. Exact for what-if
+        evaluations; a commit re-searches every pair whose direct link may fall, so the stored links stay
+        exact for later evaluations in which resistance rises.
+
+        Parameters
+        ----------
+        labs : numpy.ndarray
+            0-based node ids reached by the footprint search, sorted by ``dl``.
+        dl : numpy.ndarray
+            Their cost from the footprint (cost-weighted m).
+
+        Returns
+        -------
+        dict of int to float
+            Node -> search bound (cost-weighted m).
+        """
+        S: dict[int, float] = {}
+        m = int(np.searchsorted(dl, 0.5 * self.max_cost, side="left"))  # the closer endpoint has dl < max/2
+        if labs.size < 2 or m == 0:
+            return S
+        near_ids = labs[:m]
+        lb = dl[:m, None] + dl[None, :]  # (m, L) lower bounds
+        eff = np.minimum(self.D[np.ix_(near_ids, labs)] / self.k, self.max_cost)
+        keep = (lb < eff * (1 + 1e-9)) & (np.arange(m)[:, None] < np.arange(labs.size)[None, :])
+        ia, ib = np.nonzero(keep)
+        for i, j in zip(ia.tolist(), ib.tolist(), strict=True):
+            p, q = int(labs[i]), int(labs[j])
+            bound = float(eff[i, j])
+            if q in S and p not in S:
+                S[q] = max(S[q], bound)
+            else:
+                S[p] = max(S.get(p, 0.0), bound)
+        return S
 
     def near(self, seeds: Mapping[int, float], p_min: float) -> np.ndarray:
         """-ln p* from the change to every node: min over seeds of (tie + D[seed, :]), seeds tied with p >= p_min.
@@ -1134,9 +1330,17 @@ class GuildGraph:
         self.res.ravel()[cells] = new_res
         lab_f = self.labels.ravel()
         Rset = set(int(x) for x in R)
+        changed = [cells, *new_patches]
         if Rset:
             for r in Rset:
-                lab_f[self._cells_of(r)] = 0
+                cr = self._cells_of(r)
+                changed.append(cr)
+                lab_f[cr] = 0
+        allc = np.concatenate(changed)
+        rr, cc = allc // self.W, allc % self.W
+        # a non-monotone change can raise graph distances, which undoes the pruning of stored parts
+        self._log.append(((int(rr.min()), int(rr.max()) + 1, int(cc.min()), int(cc.max()) + 1), frozenset(Rset),
+                          data[0] == "rows"))
         for t, cells_p in enumerate(new_patches):
             lab_f[cells_p] = n + t + 1
         self._bbox_cache_n = -1
@@ -1745,6 +1949,7 @@ class Gains:
     d_storage_m3: float = 0.0
     window: tuple[int, int, int, int] | None = None
     cs_window: tuple[int, int, int, int] | None = None
+    bio_cache: dict[str, Any] = field(default_factory=dict)
 
 
 class Evaluator:
@@ -1880,8 +2085,8 @@ class Evaluator:
         keep = sizes >= self.p["cool_spot_min_area_m2"] - 1e-9
         keep[0] = False
         self.cool = keep[self.cs_lab]
-        self.cs_obj = ndimage.find_objects(self.cs_lab)
-        self.green = green
+        self.cs_obj = list(ndimage.find_objects(self.cs_lab))
+        self.green = np.array(green, dtype=bool, copy=True)  # owned: commits update it in place
         self.served = self._served(self.cool, (0, self.H, 0, self.W))
 
     def _served(self, cool: np.ndarray, win: tuple[int, int, int, int]) -> np.ndarray:
@@ -1925,8 +2130,12 @@ class Evaluator:
         return new_codes, per_guild
 
     # -- evaluation ----------------------------------------------------------------------------
-    def evaluate(self, cand: Candidate, *, commit: bool = False) -> Gains:
-        """Marginal gains of ``cand`` against the current state; ``commit`` applies it."""
+    def evaluate(self, cand: Candidate, *, commit: bool = False, prev: Gains | None = None) -> Gains:
+        """Marginal gains of ``cand`` against the current state; ``commit`` applies it.
+
+        ``prev`` (an earlier evaluation of the same candidate) lets each guild graph reuse its link
+        searches when no commit since then came within their reach (see :meth:`GuildGraph.evaluate`).
+        """
         from werkland.climate import urban_cooling
 
         self.n_evals += 1
@@ -1944,7 +2153,9 @@ class Evaluator:
         new_codes, per_guild = self.new_values(typ, cells)
         for gname, gg in self.graphs.items():
             s, r = per_guild[gname]
-            d = gg.evaluate(cells, s, r, commit=commit)
+            d = gg.evaluate(cells, s, r, commit=commit, cache=None if prev is None else prev.bio_cache.get(gname))
+            if d.cache is not None:
+                gains.bio_cache[gname] = d.cache
             gains.d_eca_ha[gname] = d.d_eca_ha
             gains.d_quality_ha[gname] = d.d_quality_ha
             gains.touched[gname] = d.touched
@@ -1998,12 +2209,56 @@ class Evaluator:
                 self.park_runoff_m3[gains.park] -= d_cn
                 self.park_storage_m3[gains.park] += d_sto
             if hm_commit is not None:
-                (i0, i1, j0, j1), hm_new, green_new, _ = hm_commit
-                self.hm[i0:i1, j0:j1] = hm_new
-                green = self.green.copy()
-                green[i0:i1, j0:j1] = green_new
-                self._refresh_cool(green)
+                inner, hm_new, green_new, _ = hm_commit
+                self._commit_cool(inner, hm_new, green_new)
         return gains
+
+    def _commit_cool(self, inner: tuple[int, int, int, int], hm_new: np.ndarray, green_new: np.ndarray) -> None:
+        """Apply new HM and green cells in ``inner``; update cool spots and served workplaces locally.
+
+        Only the cool-spot components touching ``inner`` are relabelled (window = their boxes), and
+        workplaces are re-tested within the cool-spot distance of that window: the state equals
+        :meth:`_refresh_cool` on the whole raster (tested), at a fraction of its cost.
+        """
+        i0, i1, j0, j1 = inner
+        self.hm[i0:i1, j0:j1] = hm_new
+        self.green[i0:i1, j0:j1] = green_new
+        with np.errstate(invalid="ignore"):
+            m_new = green_new & (np.nan_to_num(hm_new, nan=-np.inf) >= self.p["cool_spot_hm"])
+        if np.array_equal(m_new, self.cs_mask[i0:i1, j0:j1]):
+            return
+        d0, d1, e0, e1 = self._clip(i0 - 1, i1 + 1, j0 - 1, j1 + 1)
+        ids = np.unique(self.cs_lab[d0:d1, e0:e1])
+        ids = ids[ids > 0]
+        r0, r1, c0, c1 = d0, d1, e0, e1
+        for i in ids:
+            sl = self.cs_obj[i - 1]
+            r0, r1 = min(r0, sl[0].start), max(r1, sl[0].stop)
+            c0, c1 = min(c0, sl[1].start), max(c1, sl[1].stop)
+        self.cs_mask[i0:i1, j0:j1] = m_new
+        lab2, _ = ndimage.label(self.cs_mask[r0:r1, c0:c1], structure=np.ones((3, 3), bool))
+        new_ids = np.unique(lab2[d0 - r0:d1 - r0, e0 - c0:e1 - c0])
+        new_ids = new_ids[new_ids > 0]
+        lab_sub = self.cs_lab[r0:r1, c0:c1]
+        cool_sub = self.cool[r0:r1, c0:c1]
+        old = np.isin(lab_sub, ids)
+        lab_sub[old] = 0
+        cool_sub[old] = False
+        for i in ids:
+            self.cs_obj[i - 1] = None
+        objs = ndimage.find_objects(lab2)
+        for nid in new_ids:
+            comp = lab2 == nid
+            self.cs_obj.append((slice(objs[nid - 1][0].start + r0, objs[nid - 1][0].stop + r0),
+                                slice(objs[nid - 1][1].start + c0, objs[nid - 1][1].stop + c0)))
+            lab_sub[comp] = len(self.cs_obj)
+            cool_sub[comp] = comp.sum() * self.cell_m2 >= self.p["cool_spot_min_area_m2"] - 1e-9
+        m = self.margin_cs
+        w3 = self._clip(r0 - 2 * m, r1 + 2 * m, c0 - 2 * m, c1 + 2 * m)
+        a0, a1, b0, b1 = w3
+        served_new = self._served(self.cool[a0:a1, b0:b1], w3)
+        ev = self._clip(r0 - m, r1 + m, c0 - m, c1 + m)
+        self.served[ev[0]:ev[1], ev[2]:ev[3]] = served_new[ev[0] - a0:ev[1] - a0, ev[2] - b0:ev[3] - b0]
 
     def reprice(self, g: Gains) -> Gains:
         """Gains of a non-interacting candidate against the current state, without re-evaluating it.
@@ -2177,6 +2432,7 @@ def celf_select(
     initial: Sequence[float] | None = None,
     groups: Sequence[str | None] | None = None,
     best_single: bool = True,
+    epsilon: float = 0.0,
 ) -> tuple[list[int], list[float]]:
     """Lazy-greedy (CELF) budgeted selection by marginal gain per euro.
 
@@ -2198,6 +2454,12 @@ def celf_select(
     best_single : bool
         Return the best affordable single item instead when its initial gain beats the greedy
         portfolio's total (Leskovec et al. 2007).
+    epsilon : float
+        Accept a re-evaluated item at once when its gain per euro is at least ``1 - epsilon`` times
+        the best (stale) bound left in the queue, instead of re-evaluating the next ones first: each
+        step is then a (1 - epsilon)-approximate greedy step (Badanidiyuru & Vondrák 2014, SODA,
+        "Fast algorithms for maximizing submodular functions"). 0 = exact lazy greedy. This stops the
+        cascade of re-evaluations among many near-equal candidates.
 
     Returns
     -------
@@ -2208,6 +2470,8 @@ def celf_select(
     """
     import heapq
 
+    if not 0.0 <= epsilon < 1.0:
+        raise ValueError(f"epsilon must be in [0, 1), got {epsilon!r}")
     n = len(costs)
     c = np.asarray(costs, float)
     g0 = np.asarray([gain(i) for i in range(n)] if initial is None else initial, float)
@@ -2238,8 +2502,11 @@ def celf_select(
             continue
         if stamp != rnd:
             gv = float(gain(i))
-            heapq.heappush(heap, (key(i, gv), i, ver, rnd, gv))
-            continue
+            ki = key(i, gv)
+            accept = epsilon > 0 and gv > 0 and (not heap or -ki >= (1.0 - epsilon) * -heap[0][0])
+            if not accept:
+                heapq.heappush(heap, (ki, i, ver, rnd, gv))
+                continue
         if gv <= 0:
             break
         picks.append(i)
@@ -2398,6 +2665,8 @@ _WORK: dict[str, Any] = {}
 def _eval_chunk(idx: Sequence[int]) -> list[tuple[int, Gains]]:
     ev: Evaluator = _WORK["ev"]
     cands: list[Candidate] = _WORK["cands"]
+    for gg in ev.graphs.values():  # worker processes already use every core
+        gg.n_threads = 1
     return [(i, ev.evaluate(cands[i])) for i in idx]
 
 
@@ -2608,6 +2877,8 @@ def run_interventions(
                     P["cap_attainment"])
 
     # standalone gains
+    for gg in graphs.values():  # one candidate at a time in this process: its searches on threads
+        gg.n_threads = P["n_workers"]
     gains = _evaluate_all(ev, cands, P["n_workers"]) if cands else []
     t_eval = time.perf_counter()
     vecs = np.array([scorer.vector(g) for g in gains]) if gains else np.zeros((0, 2 * len(gsel) + 2 + len(parks)))
@@ -2645,7 +2916,7 @@ def run_interventions(
 
         def gain_fn(i: int) -> float:
             if dirty[i]:
-                gi = ev.evaluate(cands[i])
+                gi = ev.evaluate(cands[i], prev=last[i])
                 last[i] = gi
                 dirty[i] = False
             else:
@@ -2655,9 +2926,6 @@ def run_interventions(
 
         t_sel0 = time.perf_counter()
         n_ev0 = ev.n_evals
-
-        def overlaps(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> bool:
-            return a is not None and b is not None and a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
         def commit_fn(i: int) -> set[int]:
             gi = ev.evaluate(cands[i], commit=True)
@@ -2680,8 +2948,8 @@ def run_interventions(
             for j, gj in last.items():
                 if j == i:
                     continue
-                hit = j in owners or overlaps(gj.window, gi.window) or (
-                    gi.d_cool_access_m2 != 0 and gj.d_cool_access_m2 != 0 and overlaps(gj.cs_window, gi.cs_window))
+                hit = j in owners or _boxes_meet(gj.window, gi.window) or (
+                    gi.d_cool_access_m2 != 0 and gj.d_cool_access_m2 != 0 and _boxes_meet(gj.cs_window, gi.cs_window))
                 for g, sd in gj.seeds.items():
                     m = near[g]
                     if sd and any(q < m.size and m[q] + wq <= lim for q, wq in sd.items()):
@@ -2692,10 +2960,17 @@ def run_interventions(
                 if hit:
                     dirty[j] = True
             eager |= owners - {i}
+            if len(eager) > P["eager_max"]:
+                # only the best-ranked interacting candidates at once (synergies that could make them the
+                # next pick); the others are dirty and re-evaluated when they reach the top of the queue
+                def stale_ratio(j: int) -> float:
+                    gj = scorer.total(tot + scorer.vector(ev.reprice(last[j]))) - f_now[0]
+                    return gj / cost[j] if cost[j] > 0 else math.inf
+                eager = set(sorted(eager, key=lambda j: (-stale_ratio(j), j))[: P["eager_max"]])
             return eager
 
         groups = [c.exclusive_key for c in cands]
-        picks, _ = celf_select(cost, budget, gain_fn, commit_fn, initial=s_tot, groups=groups)
+        picks, _ = celf_select(cost, budget, gain_fn, commit_fn, initial=s_tot, groups=groups, epsilon=P["lazy_epsilon"])
         if len(picks) == 1 and picks[0] not in pick_vec:
             pick_vec = {picks[0]: vecs[picks[0]]}
     t_sel = time.perf_counter()

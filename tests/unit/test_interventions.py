@@ -157,6 +157,14 @@ def test_local_graph_gain_equals_full_recomputation(seed, pc_tol):
     e0, q0 = _full_eca(suit, res, thr, min_area, k, max_cost)
     assert g.eca_ha == pytest.approx(e0, rel=1e-12)
     s2, r2 = suit.copy(), res.copy()
+    # probes: small what-ifs evaluated once and re-evaluated from their cached searches after each commit
+    probes = []
+    for _ in range(4):
+        pr, pc = int(rng.integers(0, H - 2)), int(rng.integers(0, W - 3))
+        pcells = np.unique((pr + np.arange(2))[:, None] * W + (pc + np.arange(3))[None, :]).ravel()
+        pn = (pcells, np.full(pcells.size, 0.9, np.float32), np.full(pcells.size, 1.0))
+        probes.append((pn, g.evaluate(*pn)))
+    n_reused = 0
     for kind in (0, 1, 2, 3, 1, 0):
         r0, c0 = int(rng.integers(0, H - 6)), int(rng.integers(0, W - 8))
         if kind == 0:  # a hedge line
@@ -180,6 +188,13 @@ def test_local_graph_gain_equals_full_recomputation(seed, pc_tol):
         assert d.d_quality_ha == pytest.approx(q1 - q0, rel=1e-9, abs=1e-12)
         assert g.eca_ha == pytest.approx(e1, rel=tol)
         e0, q0 = e1, q1
+        for t, (pn, old_delta) in enumerate(probes):
+            fresh = g.evaluate(*pn)
+            again = g.evaluate(*pn, cache=old_delta.cache)
+            n_reused += old_delta.cache is not None and g._rebase(old_delta.cache) is not None
+            assert again.d_eca_ha == pytest.approx(fresh.d_eca_ha, rel=1e-12, abs=1e-12)
+            assert again.d_quality_ha == pytest.approx(fresh.d_quality_ha, rel=1e-12, abs=1e-12)
+            probes[t] = (pn, again)
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,3 +429,94 @@ def test_pareto_front():
     x = np.array([1.0, 2.0, 0.0, 2.0, 1.5])
     y = np.array([2.0, 1.0, 0.0, 1.0, 1.5])
     assert pareto_front(x, y).tolist() == [True, True, False, True, True]
+
+
+def test_cached_link_searches_are_reused_only_out_of_reach():
+    """A what-if's searches are reused after commits beyond their reach and give the fresh result.
+
+    Region 40 x 160 cells with a short dispersal reach (max cost 400 cost-m = 40 cells in habitat):
+    commits on the left leave a probe on the right reusable; a commit beside it invalidates it.
+    """
+    rng = np.random.default_rng(11)
+    H, W = 40, 160
+    noise = ndimage.gaussian_filter(rng.standard_normal((H, W)), 2)
+    suit = np.clip(noise * 2 + 0.3, 0, 1).astype(np.float32)
+    res = np.where(suit > 0.5, 1.0, rng.choice([2.0, 5.0, 20.0], size=(H, W), p=[0.4, 0.4, 0.2]))
+    thr, min_area, max_cost = 0.5, 300.0, 400.0
+    k = -math.log(0.001) / max_cost
+    ps = find_patches(suit, res_m=RES, threshold=thr, min_area_m2=min_area)
+    L = build_links(res, ps.labels, res_m=RES, max_cost=max_cost, n_threads=1, with_paths=False)
+    g = GuildGraph("t", suit, res, ps.labels, (L.from_id, L.to_id, L.cost), k_per_m=k, max_cost=max_cost,
+                   threshold=thr, min_area_m2=min_area, res_m=RES)
+
+    def box(r0, c0, h, w):
+        return np.unique((r0 + np.arange(h))[:, None] * W + (c0 + np.arange(w))[None, :]).ravel()
+
+    def change(cells):
+        return cells, np.full(cells.size, 0.9, np.float32), np.full(cells.size, 1.0)
+
+    probe = change(box(18, 140, 3, 4))
+    first = g.evaluate(*probe)
+    assert first.cache is not None
+    s2, r2 = suit.copy(), res.copy()
+    for c0 in (5, 30):  # far from the probe (> 100 cells)
+        ch = change(box(10, c0, 3, 8))
+        g.evaluate(*ch, commit=True)
+        s2.ravel()[ch[0]], r2.ravel()[ch[0]] = ch[1], ch[2]
+    assert g._rebase(first.cache) is not None  # still valid: reused
+    again = g.evaluate(*probe, cache=first.cache)
+    fresh = g.evaluate(*probe)
+    assert again.d_eca_ha == pytest.approx(fresh.d_eca_ha, rel=1e-12, abs=1e-12)
+    # and the result is the full recomputation's
+    s3, r3 = s2.copy(), r2.copy()
+    s3.ravel()[probe[0]], r3.ravel()[probe[0]] = probe[1], probe[2]
+    e_before, _ = _full_eca(s2, r2, thr, min_area, k, max_cost)
+    e_after, _ = _full_eca(s3, r3, thr, min_area, k, max_cost)
+    assert again.d_eca_ha == pytest.approx(e_after - e_before, rel=1e-8, abs=1e-8)
+    # a commit right beside the probe invalidates its cache
+    g.evaluate(*change(box(18, 136, 3, 3)), commit=True)
+    assert g._rebase(again.cache) is None
+
+
+def test_committed_cool_spots_equal_a_full_refresh(tmp_path, legend, guilds):
+    """Depaving and meadows committed one by one: cool spots and served workplaces, updated locally,
+    equal a recomputation over the whole raster (two 0.6 ha lawns joined into a 1.5 ha cool spot, a
+    wood enlarged)."""
+    h = w = 90
+    c = legend.code
+    lc = np.full((h, w), c("parking"), np.uint8)
+    lc[10:40, 10:40] = c("woodland")   # 9 ha: a cool spot
+    lc[50:60, 10:16] = c("grass")      # 0.6 ha
+    lc[50:60, 19:25] = c("grass")      # 0.6 ha, 3 paved cells away
+    lc[15:30, 60:85] = c("building")   # workplaces beyond 150 m of the wood
+    lc[60:75, 35:50] = c("building")   # workplaces within 150 m of the lawns
+    grid = _grid(h, w)
+    cat = load_catalogue(CATALOGUE, legend, guilds)
+    from werkland.climate import climate_params
+
+    cp = climate_params({"cooling_distance_m": 30.0, "cool_spot_distance_m": 150.0, "cool_spot_hm": 0.15})
+    park_index = np.ones(lc.shape, np.int32)
+    ps = find_patches(np.zeros(lc.shape, np.float32), res_m=RES, threshold=0.5, min_area_m2=1e9)
+    gg = GuildGraph("hedgehog", np.zeros(lc.shape, np.float32), np.ones(lc.shape), ps.labels,
+                    (np.zeros(0), np.zeros(0), np.zeros(0)), k_per_m=0.001, max_cost=100.0, threshold=0.5,
+                    min_area_m2=1e9, res_m=RES)
+    ev = Evaluator(lc, grid, legend, {"hedgehog": guilds["hedgehog"]}, {"hedgehog": gg}, cat, cp, park_index, 70.0)
+
+    def rect(r0, r1, c0, c1):
+        return np.unique((np.arange(r0, r1)[:, None] * w + np.arange(c0, c1)[None, :]).ravel())
+
+    steps = [("depaving", rect(50, 60, 16, 19)), ("flower_meadow", rect(50, 60, 10, 16)),
+             ("depaving", rect(20, 30, 40, 50)), ("depaving", rect(80, 85, 60, 70))]
+    cool0, served0 = int(ev.cool.sum()), int(ev.served.sum())
+    for k, (typ, cells) in enumerate(steps):
+        ev.evaluate(Candidate(f"c{k}", typ, "p1", cells, cells.size * 100.0, "m2", 1.0), commit=True)
+        ref = Evaluator.__new__(Evaluator)
+        ref.__dict__.update({a: getattr(ev, a) for a in ("p", "hm", "workplace", "cell_m2", "res_m", "H", "W")})
+        ref._refresh_cool(ev.green.copy())
+        np.testing.assert_array_equal(ev.cs_mask, ref.cs_mask)
+        np.testing.assert_array_equal(ev.cool, ref.cool)
+        np.testing.assert_array_equal(ev.served, ref.served)
+        # labels may be numbered differently, but they describe the same components
+        for lab in np.unique(ev.cs_lab[ev.cs_lab > 0]):
+            assert np.unique(ref.cs_lab[ev.cs_lab == lab]).size == 1
+    assert int(ev.cool.sum()) > cool0 + 150 and int(ev.served.sum()) > served0
