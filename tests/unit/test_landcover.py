@@ -123,7 +123,10 @@ def test_vector_reader_mapping_and_line_buffer(tmp_path, legend):
         read_vector_classes(p, class_field="class", mapping=None, legend=legend, crs=RD)
 
 
-def _write_raster(path, arr, crs="EPSG:28992", transform=Affine(10, 0, 0, 0, -10, 100), nodata=255):
+_TRANSFORM = Affine(10, 0, 0, 0, -10, 100)
+
+
+def _write_raster(path, arr, crs="EPSG:28992", transform=_TRANSFORM, nodata=255):
     with rasterio.open(path, "w", driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=1,
                        dtype=arr.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
         dst.write(arr, 1)
