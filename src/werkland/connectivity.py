@@ -933,14 +933,15 @@ def _value(d, mode):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _tree_losses(indptr, indices, weights, D, P, a, mode):  # pragma: no cover - compiled
+def _tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1):  # pragma: no cover - compiled
     """Exact connector losses, betweenness and BCPC from the baseline shortest-path trees.
 
     For each source i and each interior vertex k of i's tree, the targets whose distance can
     change when k is removed are k's descendants; their new distances come from a Dijkstra over
     the descendant set seeded from the unaffected neighbours (old distances stay valid there).
     Returns per-node connector loss (sum over ordered pairs of a_i a_j (f(d) - f(d'))), the number
-    of ordered pairs whose best path passes through k, and sum of a_i a_j f(d_ij) over them.
+    of ordered pairs whose best path passes through k, and sum of a_i a_j f(d_ij) over them, for
+    the sources ``i0 <= i < i1`` (the per-source sums are independent: see :func:`_tree_losses_all`).
     """
     n = a.shape[0]
     connector = np.zeros(n)
@@ -958,7 +959,7 @@ def _tree_losses(indptr, indices, weights, D, P, a, mode):  # pragma: no cover -
     hk = np.empty(4 * n + 16, np.float64)
     hv = np.empty(4 * n + 16, np.int64)
     stamp = 0
-    for i in range(n):
+    for i in range(i0, i1):
         nchild[:] = 0
         for j in range(n):
             p = P[i, j]
@@ -1229,6 +1230,7 @@ def probability_metrics(
     *,
     iic_max_cost: float | None = None,
     node_metrics: bool = True,
+    n_threads: int = 1,
 ) -> GraphMetrics:
     """PC, ECA, IIC and node importance of a patch graph.
 
@@ -1249,6 +1251,8 @@ def probability_metrics(
         d0, i.e. ``p_direct >= p0``). Default: every edge.
     node_metrics : bool
         Compute dPC / dIIC / betweenness (the landscape indices alone are cheaper).
+    n_threads : int
+        Threads for the node metrics (same result for any number).
 
     Returns
     -------
@@ -1312,14 +1316,8 @@ def probability_metrics(
     state = GraphState(a, i, j, c, float(k_per_m), float(landscape_area_ha), D, pcnum)
     zeros = np.zeros(n)
     if node_metrics and n:
-        conn_pc, bc, bcpc = _tree_losses(
-            g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64),
-            np.ascontiguousarray(D), np.ascontiguousarray(P, dtype=np.int64), a, 0,
-        )
-        conn_iic, _, _ = _tree_losses(
-            gb.indptr.astype(np.int64), gb.indices.astype(np.int64), np.ones(gb.nnz),
-            np.ascontiguousarray(H), np.ascontiguousarray(PH, dtype=np.int64), a, 1,
-        )
+        conn_pc, bc, bcpc = _tree_losses_all(g, D, P, a, 0, n_threads)
+        conn_iic, _, _ = _tree_losses_all(gb, H, PH, a, 1, n_threads)
         dpc = _fractions(a, pstar, pcnum, conn_pc)
         diic = _fractions(a, iicv, iicnum, conn_iic)
         betweenness = bc / 2.0
@@ -1350,6 +1348,36 @@ def probability_metrics(
         component=np.asarray(comp, dtype=np.int64),
         state=state,
     )
+
+
+#: sources per chunk of :func:`_tree_losses_all` (fixed, so the summation order -- and the result to
+#: the last bit -- does not depend on the number of threads)
+_TREE_CHUNK = 256
+
+
+def _tree_losses_all(g: Any, D: np.ndarray, P: np.ndarray, a: np.ndarray, mode: int, n_threads: int = 1,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_tree_losses` over every source, in fixed chunks of sources run on ``n_threads`` threads.
+
+    The compiled kernel releases the GIL; the chunks' partial sums are added in chunk order.
+    """
+    n = a.size
+    args = (g.indptr.astype(np.int64), g.indices.astype(np.int64),
+            np.ones(g.nnz) if mode == 1 else g.data.astype(np.float64),
+            np.ascontiguousarray(D), np.ascontiguousarray(P, dtype=np.int64), a, mode)
+    bounds = [(s, min(n, s + _TREE_CHUNK)) for s in range(0, n, _TREE_CHUNK)]
+    if n_threads <= 1 or len(bounds) < 2:
+        parts = [_tree_losses(*args, s, e) for s, e in bounds]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=n_threads) as ex:
+            parts = list(ex.map(lambda b: _tree_losses(*args, b[0], b[1]), bounds))
+    out = [np.zeros(n), np.zeros(n), np.zeros(n)]
+    for part in parts:
+        for acc, x in zip(out, part, strict=True):
+            acc += x
+    return out[0], out[1], out[2]
 
 
 def naive_node_importance(
@@ -1717,7 +1745,8 @@ def run_connectivity(
     # 3./4. metrics
     a = ps.table["quality_ha"].to_numpy()
     gm = probability_metrics(
-        a, (links.from_id - 1, links.to_id - 1, links.cost), kern.k_per_m, A_L, iic_max_cost=iic_max
+        a, (links.from_id - 1, links.to_id - 1, links.cost), kern.k_per_m, A_L, iic_max_cost=iic_max,
+        n_threads=n_threads,
     )
     t_metrics = time.perf_counter()
 

@@ -187,6 +187,28 @@ def test_v5_matches_naive_oracle():
     np.testing.assert_allclose(gm.dIIC, nv["dIIC"], atol=1e-9)
 
 
+def test_node_metrics_identical_for_any_thread_count(monkeypatch):
+    """600 nodes = 3 chunks of sources: 1 and 2 threads give bit-identical dPC, dIIC and betweenness,
+    and a single chunk the same within rounding."""
+    rng = np.random.default_rng(3)
+    n = 600
+    xy = rng.uniform(0, 10000, (n, 2))
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    ii, jj = np.nonzero(np.triu(d < 900, 1))
+    edges = (ii, jj, d[ii, jj] * rng.uniform(1, 3, ii.size))
+    areas = rng.lognormal(0, 1, n)
+    k = cn.dispersal_kernel(1000.0).k_per_m
+    g1 = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=1)
+    g2 = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=2)
+    for name in ("dPC", "dPC_connector", "dIIC", "betweenness", "BCPC"):
+        np.testing.assert_array_equal(getattr(g1, name), getattr(g2, name))
+    assert g1.dPC_connector.max() > 0 and g1.betweenness.max() > 0
+    monkeypatch.setattr(cn, "_TREE_CHUNK", 10_000)
+    g0 = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=1)
+    np.testing.assert_allclose(g0.dPC, g1.dPC, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(g0.betweenness, g1.betweenness)
+
+
 # --------------------------------------------------------------------------------------------
 # property tests on random graphs
 # --------------------------------------------------------------------------------------------
