@@ -435,128 +435,38 @@ def interventions_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 # Bounded least-cost search (compiled, O(touched) reset)
 # =============================================================================================
 
-# The 8 moves and their lengths are connectivity's, so both searches follow the same step rule.
-from werkland.connectivity import _DC, _DR, _step_lengths  # noqa: E402
+# The search is connectivity's bounded Dijkstra, so both follow the same step rule.
+from werkland.connectivity import _DC, _DR, _dijkstra, _step_lengths  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True)
-def _heap_push(hk, hv, hn, key, val):  # pragma: no cover - compiled
-    if hn >= hk.shape[0]:
-        nk = np.empty(hk.shape[0] * 2, np.float64)
-        nv = np.empty(hk.shape[0] * 2, np.int64)
-        nk[:hn] = hk[:hn]
-        nv[:hn] = hv[:hn]
-        hk = nk
-        hv = nv
-    pos = hn
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if hk[parent] <= key:
-            break
-        hk[pos] = hk[parent]
-        hv[pos] = hv[parent]
-        pos = parent
-    hk[pos] = key
-    hv[pos] = val
-    return hk, hv, hn + 1
+def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, pred, touched, best):  # pragma: no cover
+    """Min cost from ``starts`` to every other label within ``max_cost``: connectivity's bounded
+    Dijkstra (same step rule and heap), then one pass over the cells it touched.
 
-
-@numba.njit(cache=True, nogil=True)
-def _heap_pop(hk, hv, hn):  # pragma: no cover - compiled
-    key0 = hk[0]
-    val0 = hv[0]
-    hn -= 1
-    if hn > 0:
-        key = hk[hn]
-        val = hv[hn]
-        pos = 0
-        while True:
-            child = 2 * pos + 1
-            if child >= hn:
-                break
-            if child + 1 < hn and hk[child + 1] < hk[child]:
-                child += 1
-            if hk[child] >= key:
-                break
-            hk[pos] = hk[child]
-            hv[pos] = hv[child]
-            pos = child
-        hk[pos] = key
-        hv[pos] = val
-    return key0, val0, hn
-
-
-@numba.njit(cache=True, nogil=True)
-def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, best):  # pragma: no cover
-    """Bounded Dijkstra (MCP_Geometric step rule); min cost to every other label reached.
-
-    ``cum`` (H*W, inf) and ``best`` (labels, inf) are reset before returning.
+    ``cum`` (inf), ``pred`` (-1) and ``best`` (per label, inf) are reset before returning; also
+    returns the box of touched cells and the (possibly grown) ``touched`` buffer.
     """
-    hk = np.empty(1024, np.float64)
-    hv = np.empty(1024, np.int64)
-    hn = 0
-    touched = np.empty(1024, np.int64)
-    n_t = 0
+    zero = np.zeros(starts.shape[0])
+    n_t, touched = _dijkstra(res, H, W, lens, starts, zero, max_cost, cum, pred, touched, zero, 0.0, False)
     found = np.empty(64, np.int64)
     nf = 0
-    for s in range(starts.shape[0]):
-        c = starts[s]
-        if not (res[c] < np.inf):
-            continue
-        if cum[c] > 0.0:
-            if cum[c] == np.inf:
-                if n_t >= touched.shape[0]:
-                    nt = np.empty(touched.shape[0] * 2, np.int64)
-                    nt[:n_t] = touched[:n_t]
-                    touched = nt
-                touched[n_t] = c
-                n_t += 1
-            cum[c] = 0.0
-            hk, hv, hn = _heap_push(hk, hv, hn, 0.0, c)
-    while hn > 0:
-        key, v, hn = _heap_pop(hk, hv, hn)
-        if key > cum[v]:
-            continue
-        if key > max_cost:
-            break
-        lab = labels[v]
-        if lab > 0 and lab != src_label:
-            if key < best[lab]:
-                if best[lab] == np.inf:
-                    if nf >= found.shape[0]:
-                        nfo = np.empty(found.shape[0] * 2, np.int64)
-                        nfo[:nf] = found[:nf]
-                        found = nfo
-                    found[nf] = lab
-                    nf += 1
-                best[lab] = key
-        r = v // W
-        cc = v - r * W
-        rv = res[v]
-        for d in range(8):
-            rr = r + _DR[d]
-            c2 = cc + _DC[d]
-            if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
-                continue
-            u = rr * W + c2
-            ru = res[u]
-            if not (ru < np.inf):
-                continue
-            nkey = key + lens[d] * 0.5 * (rv + ru)
-            if nkey < cum[u]:
-                if cum[u] == np.inf:
-                    if n_t >= touched.shape[0]:
-                        nt = np.empty(touched.shape[0] * 2, np.int64)
-                        nt[:n_t] = touched[:n_t]
-                        touched = nt
-                    touched[n_t] = u
-                    n_t += 1
-                cum[u] = nkey
-                hk, hv, hn = _heap_push(hk, hv, hn, nkey, u)
     rmin, rmax, cmin, cmax = H, -1, W, -1
     for t in range(n_t):
         u = touched[t]
+        key = cum[u]
+        lab = labels[u]
+        if key <= max_cost and lab > 0 and lab != src_label and key < best[lab]:  # settled cells only
+            if best[lab] == np.inf:
+                if nf >= found.shape[0]:
+                    nfo = np.empty(found.shape[0] * 2, np.int64)
+                    nfo[:nf] = found[:nf]
+                    found = nfo
+                found[nf] = lab
+                nf += 1
+            best[lab] = key
         cum[u] = np.inf
+        pred[u] = -1
         r = u // W
         cc = u - r * W
         rmin = min(rmin, r)
@@ -568,7 +478,7 @@ def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, be
     for f in range(nf):
         costs[f] = best[labs[f]]
         best[labs[f]] = np.inf
-    return labs, costs, n_t, rmin, rmax, cmin, cmax
+    return labs, costs, n_t, rmin, rmax, cmin, cmax, touched
 
 
 def _union_box(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
@@ -594,6 +504,8 @@ class _Searcher:
     def __init__(self, shape: tuple[int, int], res_m: float) -> None:
         self.H, self.W = shape
         self.cum = np.full(self.H * self.W, np.inf)
+        self.pred = np.full(self.H * self.W, -1, np.int64)
+        self.touched = np.empty(1024, np.int64)
         self.lens = _step_lengths(res_m)
         self.best = np.full(1024, np.inf)
         self.cells_settled = 0
@@ -606,9 +518,9 @@ class _Searcher:
     ) -> tuple[np.ndarray, np.ndarray]:
         if self.best.size <= max_label:
             self.best = np.full(max(2 * self.best.size, max_label + 1), np.inf)
-        labs, costs, n_t, r0, r1, c0, c1 = _search_kernel(
+        labs, costs, n_t, r0, r1, c0, c1, self.touched = _search_kernel(
             res_flat, self.H, self.W, self.lens, np.ascontiguousarray(starts, np.int64), float(max_cost),
-            labels_flat, int(src_label), self.cum, self.best,
+            labels_flat, int(src_label), self.cum, self.pred, self.touched, self.best,
         )
         self.cells_settled += int(n_t)
         self.n_searches += 1
