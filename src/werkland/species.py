@@ -39,12 +39,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import yaml
 from pyproj import CRS, Transformer
 
 from werkland import gbif, richness
 from werkland._errors import WerklandInputError
 from werkland.io import atomic_path, read_raster, write_csv, write_gpkg, write_json
+from werkland.tables import load_guilds, load_legend
 
 log = logging.getLogger(__name__)
 
@@ -113,45 +113,14 @@ DEFAULT_PARAMS: dict[str, Any] = {
 # inputs
 
 
-def load_guild_taxa(guilds_yaml: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
-    """Guild name -> list of ``{rank, name, key}`` from ``config/guilds.yaml``.
-
-    Raises
-    ------
-    WerklandInputError
-        Missing file, no ``guilds`` mapping, or a taxon with an unknown rank or without a name.
-    """
-    try:
-        doc = yaml.safe_load(Path(guilds_yaml).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise WerklandInputError(f"cannot read guild table ({exc})", path=str(guilds_yaml), fix="check the file") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("guilds"), dict):
-        raise WerklandInputError("no 'guilds' mapping", path=str(guilds_yaml), fix="see docs/architecture.md")
-    out: dict[str, list[dict[str, Any]]] = {}
-    for g, spec in doc["guilds"].items():
-        taxa = (spec or {}).get("gbif_taxa") or []
-        clean = []
-        for t in taxa:
-            rank = str(t.get("rank", "")).lower()
-            if rank not in RANKS or not t.get("name"):
-                raise WerklandInputError(
-                    f"guild {g}: gbif_taxa entry {t} needs rank (one of {', '.join(RANKS)}) and name",
-                    path=f"{guilds_yaml}: guilds.{g}.gbif_taxa",
-                    fix="e.g. {rank: family, name: Apidae, key: 4334}",
-                )
-            key = t.get("key")
-            clean.append({"rank": rank, "name": str(t["name"]).strip(), "key": int(key) if key not in (None, "") else None})
-        out[str(g)] = clean
-    return out
-
-
-def load_legend_names(legend_yaml: str | os.PathLike[str]) -> dict[int, str]:
-    """Land-cover code -> class name from ``config/landcover_classes.yaml``."""
-    try:
-        doc = yaml.safe_load(Path(legend_yaml).read_text(encoding="utf-8"))
-        return {int(c["code"]): str(c["name"]) for c in doc["classes"]}
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise WerklandInputError(f"cannot read the land-cover legend ({exc})", path=str(legend_yaml), fix="classes: [{code, name, ...}]") from exc
+def guild_taxa(guilds: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Guild name -> list of ``{rank, name, key}`` from the guilds of :func:`werkland.tables.load_guilds`
+    (which validates ranks and names)."""
+    return {
+        name: [{"rank": str(t["rank"]), "name": str(t["name"]).strip(),
+                "key": int(t["key"]) if t.get("key") not in (None, "") else None} for t in g.gbif_taxa]
+        for name, g in guilds.items()
+    }
 
 
 def read_region(region_gpkg: str | os.PathLike[str]) -> tuple[Any, gpd.GeoDataFrame, CRS]:
@@ -698,9 +667,10 @@ def run_species(
         raise WerklandInputError(f"unknown species parameter(s) {sorted(unknown)}", path="config: species",
                                  fix=f"known parameters: {', '.join(sorted(DEFAULT_PARAMS))}")
     region, parks, crs = read_region(region_gpkg)
-    guild_taxa = load_guild_taxa(guilds_yaml)
-    guilds = list(guild_taxa)
-    legend = load_legend_names(legend_yaml)
+    legend_table = load_legend(legend_yaml)
+    taxa_of = guild_taxa(load_guilds(guilds_yaml, legend_table))
+    guilds = list(taxa_of)
+    legend = {c.code: c.name for c in legend_table.classes}
     filters = {"year_min": p["year_min"], "year_max": p["year_max"], "basis_of_record": p["basis_of_record"],
                "taxon_keys": p["taxon_keys"], "extra": p["extra_query"]}
     geometry = None
@@ -734,11 +704,11 @@ def run_species(
                 patches[g] = (np.zeros((1, 1), np.int32), _dummy_grid(crs))
         red = load_national_red_list(p["national_red_list_csv"]) if p["national_red_list_csv"] else None
         clean, clog, warnings = process_records(raw, region=region, parks=parks, crs=crs, landcover=landcover, legend=legend,
-                                                patches=patches, guild_taxa=guild_taxa, params=p, red_list=red)
+                                                patches=patches, guild_taxa=taxa_of, params=p, red_list=red)
     else:
         clean, clog, _ = process_records(raw, region=region, parks=parks, crs=crs, landcover=None, legend=legend,
                                          patches={g: (np.zeros((1, 1), np.int32), _dummy_grid(crs)) for g in guilds},
-                                         guild_taxa=guild_taxa, params=p)
+                                         guild_taxa=taxa_of, params=p)
         clog.loc[0, "description"] = f"no records: {fetch.message}"
     status, message = fetch.status, fetch.message
     if status == "ok" and len(clean) == 0:

@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from affine import Affine
 from pyproj import CRS, Transformer
 from shapely.geometry import box
@@ -290,10 +291,15 @@ def test_bad_inputs(region_inputs: dict, tmp_path: Path) -> None:
         _run(region_inputs, source="file", params={"file_path": None})
     with pytest.raises(WerklandInputError, match="unknown species source"):
         _run(region_inputs, source="carrier-pigeon")
+    doc = yaml.safe_load(Path(GUILDS).read_text())
+    first = next(iter(doc["guilds"]))
+    doc["guilds"][first]["gbif_taxa"] = [{"rank": "tribe", "name": "Bombini"}]
     bad = tmp_path / "guilds.yaml"
-    bad.write_text("guilds:\n  x:\n    gbif_taxa:\n      - {rank: tribe, name: Bombini}\n")
+    bad.write_text(yaml.safe_dump(doc))
     with pytest.raises(WerklandInputError, match="rank"):
-        species.load_guild_taxa(bad)
+        species.run_species(region_inputs["region"], region_inputs["landcover"], region_inputs["patches"], LEGEND, bad,
+                            tmp_path / "o.gpkg", tmp_path / "c.csv", tmp_path / "c.json", tmp_path / "l.csv",
+                            source="file", params={"file_path": str(FIXTURE)}, cache_dir=tmp_path / "cache")
     with pytest.raises(WerklandInputError, match="region"):
         species.read_region(tmp_path / "missing.gpkg")
 
