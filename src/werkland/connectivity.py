@@ -1480,7 +1480,9 @@ def eca_after_link_change(
     max_incremental : int
         Up to this many decreases/additions are applied with the exact O(n²) update
         ``D' = min(D, D[:, u] + w + D[v, :], D[:, v] + w + D[u, :])``; more changes, or any
-        increase/removal, trigger an exact full recomputation.
+        increase/removal, trigger an exact full recomputation. Decreases that leave the link no
+        shorter than the pair's current graph distance are recorded but change no distance, so they
+        neither count nor cost anything.
 
     Returns
     -------
@@ -1515,11 +1517,14 @@ def eca_after_link_change(
     ni = np.array([p[0] for p in keys], np.int64)
     nj = np.array([p[1] for p in keys], np.int64)
     nc = np.array([current[p] for p in keys], np.float64)
-    if full or len(decreases) > max_incremental:
+    # a cheaper link that is still no shorter than the pair's graph distance changes no shortest
+    # path (any path using it can take the existing one instead), so only the others are applied
+    effective = [(u, v, cc) for u, v, cc in decreases if state.k_per_m * cc < state.dist[u, v]]
+    if full or len(effective) > max_incremental:
         dist = _apsp(n, ni, nj, state.k_per_m * nc)
     else:
         dist = state.dist.copy()
-        for u, v, cc in decreases:
+        for u, v, cc in effective:
             w = state.k_per_m * cc
             via_uv = dist[:, [u]] + w + dist[[v], :]
             via_vu = dist[:, [v]] + w + dist[[u], :]
