@@ -260,6 +260,7 @@ def connectivity_params(config: Mapping[str, Any], guild: Any) -> dict[str, Any]
     params["p_floor"] = config["connectivity"]["p_floor"]
     params["corridor_width"] = config["connectivity"]["corridor_width_cost"]
     params["tile_cells"] = config["connectivity"]["tile_cells"]
+    params["metrics_tolerance"] = config["connectivity"]["metrics_tolerance"]
     return params
 
 

@@ -933,7 +933,7 @@ def _value(d, mode):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1):  # pragma: no cover - compiled
+def _tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # pragma: no cover - compiled
     """Exact connector losses, betweenness and BCPC from the baseline shortest-path trees.
 
     For each source i and each interior vertex k of i's tree, the targets whose distance can
@@ -942,6 +942,8 @@ def _tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1):  # pragma: no
     Returns per-node connector loss (sum over ordered pairs of a_i a_j (f(d) - f(d'))), the number
     of ordered pairs whose best path passes through k, and sum of a_i a_j f(d_ij) over them, for
     the sources ``i0 <= i < i1`` (the per-source sums are independent: see :func:`_tree_losses_all`).
+    Trees hold only targets with ``D[i, j] <= limit`` (``inf`` = all; tree paths only lengthen, so
+    the pruned tree is the tree of those targets).
     """
     n = a.shape[0]
     connector = np.zeros(n)
@@ -963,7 +965,7 @@ def _tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1):  # pragma: no
         nchild[:] = 0
         for j in range(n):
             p = P[i, j]
-            if j != i and p >= 0:
+            if j != i and p >= 0 and D[i, j] <= limit:
                 nchild[p] += 1
         cptr[0] = 0
         for v in range(n):
@@ -971,7 +973,7 @@ def _tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1):  # pragma: no
         fill[:] = 0
         for j in range(n):
             p = P[i, j]
-            if j != i and p >= 0:
+            if j != i and p >= 0 and D[i, j] <= limit:
                 clist[cptr[p] + fill[p]] = j
                 fill[p] += 1
         for k in range(n):
@@ -1231,6 +1233,7 @@ def probability_metrics(
     iic_max_cost: float | None = None,
     node_metrics: bool = True,
     n_threads: int = 1,
+    pc_tolerance: float = 0.0,
 ) -> GraphMetrics:
     """PC, ECA, IIC and node importance of a patch graph.
 
@@ -1253,6 +1256,12 @@ def probability_metrics(
         Compute dPC / dIIC / betweenness (the landscape indices alone are cheaper).
     n_threads : int
         Threads for the node metrics (same result for any number).
+    pc_tolerance : float
+        0 = exact. Otherwise the connector fractions, betweenness and BCPC consider only ordered pairs
+        with ``p*_ij >= e^-cut``, ``cut = ln((Σa)² / (pc_tolerance · PCnum))``: the pairs left out
+        carry at most ``pc_tolerance · PCnum`` of PCnum in total, so every dPC value is within
+        ``100 · pc_tolerance`` percentage points of the exact one (tested), and betweenness counts
+        the pairs with a material probability of moving between them.
 
     Returns
     -------
@@ -1316,7 +1325,10 @@ def probability_metrics(
     state = GraphState(a, i, j, c, float(k_per_m), float(landscape_area_ha), D, pcnum)
     zeros = np.zeros(n)
     if node_metrics and n:
-        conn_pc, bc, bcpc = _tree_losses_all(g, D, P, a, 0, n_threads)
+        limit = math.inf
+        if pc_tolerance > 0 and pcnum > 0 and a.sum() > 0:
+            limit = max(math.log(float(a.sum()) ** 2 / (pc_tolerance * pcnum)), 0.0)
+        conn_pc, bc, bcpc = _tree_losses_all(g, D, P, a, 0, n_threads, limit)
         conn_iic, _, _ = _tree_losses_all(gb, H, PH, a, 1, n_threads)
         dpc = _fractions(a, pstar, pcnum, conn_pc)
         diic = _fractions(a, iicv, iicnum, conn_iic)
@@ -1356,7 +1368,7 @@ _TREE_CHUNK = 256
 
 
 def _tree_losses_all(g: Any, D: np.ndarray, P: np.ndarray, a: np.ndarray, mode: int, n_threads: int = 1,
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     limit: float = math.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_tree_losses` over every source, in fixed chunks of sources run on ``n_threads`` threads.
 
     The compiled kernel releases the GIL; the chunks' partial sums are added in chunk order.
@@ -1367,12 +1379,12 @@ def _tree_losses_all(g: Any, D: np.ndarray, P: np.ndarray, a: np.ndarray, mode: 
             np.ascontiguousarray(D), np.ascontiguousarray(P, dtype=np.int64), a, mode)
     bounds = [(s, min(n, s + _TREE_CHUNK)) for s in range(0, n, _TREE_CHUNK)]
     if n_threads <= 1 or len(bounds) < 2:
-        parts = [_tree_losses(*args, s, e) for s, e in bounds]
+        parts = [_tree_losses(*args, s, e, limit) for s, e in bounds]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=n_threads) as ex:
-            parts = list(ex.map(lambda b: _tree_losses(*args, b[0], b[1]), bounds))
+            parts = list(ex.map(lambda b: _tree_losses(*args, b[0], b[1], limit), bounds))
     out = [np.zeros(n), np.zeros(n), np.zeros(n)]
     for part in parts:
         for acc, x in zip(out, part, strict=True):
@@ -1642,7 +1654,8 @@ def run_connectivity(
         searches stop where p falls below it), ``corridor_width`` (cost-weighted m, default d0),
         ``iic_max_cost`` (cost-weighted m, default d0: the IIC binary graph links pairs with
         ``p_direct >= p0``), ``n_threads`` (2), ``tile_cells`` (0 = untiled; else the side of the
-        overlapping tiles of :mod:`werkland.tiling`, same results with less memory).
+        overlapping tiles of :mod:`werkland.tiling`, same results with less memory),
+        ``metrics_tolerance`` (0 = exact node metrics; see :func:`probability_metrics`).
     convention : {"conefor", "graphab"}
         Kernel convention; never mixed within a run.
 
@@ -1679,6 +1692,9 @@ def run_connectivity(
     width = float(_param(params, "corridor_width", guild, d0))
     iic_max = float(_param(params, "iic_max_cost", guild, d0))
     n_threads = int(_param(params, "n_threads", guild, min(2, os.cpu_count() or 1)))
+    metrics_tol = float(_param(params, "metrics_tolerance", guild, 0.0))
+    if not 0 <= metrics_tol <= 0.01:
+        raise WerklandInputError(f"metrics_tolerance {metrics_tol!r} must be in 0..0.01", path="config: connectivity.metrics_tolerance")
 
     suit, grid, s_nodata = wio.read_raster(habitat_path)
     res_raw, rgrid, r_nodata = wio.read_raster(resistance_path)
@@ -1751,7 +1767,7 @@ def run_connectivity(
     a = ps.table["quality_ha"].to_numpy()
     gm = probability_metrics(
         a, (links.from_id - 1, links.to_id - 1, links.cost), kern.k_per_m, A_L, iic_max_cost=iic_max,
-        n_threads=n_threads,
+        n_threads=n_threads, pc_tolerance=metrics_tol,
     )
     t_metrics = time.perf_counter()
 
@@ -1836,6 +1852,7 @@ def run_connectivity(
         "k_per_m": kern.k_per_m,
         "convention": kern.convention,
         "p_floor": p_floor,
+        "metrics_tolerance": metrics_tol,
         "max_cost_distance": max_cost,
         "iic_max_cost": iic_max,
         "corridor_width": width,

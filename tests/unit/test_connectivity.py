@@ -595,3 +595,27 @@ def test_run_connectivity_missing_parameter(tmp_path):
     _write_inputs(tmp_path, suit, res)
     with pytest.raises(WerklandInputError, match="d0_m"):
         _run(tmp_path, params={k: v for k, v in PARAMS.items() if k != "d0_m"})
+
+
+def test_metrics_tolerance_bounds_the_dpc_error():
+    """A 900-node chain-like graph (long trees): with pc_tolerance the connector fractions stay within
+    100 * tol percentage points of the exact ones, intra and flux are unchanged, and pairs beyond the
+    cut are left out of the betweenness."""
+    rng = np.random.default_rng(8)
+    n = 900
+    xy = np.c_[np.linspace(0, 60000, n), rng.uniform(0, 800, n)]
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    ii, jj = np.nonzero(np.triu(d < 400, 1))
+    edges = (ii, jj, d[ii, jj])
+    areas = rng.lognormal(0, 1, n)
+    k = cn.dispersal_kernel(300.0).k_per_m
+    exact = cn.probability_metrics(areas, edges, k, 1e4, n_threads=2)
+    for tol in (1e-6, 1e-3):
+        approx = cn.probability_metrics(areas, edges, k, 1e4, n_threads=2, pc_tolerance=tol)
+        np.testing.assert_array_equal(approx.dPC_intra, exact.dPC_intra)
+        np.testing.assert_array_equal(approx.dPC_flux, exact.dPC_flux)
+        err = np.abs(approx.dPC - exact.dPC).max()
+        assert err <= 100 * tol
+        assert approx.PCnum == exact.PCnum
+        assert np.all(approx.betweenness <= exact.betweenness)
+    assert approx.betweenness.sum() < exact.betweenness.sum()  # tol 1e-3 cuts the far pairs
