@@ -645,6 +645,7 @@ def mitigation_gain(
     passage_resistance: float,
     n_threads: int = 2,
     method: str = "auto",
+    pc_tolerance: float = 0.0,
 ) -> cn.LinkChangeResult:
     """ECA / PC after setting a footprint to the fauna-passage resistance (exact, incremental).
 
@@ -672,6 +673,8 @@ def mitigation_gain(
     method : {"auto", "patches", "footprint"}
         Recompute from the affected patches (one search each but the last) or from each footprint
         cell (``d'(p, q) = min(d, min_x d'(x, p) + d'(x, q))``); ``auto`` picks the fewer searches.
+    pc_tolerance : float
+        Passed to :func:`werkland.connectivity.eca_after_link_change` (0 = exact).
 
     Returns
     -------
@@ -734,7 +737,7 @@ def mitigation_gain(
         res_flat[footprint] = saved
     old = {(int(i) + 1, int(j) + 1): float(c) for i, j, c in zip(state.i, state.j, state.cost, strict=True)}
     changes = [(p - 1, q - 1, c) for (p, q), c in new.items() if c < old.get((p, q), math.inf)]
-    return cn.eca_after_link_change(state, changes)
+    return cn.eca_after_link_change(state, changes, pc_tolerance=pc_tolerance)
 
 
 # =============================================================================================
@@ -863,6 +866,8 @@ def run_barriers(
     k = float(summary["k_per_m"])
     max_cost = float(summary.get("max_cost_distance", -math.log(cn.P_FLOOR_DEFAULT) / k))
     width = float(params.get("corridor_width", summary.get("corridor_width", summary.get("d0_m", 0.0))))
+    # network gains to the connectivity stage's tolerance (its summary), unless set here
+    pc_tol = float(params.get("pc_tolerance", summary.get("metrics_tolerance", 0.0)))
     A_L = float(summary.get("landscape_area_ha", 1.0)) or 1.0
 
     res_raw, grid, r_nodata = wio.read_raster(resistance_path)
@@ -978,6 +983,7 @@ def run_barriers(
             r = mitigation_gain(
                 res, labels, fp_cells, np.asarray(touch_seg[s], np.int64), state,
                 res_m=res_m, max_cost=max_cost, passage_resistance=passage, n_threads=n_threads,
+                pc_tolerance=pc_tol,
             )
             deca[s], deca_pct[s], dpc[s] = r.dECA_ha, r.dECA_pct, r.dPC_pct
             evaluated[s] = True

@@ -1477,6 +1477,7 @@ def eca_after_link_change(
     *,
     areas_ha: Any | None = None,
     max_incremental: int = 64,
+    pc_tolerance: float = 0.0,
 ) -> LinkChangeResult:
     """ECA and PC after changing, adding or removing links of a patch graph.
 
@@ -1495,6 +1496,11 @@ def eca_after_link_change(
         increase/removal, trigger an exact full recomputation. Decreases that leave the link no
         shorter than the pair's current graph distance are recorded but change no distance, so they
         neither count nor cost anything.
+    pc_tolerance : float
+        0 = exact. Otherwise decreases are applied only among the nodes within ``-ln p* <= cut`` of
+        a changed pair, ``cut = ln((Σa)² / (pc_tolerance · PCnum))``: the pairs left as they are could
+        gain at most ``pc_tolerance · PCnum`` in total (the distances outside that block are not
+        updated in the returned state).
 
     Returns
     -------
@@ -1532,18 +1538,39 @@ def eca_after_link_change(
     # a cheaper link that is still no shorter than the pair's graph distance changes no shortest
     # path (any path using it can take the existing one instead), so only the others are applied
     effective = [(u, v, cc) for u, v, cc in decreases if state.k_per_m * cc < state.dist[u, v]]
+    block = None
     if full or len(effective) > max_incremental:
         dist = _apsp(n, ni, nj, state.k_per_m * nc)
     else:
         dist = state.dist.copy()
-        for u, v, cc in effective:
-            w = state.k_per_m * cc
-            via_uv = dist[:, [u]] + w + dist[[v], :]
-            via_vu = dist[:, [v]] + w + dist[[u], :]
-            np.minimum(dist, via_uv, out=dist)
-            np.minimum(dist, via_vu, out=dist)
+        tot = float(a_new.sum())
+        if pc_tolerance > 0 and areas_ha is None and effective and state.pcnum > 0 and tot > 0:
+            cut = max(math.log(tot * tot / (pc_tolerance * state.pcnum)), 0.0)
+            ends = sorted({x for u, v, _ in effective for x in (u, v)})
+            block = np.flatnonzero(dist[ends].min(axis=0) <= cut)
+        if block is not None:
+            pos = np.full(n, -1, np.int64)
+            pos[block] = np.arange(block.size)
+            sub = dist[np.ix_(block, block)]
+            before_sub = float(a_new[block] @ np.exp(-sub) @ a_new[block])
+            for u, v, cc in effective:
+                w = state.k_per_m * cc
+                iu, iv = pos[u], pos[v]
+                np.minimum(sub, sub[:, [iu]] + w + sub[[iv], :], out=sub)
+                np.minimum(sub, sub[:, [iv]] + w + sub[[iu], :], out=sub)
+            dist[np.ix_(block, block)] = sub
+        else:
+            for u, v, cc in effective:
+                w = state.k_per_m * cc
+                via_uv = dist[:, [u]] + w + dist[[v], :]
+                via_vu = dist[:, [v]] + w + dist[[u], :]
+                np.minimum(dist, via_uv, out=dist)
+                np.minimum(dist, via_vu, out=dist)
     pc_before = _pcnum(state.areas_ha, state.dist) if areas_ha is not None else state.pcnum
-    pc_after = _pcnum(a_new, dist)
+    if block is not None:
+        pc_after = pc_before - before_sub + float(a_new[block] @ np.exp(-sub) @ a_new[block])
+    else:
+        pc_after = _pcnum(a_new, dist)
     new_state = GraphState(a_new, ni, nj, nc, state.k_per_m, state.landscape_area_ha, dist, pc_after)
     e0, e1 = math.sqrt(max(pc_before, 0.0)), math.sqrt(max(pc_after, 0.0))
     return LinkChangeResult(

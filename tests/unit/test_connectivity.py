@@ -619,3 +619,22 @@ def test_metrics_tolerance_bounds_the_dpc_error():
         assert approx.PCnum == exact.PCnum
         assert np.all(approx.betweenness <= exact.betweenness)
     assert approx.betweenness.sum() < exact.betweenness.sum()  # tol 1e-3 cuts the far pairs
+
+
+def test_link_change_with_tolerance_is_within_the_bound():
+    """Decreases applied only near the changed pairs: PCnum within pc_tolerance * PCnum of exact."""
+    rng = np.random.default_rng(4)
+    n = 700
+    xy = np.c_[np.linspace(0, 50000, n), rng.uniform(0, 800, n)]
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    ii, jj = np.nonzero(np.triu(d < 400, 1))
+    areas = rng.lognormal(0, 1, n)
+    k = cn.dispersal_kernel(300.0).k_per_m
+    state = cn.GraphState.build(areas, (ii, jj, d[ii, jj]), k, 1e4)
+    changes = [(100, 104, 10.0), (400, 409, 50.0), (401, 402, 1.0)]
+    exact = cn.eca_after_link_change(state, changes)
+    for tol in (1e-9, 1e-4):
+        approx = cn.eca_after_link_change(state, changes, pc_tolerance=tol)
+        assert abs(approx.PCnum_after - exact.PCnum_after) <= tol * state.pcnum
+        assert approx.PCnum_after > state.pcnum
+    assert exact.PCnum_after > state.pcnum * (1 + 1e-6)
