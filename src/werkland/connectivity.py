@@ -1363,27 +1363,33 @@ def probability_metrics(
 
 
 @numba.njit(cache=True, nogil=True)
-def _insert_edge(D, u, v, w):  # pragma: no cover - compiled
-    """Shortest paths after adding edge (u, v) of length w, in place (D symmetric, all pairs).
+def _insert_edge(D, u, v, w, a):  # pragma: no cover - compiled
+    """Shortest paths after adding edge (u, v) of length w, in place (D symmetric, all pairs, -ln p).
 
     ``D'[i, j] = min(D[i, j], D[i, u] + w + D[v, j], D[i, v] + w + D[u, j])``; a row changes only
     when ``D[i, u] + w < D[i, v]`` (or the mirror), so only those rows are scanned. Reading rows
-    already updated yields walks no shorter than the exact value, so the result is exact.
+    already updated yields walks no shorter than the exact value, so the result is exact. Returns
+    the change of PCnum = Σ a_i a_j exp(-D_ij) (successive calls telescope to the total change).
     """
     n = D.shape[0]
+    delta = 0.0
     for i in range(n):
-        a = D[i, u] + w
-        if a < D[i, v]:
+        a_i = a[i]
+        x = D[i, u] + w
+        if x < D[i, v]:
             for j in range(n):
-                c = a + D[v, j]
+                c = x + D[v, j]
                 if c < D[i, j]:
+                    delta += a_i * a[j] * (math.exp(-c) - math.exp(-D[i, j]))
                     D[i, j] = c
-        b = D[i, v] + w
-        if b < D[i, u]:
+        y = D[i, v] + w
+        if y < D[i, u]:
             for j in range(n):
-                c = b + D[u, j]
+                c = y + D[u, j]
                 if c < D[i, j]:
+                    delta += a_i * a[j] * (math.exp(-c) - math.exp(-D[i, j]))
                     D[i, j] = c
+    return delta
 
 
 #: sources per chunk of :func:`_tree_losses_all` (fixed, so the summation order -- and the result to
@@ -1535,7 +1541,13 @@ def eca_after_link_change(
     a_new = state.areas_ha if areas_ha is None else _check_areas(areas_ha)
     if a_new.size != n:
         raise WerklandInputError(f"areas_ha has {a_new.size} values for {n} nodes", path="areas_ha")
-    current = {(int(x), int(y)): float(c) for x, y, c in zip(state.i, state.j, state.cost, strict=True)}
+    # the link table as arrays (tens of thousands of links): changes located by binary search
+    key0 = state.i.astype(np.int64) * n + state.j.astype(np.int64)
+    order = np.argsort(key0, kind="stable")
+    skey = key0[order]
+    cost = np.asarray(state.cost, np.float64).copy()
+    keep = np.ones(cost.size, bool)
+    added: dict[tuple[int, int], float] = {}
     decreases: list[tuple[int, int, float]] = []
     full = False
     for ci, cj, cc in changes:
@@ -1547,49 +1559,58 @@ def eca_after_link_change(
         cc = float(cc)
         if math.isnan(cc) or cc < 0:
             raise WerklandInputError(f"new cost {cc!r} of link ({ci}, {cj}) is invalid", path="changes")
-        old = current.get((u, v), math.inf)
+        at = int(np.searchsorted(skey, u * n + v))
+        row = int(order[at]) if at < skey.size and skey[at] == u * n + v else -1
+        if row >= 0:
+            old = cost[row] if keep[row] else math.inf
+            keep[row] = not math.isinf(cc)
+            cost[row] = cc
+        else:
+            old = added.get((u, v), math.inf)
+            if math.isinf(cc):
+                added.pop((u, v), None)
+            else:
+                added[(u, v)] = cc
         if cc > old:
             full = True
         elif cc < old:
             decreases.append((u, v, cc))
-        if math.isinf(cc):
-            current.pop((u, v), None)
-        else:
-            current[(u, v)] = cc
-    keys = sorted(current)
-    ni = np.array([p[0] for p in keys], np.int64)
-    nj = np.array([p[1] for p in keys], np.int64)
-    nc = np.array([current[p] for p in keys], np.float64)
+    ni, nj, nc = _edge_arrays((
+        np.concatenate([state.i[keep], np.array([p[0] for p in added], np.int64)]),
+        np.concatenate([state.j[keep], np.array([p[1] for p in added], np.int64)]),
+        np.concatenate([cost[keep], np.array(list(added.values()), np.float64)]),
+    ), n)
     # a cheaper link that is still no shorter than the pair's graph distance changes no shortest
     # path (any path using it can take the existing one instead), so only the others are applied
     effective = [(u, v, cc) for u, v, cc in decreases if state.k_per_m * cc < state.dist[u, v]]
-    block = None
+    pc_before = _pcnum(state.areas_ha, state.dist) if areas_ha is not None else state.pcnum
     if full or len(effective) > max_incremental:
         dist = _apsp(n, ni, nj, state.k_per_m * nc)
+        pc_after = _pcnum(a_new, dist)
     else:
         dist = state.dist.copy()
         tot = float(a_new.sum())
+        block = None
         if pc_tolerance > 0 and areas_ha is None and effective and state.pcnum > 0 and tot > 0:
             cut = max(math.log(tot * tot / (pc_tolerance * state.pcnum)), 0.0)
             ends = sorted({x for u, v, _ in effective for x in (u, v)})
             block = np.flatnonzero(dist[ends].min(axis=0) <= cut)
+            if block.size == n:
+                block = None  # the whole graph is near the change
+        delta = 0.0
         if block is not None:
             pos = np.full(n, -1, np.int64)
             pos[block] = np.arange(block.size)
-            sub = dist[np.ix_(block, block)]
-            before_sub = float(a_new[block] @ np.exp(-sub) @ a_new[block])
-            sub = np.ascontiguousarray(sub)
+            sub = np.ascontiguousarray(dist[np.ix_(block, block)])
+            a_sub = np.ascontiguousarray(a_new[block])
             for u, v, cc in effective:
-                _insert_edge(sub, int(pos[u]), int(pos[v]), state.k_per_m * cc)
+                delta += _insert_edge(sub, int(pos[u]), int(pos[v]), state.k_per_m * cc, a_sub)
             dist[np.ix_(block, block)] = sub
         else:
             for u, v, cc in effective:
-                _insert_edge(dist, int(u), int(v), state.k_per_m * cc)
-    pc_before = _pcnum(state.areas_ha, state.dist) if areas_ha is not None else state.pcnum
-    if block is not None:
-        pc_after = pc_before - before_sub + float(a_new[block] @ np.exp(-sub) @ a_new[block])
-    else:
-        pc_after = _pcnum(a_new, dist)
+                delta += _insert_edge(dist, int(u), int(v), state.k_per_m * cc, a_new)
+        # node weights changed: recompute; else the telescoped change of the updated entries
+        pc_after = _pcnum(a_new, dist) if areas_ha is not None else pc_before + delta
     new_state = GraphState(a_new, ni, nj, nc, state.k_per_m, state.landscape_area_ha, dist, pc_after)
     e0, e1 = math.sqrt(max(pc_before, 0.0)), math.sqrt(max(pc_after, 0.0))
     return LinkChangeResult(
