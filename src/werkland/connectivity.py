@@ -387,8 +387,10 @@ def _dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched,
 
     ``cum`` (inf) and ``pred`` (-1) are full-size work arrays that must be clean on entry; every
     cell written is listed in ``touched[:n_touched]`` so the caller can reset in O(touched).
-    Cells with ``cum <= max_cost`` are final; others (if any) are tentative.
+    Cells with ``cum <= max_cost`` are final; others (if any) are tentative. An empty ``pred``
+    skips the predecessors (searches that need only costs save a full-size array).
     """
+    track = pred.shape[0] > 0
     n_t = 0
     cap = 1024
     if 4 * starts.shape[0] > cap:
@@ -410,7 +412,8 @@ def _dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched,
                 touched[n_t] = c
                 n_t += 1
             cum[c] = v0
-            pred[c] = -1
+            if track:
+                pred[c] = -1
             if hn >= hk.shape[0]:
                 nk = np.empty(hk.shape[0] * 2, np.float64)
                 nv = np.empty(hk.shape[0] * 2, np.int64)
@@ -458,7 +461,8 @@ def _dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched,
                     touched[n_t] = u
                     n_t += 1
                 cum[u] = nkey
-                pred[u] = v
+                if track:
+                    pred[u] = v
                 if hn >= hk.shape[0]:
                     nk = np.empty(hk.shape[0] * 2, np.float64)
                     nv = np.empty(hk.shape[0] * 2, np.int64)

@@ -440,15 +440,16 @@ from werkland.connectivity import _DC, _DR, _dijkstra, _step_lengths  # noqa: E4
 
 
 @numba.njit(cache=True, nogil=True)
-def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, pred, touched, best):  # pragma: no cover
+def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, touched, best):  # pragma: no cover
     """Min cost from ``starts`` to every other label within ``max_cost``: connectivity's bounded
     Dijkstra (same step rule and heap), then one pass over the cells it touched.
 
-    ``cum`` (inf), ``pred`` (-1) and ``best`` (per label, inf) are reset before returning; also
+    ``cum`` (inf) and ``best`` (per label, inf) are reset before returning; also
     returns the box of touched cells and the (possibly grown) ``touched`` buffer.
     """
     zero = np.zeros(starts.shape[0])
-    n_t, touched = _dijkstra(res, H, W, lens, starts, zero, max_cost, cum, pred, touched, zero, 0.0, False)
+    no_pred = np.empty(0, np.int64)  # costs only
+    n_t, touched = _dijkstra(res, H, W, lens, starts, zero, max_cost, cum, no_pred, touched, zero, 0.0, False)
     found = np.empty(64, np.int64)
     nf = 0
     rmin, rmax, cmin, cmax = H, -1, W, -1
@@ -466,7 +467,6 @@ def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, pr
                 nf += 1
             best[lab] = key
         cum[u] = np.inf
-        pred[u] = -1
         r = u // W
         cc = u - r * W
         rmin = min(rmin, r)
@@ -504,7 +504,6 @@ class _Searcher:
     def __init__(self, shape: tuple[int, int], res_m: float) -> None:
         self.H, self.W = shape
         self.cum = np.full(self.H * self.W, np.inf)
-        self.pred = np.full(self.H * self.W, -1, np.int64)
         self.touched = np.empty(1024, np.int64)
         self.lens = _step_lengths(res_m)
         self.best = np.full(1024, np.inf)
@@ -520,7 +519,7 @@ class _Searcher:
             self.best = np.full(max(2 * self.best.size, max_label + 1), np.inf)
         labs, costs, n_t, r0, r1, c0, c1, self.touched = _search_kernel(
             res_flat, self.H, self.W, self.lens, np.ascontiguousarray(starts, np.int64), float(max_cost),
-            labels_flat, int(src_label), self.cum, self.pred, self.touched, self.best,
+            labels_flat, int(src_label), self.cum, self.touched, self.best,
         )
         self.cells_settled += int(n_t)
         self.n_searches += 1
