@@ -1375,24 +1375,26 @@ def _insert_edge(D, u, v, w, a):  # pragma: no cover - compiled
     already updated yields walks no shorter than the exact value, so the result is exact. Returns
     the change of PCnum = Σ a_i a_j exp(-D_ij) (successive calls telescope to the total change).
     """
-    n = D.shape[0]
     delta = 0.0
-    for i in range(n):
-        a_i = a[i]
-        x = D[i, u] + w
+    for i in range(D.shape[0]):
+        x = D[i, u] + w  # i -> u -> (new edge) -> v -> ...
         if x < D[i, v]:
-            for j in range(n):
-                c = x + D[v, j]
-                if c < D[i, j]:
-                    delta += a_i * a[j] * (math.exp(-c) - math.exp(-D[i, j]))
-                    D[i, j] = c
-        y = D[i, v] + w
+            delta += _relax_row(D, i, x, v, a)
+        y = D[i, v] + w  # i -> v -> (new edge) -> u -> ...
         if y < D[i, u]:
-            for j in range(n):
-                c = y + D[u, j]
-                if c < D[i, j]:
-                    delta += a_i * a[j] * (math.exp(-c) - math.exp(-D[i, j]))
-                    D[i, j] = c
+            delta += _relax_row(D, i, y, u, a)
+    return delta
+
+
+@numba.njit(cache=True, nogil=True)
+def _relax_row(D, i, x, r, a):  # pragma: no cover - compiled
+    """Row ``i`` of :func:`_insert_edge`: ``D[i, j] = min(D[i, j], x + D[r, j])``; returns the PCnum change."""
+    delta = 0.0
+    for j in range(D.shape[0]):
+        c = x + D[r, j]
+        if c < D[i, j]:
+            delta += a[i] * a[j] * (math.exp(-c) - math.exp(-D[i, j]))
+            D[i, j] = c
     return delta
 
 
