@@ -30,7 +30,7 @@ def main() -> None:
     a = ap.parse_args()
     out = Path(a.out)
     rows = []
-    for name, src, parks, buffer in (("demo", None, None, 500.0), ("generated", True, True, 0.0)):
+    for name, buffer in (("demo", 500.0), ("generated", 0.0)):
         d = out / f"foundation-{name}"
         d.mkdir(parents=True, exist_ok=True)
         if name == "demo":

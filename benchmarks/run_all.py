@@ -99,7 +99,7 @@ def main() -> None:
             x = [math.log(s) for s in a.sizes]
             y = [math.log(c) for c in cells]
             mx, my = sum(x) / len(x), sum(y) / len(y)
-            expo = f"{sum((xi - mx) * (yi - my) for xi, yi in zip(x, y)) / sum((xi - mx) ** 2 for xi in x):.2f}"
+            expo = f"{sum((xi - mx) * (yi - my) for xi, yi in zip(x, y, strict=True)) / sum((xi - mx) ** 2 for xi in x):.2f}"
         print(f"| {st} | " + " | ".join(cols) + f" | {expo} |")
 
 
