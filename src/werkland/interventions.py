@@ -2124,6 +2124,29 @@ class Evaluator:
                 self._commit_cool(inner, hm_new, green_new)
         return gains
 
+    def _cool_window(
+        self, inner: tuple[int, int, int, int], hm_new: np.ndarray, green_new: np.ndarray,
+    ) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray, tuple[int, int, int, int]] | None:
+        """New cool-spot mask of ``inner`` and the window it can change, or None when it is unchanged.
+
+        Returns ``(mask, inner dilated by one cell, ids of the old cool-spot components touching that,
+        window = the dilated box plus every such component's box)``.
+        """
+        i0, i1, j0, j1 = inner
+        with np.errstate(invalid="ignore"):
+            m_new = green_new & (np.nan_to_num(hm_new, nan=-np.inf) >= self.p["cool_spot_hm"])
+        if np.array_equal(m_new, self.cs_mask[i0:i1, j0:j1]):
+            return None
+        d0, d1, e0, e1 = self._clip(i0 - 1, i1 + 1, j0 - 1, j1 + 1)
+        ids = np.unique(self.cs_lab[d0:d1, e0:e1])
+        ids = ids[ids > 0]
+        r0, r1, c0, c1 = d0, d1, e0, e1
+        for i in ids:
+            sl = self.cs_obj[i - 1]
+            r0, r1 = min(r0, sl[0].start), max(r1, sl[0].stop)
+            c0, c1 = min(c0, sl[1].start), max(c1, sl[1].stop)
+        return m_new, (d0, d1, e0, e1), ids, (r0, r1, c0, c1)
+
     def _commit_cool(self, inner: tuple[int, int, int, int], hm_new: np.ndarray, green_new: np.ndarray) -> None:
         """Apply new HM and green cells in ``inner``; update cool spots and served workplaces locally.
 
@@ -2134,18 +2157,10 @@ class Evaluator:
         i0, i1, j0, j1 = inner
         self.hm[i0:i1, j0:j1] = hm_new
         self.green[i0:i1, j0:j1] = green_new
-        with np.errstate(invalid="ignore"):
-            m_new = green_new & (np.nan_to_num(hm_new, nan=-np.inf) >= self.p["cool_spot_hm"])
-        if np.array_equal(m_new, self.cs_mask[i0:i1, j0:j1]):
+        win = self._cool_window(inner, hm_new, green_new)
+        if win is None:
             return
-        d0, d1, e0, e1 = self._clip(i0 - 1, i1 + 1, j0 - 1, j1 + 1)
-        ids = np.unique(self.cs_lab[d0:d1, e0:e1])
-        ids = ids[ids > 0]
-        r0, r1, c0, c1 = d0, d1, e0, e1
-        for i in ids:
-            sl = self.cs_obj[i - 1]
-            r0, r1 = min(r0, sl[0].start), max(r1, sl[0].stop)
-            c0, c1 = min(c0, sl[1].start), max(c1, sl[1].stop)
+        m_new, (d0, d1, e0, e1), ids, (r0, r1, c0, c1) = win
         self.cs_mask[i0:i1, j0:j1] = m_new
         lab2, _ = ndimage.label(self.cs_mask[r0:r1, c0:c1], structure=np.ones((3, 3), bool))
         new_ids = np.unique(lab2[d0 - r0:d1 - r0, e0 - c0:e1 - c0])
@@ -2188,19 +2203,10 @@ class Evaluator:
 
     def _cool_access(self, inner: tuple[int, int, int, int], hm_new: np.ndarray, green_new: np.ndarray) -> tuple[float, Any]:
         i0, i1, j0, j1 = inner
-        with np.errstate(invalid="ignore"):
-            m_new = green_new & (np.nan_to_num(hm_new, nan=-np.inf) >= self.p["cool_spot_hm"])
-        if np.array_equal(m_new, self.cs_mask[i0:i1, j0:j1]) or not self.workplace.any():
+        win = self._cool_window(inner, hm_new, green_new) if self.workplace.any() else None
+        if win is None:
             return 0.0, None
-        # window W2: inner + every old cool-spot component touching it (dilated by one cell)
-        d0, d1, e0, e1 = self._clip(i0 - 1, i1 + 1, j0 - 1, j1 + 1)
-        ids = np.unique(self.cs_lab[d0:d1, e0:e1])
-        ids = ids[ids > 0]
-        r0, r1, c0, c1 = d0, d1, e0, e1
-        for i in ids:
-            sl = self.cs_obj[i - 1]
-            r0, r1 = min(r0, sl[0].start), max(r1, sl[0].stop)
-            c0, c1 = min(c0, sl[1].start), max(c1, sl[1].stop)
+        m_new, (d0, d1, e0, e1), ids, (r0, r1, c0, c1) = win
         mask2 = self.cs_mask[r0:r1, c0:c1].copy()
         mask2[i0 - r0:i1 - r0, j0 - c0:j1 - c0] = m_new
         lab2, _ = ndimage.label(mask2, structure=np.ones((3, 3), bool))
