@@ -436,36 +436,24 @@ def interventions_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 # =============================================================================================
 
 # The search is connectivity's bounded Dijkstra, so both follow the same step rule.
-from werkland.connectivity import _DC, _DR, _dijkstra, _step_lengths  # noqa: E402
+from werkland.connectivity import _DC, _DR, _collect_targets, _dijkstra, _step_lengths  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True)
-def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, touched, best):  # pragma: no cover
+def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, touched, best, best_cell):  # pragma: no cover
     """Min cost from ``starts`` to every other label within ``max_cost``: connectivity's bounded
-    Dijkstra (same step rule and heap), then one pass over the cells it touched.
+    Dijkstra (same step rule and heap) and target collection, then one pass over the touched cells.
 
-    ``cum`` (inf) and ``best`` (per label, inf) are reset before returning; also
+    ``cum`` (inf), ``best`` (per label, inf) and ``best_cell`` (-1) are reset before returning; also
     returns the box of touched cells and the (possibly grown) ``touched`` buffer.
     """
     zero = np.zeros(starts.shape[0])
     no_pred = np.empty(0, np.int64)  # costs only
     n_t, touched = _dijkstra(res, H, W, lens, starts, zero, max_cost, cum, no_pred, touched, zero, 0.0, False)
-    found = np.empty(64, np.int64)
-    nf = 0
+    labs, costs, _ = _collect_targets(cum, labels, touched, n_t, src_label, max_cost, best, best_cell)
     rmin, rmax, cmin, cmax = H, -1, W, -1
     for t in range(n_t):
         u = touched[t]
-        key = cum[u]
-        lab = labels[u]
-        if key <= max_cost and lab > 0 and lab != src_label and key < best[lab]:  # settled cells only
-            if best[lab] == np.inf:
-                if nf >= found.shape[0]:
-                    nfo = np.empty(found.shape[0] * 2, np.int64)
-                    nfo[:nf] = found[:nf]
-                    found = nfo
-                found[nf] = lab
-                nf += 1
-            best[lab] = key
         cum[u] = np.inf
         r = u // W
         cc = u - r * W
@@ -473,11 +461,6 @@ def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, to
         rmax = max(rmax, r)
         cmin = min(cmin, cc)
         cmax = max(cmax, cc)
-    labs = np.sort(found[:nf])
-    costs = np.empty(nf, np.float64)
-    for f in range(nf):
-        costs[f] = best[labs[f]]
-        best[labs[f]] = np.inf
     return labs, costs, n_t, rmin, rmax, cmin, cmax, touched
 
 
@@ -507,6 +490,7 @@ class _Searcher:
         self.touched = np.empty(1024, np.int64)
         self.lens = _step_lengths(res_m)
         self.best = np.full(1024, np.inf)
+        self.best_cell = np.full(1024, -1, np.int64)
         self.cells_settled = 0
         self.n_searches = 0
         self.reach: tuple[int, int, int, int] | None = None
@@ -517,9 +501,10 @@ class _Searcher:
     ) -> tuple[np.ndarray, np.ndarray]:
         if self.best.size <= max_label:
             self.best = np.full(max(2 * self.best.size, max_label + 1), np.inf)
+            self.best_cell = np.full(self.best.size, -1, np.int64)
         labs, costs, n_t, r0, r1, c0, c1, self.touched = _search_kernel(
             res_flat, self.H, self.W, self.lens, np.ascontiguousarray(starts, np.int64), float(max_cost),
-            labels_flat, int(src_label), self.cum, self.touched, self.best,
+            labels_flat, int(src_label), self.cum, self.touched, self.best, self.best_cell,
         )
         self.cells_settled += int(n_t)
         self.n_searches += 1
