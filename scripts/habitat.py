@@ -12,4 +12,5 @@ run_step(
     snakemake.input.guilds,
     dict(zip(guilds, snakemake.output.habitat, strict=True)),
     dict(zip(guilds, snakemake.output.resistance, strict=True)),
+    tile_cells=snakemake.params.tile_cells,
 )

@@ -6,18 +6,24 @@ From the harmonised land-cover raster and the guild table (``config/guilds.yaml`
   guild's disturbing classes (Euclidean distance transform in metres);
 * resistance ``r = R[class]`` (>= 1 per metre crossed), impassable classes as ``inf`` in memory and
   as nodata (-1) in the GeoTIFF, together with the cells outside the region.
+
+Regions too large for one job's memory run in overlapping tiles (``habitat.tile_cells``, see
+:func:`run_habitat` and :func:`edge_overlap_cells`) with results equal to an untiled run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from scipy import ndimage
 
-from werkland.io import Grid, read_raster, write_raster
+from werkland.io import Grid, raster_writer, read_grid, read_raster, write_raster
 from werkland.landcover import NODATA_CODE
 from werkland.tables import Guild, Legend, load_guilds, load_legend
 
@@ -94,8 +100,23 @@ def run_habitat(
     guilds_path: str | os.PathLike[str],
     out_habitat: Mapping[str, str | os.PathLike[str]],
     out_resistance: Mapping[str, str | os.PathLike[str]],
+    tile_cells: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Workflow entry point: write ``habitat/{guild}.tif`` and ``resistance/{guild}.tif`` for each guild.
+
+    Parameters
+    ----------
+    landcover_tif : path-like
+        Land-cover codes (``landcover.tif``).
+    legend_path, guilds_path : path-like
+        Legend and guild tables.
+    out_habitat, out_resistance : mapping
+        Guild -> output GeoTIFF.
+    tile_cells : int
+        0 (default): read the whole raster at once. ``0 < tile_cells < max(rows, columns)``: process
+        the raster in core tiles of this many cells a side, each computed on a window grown by
+        :func:`edge_overlap_cells` and read from ``landcover.tif`` alone, so memory spans one window;
+        the rasters and statistics equal an untiled run's (see :func:`_run_habitat_tiled`).
 
     Returns
     -------
@@ -105,36 +126,216 @@ def run_habitat(
     """
     legend = load_legend(legend_path)
     guilds = load_guilds(guilds_path, legend)
+    if tile_cells and tile_cells > 0:
+        grid, _ = read_grid(landcover_tif)
+        if tile_cells < max(grid.shape):
+            return _run_habitat_tiled(landcover_tif, legend, guilds, guilds_path, out_habitat, out_resistance,
+                                      grid, int(tile_cells))
     codes, grid, _ = read_raster(landcover_tif)
     check_codes(codes, legend, where=str(landcover_tif))
-    missing = sorted(set(out_habitat) - set(guilds))
-    if missing:
-        from werkland._errors import WerklandInputError
-
-        raise WerklandInputError(f"guilds {missing} are not in {guilds_path}", path="config: guilds",
-                                 fix=f"use guilds from: {', '.join(guilds)}")
+    _check_guilds(out_habitat, guilds, guilds_path)
     inside = codes != NODATA_CODE
     stats: dict[str, dict[str, float]] = {}
     for name in out_habitat:
         g = guilds[name]
         suit = suitability(codes, legend, g, grid.res_m)
         res = resistance(codes, legend, g)
-        tags = _tags(grid, g)
-        write_raster(out_habitat[name], suit, grid, nodata=RASTER_NODATA,
-                     tags={**tags, "units": "habitat suitability 0..1"}, description=f"habitat suitability {name}")
-        res_out = np.where(np.isfinite(res), res, np.float32(RASTER_NODATA)).astype(np.float32)
-        write_raster(out_resistance[name], res_out, grid, nodata=RASTER_NODATA,
-                     tags={**tags, "units": "resistance per metre (cost-weighted m per m)", "impassable": "nodata"},
-                     description=f"resistance {name}")
-        n_in = max(int(inside.sum()), 1)
-        stats[name] = {
-            "habitat_ha": float((suit >= g.suitability_threshold).sum() * grid.cell_area_m2 / 1e4),
-            "mean_suitability": float(suit[inside].mean()) if inside.any() else 0.0,
-            "impassable_share": float((~np.isfinite(res) & inside).sum() / n_in),
-        }
+        tags, desc = _habitat_meta(grid, g)
+        write_raster(out_habitat[name], suit, grid, nodata=RASTER_NODATA, tags=tags, description=desc)
+        tags, desc = _resistance_meta(grid, g)
+        write_raster(out_resistance[name], _resistance_out(res), grid, nodata=RASTER_NODATA, tags=tags,
+                     description=desc)
+        acc = _GuildStats()
+        acc.add(suit, res, inside, g.suitability_threshold)
+        stats[name] = acc.result(grid.cell_area_m2)
         log.info("guild %s: %.2f ha habitat, impassable share %.3f", name, stats[name]["habitat_ha"],
                  stats[name]["impassable_share"])
     return stats
+
+
+def edge_overlap_cells(guilds: Iterable[Guild], res_m: float) -> int:
+    """Overlap (cells) of the habitat tiles: ``ceil(max edge_band_m / res_m) + 1``.
+
+    The only non-local step of the stage is the edge effect: a cell is in a guild's edge band when
+    a disturbing cell lies within ``edge_band_m`` (Euclidean distance between cell centres, exact
+    distance transform). Such a cell is at most ``ceil(edge_band_m / res_m)`` rows and columns
+    away, so a window that extends that far beyond the core holds it whenever it matters: the
+    nearest disturbing cell within the band is in the window (same distance as on the full raster),
+    and a core cell with none within the band on the full raster has none in the window either.
+    Every core cell's suitability on the window therefore equals its full-raster value; resistance
+    is per cell. The ``+ 1`` is a safety margin.
+
+    Parameters
+    ----------
+    guilds : iterable of Guild
+        The guilds computed on the tiles.
+    res_m : float
+        Cell size in metres.
+
+    Returns
+    -------
+    int
+        Cells added on every side of a core tile.
+    """
+    if not res_m > 0:
+        raise ValueError("resolution must be positive")
+    band = max((float(g.edge_band_m) for g in guilds), default=0.0)
+    return int(math.ceil(band / res_m)) + 1
+
+
+def _run_habitat_tiled(
+    landcover_tif: str | os.PathLike[str],
+    legend: Legend,
+    guilds: Mapping[str, Guild],
+    guilds_path: str | os.PathLike[str],
+    out_habitat: Mapping[str, str | os.PathLike[str]],
+    out_resistance: Mapping[str, str | os.PathLike[str]],
+    grid: Grid,
+    tile_cells: int,
+    *,
+    overlap: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """:func:`run_habitat` over overlapping windows of ``landcover.tif``; the same files and statistics.
+
+    The raster is split into core tiles (:func:`werkland.tiling.plan_windows`); for each, only its
+    window (the core grown by :func:`edge_overlap_cells`, clipped to the raster) is read,
+    :func:`check_codes` is applied to it, suitability and resistance are computed on it for every
+    guild, and the core is written into the output GeoTIFFs, opened once for writing with the
+    profile, nodata, tags and band description of :func:`werkland.io.write_raster` and renamed into
+    place only when every tile is written (:func:`werkland.io.raster_writer`). The statistics are
+    accumulated over the cores with integer counts and an exact sum (:class:`_GuildStats`), so they
+    equal an untiled run's exactly.
+
+    ``overlap`` overrides the overlap (tests only: a too small one changes the result).
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    from werkland.tiling import plan_windows
+
+    _check_guilds(out_habitat, guilds, guilds_path)
+    names = list(out_habitat)
+    if overlap is None:
+        overlap = edge_overlap_cells([guilds[n] for n in names], grid.res_m)
+    windows = plan_windows(grid.shape, tile_cells, overlap)
+    acc = {n: _GuildStats() for n in names}
+    t0 = time.perf_counter()
+    largest = 0
+    with contextlib.ExitStack() as outputs, rasterio.open(landcover_tif) as src:
+        hab_dst, res_dst = {}, {}
+        for n in names:
+            tags, desc = _habitat_meta(grid, guilds[n])
+            hab_dst[n] = outputs.enter_context(raster_writer(out_habitat[n], grid, dtype=np.float32,
+                                                             nodata=RASTER_NODATA, tags=tags, description=desc))
+            tags, desc = _resistance_meta(grid, guilds[n])
+            res_dst[n] = outputs.enter_context(raster_writer(out_resistance[n], grid, dtype=np.float32,
+                                                             nodata=RASTER_NODATA, tags=tags, description=desc))
+        for k, w in enumerate(windows, start=1):
+            codes = src.read(1, window=Window.from_slices(*w.window))
+            check_codes(codes, legend, where=str(landcover_tif))
+            core_codes = codes[w.core_in_window]
+            inside = core_codes != NODATA_CODE
+            out_window = Window.from_slices(*w.core)
+            largest = max(largest, codes.size)
+            for n in names:
+                g = guilds[n]
+                suit = np.ascontiguousarray(suitability(codes, legend, g, grid.res_m)[w.core_in_window])
+                res = resistance(core_codes, legend, g)
+                hab_dst[n].write(suit, 1, window=out_window)
+                res_dst[n].write(_resistance_out(res), 1, window=out_window)
+                acc[n].add(suit, res, inside, g.suitability_threshold)
+            log.debug("habitat tiles: %d/%d done (%.1f s)", k, len(windows), time.perf_counter() - t0)
+    log.info("habitat tiles: %d tiles of %d cells, overlap %d cells, largest window %d cells (raster %d), %.1f s",
+             len(windows), tile_cells, overlap, largest, grid.height * grid.width, time.perf_counter() - t0)
+    stats: dict[str, dict[str, float]] = {}
+    for n in names:
+        stats[n] = acc[n].result(grid.cell_area_m2)
+        log.info("guild %s: %.2f ha habitat, impassable share %.3f", n, stats[n]["habitat_ha"],
+                 stats[n]["impassable_share"])
+    return stats
+
+
+class _GuildStats:
+    """Per-guild statistics accumulated over any partition of the raster with identical results.
+
+    Counts are integers; the suitability sum is exact (:func:`_exact_sum_f32`), so the mean is the
+    correctly rounded mean whatever the tiles.
+    """
+
+    def __init__(self) -> None:
+        self.n_inside = 0
+        self.n_habitat = 0
+        self.n_impassable = 0
+        self.suit_sum = 0  # exact, in units of 2**-149 (the smallest float32)
+
+    def add(self, suit: np.ndarray, res: np.ndarray, inside: np.ndarray, threshold: float) -> None:
+        """Add the cells of one block (suitability, resistance with ``inf``, inside-region mask)."""
+        self.n_inside += int(np.count_nonzero(inside))
+        self.n_habitat += int(np.count_nonzero(suit >= threshold))
+        self.n_impassable += int(np.count_nonzero(~np.isfinite(res) & inside))
+        self.suit_sum += _exact_sum_f32(suit[inside])
+
+    def result(self, cell_area_m2: float) -> dict[str, float]:
+        """habitat_ha, mean_suitability (inside the region) and impassable_share."""
+        n_in = max(self.n_inside, 1)
+        return {
+            "habitat_ha": float(self.n_habitat * cell_area_m2 / 1e4),
+            "mean_suitability": float(self.suit_sum / (self.n_inside << 149)) if self.n_inside else 0.0,
+            "impassable_share": float(self.n_impassable / n_in),
+        }
+
+
+def _exact_sum_f32(values: np.ndarray) -> int:
+    """Exact sum of float32 values as an integer multiple of ``2**-149`` (every float32 is one).
+
+    A finite float32 is ``±m * 2**(max(e, 1) - 150)`` with a 24-bit integer mantissa ``m`` (with
+    the implicit leading bit unless the exponent field ``e`` is 0); the ``m`` are summed per sign
+    and exponent in float64 (exact: every partial sum is an integer below ``2**53`` for up to
+    ``2**28`` values per chunk) and shifted together as a Python integer. The result does not depend
+    on how the values are split into blocks, unlike a floating-point sum.
+    """
+    v = np.ascontiguousarray(values, dtype=np.float32).ravel()
+    total = 0
+    chunk = 1 << 28
+    for i in range(0, v.size, chunk):
+        bits = v[i : i + chunk].view(np.uint32)
+        key = (bits >> 23).astype(np.intp)  # sign and exponent: 0..511
+        sums = np.bincount(key, weights=((bits & 0x7FFFFF) | 0x800000).astype(np.float64), minlength=512)
+        for z in (0, 256):  # zeros and subnormals have no implicit leading bit
+            if sums[z]:
+                sums[z] -= float(np.count_nonzero(key == z) << 23)
+        if sums[255] or sums[511]:
+            raise ValueError("values hold inf or nan")
+        for k in np.flatnonzero(sums):
+            part = int(sums[k]) << (max(int(k) & 0xFF, 1) - 1)
+            total += -part if k >= 256 else part
+    return total
+
+
+def _check_guilds(out_habitat: Mapping[str, object], guilds: Mapping[str, Guild],
+                  guilds_path: str | os.PathLike[str]) -> None:
+    missing = sorted(set(out_habitat) - set(guilds))
+    if missing:
+        from werkland._errors import WerklandInputError
+
+        raise WerklandInputError(f"guilds {missing} are not in {guilds_path}", path="config: guilds",
+                                 fix=f"use guilds from: {', '.join(guilds)}")
+
+
+def _resistance_out(res: np.ndarray) -> np.ndarray:
+    """Resistance as written: impassable (``inf``) as nodata."""
+    return np.where(np.isfinite(res), res, np.float32(RASTER_NODATA)).astype(np.float32)
+
+
+def _habitat_meta(grid: Grid, g: Guild) -> tuple[dict[str, object], str]:
+    """Tags and band description of ``habitat/{guild}.tif``."""
+    return {**_tags(grid, g), "units": "habitat suitability 0..1"}, f"habitat suitability {g.name}"
+
+
+def _resistance_meta(grid: Grid, g: Guild) -> tuple[dict[str, object], str]:
+    """Tags and band description of ``resistance/{guild}.tif``."""
+    tags = {**_tags(grid, g), "units": "resistance per metre (cost-weighted m per m)", "impassable": "nodata"}
+    return tags, f"resistance {g.name}"
 
 
 def _tags(grid: Grid, g: Guild) -> dict[str, object]:

@@ -146,20 +146,81 @@ def write_raster(
     """
     if array.shape != grid.shape:
         raise ValueError(f"array shape {array.shape} != grid shape {grid.shape}")
-    dtype = array.dtype.name
+    with raster_writer(path, grid, dtype=array.dtype, nodata=nodata, tags=tags, description=description,
+                       colormap=colormap) as dst:
+        dst.write(array, 1)
+
+
+@contextlib.contextmanager
+def raster_writer(
+    path: str | os.PathLike[str],
+    grid: Grid,
+    *,
+    dtype: Any,
+    nodata: float | int | None,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
+) -> Iterator[Any]:
+    """Open a single-band GeoTIFF for writing piece by piece (windows), atomically.
+
+    The file has the profile, tags and band description :func:`write_raster` gives it; it is
+    written beside ``path`` and renamed onto it only when the ``with`` block ends without an
+    exception (otherwise it is deleted), so a failure never leaves a half-written raster.
+
+    Parameters
+    ----------
+    path : path-like
+        Target file.
+    grid : Grid
+        Georeferencing of the whole raster.
+    dtype : numpy dtype or str
+        Pixel type.
+    nodata, tags, description, colormap
+        As for :func:`write_raster`.
+
+    Yields
+    ------
+    rasterio.io.DatasetWriter
+        Write band 1 with ``dst.write(block, 1, window=rasterio.windows.Window(...))``.
+    """
+    dt = np.dtype(dtype)
     if nodata is not None and not np.isnan(nodata):
-        info = np.iinfo(array.dtype) if np.issubdtype(array.dtype, np.integer) else np.finfo(array.dtype)
+        info = np.iinfo(dt) if np.issubdtype(dt, np.integer) else np.finfo(dt)
         if not (info.min <= nodata <= info.max):
-            raise ValueError(f"nodata {nodata} not representable in {dtype}")
+            raise ValueError(f"nodata {nodata} not representable in {dt.name}")
     with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **grid.profile(dtype, nodata)) as dst:
+        with rasterio.open(tmp, "w", **grid.profile(dt.name, nodata)) as dst:
             if colormap:
                 dst.write_colormap(1, dict(colormap))
-            dst.write(array, 1)
+            yield dst
             if tags:
                 dst.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()})
             if description:
                 dst.set_band_description(1, description)
+
+
+def read_grid(path: str | os.PathLike[str]) -> tuple[Grid, Any]:
+    """The grid and nodata value of a raster, without reading its pixels.
+
+    Raises
+    ------
+    WerklandInputError
+        If the file is missing, unreadable, or has no CRS (as :func:`read_raster`).
+    """
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise WerklandInputError(
+                    "raster has no CRS", path=str(path), fix="assign one, e.g. gdal_edit.py -a_srs EPSG:28992 FILE"
+                )
+            return Grid(src.height, src.width, src.transform, CRS.from_user_input(src.crs.to_wkt())), src.nodata
+    except RasterioIOError as exc:
+        raise WerklandInputError(
+            f"cannot read raster ({str(exc).splitlines()[0]})",
+            path=str(path),
+            fix="check the path and that the file is a complete GeoTIFF or other GDAL raster",
+        ) from exc
 
 
 def read_raster(path: str | os.PathLike[str], *, masked_value: float | None = None) -> tuple[np.ndarray, Grid, Any]:

@@ -88,7 +88,8 @@ def run_region_pipeline(
           resolution_m=settings["resolution_m"], context_buffer_m=settings["context_buffer_m"],
           parks_spec=settings["parks"], clip_lonlat=settings.get("clip_lonlat"), fill_class=settings.get("fill_class"))
     stage("habitat", run_habitat, out / "landcover.tif", legend_path, guilds_path,
-          {x: g("habitat", x, ".tif") for x in guilds}, {x: g("resistance", x, ".tif") for x in guilds})
+          {x: g("habitat", x, ".tif") for x in guilds}, {x: g("resistance", x, ".tif") for x in guilds},
+          tile_cells=config["habitat"]["tile_cells"])
     for x in guilds:
         params = {**wconfig.connectivity_params(config, table[x]), "n_threads": threads}
         stage(f"connectivity_{x}", run_connectivity, g("habitat", x, ".tif"), g("resistance", x, ".tif"),

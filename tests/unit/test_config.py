@@ -37,6 +37,7 @@ def test_demo_config_is_valid_and_defaults_filled():
         (lambda c: c["regions"].__setitem__("Bad/Id", c["regions"]["demo"]), r"regions"),
         (lambda c: c["regions"]["demo"]["land_cover"][0].__setitem__("type", "shp"), r"type = 'shp' -- allowed: 'osm'"),
         (lambda c: c.__setitem__("guilds", ["bats"]), r"guilds.*bats"),
+        (lambda c: c["habitat"].__setitem__("tile_cells", -1), r"habitat\.tile_cells = -1"),
     ],
 )
 def test_bad_config_names_key_and_allowed_values(mutate, msg):
@@ -83,6 +84,7 @@ def test_minimal_config_gets_every_stage_default():
     validate_config(cfg, SCHEMA)
     assert [s["name"] for s in cfg["climate"]["storms"]] == ["70mm_2h", "140mm_2h"]
     assert cfg["connectivity"]["convention"] == "conefor"
+    assert cfg["habitat"]["tile_cells"] == 0
     assert cfg["barriers"]["radii_m"] == [20, 50, 100]
     assert cfg["report"]["language"] == "en"
     assert cfg["interventions"]["weights"] == {"biodiversity": 0.5, "climate": 0.5}

@@ -55,5 +55,6 @@ rule habitat:
         runtime=10,
     params:
         guilds=GUILDS,
+        tile_cells=config["habitat"]["tile_cells"],
     script:
         "../../scripts/habitat.py"
