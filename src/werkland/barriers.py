@@ -418,7 +418,7 @@ def _probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin
     return groups, vals
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, rbase, width, n_seg):  # pragma: no cover
     n_r = radii.shape[0]
     best_m = np.zeros((n_seg, n_r))
@@ -498,6 +498,60 @@ def _pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, 
     return best_m, sum_m, best_p, sum_p, cs[:nc], cl[:nc]
 
 
+_PAIR_CHUNKS = 8  # fixed, so the sums are added in the same order whatever the thread count
+
+
+def _pair_scores_chunked(
+    lp: np.ndarray, lq: np.ndarray, lcd: np.ndarray, pptr: np.ndarray, pgroups: np.ndarray, pvals: np.ndarray,
+    probes: _Probes, radii: np.ndarray, rbase: float, width: float, n_seg: int, n_threads: int,
+) -> tuple[np.ndarray, ...]:
+    """:func:`_pair_scores` over fixed chunks of links on threads (the kernel releases the GIL).
+
+    Maxima are combined by maximum and sums in chunk order; corridor memberships are concatenated in
+    link order, so the result does not depend on ``n_threads``.
+    """
+    bounds = np.linspace(0, lp.size, _PAIR_CHUNKS + 1).astype(np.int64)
+
+    def run(c: int) -> tuple[np.ndarray, ...]:
+        a, b = int(bounds[c]), int(bounds[c + 1])
+        r = _pair_scores(lp[a:b], lq[a:b], lcd[a:b], pptr, pgroups, pvals, probes.g_seg, probes.g_type, probes.g_ri,
+                         radii, rbase, width, n_seg)
+        return (*r[:5], r[5] + a)
+
+    with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
+        parts = list(ex.map(run, range(_PAIR_CHUNKS)))
+    best_m, sum_m, best_p, sum_p = (p.copy() for p in parts[0][:4])
+    for part in parts[1:]:
+        np.maximum(best_m, part[0], out=best_m)
+        sum_m += part[1]
+        np.maximum(best_p, part[2], out=best_p)
+        sum_p += part[3]
+    cs = np.concatenate([p[4] for p in parts])
+    cl = np.concatenate([p[5] for p in parts])
+    return best_m, sum_m, best_p, sum_p, cs, cl
+
+
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    """Sorted unique values of an integer array (sort-based; numpy's hash-based unique is several
+    times slower on the tens of millions of probe keys of a large region)."""
+    x = np.sort(x)
+    return x[np.r_[True, x[1:] != x[:-1]]] if x.size else x
+
+
+def _links_cut(paths: Sequence[np.ndarray], seg_flat: np.ndarray) -> list[tuple[int, int]]:
+    """(link index, segment id) for every segment a link's least-cost path crosses, sorted by link."""
+    if not paths:
+        return []
+    lens = np.array([len(p) for p in paths], np.int64)
+    cells = np.concatenate([np.asarray(p, np.int64) for p in paths]) if lens.sum() else np.empty(0, np.int64)
+    seg = seg_flat[cells].astype(np.int64)
+    link = np.repeat(np.arange(len(paths), dtype=np.int64), lens)
+    hit = seg > 0
+    nseg = int(seg_flat.max()) + 1 if seg_flat.size else 1
+    key = _sorted_unique(link[hit] * nseg + seg[hit])
+    return list(zip((key // nseg).tolist(), (key % nseg).tolist(), strict=True))
+
+
 @dataclass
 class _Probes:
     cell_slot: np.ndarray
@@ -563,9 +617,10 @@ def _build_probes(segs: BarrierSegments, shape: tuple[int, int], res_m: float, r
     ng += nseg
     cells = np.concatenate(gcells) if gcells else np.empty(0, np.int64)
     groups = np.concatenate(gids) if gids else np.empty(0, np.int64)
-    pair = np.unique(cells * np.int64(ng + 1) + groups)
+    pair = _sorted_unique(cells * np.int64(ng + 1) + groups)
     cells, groups = pair // (ng + 1), pair % (ng + 1)
-    ucell, first = np.unique(cells, return_index=True)
+    first = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]]) if cells.size else np.empty(0, np.int64)
+    ucell = cells[first]
     cell_slot = np.full(H * W, -1, np.int64)
     cell_slot[ucell] = np.arange(ucell.size)
     slot_ptr = np.append(first, cells.size).astype(np.int64)
@@ -735,8 +790,22 @@ def mitigation_gain(
                                 new[key] = min(new.get(key, math.inf), c)
     finally:
         res_flat[footprint] = saved
-    old = {(int(i) + 1, int(j) + 1): float(c) for i, j, c in zip(state.i, state.j, state.cost, strict=True)}
-    changes = [(p - 1, q - 1, c) for (p, q), c in new.items() if c < old.get((p, q), math.inf)]
+    changes = []
+    if new:
+        # current cost of each re-searched pair (inf = no link): one sorted lookup, not a dict of every edge
+        pairs = np.array(list(new), np.int64) - 1
+        lo, hi = pairs.min(axis=1), pairs.max(axis=1)
+        qkey = lo * n + hi
+        cur = np.full(qkey.size, np.inf)
+        ekey = state.i.astype(np.int64) * n + state.j
+        if ekey.size:
+            order = np.argsort(ekey, kind="stable")
+            sk = ekey[order]
+            pos = np.minimum(np.searchsorted(sk, qkey), sk.size - 1)
+            found = sk[pos] == qkey
+            cur[found] = state.cost[order[pos[found]]]
+        changes = [(int(a), int(b), float(c)) for a, b, c, o in zip(pairs[:, 0], pairs[:, 1], new.values(), cur, strict=True)
+                   if c < o]
     return cn.eca_after_link_change(state, changes, pc_tolerance=pc_tolerance)
 
 
@@ -929,11 +998,10 @@ def run_barriers(
         cut_sets: list[list[int]] = [[] for _ in range(m)]
         cut_p: list[list[float]] = [[] for _ in range(m)]
         pdir = links["p_direct"].to_numpy() if "p_direct" in links.columns else np.exp(-k * links["cost_distance"].to_numpy())
-        for e, cells in enumerate(paths):
-            for s in np.unique(seg_flat[cells]):
-                if s > 0:
-                    cut_sets[s - 1].append(int(links["link_id"].iloc[e]))
-                    cut_p[s - 1].append(float(pdir[e]))
+        link_ids = links["link_id"].to_numpy(np.int64)
+        for e, s in _links_cut(paths, seg_flat):
+            cut_sets[s - 1].append(int(link_ids[e]))
+            cut_p[s - 1].append(float(pdir[e]))
         tab["links_cut"] = [",".join(map(str, c)) for c in cut_sets]
         tab["links_cut_p"] = [",".join(f"{p:.4g}" for p in ps) for ps in cut_p]
         tab["n_links_cut"] = np.array([len(c) for c in cut_sets], np.int64)
@@ -945,9 +1013,8 @@ def run_barriers(
         lp = links["from_id"].to_numpy(np.int64)
         lq = links["to_id"].to_numpy(np.int64)
         lcd = links["cost_distance"].to_numpy(np.float64)
-        best_m, sum_m, best_p, sum_p, cs, cl = _pair_scores(
-            lp, lq, lcd, pptr, pgroups, pvals, probes.g_seg, probes.g_type, probes.g_ri,
-            np.asarray(radii, np.float64), rbase, width, m,
+        best_m, sum_m, best_p, sum_p, cs, cl = _pair_scores_chunked(
+            lp, lq, lcd, pptr, pgroups, pvals, probes, np.asarray(radii, np.float64), rbase, width, m, n_threads
         )
         for ri, R in enumerate(radii):
             lab = _radius_label(R)
@@ -970,7 +1037,8 @@ def run_barriers(
         state = cn.GraphState.build(areas, (lp - 1, lq - 1, lcd), k, A_L)
         score_key = best_m.max(axis=1)
         cand = np.lexsort((tab["segment_id"].to_numpy(), -tab["n_links_cut"].to_numpy(), -score_key, ~tab["matters"].to_numpy()))
-        cand = [int(s) for s in cand if tab["matters"].iloc[s]][:top_n]
+        matters = tab["matters"].to_numpy(bool)
+        cand = [int(s) for s in cand if matters[s]][:top_n]
         seg_cells_order = np.argsort(seg_flat, kind="stable")
         seg_ptr = np.searchsorted(seg_flat[seg_cells_order], np.arange(1, m + 2))
         deca = np.zeros(m)

@@ -322,3 +322,43 @@ def test_combine_barriers(tmp_path):
     assert top["multi_score"] == pytest.approx((2.0 * top["value_a"] + top["value_b"]) / 3.0)
     assert top["multi_score"] == pytest.approx(back["multi_score"].max())
     assert json.dumps(float(top["multi_score"]))
+
+
+def test_pair_scores_over_link_chunks_equal_one_pass():
+    """Threaded link chunks give the single pass's maxima exactly, its sums to round-off, the same
+    corridor memberships in link order, whatever the thread count."""
+    from werkland.barriers import _pair_scores, _pair_scores_chunked, _Probes
+
+    rng = np.random.default_rng(3)
+    n_patch, n_groups, n_seg, radii = 30, 400, 60, np.array([20.0, 50.0, 100.0])
+    g_seg = rng.integers(0, n_seg, n_groups)
+    g_type = rng.integers(0, 3, n_groups).astype(np.int8)
+    g_ri = rng.integers(0, radii.size, n_groups)
+    groups, vals, ptr = [np.empty(0, np.int64)], [np.empty(0)], [0, 0]
+    for _ in range(n_patch):
+        g = np.sort(rng.choice(n_groups, rng.integers(5, 80), replace=False))
+        groups.append(g)
+        vals.append(rng.uniform(0, 500, g.size))
+        ptr.append(ptr[-1] + g.size)
+    pptr, pgroups, pvals = np.array(ptr, np.int64), np.concatenate(groups), np.concatenate(vals)
+    lp = rng.integers(1, n_patch + 1, 500)
+    lq = rng.integers(1, n_patch + 1, 500)
+    lcd = rng.uniform(100, 3000, 500)
+    probes = _Probes(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64), g_seg, g_type, g_ri, n_groups)
+    one = _pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, 1.0, 300.0, n_seg)
+    for threads in (1, 2):
+        many = _pair_scores_chunked(lp, lq, lcd, pptr, pgroups, pvals, probes, radii, 1.0, 300.0, n_seg, threads)
+        assert np.array_equal(one[0], many[0]) and np.array_equal(one[2], many[2])
+        np.testing.assert_allclose(many[1], one[1], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(many[3], one[3], rtol=1e-12, atol=0)
+        assert np.array_equal(one[4], many[4]) and np.array_equal(one[5], many[5])
+    assert one[0].max() > 0 and one[4].size > 0  # the case exercises both probe kinds
+
+
+def test_links_cut_lists_each_crossed_segment_once_per_link():
+    seg_flat = np.array([0, 1, 1, 0, 2, 2, 3, 0], np.int64)
+    paths = [np.array([0, 1, 2, 1, 3]), np.array([], np.int64), np.array([4, 6, 5, 0]), np.array([7])]
+    naive = sorted({(e, int(s)) for e, p in enumerate(paths) for s in seg_flat[p] if s > 0})
+    assert br._links_cut(paths, seg_flat) == naive == [(0, 1), (2, 2), (2, 3)]
+    assert br._links_cut([], seg_flat) == []
+    assert br._sorted_unique(np.array([5, 1, 5, 3, 1], np.int64)).tolist() == [1, 3, 5]
