@@ -1128,12 +1128,80 @@ def _check_areas(areas_ha: Any) -> np.ndarray:
     return a
 
 
-def _apsp(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, return_predecessors: bool = False) -> Any:
+@numba.njit(cache=True, nogil=True)
+def _sssp_rows(indptr, indices, weights, i0, i1, D):  # pragma: no cover - compiled
+    """Rows ``i0..i1-1`` of the all-pairs shortest-path matrix ``D`` (Dijkstra, lazy binary heap).
+
+    A node's distance is the minimum of ``d[u] + w`` over its settled neighbours whatever the order
+    in which equal keys leave the heap, so the rows equal scipy's ``csgraph.dijkstra`` bit for bit.
+    """
+    n = indptr.shape[0] - 1
+    cap = indices.shape[0] + 1
+    hk = np.empty(cap, np.float64)
+    hv = np.empty(cap, np.int64)
+    done = np.zeros(n, np.bool_)
+    for s in range(i0, i1):
+        row = D[s]
+        for v in range(n):
+            row[v] = np.inf
+            done[v] = False
+        row[s] = 0.0
+        hk[0] = 0.0
+        hv[0] = s
+        nh = 1
+        while nh > 0:
+            d = hk[0]
+            u = hv[0]
+            nh -= 1
+            if nh > 0:
+                hk[0] = hk[nh]
+                hv[0] = hv[nh]
+                _sift_down(hk, hv, nh)
+            if done[u] or d > row[u]:
+                continue
+            done[u] = True
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                nd = d + weights[e]
+                if nd < row[v]:
+                    row[v] = nd
+                    hk[nh] = nd
+                    hv[nh] = v
+                    _sift_up(hk, hv, nh)
+                    nh += 1
+    return 0
+
+
+_APSP_CHUNK = 128  # sources per compiled call
+
+
+def _apsp(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, return_predecessors: bool = False,
+          n_threads: int | None = None) -> Any:
+    """All-pairs shortest paths of the undirected graph (i, j, w).
+
+    Without predecessors the rows are computed by :func:`_sssp_rows` over fixed chunks of sources on
+    ``n_threads`` threads (default: up to 2 cores); with predecessors by scipy (its tie-breaking).
+    """
     if n == 0:
         z = np.zeros((0, 0))
         return (z, np.zeros((0, 0), np.int32)) if return_predecessors else z
     g = _sym_csr(n, i, j, w)
-    return csgraph.dijkstra(g, directed=True, return_predecessors=return_predecessors)
+    if return_predecessors or n < 2 * _APSP_CHUNK:
+        return csgraph.dijkstra(g, directed=True, return_predecessors=return_predecessors)
+    g.sort_indices()
+    indptr, indices, data = g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
+    D = np.empty((n, n))
+    bounds = [(s, min(n, s + _APSP_CHUNK)) for s in range(0, n, _APSP_CHUNK)]
+    threads = n_threads if n_threads is not None else min(2, os.cpu_count() or 1)
+    if threads <= 1:
+        for s, e in bounds:
+            _sssp_rows(indptr, indices, data, s, e, D)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            list(ex.map(lambda b: _sssp_rows(indptr, indices, data, b[0], b[1], D), bounds))
+    return D
 
 
 def _pcnum(a: np.ndarray, dist: np.ndarray) -> float:

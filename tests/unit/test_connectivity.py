@@ -638,3 +638,25 @@ def test_link_change_with_tolerance_is_within_the_bound():
         assert abs(approx.PCnum_after - exact.PCnum_after) <= tol * state.pcnum
         assert approx.PCnum_after > state.pcnum
     assert exact.PCnum_after > state.pcnum * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("integer_weights", [False, True])
+def test_compiled_apsp_equals_scipy_bit_for_bit(integer_weights):
+    """The threaded compiled all-pairs Dijkstra gives scipy's matrix exactly, ties and
+    disconnected parts included, for any thread count."""
+    from scipy.sparse import csgraph
+
+    rng = np.random.default_rng(11)
+    n, m = 700, 2500
+    i = rng.integers(0, n - 40, m)  # the last 40 nodes stay isolated
+    j = rng.integers(0, n - 40, m)
+    keep = i != j
+    lo, hi = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
+    key = np.unique(lo * n + hi)
+    lo, hi = key // n, key % n
+    w = rng.integers(1, 4, lo.size).astype(float) if integer_weights else rng.uniform(0.01, 3.0, lo.size)
+    ref = csgraph.dijkstra(cn._sym_csr(n, lo, hi, w), directed=True)
+    for threads in (1, 2):
+        D = cn._apsp(n, lo, hi, w, n_threads=threads)
+        assert np.array_equal(D, ref)
+    assert np.isinf(D[0, n - 1]) and D[5, 5] == 0.0
