@@ -44,7 +44,6 @@ Units: areas m² or ha as named, lengths m, volumes m³, money EUR; ``d_hm`` in 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import math
 import os
@@ -121,7 +120,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # at most this many generated candidates per type and park (largest first; null = all)
     "max_candidates_per_type_park": 25,
     # at most this many generated candidates in total, taken round-robin over the types (null = all)
-    "max_candidates": None,
+    "max_candidates": 1000,
     # relative PCnum tolerance of the local graph update (pairs with p* to every change below
     # (Σa)^-2 · tol · PCnum are left unchanged; 0 = exact)
     "pc_tolerance": 1e-6,
@@ -421,7 +420,7 @@ def interventions_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     out["pc_tolerance"] = _num(out["pc_tolerance"], f"{where}.pc_tolerance", lo=0, hi=0.01)
     mc = params.get("max_candidates_per_type_park", DEFAULT_PARAMS["max_candidates_per_type_park"])
     out["max_candidates_per_type_park"] = None if mc is None else max(1, int(mc))
-    mt = params.get("max_candidates")
+    mt = params.get("max_candidates", DEFAULT_PARAMS["max_candidates"])
     out["max_candidates"] = None if mt is None else max(1, int(mt))
     if out["user_candidates_mode"] not in ("add", "replace"):
         raise WerklandInputError(f"{out['user_candidates_mode']!r}", path=f"{where}.user_candidates_mode", fix="use add or replace")
@@ -1421,6 +1420,46 @@ def _limit(cands: list[Candidate], n_max: int | None) -> list[Candidate]:
         lst = sorted(by_park[park], key=lambda c: (-c.size, c.candidate_id))[:n_max]
         out += lst
     return out
+
+
+def cap_candidates(cands: Sequence[Candidate], n_max: int) -> list[Candidate]:
+    """Keep at most ``n_max`` candidates, spread over types and parks.
+
+    Candidates are ranked within their (type, park) by size (largest first, then id); the kept set
+    takes every type's and park's first candidate, then every second, and so on (round-robin over
+    types in catalogue order and over parks in order of appearance), so a cap never drops a whole type
+    or park while others keep their small candidates.
+
+    Parameters
+    ----------
+    cands : sequence of Candidate
+        Generated candidates, in catalogue-type order.
+    n_max : int
+        Number kept (>= 1).
+
+    Returns
+    -------
+    list of Candidate
+        The kept candidates, in their original order.
+    """
+    if n_max < 1:
+        raise ValueError("n_max must be >= 1")
+    if len(cands) <= n_max:
+        return list(cands)
+    type_order: dict[str, int] = {}
+    park_order: dict[str | None, int] = {}
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for i, c in enumerate(cands):
+        type_order.setdefault(c.type, len(type_order))
+        park_order.setdefault(c.park_id, len(park_order))
+        groups.setdefault((c.type, c.park_id), []).append(i)
+    key: dict[int, tuple[int, int, int]] = {}
+    for (t, pk), idx in groups.items():
+        idx.sort(key=lambda i: (-cands[i].size, cands[i].candidate_id))
+        for r, i in enumerate(idx):
+            key[i] = (r, type_order[t], park_order[pk])
+    keep = sorted(sorted(key, key=key.__getitem__)[:n_max])
+    return [cands[i] for i in keep]
 
 
 def _make(ctx: _Ctx, typ: InterventionType, cells: np.ndarray, size: float, key: str | None, park_id: str | None = None,
@@ -2741,12 +2780,10 @@ def run_interventions(
     if not (user and P["user_candidates_mode"] == "replace"):
         cands = generate_candidates(ctx, catalogue, max_per_type_park=P["max_candidates_per_type_park"])
         if P["max_candidates"] is not None and len(cands) > P["max_candidates"]:
-            by_type: dict[str, list[Candidate]] = {}
-            for c in cands:
-                by_type.setdefault(c.type, []).append(c)
-            rr = [c for tup in itertools.zip_longest(*by_type.values()) for c in tup if c is not None]
-            warnings.append(f"{len(cands)} candidates generated; the first {P['max_candidates']} (round-robin over types) kept")
-            cands = rr[: P["max_candidates"]]
+            n_gen = len(cands)
+            cands = cap_candidates(cands, P["max_candidates"])
+            warnings.append(f"{n_gen} candidates generated; {len(cands)} kept (interventions.max_candidates): the "
+                            "largest of every type and park first, round-robin over types and parks")
     if user:
         ucs = read_user_candidates(user, ctx, catalogue)
         have = {c.candidate_id for c in cands}

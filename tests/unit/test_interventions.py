@@ -554,3 +554,27 @@ def test_epsilon_lazy_greedy_saves_evaluations_and_stays_near_exact():
     assert calls1 < calls0 / 2
     with pytest.raises(ValueError, match="epsilon"):
         celf_select(costs, budget, lambda i: 1.0, lambda i: (), epsilon=1.5)
+
+
+def test_cap_candidates_keeps_largest_of_every_type_and_park_first():
+    from werkland.interventions import cap_candidates
+
+    cells = np.array([1], np.int64)
+    cands = []
+    # 2 types x 3 parks; park p1 has 10 candidates of each type, p2 and p3 two each
+    for typ in ("depaving", "tree"):
+        for park, n in (("p1", 10), ("p2", 2), ("p3", 2)):
+            for k in range(n):
+                cands.append(Candidate(f"{typ}-{park}-{k}", typ, park, cells, float(k + 1), "m2", 1.0))
+    kept = cap_candidates(cands, 7)
+    assert len(kept) == 7
+    # the largest candidate of every (type, park) is kept before any second one
+    firsts = {(c.type, c.park_id) for c in kept if c.size == max(x.size for x in cands if (x.type, x.park_id) == (c.type, c.park_id))}
+    assert firsts == {(t, p) for t in ("depaving", "tree") for p in ("p1", "p2", "p3")}
+    # the seventh is a second-largest one, from the first type and park in order
+    assert [c.candidate_id for c in kept if c.candidate_id not in {"depaving-p1-9", "tree-p1-9"} and c.size == 9.0] == ["depaving-p1-8"]
+    # original order kept; no cap when the list is short enough; the cap is checked
+    assert [cands.index(c) for c in kept] == sorted(cands.index(c) for c in kept)
+    assert cap_candidates(cands, 100) == cands
+    with pytest.raises(ValueError):
+        cap_candidates(cands, 0)
