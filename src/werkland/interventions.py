@@ -435,7 +435,7 @@ def interventions_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 # =============================================================================================
 
 # The search is connectivity's bounded Dijkstra, so both follow the same step rule.
-from werkland.connectivity import _DC, _DR, _collect_targets, _dijkstra, _step_lengths  # noqa: E402
+from werkland.connectivity import _DC, _DR, _collect_targets, _dijkstra, _insert_edge, _step_lengths  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1090,7 +1090,12 @@ class GuildGraph:
         self, R: np.ndarray, new_links: list[dict[int, float]], a_new: np.ndarray, s_links: dict[int, dict[int, float]],
         commit: bool,
     ) -> tuple[float, Any]:
-        """Distances can only fall: vertex insertion + decreases on the involved components."""
+        """Distances can only fall: vertex insertion + decreases on the nodes near the change.
+
+        The block ``U`` (nodes within the p* cut of a changed node) is copied once; new nodes join it
+        isolated and every decreased or new link is applied by :func:`werkland.connectivity._insert_edge`
+        (exact; only improving rows are scanned) with the PCnum change telescoped from its updates.
+        """
         n = self.n
         k = self.k
         Rset = set(int(x) for x in R)
@@ -1118,19 +1123,22 @@ class GuildGraph:
         Dsub = np.full((m + nn, m + nn), np.inf)
         Dsub[:m, :m] = self.D[np.ix_(U, U)]
         np.fill_diagonal(Dsub, 0.0)
-        a_old = self.a[U].copy()
+        a_old = self.a[U]
         a_sub = np.concatenate([a_old, a_new])
-        r_in = [pos[r] for r in Rset if pos[r] >= 0]
+        r_in = np.array([pos[r] for r in Rset if pos[r] >= 0], np.int64)
         a_sub[r_in] = 0.0
-        before = float(a_old @ np.exp(-Dsub[:m, :m]) @ a_old) if m else 0.0
+        # PCnum change, telescoped (no dense pass over the block): (1) merged nodes lose their weight
+        # on the old distances; (2) new nodes enter isolated (their self terms a_v^2); (3) every
+        # decreased or new link is inserted by the exact compiled edge insertion, which scans only the
+        # rows that improve and returns its change of sum a_i a_j exp(-D_ij)
+        delta = float(a_new @ a_new) if nn else 0.0
+        if r_in.size:
+            E = np.exp(-Dsub[r_in, :m])
+            delta -= 2.0 * float(a_old[r_in] @ (E @ a_old)) - float(a_old[r_in] @ E[:, r_in] @ a_old[r_in])
         for p, q, c in decs:
-            i, j = pos[p], pos[q]
-            w = k * c
-            np.minimum(Dsub, Dsub[:, [i]] + w + Dsub[[j], :], out=Dsub)
-            np.minimum(Dsub, Dsub[:, [j]] + w + Dsub[[i], :], out=Dsub)
+            delta += _insert_edge(Dsub, int(pos[p]), int(pos[q]), k * c, a_sub)
         for t, nl in enumerate(new_links):
             v = m + t
-            dv = np.full(m + nn, np.inf)
             for q, c in nl.items():
                 if q >= n:  # another new node, inserted earlier or later
                     iq = m + (q - n)
@@ -1139,18 +1147,11 @@ class GuildGraph:
                 elif q in Rset:
                     continue
                 else:
-                    iq = pos[q]
-                np.minimum(dv, k * c + Dsub[iq], out=dv)
-            dv[v] = 0.0
-            Dsub[v, :] = dv
-            Dsub[:, v] = dv
-            fin = np.flatnonzero(dv <= self.cut)
-            blk = np.ix_(fin, fin)
-            Dsub[blk] = np.minimum(Dsub[blk], dv[fin, None] + dv[None, fin])
-        after = float(a_sub @ np.exp(-Dsub) @ a_sub) if (m + nn) else 0.0
+                    iq = int(pos[q])
+                delta += _insert_edge(Dsub, v, iq, k * c, a_sub)
         # removed nodes outside U: isolated, contributed a_r²
         r_out = [r for r in Rset if pos[r] < 0]
-        pc = self.pcnum - before + after - float(sum(self.a[r] ** 2 for r in r_out))
+        pc = self.pcnum + delta - float(sum(self.a[r] ** 2 for r in r_out))
         return pc, ("block", U, Dsub) if commit else None
 
     def _full_update(
