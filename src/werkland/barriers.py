@@ -806,7 +806,7 @@ def mitigation_gain(
             cur[found] = state.cost[order[pos[found]]]
         changes = [(int(a), int(b), float(c)) for a, b, c, o in zip(pairs[:, 0], pairs[:, 1], new.values(), cur, strict=True)
                    if c < o]
-    return cn.eca_after_link_change(state, changes, pc_tolerance=pc_tolerance)
+    return cn.eca_after_link_change(state, changes, pc_tolerance=pc_tolerance, with_state=False)
 
 
 # =============================================================================================

@@ -1561,8 +1561,8 @@ class LinkChangeResult:
         100 (ECA_after - ECA_before) / ECA_before (0 if the baseline is 0).
     dPC_pct : float
         100 (PCnum_after - PCnum_before) / PCnum_before (0 if the baseline is 0).
-    state : GraphState
-        The graph after the change (reusable for further changes).
+    state : GraphState or None
+        The graph after the change (reusable for further changes); None when not asked for.
     """
 
     PCnum_before: float
@@ -1572,7 +1572,7 @@ class LinkChangeResult:
     dECA_ha: float
     dECA_pct: float
     dPC_pct: float
-    state: GraphState
+    state: GraphState | None
 
 
 def eca_after_link_change(
@@ -1582,6 +1582,7 @@ def eca_after_link_change(
     areas_ha: Any | None = None,
     max_incremental: int = 1024,
     pc_tolerance: float = 0.0,
+    with_state: bool = True,
 ) -> LinkChangeResult:
     """ECA and PC after changing, adding or removing links of a patch graph.
 
@@ -1606,6 +1607,9 @@ def eca_after_link_change(
         a changed pair, ``cut = ln((Σa)² / (pc_tolerance · PCnum))``: the pairs left as they are could
         gain at most ``pc_tolerance · PCnum`` in total (the distances outside that block are not
         updated in the returned state).
+    with_state : bool
+        False: only the figures are wanted (``state`` is None), so the incremental update works on
+        the block near the change without copying the n x n distance matrix.
 
     Returns
     -------
@@ -1662,7 +1666,7 @@ def eca_after_link_change(
         dist = _apsp(n, ni, nj, state.k_per_m * nc)
         pc_after = _pcnum(a_new, dist)
     else:
-        dist = state.dist.copy()
+        dist = state.dist
         tot = float(a_new.sum())
         block = None
         if pc_tolerance > 0 and areas_ha is None and effective and state.pcnum > 0 and tot > 0:
@@ -1679,13 +1683,17 @@ def eca_after_link_change(
             a_sub = np.ascontiguousarray(a_new[block])
             for u, v, cc in effective:
                 delta += _insert_edge(sub, int(pos[u]), int(pos[v]), state.k_per_m * cc, a_sub)
-            dist[np.ix_(block, block)] = sub
+            if with_state:
+                dist = dist.copy()
+                dist[np.ix_(block, block)] = sub
         else:
+            if effective:
+                dist = dist.copy()
             for u, v, cc in effective:
                 delta += _insert_edge(dist, int(u), int(v), state.k_per_m * cc, a_new)
         # node weights changed: recompute; else the telescoped change of the updated entries
         pc_after = _pcnum(a_new, dist) if areas_ha is not None else pc_before + delta
-    new_state = GraphState(a_new, ni, nj, nc, state.k_per_m, state.landscape_area_ha, dist, pc_after)
+    new_state = GraphState(a_new, ni, nj, nc, state.k_per_m, state.landscape_area_ha, dist, pc_after) if with_state else None
     e0, e1 = math.sqrt(max(pc_before, 0.0)), math.sqrt(max(pc_after, 0.0))
     return LinkChangeResult(
         PCnum_before=pc_before,
