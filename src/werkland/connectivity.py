@@ -1285,13 +1285,41 @@ class GraphMetrics:
         )
 
 
-def _fractions(a: np.ndarray, vals: np.ndarray, num: float, connector: np.ndarray) -> tuple[np.ndarray, ...]:
+#: rows per block of the n x n reductions of :func:`_row_sums`
+_ROW_BLOCK = 512
+
+
+def _row_sums(M: np.ndarray, a: np.ndarray, mode: int, P: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Row sums ``Σ_j v_ij a_j``, the diagonal ``v_ii`` and (with predecessors ``P``) the direct-link
+    sum ``Σ a_i a_j v_ij`` over pairs whose best path is their link, reduced over blocks of rows.
+
+    ``v = exp(-M)`` (mode 0: p* from -ln p distances) or ``1 / (1 + M)`` with 0 for unreachable pairs
+    (mode 1: IIC from hop counts). No n x n temporary is made.
+    """
+    n = a.size
+    rows, diag, direct = np.zeros(n), np.zeros(n), 0.0
+    for s in range(0, n, _ROW_BLOCK):
+        e = min(n, s + _ROW_BLOCK)
+        blk = M[s:e]
+        if mode == 0:
+            v = np.exp(-blk)
+        else:
+            with np.errstate(divide="ignore"):
+                v = np.where(np.isfinite(blk), 1.0 / (1.0 + blk), 0.0)
+        rows[s:e] = v @ a
+        diag[s:e] = v[np.arange(e - s), np.arange(s, e)]
+        if P is not None:
+            direct += float(np.sum((a[s:e, None] * a[None, :] * v)[P[s:e] == np.arange(s, e)[:, None]]))
+    return rows, diag, direct
+
+
+def _fractions(a: np.ndarray, rows: np.ndarray, diag: np.ndarray, num: float, connector: np.ndarray) -> tuple[np.ndarray, ...]:
     n = a.size
     if num <= 0 or n == 0:
         z = np.zeros(n)
         return z, z.copy(), z.copy(), z.copy()
     intra = 100.0 * a * a / num
-    flux = 100.0 * 2.0 * a * (vals @ a - np.diag(vals) * a) / num
+    flux = 100.0 * 2.0 * a * (rows - diag * a) / num
     conn = 100.0 * np.maximum(connector, 0.0) / num
     return intra + flux + conn, intra, flux, conn
 
@@ -1357,53 +1385,53 @@ def probability_metrics(
         )
     i, j, c = _edge_arrays(edges, n)
     w = k_per_m * c
+    zeros = np.zeros(n)
     if n:
         g = _sym_csr(n, i, j, w)
-        D, P = csgraph.dijkstra(g, directed=True, return_predecessors=True)
         ncomp, comp = csgraph.connected_components(g, directed=False)
-    else:
-        g = sp.csr_matrix((0, 0))
-        D, P = np.zeros((0, 0)), np.zeros((0, 0), np.int32)
-        ncomp, comp = 0, np.zeros(0, np.int64)
-    # renumber components 1.. in order of first node
-    if n:
+        # renumber components 1.. in order of first node
         _, first = np.unique(comp, return_index=True)
         rank = np.empty(ncomp, np.int64)
         rank[np.argsort(first)] = np.arange(1, ncomp + 1)
         comp = rank[comp]
-    pstar = np.exp(-D)
-    pcnum = float(a @ pstar @ a) if n else 0.0
-    A2 = float(landscape_area_ha) ** 2
-    # overall fractions: intra, direct (best path = the direct link), stepping stone
-    intra_sum = float(np.sum(a * a))
-    if n:
-        direct_mask = P == np.arange(n)[:, None]
-        direct_sum = float(np.sum((a[:, None] * a[None, :] * pstar)[direct_mask]))
     else:
-        direct_sum = 0.0
-    step_sum = max(pcnum - intra_sum - direct_sum, 0.0)
-    pct = (lambda x: 100.0 * x / pcnum if pcnum > 0 else 0.0)  # noqa: E731
-    # IIC
+        g = sp.csr_matrix((0, 0))
+        ncomp, comp = 0, np.zeros(0, np.int64)
+    A2 = float(landscape_area_ha) ** 2
+    # The n x n matrices dominate the memory (n = 22,000 patches: 3.9 GB per float64 matrix), so
+    # IIC's hop counts are computed and released before PC's distances, and every n x n product
+    # (exp(-D), 1 / (1 + H), the direct-link mask) is reduced over blocks of rows.
+    # IIC: binary graph of links with cost <= iic_max_cost, hop counts nl_ij
     thr = np.inf if iic_max_cost is None else float(iic_max_cost)
     bin_mask = c <= thr
+    iic_rows, iic_diag, iicnum, conn_iic = zeros, zeros, 0.0, zeros
     if n:
         gb = _sym_csr(n, i[bin_mask], j[bin_mask], np.ones(int(bin_mask.sum())))
         H, PH = csgraph.dijkstra(gb, directed=True, unweighted=True, return_predecessors=True)
-        iicv = np.where(np.isfinite(H), 1.0 / (1.0 + H), 0.0)
-        iicnum = float(a @ iicv @ a)
+        iic_rows, iic_diag, _ = _row_sums(H, a, 1)
+        iicnum = float(a @ iic_rows)
+        if node_metrics:
+            conn_iic, _, _ = _tree_losses_all(gb, H, PH, a, 1, n_threads)
+        del H, PH
+    # PC: shortest paths on -ln p, p*_ij = exp(-L_ij)
+    if n:
+        D, P = csgraph.dijkstra(g, directed=True, return_predecessors=True)
     else:
-        gb = sp.csr_matrix((0, 0))
-        H, PH, iicv, iicnum = np.zeros((0, 0)), np.zeros((0, 0), np.int32), np.zeros((0, 0)), 0.0
+        D, P = np.zeros((0, 0)), np.zeros((0, 0), np.int32)
+    pc_rows, pc_diag, direct_sum = _row_sums(D, a, 0, P)
+    pcnum = float(a @ pc_rows) if n else 0.0
+    # overall fractions: intra, direct (best path = the direct link), stepping stone
+    intra_sum = float(np.sum(a * a))
+    step_sum = max(pcnum - intra_sum - direct_sum, 0.0)
+    pct = (lambda x: 100.0 * x / pcnum if pcnum > 0 else 0.0)  # noqa: E731
     state = GraphState(a, i, j, c, float(k_per_m), float(landscape_area_ha), D, pcnum)
-    zeros = np.zeros(n)
     if node_metrics and n:
         limit = math.inf
         if pc_tolerance > 0 and pcnum > 0 and a.sum() > 0:
             limit = max(math.log(float(a.sum()) ** 2 / (pc_tolerance * pcnum)), 0.0)
         conn_pc, bc, bcpc = _tree_losses_all(g, D, P, a, 0, n_threads, limit)
-        conn_iic, _, _ = _tree_losses_all(gb, H, PH, a, 1, n_threads)
-        dpc = _fractions(a, pstar, pcnum, conn_pc)
-        diic = _fractions(a, iicv, iicnum, conn_iic)
+        dpc = _fractions(a, pc_rows, pc_diag, pcnum, conn_pc)
+        diic = _fractions(a, iic_rows, iic_diag, iicnum, conn_iic)
         betweenness = bc / 2.0
     else:
         dpc = (zeros, zeros, zeros, zeros)
@@ -1480,7 +1508,7 @@ def _tree_losses_all(g: Any, D: np.ndarray, P: np.ndarray, a: np.ndarray, mode: 
     n = a.size
     args = (g.indptr.astype(np.int64), g.indices.astype(np.int64),
             np.ones(g.nnz) if mode == 1 else g.data.astype(np.float64),
-            np.ascontiguousarray(D), np.ascontiguousarray(P, dtype=np.int64), a, mode)
+            np.ascontiguousarray(D), np.ascontiguousarray(P), a, mode)  # P stays int32: no n x n int64 copy
     bounds = [(s, min(n, s + _TREE_CHUNK)) for s in range(0, n, _TREE_CHUNK)]
     if n_threads <= 1 or len(bounds) < 2:
         parts = [_tree_losses(*args, s, e, limit) for s, e in bounds]
