@@ -1205,9 +1205,10 @@ def _apsp(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, return_predecesso
 
 
 def _pcnum(a: np.ndarray, dist: np.ndarray) -> float:
+    """PCnum = Σ a_i a_j exp(-dist_ij), reduced over blocks of rows (no n x n temporary)."""
     if a.size == 0:
         return 0.0
-    return float(a @ np.exp(-dist) @ a)
+    return float(a @ _row_sums(dist, a, 0)[0])
 
 
 @dataclass
