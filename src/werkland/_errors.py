@@ -34,3 +34,12 @@ class WerklandInputError(WerklandError, ValueError):
         if fix:
             parts.append(f" -- fix: {fix}")
         super().__init__("".join(parts))
+
+
+def unreadable(what: str, exc: BaseException, path: str, fix: str | None = None) -> WerklandInputError:
+    """The error for a file a library could not read: ``cannot read <what> (<first line of its message>)``.
+
+    Use as ``raise unreadable("raster", exc, path, fix) from exc``.
+    """
+    first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return WerklandInputError(f"cannot read {what} ({first})", path=path, fix=fix)

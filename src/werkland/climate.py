@@ -67,7 +67,7 @@ import yaml
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from werkland._errors import WerklandInputError
+from werkland._errors import WerklandInputError, unreadable
 from werkland.crs import assert_metric
 from werkland.io import Grid, read_raster, write_csv, write_raster
 
@@ -1258,11 +1258,8 @@ def _read_parks(region_gpkg: str | os.PathLike[str], grid: Grid) -> Any:
     try:
         parks = gpd.read_file(region_gpkg, layer="parks", engine="pyogrio")
     except Exception as exc:  # pyogrio raises DataSourceError / DataLayerError
-        raise WerklandInputError(
-            f"cannot read layer 'parks' ({str(exc).splitlines()[0]})",
-            path=str(region_gpkg),
-            fix="run the region stage first; the file needs a layer 'parks' with column park_id",
-        ) from exc
+        raise unreadable("layer 'parks'", exc, str(region_gpkg),
+                         "run the region stage first; the file needs a layer 'parks' with column park_id") from exc
     if "park_id" not in parks.columns:
         raise WerklandInputError(
             "no column 'park_id'", path=where, fix="the parks layer needs a park_id column"
@@ -1311,11 +1308,8 @@ def _read_buildings(
             columns=["class"],
         )
     except Exception as exc:
-        raise WerklandInputError(
-            f"cannot read layer 'landcover' ({str(exc).splitlines()[0]})",
-            path=str(landcover_gpkg),
-            fix="the file needs a layer 'landcover' with a column 'class'",
-        ) from exc
+        raise unreadable("layer 'landcover'", exc, str(landcover_gpkg),
+                         "the file needs a layer 'landcover' with a column 'class'") from exc
     if gdf.empty:
         return None
     if gdf.crs is None:

@@ -382,6 +382,19 @@ def _sift_down(hk, hv, n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _heap_pop(hk, hv, n):  # pragma: no cover - compiled
+    """Remove the smallest key of the binary heap ``hk[:n]`` (values ``hv``); returns (key, value, n - 1)."""
+    key = hk[0]
+    val = hv[0]
+    n -= 1
+    if n > 0:
+        hk[0] = hk[n]
+        hv[0] = hv[n]
+        _sift_down(hk, hv, n)
+    return key, val, n
+
+
+@numba.njit(cache=True, nogil=True)
 def _dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, prune, prune_limit, use_prune):  # pragma: no cover
     """Bounded multi-source Dijkstra on an 8-connected grid (MCP_Geometric step rule).
 
@@ -426,13 +439,7 @@ def _dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched,
             _sift_up(hk, hv, hn)
             hn += 1
     while hn > 0:
-        key = hk[0]
-        v = hv[0]
-        hn -= 1
-        if hn > 0:
-            hk[0] = hk[hn]
-            hv[0] = hv[hn]
-            _sift_down(hk, hv, hn)
+        key, v, hn = _heap_pop(hk, hv, hn)
         if key > cum[v]:
             continue
         if key > max_cost:
@@ -1037,13 +1044,7 @@ def _tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # pra
                     _sift_up(hk, hv, hn)
                     hn += 1
             while hn > 0:
-                key = hk[0]
-                v = hv[0]
-                hn -= 1
-                if hn > 0:
-                    hk[0] = hk[hn]
-                    hv[0] = hv[hn]
-                    _sift_down(hk, hv, hn)
+                key, v, hn = _heap_pop(hk, hv, hn)
                 if key > tent[v] or done[v] == stamp:
                     continue
                 done[v] = stamp
@@ -1150,13 +1151,7 @@ def _sssp_rows(indptr, indices, weights, i0, i1, D):  # pragma: no cover - compi
         hv[0] = s
         nh = 1
         while nh > 0:
-            d = hk[0]
-            u = hv[0]
-            nh -= 1
-            if nh > 0:
-                hk[0] = hk[nh]
-                hv[0] = hv[nh]
-                _sift_down(hk, hv, nh)
+            d, u, nh = _heap_pop(hk, hv, nh)
             if done[u] or d > row[u]:
                 continue
             done[u] = True

@@ -22,7 +22,7 @@ from affine import Affine
 from pyproj import CRS
 from rasterio.errors import RasterioIOError
 
-from werkland._errors import WerklandInputError
+from werkland._errors import WerklandInputError, unreadable
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,25 @@ def raster_writer(
                 dst.set_band_description(1, description)
 
 
+@contextlib.contextmanager
+def _open_raster(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """Open a raster for reading; a missing or unreadable file, a read error inside the block or a
+    raster without CRS raise :class:`WerklandInputError` naming the file and the fix."""
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise WerklandInputError(
+                    "raster has no CRS", path=str(path), fix="assign one, e.g. gdal_edit.py -a_srs EPSG:28992 FILE"
+                )
+            yield src
+    except RasterioIOError as exc:
+        raise unreadable("raster", exc, str(path), "check the path and that the file is a complete GeoTIFF or other GDAL raster") from exc
+
+
+def _grid_of(src: Any) -> Grid:
+    return Grid(src.height, src.width, src.transform, CRS.from_user_input(src.crs.to_wkt()))
+
+
 def read_grid(path: str | os.PathLike[str]) -> tuple[Grid, Any]:
     """The grid and nodata value of a raster, without reading its pixels.
 
@@ -208,19 +227,8 @@ def read_grid(path: str | os.PathLike[str]) -> tuple[Grid, Any]:
     WerklandInputError
         If the file is missing, unreadable, or has no CRS (as :func:`read_raster`).
     """
-    try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                raise WerklandInputError(
-                    "raster has no CRS", path=str(path), fix="assign one, e.g. gdal_edit.py -a_srs EPSG:28992 FILE"
-                )
-            return Grid(src.height, src.width, src.transform, CRS.from_user_input(src.crs.to_wkt())), src.nodata
-    except RasterioIOError as exc:
-        raise WerklandInputError(
-            f"cannot read raster ({str(exc).splitlines()[0]})",
-            path=str(path),
-            fix="check the path and that the file is a complete GeoTIFF or other GDAL raster",
-        ) from exc
+    with _open_raster(path) as src:
+        return _grid_of(src), src.nodata
 
 
 def read_raster(path: str | os.PathLike[str], *, masked_value: float | None = None) -> tuple[np.ndarray, Grid, Any]:
@@ -244,22 +252,10 @@ def read_raster(path: str | os.PathLike[str], *, masked_value: float | None = No
     WerklandInputError
         If the file is missing, unreadable, or has no CRS.
     """
-    try:
-        with rasterio.open(path) as src:
-            arr = src.read(1)
-            if src.crs is None:
-                raise WerklandInputError(
-                    "raster has no CRS", path=str(path), fix="assign one, e.g. gdal_edit.py -a_srs EPSG:28992 FILE"
-                )
-            crs = CRS.from_user_input(src.crs.to_wkt())
-            grid = Grid(src.height, src.width, src.transform, crs)
-            nodata = src.nodata
-    except RasterioIOError as exc:
-        raise WerklandInputError(
-            f"cannot read raster ({str(exc).splitlines()[0]})",
-            path=str(path),
-            fix="check the path and that the file is a complete GeoTIFF or other GDAL raster",
-        ) from exc
+    with _open_raster(path) as src:
+        arr = src.read(1)
+        grid = _grid_of(src)
+        nodata = src.nodata
     if masked_value is not None and nodata is not None:
         arr = arr.astype(np.float32, copy=False)
         if np.isnan(nodata):
