@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -258,58 +259,35 @@ def _run_habitat_tiled(
 class _GuildStats:
     """Per-guild statistics accumulated over any partition of the raster with identical results.
 
-    Counts are integers; the suitability sum is exact (:func:`_exact_sum_f32`), so the mean is the
-    correctly rounded mean whatever the tiles.
+    Counts are integers. Suitability takes few distinct values (class value x edge factor), so the
+    sum is kept as a count per value and added up once from the totals (each ``value x count`` is
+    exact in float64 for counts below 2**29, and :func:`math.fsum` rounds the total once): the mean
+    does not depend on the tiles.
     """
 
     def __init__(self) -> None:
         self.n_inside = 0
         self.n_habitat = 0
         self.n_impassable = 0
-        self.suit_sum = 0  # exact, in units of 2**-149 (the smallest float32)
+        self.suit_counts: Counter[float] = Counter()
 
     def add(self, suit: np.ndarray, res: np.ndarray, inside: np.ndarray, threshold: float) -> None:
         """Add the cells of one block (suitability, resistance with ``inf``, inside-region mask)."""
         self.n_inside += int(np.count_nonzero(inside))
         self.n_habitat += int(np.count_nonzero(suit >= threshold))
         self.n_impassable += int(np.count_nonzero(~np.isfinite(res) & inside))
-        self.suit_sum += _exact_sum_f32(suit[inside])
+        values, counts = np.unique(suit[inside], return_counts=True)
+        self.suit_counts.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
 
     def result(self, cell_area_m2: float) -> dict[str, float]:
         """habitat_ha, mean_suitability (inside the region) and impassable_share."""
         n_in = max(self.n_inside, 1)
+        total = math.fsum(v * c for v, c in self.suit_counts.items())
         return {
             "habitat_ha": float(self.n_habitat * cell_area_m2 / 1e4),
-            "mean_suitability": float(self.suit_sum / (self.n_inside << 149)) if self.n_inside else 0.0,
+            "mean_suitability": total / self.n_inside if self.n_inside else 0.0,
             "impassable_share": float(self.n_impassable / n_in),
         }
-
-
-def _exact_sum_f32(values: np.ndarray) -> int:
-    """Exact sum of float32 values as an integer multiple of ``2**-149`` (every float32 is one).
-
-    A finite float32 is ``±m * 2**(max(e, 1) - 150)`` with a 24-bit integer mantissa ``m`` (with
-    the implicit leading bit unless the exponent field ``e`` is 0); the ``m`` are summed per sign
-    and exponent in float64 (exact: every partial sum is an integer below ``2**53`` for up to
-    ``2**28`` values per chunk) and shifted together as a Python integer. The result does not depend
-    on how the values are split into blocks, unlike a floating-point sum.
-    """
-    v = np.ascontiguousarray(values, dtype=np.float32).ravel()
-    total = 0
-    chunk = 1 << 28
-    for i in range(0, v.size, chunk):
-        bits = v[i : i + chunk].view(np.uint32)
-        key = (bits >> 23).astype(np.intp)  # sign and exponent: 0..511
-        sums = np.bincount(key, weights=((bits & 0x7FFFFF) | 0x800000).astype(np.float64), minlength=512)
-        for z in (0, 256):  # zeros and subnormals have no implicit leading bit
-            if sums[z]:
-                sums[z] -= float(np.count_nonzero(key == z) << 23)
-        if sums[255] or sums[511]:
-            raise ValueError("values hold inf or nan")
-        for k in np.flatnonzero(sums):
-            part = int(sums[k]) << (max(int(k) & 0xFF, 1) - 1)
-            total += -part if k >= 256 else part
-    return total
 
 
 def _check_guilds(out_habitat: Mapping[str, object], guilds: Mapping[str, Guild],
