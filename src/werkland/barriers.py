@@ -792,18 +792,10 @@ def mitigation_gain(
         res_flat[footprint] = saved
     changes = []
     if new:
-        # current cost of each re-searched pair (inf = no link): one sorted lookup, not a dict of every edge
+        # current cost of each re-searched pair (inf = no link), from the state's sorted link index
         pairs = np.array(list(new), np.int64) - 1
-        lo, hi = pairs.min(axis=1), pairs.max(axis=1)
-        qkey = lo * n + hi
-        cur = np.full(qkey.size, np.inf)
-        ekey = state.i.astype(np.int64) * n + state.j
-        if ekey.size:
-            order = np.argsort(ekey, kind="stable")
-            sk = ekey[order]
-            pos = np.minimum(np.searchsorted(sk, qkey), sk.size - 1)
-            found = sk[pos] == qkey
-            cur[found] = state.cost[order[pos[found]]]
+        rows = state.link_rows(pairs[:, 0], pairs[:, 1])
+        cur = np.where(rows >= 0, state.cost[np.maximum(rows, 0)], np.inf)
         changes = [(int(a), int(b), float(c)) for a, b, c, o in zip(pairs[:, 0], pairs[:, 1], new.values(), cur, strict=True)
                    if c < o]
     return cn.eca_after_link_change(state, changes, pc_tolerance=pc_tolerance, with_state=False)

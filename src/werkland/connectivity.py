@@ -40,6 +40,7 @@ valid result of zeros with an explanation in ``summary["warnings"]``, never an e
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -1121,6 +1122,25 @@ class GraphState:
         """Equivalent connected area (ha)."""
         return math.sqrt(max(self.pcnum, 0.0))
 
+    @functools.cached_property
+    def _link_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted pair keys ``i * n + j`` of the links and the link row of each (built once per state)."""
+        key = self.i.astype(np.int64) * self.areas_ha.size + self.j.astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        return key[order], order
+
+    def link_rows(self, u: Any, v: Any) -> np.ndarray:
+        """Row in the link table (``i``, ``j``, ``cost``) of each node pair (either order); -1 = no link."""
+        u, v = np.asarray(u, np.int64), np.asarray(v, np.int64)
+        q = np.minimum(u, v) * self.areas_ha.size + np.maximum(u, v)
+        skey, order = self._link_index
+        rows = np.full(q.shape, -1, np.int64)
+        if skey.size:
+            at = np.minimum(np.searchsorted(skey, q), skey.size - 1)
+            hit = skey[at] == q
+            rows[hit] = order[at[hit]]
+        return rows
+
 
 def _check_areas(areas_ha: Any) -> np.ndarray:
     a = np.asarray(areas_ha, dtype=np.float64).ravel()
@@ -1644,9 +1664,6 @@ def eca_after_link_change(
     if a_new.size != n:
         raise WerklandInputError(f"areas_ha has {a_new.size} values for {n} nodes", path="areas_ha")
     # the link table as arrays (tens of thousands of links): changes located by binary search
-    key0 = state.i.astype(np.int64) * n + state.j.astype(np.int64)
-    order = np.argsort(key0, kind="stable")
-    skey = key0[order]
     cost = np.asarray(state.cost, np.float64).copy()
     keep = np.ones(cost.size, bool)
     added: dict[tuple[int, int], float] = {}
@@ -1661,8 +1678,7 @@ def eca_after_link_change(
         cc = float(cc)
         if math.isnan(cc) or cc < 0:
             raise WerklandInputError(f"new cost {cc!r} of link ({ci}, {cj}) is invalid", path="changes")
-        at = int(np.searchsorted(skey, u * n + v))
-        row = int(order[at]) if at < skey.size and skey[at] == u * n + v else -1
+        row = int(state.link_rows(u, v))
         if row >= 0:
             old = cost[row] if keep[row] else math.inf
             keep[row] = not math.isinf(cc)

@@ -1410,6 +1410,11 @@ class _Ctx:
         return np.unique(cells[ok])
 
 
+def _largest_first(c: Candidate) -> tuple[float, str]:
+    """Sort key of candidates within a park (and type): largest first, then by id (stable across runs)."""
+    return (-c.size, c.candidate_id)
+
+
 def _limit(cands: list[Candidate], n_max: int | None) -> list[Candidate]:
     if n_max is None:
         return cands
@@ -1418,7 +1423,7 @@ def _limit(cands: list[Candidate], n_max: int | None) -> list[Candidate]:
         by_park.setdefault(c.park_id, []).append(c)
     out = []
     for park in by_park:
-        lst = sorted(by_park[park], key=lambda c: (-c.size, c.candidate_id))[:n_max]
+        lst = sorted(by_park[park], key=_largest_first)[:n_max]
         out += lst
     return out
 
@@ -1456,7 +1461,7 @@ def cap_candidates(cands: Sequence[Candidate], n_max: int) -> list[Candidate]:
         groups.setdefault((c.type, c.park_id), []).append(i)
     key: dict[int, tuple[int, int, int]] = {}
     for (t, pk), idx in groups.items():
-        idx.sort(key=lambda i: (-cands[i].size, cands[i].candidate_id))
+        idx.sort(key=lambda i: _largest_first(cands[i]))
         for r, i in enumerate(idx):
             key[i] = (r, type_order[t], park_order[pk])
     keep = sorted(sorted(key, key=key.__getitem__)[:n_max])

@@ -660,3 +660,12 @@ def test_compiled_apsp_equals_scipy_bit_for_bit(integer_weights):
         D = cn._apsp(n, lo, hi, w, n_threads=threads)
         assert np.array_equal(D, ref)
     assert np.isinf(D[0, n - 1]) and D[5, 5] == 0.0
+
+
+def test_graph_state_link_rows_find_links_in_either_order():
+    state = cn.GraphState.build([1.0, 2.0, 3.0, 4.0], ([0, 2, 1], [1, 3, 3], [10.0, 20.0, 30.0]), 0.01, 10.0)
+    rows = state.link_rows([1, 3, 0, 2], [0, 2, 3, 2])
+    assert rows[2] == rows[3] == -1
+    for r, (u, v) in zip(rows[:2], [(0, 1), (2, 3)], strict=True):
+        assert {int(state.i[r]), int(state.j[r])} == {u, v}
+    assert state.cost[rows[0]] == 10.0 and state.cost[rows[1]] == 20.0
