@@ -410,11 +410,13 @@ def _probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin
                 nf += 1
             if c < gmin[g]:
                 gmin[g] = c
-    groups = np.sort(found[:nf])
+    order = np.sort(found[:nf])
+    groups = np.empty(nf, np.int32)  # group ids < 2^31; half the bytes of the largest table of the stage
     vals = np.empty(nf, np.float64)
     for f in range(nf):
-        vals[f] = gmin[groups[f]]
-        gmin[groups[f]] = np.inf
+        groups[f] = order[f]
+        vals[f] = gmin[order[f]]
+        gmin[order[f]] = np.inf
     return groups, vals
 
 
@@ -676,11 +678,16 @@ def _patch_searches(
     if n:
         with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
             list(ex.map(work, range(1, n + 1)))
-    groups = [np.empty(0, np.int64)] + [out[p][0] for p in range(1, n + 1)]
-    vals = [np.empty(0)] + [out[p][1] for p in range(1, n + 1)]
+    # one table (CSR over patches), filled piece by piece while each patch's arrays are released, so
+    # the peak is the table, not the table plus its pieces
     pptr = np.zeros(n + 2, np.int64)
-    pptr[1:] = np.cumsum([g.size for g in groups])
-    return pptr, np.concatenate(groups), np.concatenate(vals)
+    pptr[2:] = np.cumsum([out[p][0].size for p in range(1, n + 1)])
+    groups = np.empty(int(pptr[-1]), np.int32)
+    vals = np.empty(int(pptr[-1]), np.float64)
+    for p in range(1, n + 1):
+        groups[pptr[p] : pptr[p + 1]], vals[pptr[p] : pptr[p + 1]] = out[p]
+        out[p] = None
+    return pptr, groups, vals
 
 
 # =============================================================================================
@@ -977,6 +984,7 @@ def run_barriers(
         "barrier_classes": list(classes),
     }
     links, paths = _read_links(links_gpkg, res.shape, grid.transform)
+    wio.release_free_memory()  # the heap of the link and land-cover geometries, before the probe table
     if m == 0:
         warnings.append(f"no barrier segments: the land cover has none of the classes {list(classes)}")
     if len(links) == 0:
@@ -1020,11 +1028,11 @@ def run_barriers(
         tab["matters"] = in_corr | (tab["n_links_cut"].to_numpy() > 0)
         # affected patches per segment (search reached the dilated footprint within max_cost)
         touch_seg: list[list[int]] = [[] for _ in range(m)]
-        gtype = probes.g_type[pgroups]
-        sel = (gtype == 2) & (pvals <= max_cost)
-        owner = np.repeat(np.arange(n + 1), np.diff(pptr))
-        for g, p in zip(pgroups[sel], owner[sel], strict=True):
+        sel = np.flatnonzero((probes.g_type[pgroups] == 2) & (pvals <= max_cost))
+        owner = np.searchsorted(pptr, sel, side="right") - 1  # patch of each selected entry
+        for g, p in zip(pgroups[sel], owner, strict=True):
             touch_seg[int(probes.g_seg[g])].append(int(p))
+        del pgroups, pvals, probes, sel, owner  # the probe table is not needed for the network gains
         # network gain of the top segments
         state = cn.GraphState.build(areas, (lp - 1, lq - 1, lcd), k, A_L)
         score_key = best_m.max(axis=1)

@@ -311,3 +311,28 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def release_free_memory() -> bool:
+    """Give the heap memory freed so far back to the operating system (glibc ``malloc_trim``).
+
+    Reading a large vector layer (hundreds of thousands of geometries) leaves its freed memory in the
+    process's heap, counted in its resident size until the process ends; stages call this after such
+    a read, before their large numeric arrays are made. A no-op where glibc is absent.
+
+    Returns
+    -------
+    bool
+        Whether memory was released.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return bool(trim(0))
