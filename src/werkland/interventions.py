@@ -603,6 +603,151 @@ def _offsets8() -> np.ndarray:
     return np.ones((3, 3), dtype=bool)
 
 
+@numba.njit(cache=True, nogil=True)
+def _tri_read(buf, rows, cols, compact, out):  # pragma: no cover - compiled
+    """``out[a, b]`` = distance of the pair ``(rows[a], cols[b])`` from the packed lower triangle."""
+    for x in range(rows.shape[0]):
+        i = rows[x]
+        for y in range(cols.shape[0]):
+            j = cols[y]
+            if i == j:
+                out[x, y] = 0.0
+                continue
+            k = i * (i - 1) // 2 + j if i > j else j * (j - 1) // 2 + i
+            v = np.float64(buf[k])
+            if compact:
+                out[x, y] = -math.log(v) if v > 0.0 else np.inf
+            else:
+                out[x, y] = v
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _tri_write(buf, rows, cols, vals, compact, tiny):  # pragma: no cover - compiled
+    """Store the distances ``vals[a, b]`` of the pairs ``(rows[a], cols[b])`` (the diagonal is skipped;
+    a pair given twice keeps its later value)."""
+    for x in range(rows.shape[0]):
+        i = rows[x]
+        for y in range(cols.shape[0]):
+            j = cols[y]
+            if i == j:
+                continue
+            k = i * (i - 1) // 2 + j if i > j else j * (j - 1) // 2 + i
+            d = vals[x, y]
+            if compact:
+                p = math.exp(-d)
+                buf[k] = p if p >= tiny else 0.0
+            else:
+                buf[k] = d
+    return 0
+
+
+class PairDistances:
+    """All-pairs ``-ln p*`` distances of a guild graph: one packed triangle, growable in place.
+
+    The matrix is symmetric with a zero diagonal, so only the pairs ``(r, c)``, ``r > c``, are kept,
+    at ``r (r - 1) / 2 + c`` (the row-major lower triangle): a node added later appends its pairs at
+    the end, so a buffer with room for ``headroom`` more nodes lets commits add patches without
+    copying. Reads and writes take and give float64 distances.
+
+    Parameters
+    ----------
+    buf : numpy.ndarray
+        1-D buffer whose first ``n (n - 1) / 2`` elements hold the pairs: float64 distances
+        (``compact=False``) or float32 ``p* = exp(-D)`` (``compact=True``).
+    n : int
+        Nodes in use.
+    compact : bool
+        float32 probabilities instead of float64 distances: half the memory again (a quarter of the
+        dense float64 matrix). A distance read back has an absolute error of at most 6e-8 (p* rounded
+        to float32, i.e. each pair's p* within 6e-8 relative); p* below the smallest normal float32
+        (D > 87.3) is stored as 0 (unconnected).
+    """
+
+    #: added capacity (nodes) when the buffer is full
+    GROW_MIN = 256
+
+    def __init__(self, buf: np.ndarray, n: int, *, compact: bool) -> None:
+        self.compact = bool(compact)
+        want = np.float32 if self.compact else np.float64
+        if buf.dtype != want or buf.ndim != 1 or buf.size < n * (n - 1) // 2:
+            raise ValueError(f"buffer must be a 1-D {np.dtype(want).name} array of at least n (n - 1) / 2 elements")
+        self._buf = buf
+        self.n = int(n)
+        #: largest absolute error of a distance read back (-ln p units)
+        self.abs_error = 6e-8 if self.compact else 0.0
+
+    @classmethod
+    def from_dense(cls, dist: np.ndarray, *, compact: bool = False, headroom: int = 0) -> PairDistances:
+        """Pack a symmetric (n, n) distance matrix (its lower triangle), with room for ``headroom`` nodes."""
+        n = dist.shape[0]
+        cap = n + max(0, headroom)
+        pd_ = cls(np.zeros(cap * (cap - 1) // 2, np.float32 if compact else np.float64), n, compact=compact)
+        idx = np.arange(n, dtype=np.int64)
+        pd_.set_rows(idx, np.asarray(dist, np.float64))
+        return pd_
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n, n)."""
+        return self.n, self.n
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the buffer (headroom included)."""
+        return int(self._buf.nbytes)
+
+    def block(self, rows: Any, cols: Any) -> np.ndarray:
+        """float64 distances of ``rows`` x ``cols`` (node ids)."""
+        r = np.atleast_1d(np.asarray(rows, np.int64))
+        c = np.atleast_1d(np.asarray(cols, np.int64))
+        self._check(r, c)
+        return _tri_read(self._buf, r, c, self.compact, np.empty((r.size, c.size)))
+
+    def rows(self, rows: Any) -> np.ndarray:
+        """float64 distances of ``rows`` to every node, shape (len(rows), n)."""
+        return self.block(rows, np.arange(self.n, dtype=np.int64))
+
+    def get(self, i: int, j: int) -> float:
+        """Distance of one pair."""
+        return float(self.block([i], [j])[0, 0])
+
+    def set_block(self, rows: Any, cols: Any, dist: np.ndarray) -> None:
+        """Store the distances of ``rows`` x ``cols`` (both orders of a pair are the same entry)."""
+        r = np.atleast_1d(np.asarray(rows, np.int64))
+        c = np.atleast_1d(np.asarray(cols, np.int64))
+        self._check(r, c)
+        v = np.broadcast_to(np.asarray(dist, np.float64), (r.size, c.size))
+        _tri_write(self._buf, r, c, np.ascontiguousarray(v), self.compact, float(np.finfo(np.float32).tiny))
+
+    def set_rows(self, rows: Any, dist: np.ndarray) -> None:
+        """Store the distances of ``rows`` to every node (``dist`` of shape (len(rows), n))."""
+        self.set_block(rows, np.arange(self.n, dtype=np.int64), dist)
+
+    def isolate(self, node: int) -> None:
+        """Make ``node`` unconnected to every other."""
+        self.set_rows([node], np.full((1, self.n), np.inf))
+
+    def grow(self, nn: int) -> None:
+        """Add ``nn`` nodes, unconnected to every other (distance inf)."""
+        if nn <= 0:
+            return
+        n, m = self.n, self.n + nn
+        old, need = n * (n - 1) // 2, m * (m - 1) // 2
+        if self._buf.size < need:
+            cap = n + max(nn, self.GROW_MIN, n // 16)
+            buf = np.empty(cap * (cap - 1) // 2, self._buf.dtype)
+            buf[:old] = self._buf[:old]
+            self._buf = buf
+        self._buf[old:need] = 0.0 if self.compact else np.inf
+        self.n = m
+
+    def _check(self, r: np.ndarray, c: np.ndarray) -> None:
+        for x in (r, c):
+            if x.size and (x.min() < 0 or x.max() >= self.n):
+                raise IndexError(f"node ids must be in 0..{self.n - 1}")
+
+
 class GuildGraph:
     """Patch graph of one guild with exact local what-if evaluation.
 
@@ -627,20 +772,29 @@ class GuildGraph:
     pc_tol : float
         Relative PCnum tolerance: pairs whose maximum-product probability to every changed element
         is below ``e^-cut``, ``cut = ln((Σa)² / (pc_tol · PCnum))``, are left as they are, so the error
-        of PCnum is at most ``pc_tol · PCnum`` (ECA: ``pc_tol / 2`` relative). 0 = exact.
+        of PCnum is at most ``pc_tol · PCnum`` (ECA: ``pc_tol / 2`` relative). 0 = exact. With a
+        tolerance the pair distances are kept as float32 probabilities (:class:`PairDistances`,
+        ``compact``; each pair's p* within 6e-8 relative, far below the tolerance): one triangle in
+        float32, a quarter of the dense float64 matrix (the exact mode keeps float64 distances, half).
+    headroom : int
+        New patches the distance matrix has room for before it is reallocated.
+    searchers : list, optional
+        Search work arrays (one H x W float64 each) to share with the graphs of other guilds of the
+        same grid, whose evaluations run one after the other (never concurrently); filled on first use.
     """
 
     def __init__(
         self, name: str, suit: np.ndarray, res: np.ndarray, labels: np.ndarray, edges: tuple[Any, Any, Any], *,
         k_per_m: float, max_cost: float, threshold: float, min_area_m2: float, res_m: float, pc_tol: float = 0.0,
+        headroom: int = 256, searchers: list[_Searcher] | None = None,
     ) -> None:
-        from werkland.connectivity import GraphState
+        from werkland.connectivity import GraphState, apsp_probabilities
 
         self.name = name
         self.H, self.W = suit.shape
         self.suit = np.ascontiguousarray(suit, dtype=np.float32)
         self.res = np.ascontiguousarray(res, dtype=np.float64)
-        self.labels = np.ascontiguousarray(labels, dtype=np.int64)
+        self.labels = np.ascontiguousarray(labels, dtype=np.int32)  # patch ids < 2^31; half the bytes of int64
         self.k = float(k_per_m)
         self.max_cost = float(max_cost)
         self.threshold = float(threshold)
@@ -660,13 +814,26 @@ class GuildGraph:
             if cc < self.adj[u].get(v, math.inf):
                 self.adj[u][v] = float(cc)
                 self.adj[v][u] = float(cc)
-        st = GraphState.build(self.a, self._edge_triples(), self.k, 1.0)
-        self.D = np.ascontiguousarray(st.dist)
-        self.pcnum = float(st.pcnum)
+        if pc_tol > 0:
+            ii, jj, cc = self._edge_triples()
+            cap = n + max(0, headroom)
+            buf = np.zeros(cap * (cap - 1) // 2, np.float32)
+            _, pcnum = apsp_probabilities(n, ii, jj, self.k * cc, self.a, out=buf)
+            self.D = PairDistances(buf, n, compact=True)
+        else:
+            st = GraphState.build(self.a, self._edge_triples(), self.k, 1.0)
+            self.D = PairDistances.from_dense(st.dist, headroom=headroom)
+            pcnum = st.pcnum
+        self.pcnum = float(pcnum)
         self.pcnum0 = self.pcnum
         self.q0 = float(self.a.sum())
-        self.searcher = _Searcher((self.H, self.W), self.res_m)
-        self._extra_searchers: list[_Searcher] = []
+        if searchers is None or (searchers and (searchers[0].H, searchers[0].W) != (self.H, self.W)):
+            searchers = []
+        if not searchers:
+            searchers.append(_Searcher((self.H, self.W), self.res_m))
+        #: work arrays of the bounded searches: [0] for one search at a time, the others for threads;
+        #: one list may be shared by the graphs of several guilds (their evaluations run in turn)
+        self._searchers = searchers
         #: per commit: (box of cells whose resistance, suitability or label changed, nodes removed,
         #: whether graph distances may have risen)
         self._log: list[tuple[tuple[int, int, int, int], frozenset[int], bool]] = []
@@ -680,6 +847,16 @@ class GuildGraph:
             self.cut = math.inf
 
     # -- helpers -------------------------------------------------------------------------------
+    @property
+    def searcher(self) -> _Searcher:
+        """Work arrays of one search at a time."""
+        return self._searchers[0]
+
+    @property
+    def _extra_searchers(self) -> list[_Searcher]:
+        """Work arrays of the further threads (created on demand, shared like :attr:`searcher`)."""
+        return self._searchers[1:]
+
     @property
     def n(self) -> int:
         """Number of nodes (dead ones included)."""
@@ -981,8 +1158,8 @@ class GuildGraph:
             return [self.searcher.targets(res_f, lab_f, st, b, sl, max_label) for st, b, sl in jobs]
         from concurrent.futures import ThreadPoolExecutor
 
-        while len(self._extra_searchers) < self.n_threads - 1:
-            self._extra_searchers.append(_Searcher((self.H, self.W), self.res_m))
+        while len(self._searchers) < self.n_threads:
+            self._searchers.append(_Searcher((self.H, self.W), self.res_m))
         import queue
 
         free: queue.SimpleQueue[_Searcher] = queue.SimpleQueue()
@@ -1029,8 +1206,8 @@ class GuildGraph:
             return S
         near_ids = labs[:m]
         lb = dl[:m, None] + dl[None, :]  # (m, L) lower bounds
-        eff = np.minimum(self.D[np.ix_(near_ids, labs)] / self.k, self.max_cost)
-        keep = (lb < eff * (1 + 1e-9)) & (np.arange(m)[:, None] < np.arange(labs.size)[None, :])
+        eff = np.minimum(self.D.block(near_ids, labs) / self.k, self.max_cost)
+        keep = (lb < eff * (1 + 1e-9) + self.D.abs_error / self.k) & (np.arange(m)[:, None] < np.arange(labs.size)[None, :])
         ia, ib = np.nonzero(keep)
         for i, j in zip(ia.tolist(), ib.tolist(), strict=True):
             p, q = int(labs[i]), int(labs[j])
@@ -1052,24 +1229,7 @@ class GuildGraph:
             return np.full(self.n, np.inf)
         idx = [q for q, _ in sd]
         w = np.array([x for _, x in sd])[:, None]
-        return (self.D[idx] + w).min(axis=0)
-
-    def _grow(self, nn: int) -> None:
-        """Make room for ``nn`` new nodes in the distance matrix (a view of a larger buffer)."""
-        n = self.D.shape[0]
-        if nn == 0:
-            return
-        buf = getattr(self, "_Dbuf", None)
-        if buf is None or buf.shape[0] < n + nn:
-            cap = n + max(64, nn)
-            buf = np.full((cap, cap), np.inf)
-            buf[:n, :n] = self.D
-            self._Dbuf = buf
-        self.D = self._Dbuf[: n + nn, : n + nn]
-        idx = np.arange(n, n + nn)
-        self.D[idx, :] = np.inf
-        self.D[:, idx] = np.inf
-        self.D[idx, idx] = 0.0
+        return (self.D.rows(idx) + w).min(axis=0)
 
     def _ensure_bbox(self) -> None:
         if getattr(self, "_bbox_cache_n", -1) != self.n:
@@ -1113,7 +1273,7 @@ class GuildGraph:
             seeds |= {q for q in nl if q < n and q not in Rset}
         seeds |= Rset
         if seeds:
-            dmin = self.D[sorted(seeds)].min(axis=0)
+            dmin = self.D.rows(sorted(seeds)).min(axis=0)
             U = np.flatnonzero(dmin <= self.cut)
         else:
             U = np.zeros(0, np.int64)
@@ -1121,7 +1281,7 @@ class GuildGraph:
         pos = np.full(n, -1, np.int64)
         pos[U] = np.arange(m)
         Dsub = np.full((m + nn, m + nn), np.inf)
-        Dsub[:m, :m] = self.D[np.ix_(U, U)]
+        Dsub[:m, :m] = self.D.block(U, U)
         np.fill_diagonal(Dsub, 0.0)
         a_old = self.a[U]
         a_sub = np.concatenate([a_old, a_new])
@@ -1197,7 +1357,7 @@ class GuildGraph:
         a_old = np.concatenate([self.a, np.zeros(nn)])
         old_seeds = sorted(x for x in seeds if x < n)
         if old_seeds:
-            U_old = np.flatnonzero(self.D[old_seeds].min(axis=0) <= self.cut)
+            U_old = np.flatnonzero(self.D.rows(old_seeds).min(axis=0) <= self.cut)
         else:
             U_old = np.zeros(0, np.int64)
         U = np.concatenate([U_old, np.arange(n, n + nn)]).astype(np.int64)
@@ -1206,7 +1366,7 @@ class GuildGraph:
         w = np.maximum(self.k * cc, 1e-300)
         g = sp.csr_matrix((np.concatenate([w, w]), (np.concatenate([ii, jj]), np.concatenate([jj, ii]))), shape=(N, N))
         Dn = csgraph.dijkstra(g, directed=True, indices=U, limit=self.cut if math.isfinite(self.cut) else np.inf)
-        Do = self.D[U_old]
+        Do = self.D.rows(U_old)
         ao = self.a
         old_terms = 2.0 * float(ao[U_old] @ (np.exp(-Do) @ ao)) - float(ao[U_old] @ np.exp(-Do[:, U_old]) @ ao[U_old])
         new_terms = 2.0 * float(a[U] @ (np.exp(-Dn) @ a)) - float(a[U] @ np.exp(-Dn[:, U]) @ a[U])
@@ -1244,18 +1404,16 @@ class GuildGraph:
         self.alive = np.concatenate([self.alive, np.ones(nn, bool)])
         self.a[list(Rset)] = 0.0
         self.alive[list(Rset)] = False
-        self._grow(nn)
+        self.D.grow(nn)
         if data[0] == "rows":
             _, adj, U, Dn = data
             self.adj = adj
-            self.D[U, :] = Dn
-            self.D[:, U] = Dn.T
+            self.D.set_rows(U, Dn)
         else:
             _, U, Dsub = data
             m = U.size
             idx = np.concatenate([U, np.arange(n, n + nn)])
-            self.D[np.ix_(idx, idx)] = Dsub
-            self.D[idx, idx] = 0.0
+            self.D.set_block(idx, idx, Dsub)
             adj = self.adj + [dict() for _ in range(nn)]
             for r in Rset:
                 for q in list(adj[r]):
@@ -1279,9 +1437,7 @@ class GuildGraph:
             self.adj = adj
             del m
         for r in Rset:
-            self.D[r, :] = np.inf
-            self.D[:, r] = np.inf
-            self.D[r, r] = 0.0
+            self.D.isolate(r)
         self.pcnum = float(pc_after)
 
 
@@ -2516,7 +2672,7 @@ def _path_cells_from_lines(geoms: Iterable[Any], grid: Any) -> list[np.ndarray]:
 
 def _guild_baseline(
     region: Path, gname: str, guild: Any, codes: np.ndarray, grid: Any, legend: Any, conn: Mapping[str, Any],
-    notes: list[str], pc_tol: float = 0.0,
+    notes: list[str], pc_tol: float = 0.0, searchers: list[_Searcher] | None = None,
 ) -> tuple[GuildGraph, list[np.ndarray]]:
     """Baseline graph of a guild from the connectivity outputs, or computed when they are absent."""
     import json
@@ -2529,7 +2685,7 @@ def _guild_baseline(
         find_patches,
         prepare_resistance,
     )
-    from werkland.io import read_raster
+    from werkland.io import read_raster, release_free_memory
 
     hp, rp = region / "habitat" / f"{gname}.tif", region / "resistance" / f"{gname}.tif"
     if hp.exists() and rp.exists():
@@ -2557,6 +2713,8 @@ def _guild_baseline(
         paths = _path_cells_from_lines(links.geometry.values, grid) if len(links) else []
         order = np.argsort(links["cost_distance"].to_numpy(), kind="stable") if len(links) else []
         paths = [paths[i] for i in order]
+        del links
+        release_free_memory()  # the link geometries' heap (1 GB for 334 k links) before the n x n matrix
     else:
         notes.append(f"{gname}: connectivity outputs absent, baseline patches and links computed here")
         kern = dispersal_kernel(guild.d0_m, str(conn.get("convention", "conefor")),
@@ -2573,7 +2731,7 @@ def _guild_baseline(
         paths = [L.path_cells[L.path_ptr[e]:L.path_ptr[e + 1]] for e in order]
     gg = GuildGraph(gname, suit, res, labels, edges, k_per_m=k, max_cost=max_cost,
                     threshold=guild.suitability_threshold, min_area_m2=guild.min_patch_area_m2, res_m=grid.res_m,
-                    pc_tol=pc_tol)
+                    pc_tol=pc_tol, searchers=searchers)
     log.info("%s: %d patches, %d links, ECA %.2f ha (reach %.0f cost-m)", gname, gg.n,
              sum(len(d) for d in gg.adj) // 2, gg.eca_ha, max_cost)
     return gg, paths
@@ -2766,9 +2924,10 @@ def run_interventions(
     notes: list[str] = []
     graphs: dict[str, GuildGraph] = {}
     link_paths: dict[str, list[np.ndarray]] = {}
+    searchers: list[_Searcher] = []  # one set of search work arrays for every guild's graph
     for gname, g in gsel.items():
         graphs[gname], link_paths[gname] = _guild_baseline(region, gname, g, codes, grid, legend, P["connectivity"], notes,
-                                                               P["pc_tolerance"])
+                                                               P["pc_tolerance"], searchers)
     t_base = time.perf_counter()
     ev = Evaluator(codes, grid, legend, gsel, graphs, catalogue, cp, park_index, storms[storm], workers=2)
 

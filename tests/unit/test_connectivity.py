@@ -662,6 +662,37 @@ def test_compiled_apsp_equals_scipy_bit_for_bit(integer_weights):
     assert np.isinf(D[0, n - 1]) and D[5, 5] == 0.0
 
 
+@pytest.mark.parametrize("n", [60, 700])
+def test_apsp_probabilities_are_the_rounded_exact_probabilities(n):
+    """Packed float32 p* = exp(-D) of the exact distances (small graphs and the chunked path), PCnum
+    from float64, the same for any thread count, written into a larger buffer when one is given."""
+    rng = np.random.default_rng(5)
+    m = 4 * n
+    i, j = rng.integers(0, n - 10, m), rng.integers(0, n - 10, m)  # the last 10 nodes stay isolated
+    keep = i != j
+    lo, hi = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
+    key = np.unique(lo * n + hi)
+    lo, hi = key // n, key % n
+    w = rng.uniform(0.05, 20.0, lo.size)
+    a = rng.uniform(0.1, 5.0, n)
+    D = cn._apsp(n, lo, hi, w)
+    exact = np.exp(-D)
+    r, c = np.tril_indices(n, -1)  # row-major lower triangle: (r, c) at r (r - 1) / 2 + c
+    want = np.where(exact < np.finfo(np.float32).tiny, 0.0, exact).astype(np.float32)[r, c]
+    for threads in (1, 2):
+        P, pcnum = cn.apsp_probabilities(n, lo, hi, w, a, n_threads=threads)
+        assert P.dtype == np.float32 and P.shape == (n * (n - 1) // 2,)
+        assert np.array_equal(P, want)
+        assert pcnum == pytest.approx(cn._pcnum(a, D), rel=1e-12)
+    assert P[(n - 1) * (n - 2) // 2 + 0] == 0.0  # the isolated last node
+    buf = np.full(P.size + 7, -1.0, np.float32)
+    Pb, pb = cn.apsp_probabilities(n, lo, hi, w, a, out=buf)
+    assert np.shares_memory(Pb, buf) and np.array_equal(buf[:P.size], P) and pb == pcnum
+    assert np.all(buf[P.size:] == -1.0)
+    with pytest.raises(ValueError, match="float32"):
+        cn.apsp_probabilities(n, lo, hi, w, a, out=np.zeros(P.size))
+
+
 def test_graph_state_link_rows_find_links_in_either_order():
     state = cn.GraphState.build([1.0, 2.0, 3.0, 4.0], ([0, 2, 1], [1, 3, 3], [10.0, 20.0, 30.0]), 0.01, 10.0)
     rows = state.link_rows([1, 3, 0, 2], [0, 2, 3, 2])

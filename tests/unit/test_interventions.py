@@ -27,6 +27,7 @@ from werkland.interventions import (
     Candidate,
     Evaluator,
     GuildGraph,
+    PairDistances,
     bounded_search_targets,
     celf_select,
     load_catalogue,
@@ -135,6 +136,49 @@ def _full_eca(suit, res, thr, min_area, k, max_cost):
     return gm.ECA_ha, float(a.sum())
 
 
+@pytest.mark.parametrize("compact", [False, True])
+def test_pair_distances_read_write_and_grow_in_place(compact):
+    """Symmetric reads and writes of the packed triangle, within 6e-8 (compact float32 p*) or exact;
+    new nodes are unconnected; growing within the headroom keeps the buffer, beyond it reallocates
+    and keeps the values."""
+    rng = np.random.default_rng(3)
+    n = 6
+    D = rng.uniform(0.0, 30.0, (n, n))
+    D = np.minimum(D, D.T)
+    np.fill_diagonal(D, 0.0)
+    D[0, 5] = D[5, 0] = np.inf
+    D[1, 4] = D[4, 1] = 95.0  # p* below the smallest normal float32: stored as unconnected
+    pd_ = PairDistances.from_dense(D, compact=compact, headroom=2)
+    buf = pd_._buf
+    want = D.copy()
+    if compact:
+        want[1, 4] = want[4, 1] = np.inf
+    got = pd_.rows(np.arange(n))
+    fin = np.isfinite(want)
+    assert np.array_equal(np.isfinite(got), fin) and np.array_equal(got, got.T)
+    assert np.max(np.abs(got[fin] - want[fin])) <= pd_.abs_error == (6e-8 if compact else 0.0)
+    assert pd_.get(2, 2) == 0.0 and pd_.shape == (n, n)
+    sub = pd_.block([4, 0, 2], [2, 5])
+    assert sub.shape == (3, 2) and np.isinf(sub[1, 1]) and sub[2, 0] == 0.0
+    assert sub[0, 0] == pytest.approx(D[4, 2], abs=pd_.abs_error)
+    pd_.set_block([3], [1], np.array([[0.25]]))  # one entry serves both orders
+    assert pd_.get(1, 3) == pd_.get(3, 1) == pytest.approx(0.25, abs=pd_.abs_error)
+    pd_.grow(2)  # within the headroom: same buffer
+    assert pd_.shape == (n + 2, n + 2) and pd_._buf is buf
+    assert np.all(np.isinf(pd_.rows([n])[0, :n])) and pd_.get(n, n) == 0.0 and np.isinf(pd_.get(n, n + 1))
+    pd_.set_block([n], [0], np.array([[1.5]]))
+    pd_.isolate(2)
+    assert np.isinf(pd_.rows([2])[0, [0, 1, 3, n]]).all() and pd_.get(2, 2) == 0.0
+    pd_.grow(1)  # beyond: reallocated, values kept
+    assert pd_._buf is not buf and pd_.shape == (n + 3, n + 3)
+    assert pd_.get(0, n) == pytest.approx(1.5, abs=pd_.abs_error)
+    assert pd_.get(4, 0) == pytest.approx(D[4, 0], abs=pd_.abs_error)
+    with pytest.raises(IndexError, match="node ids"):
+        pd_.rows([n + 3])
+    with pytest.raises(ValueError, match="1-D"):
+        PairDistances(np.zeros((3, 3), np.float32 if compact else np.float64), 3, compact=compact)
+
+
 @pytest.mark.parametrize("seed, pc_tol", [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (6, 1e-6), (7, 1e-6)])
 def test_local_graph_gain_equals_full_recomputation(seed, pc_tol):
     """Creating, enlarging, merging and degrading patches and cheaper/dearer crossings, in sequence.
@@ -152,7 +196,8 @@ def test_local_graph_gain_equals_full_recomputation(seed, pc_tol):
     ps = find_patches(suit, res_m=RES, threshold=thr, min_area_m2=min_area)
     L = build_links(res, ps.labels, res_m=RES, max_cost=max_cost, n_threads=1, with_paths=False)
     g = GuildGraph("t", suit, res, ps.labels, (L.from_id, L.to_id, L.cost), k_per_m=k, max_cost=max_cost,
-                   threshold=thr, min_area_m2=min_area, res_m=RES, pc_tol=pc_tol)
+                   threshold=thr, min_area_m2=min_area, res_m=RES, pc_tol=pc_tol, headroom=0 if seed == 7 else 256)
+    assert g.D.compact == (pc_tol > 0)  # a tolerance keeps float32 probabilities
     tol = 1e-8 if pc_tol == 0 else 2e-6
     e0, q0 = _full_eca(suit, res, thr, min_area, k, max_cost)
     assert g.eca_ha == pytest.approx(e0, rel=1e-12)
