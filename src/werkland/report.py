@@ -103,7 +103,7 @@ class RegionData:
     summary: dict[str, Loaded] = field(default_factory=dict)
     metrics: dict[str, Loaded] = field(default_factory=dict)
     patches: dict[str, Loaded] = field(default_factory=dict)
-    links: dict[str, Loaded] = field(default_factory=dict)
+    links: dict[str, Loaded] = field(default_factory=dict)  # values: LinkLines
     corridors: dict[str, Loaded] = field(default_factory=dict)
     barriers: Loaded = field(default_factory=Loaded)
     counts: Loaded = field(default_factory=Loaded)
@@ -151,11 +151,106 @@ def _read_gpkg(layer: str | None = None) -> Any:
 
 
 def _read_raster_masked(p: Path) -> tuple[np.ndarray, Any]:
+    """Band 1 of a raster as a floating-point array with NaN at nodata, and its grid.
+
+    A float raster keeps its stored dtype and is masked in place (a float32 raster stays float32:
+    half the memory of a float64 copy, no full-size temporary); an integer raster becomes the
+    smallest float type that holds its values exactly (float32 up to 16 bit, else float64).
+    Consumers that compare against Python floats or draw the values upcast where it matters
+    (:func:`park_cards`, :func:`_imshow`), so every reported number is that of the float64 values.
+
+    Parameters
+    ----------
+    p : pathlib.Path
+        The raster file.
+
+    Returns
+    -------
+    array : numpy.ndarray
+        Floating-point values, NaN where the raster has its nodata value.
+    grid : werkland.io.Grid
+        The raster's grid.
+    """
     arr, grid, nodata = read_raster(p)
-    a = arr.astype(np.float64)
-    if nodata is not None:
-        a[(arr == nodata) if not (isinstance(nodata, float) and math.isnan(nodata)) else np.isnan(a)] = np.nan
+    a = arr if arr.dtype.kind == "f" else arr.astype(np.result_type(arr.dtype, np.float32))
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        a[arr == nodata] = np.nan  # NaN nodata: the NaN cells are NaN already
     return a, grid
+
+
+_LINK_CHUNK = 20_000  # links read per batch by _read_links (bounds the temporary shapely geometries)
+
+
+@dataclass
+class LinkLines:
+    """The least-cost links of a guild, reduced to what the patch map draws.
+
+    A GeoDataFrame of ``graph/{guild}_links.gpkg`` holds every path as a shapely geometry (over
+    1 GB for a few hundred thousand links); this keeps the ``(x, y)`` vertices only.
+
+    Attributes
+    ----------
+    n_links : int
+        Number of features of the layer (``len()``).
+    segments : list of numpy.ndarray
+        One ``(n, 2)`` float64 vertex array per LineString part, in layer order, of the geometries
+        normalised by :func:`shapely.normalize` (as geopandas' plotting does); missing and empty
+        geometries are left out.
+    linewidths : numpy.ndarray
+        Line width of each segment: ``0.3 + 2 p_direct`` of its link (missing ``p_direct`` is 0, a
+        layer without the field uses 0.5).
+    """
+
+    n_links: int
+    segments: list[np.ndarray]
+    linewidths: np.ndarray
+
+    def __len__(self) -> int:
+        return self.n_links
+
+
+def _read_links(p: Path, chunk: int = _LINK_CHUNK) -> LinkLines:
+    """Read the ``links`` layer of a GeoPackage in batches of ``chunk`` features into :class:`LinkLines`.
+
+    Raises
+    ------
+    ValueError
+        When the layer holds other geometries than (Multi)LineStrings (the data contract).
+    """
+    import pyogrio
+    import shapely
+
+    info = pyogrio.read_info(p, layer="links")
+    total = int(info["features"])
+    columns = ["p_direct"] if "p_direct" in list(info["fields"]) else []
+    segments: list[np.ndarray] = []
+    widths: list[np.ndarray] = []
+    n = 0
+    while total < 0 or n < total:
+        df = pyogrio.read_dataframe(p, layer="links", columns=columns, skip_features=n, max_features=chunk)
+        if len(df) == 0:
+            break
+        n += len(df)
+        pdir = pd.to_numeric(df["p_direct"] if columns else pd.Series(0.5, index=df.index), errors="coerce").fillna(0)
+        lw = (0.3 + 2.0 * pdir).to_numpy()
+        geoms = shapely.normalize(np.asarray(df.geometry.array))
+        del df
+        keep = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+        geoms = geoms[keep]
+        types = shapely.get_type_id(geoms)
+        if np.any((types != shapely.GeometryType.LINESTRING) & (types != shapely.GeometryType.MULTILINESTRING)):
+            found = sorted({shapely.GeometryType(t).name for t in np.unique(types)})
+            raise ValueError(f"layer 'links' must hold LineStrings, found {', '.join(found)}")
+        if np.all(types == shapely.GeometryType.LINESTRING):
+            parts, part_of = geoms, np.arange(len(geoms))
+        else:
+            parts, part_of = shapely.get_parts(geoms, return_index=True)
+        del geoms
+        coords, coord_of = shapely.get_coordinates(parts, return_index=True)
+        ends = np.cumsum(np.bincount(coord_of, minlength=len(parts)))
+        segments.extend(np.split(coords, ends[:-1]) if len(parts) else [])
+        widths.append(lw[keep][part_of])
+    return LinkLines(n, segments, np.concatenate(widths) if widths else np.zeros(0))
 
 
 def _read_json(p: Path) -> Any:
@@ -240,7 +335,7 @@ def load_region(
         data.summary[g] = _load(d / "graph" / f"{g}_summary.json", _read_json, miss(f"graph/{g}_summary.json"))
         data.metrics[g] = _load(d / "graph" / f"{g}_metrics.csv", _read_csv, miss(f"graph/{g}_metrics.csv"))
         data.patches[g] = _load(d / "patches" / f"{g}.gpkg", _read_gpkg("patches"), miss(f"patches/{g}.gpkg"))
-        data.links[g] = _load(d / "graph" / f"{g}_links.gpkg", _read_gpkg("links"), miss(f"graph/{g}_links.gpkg"))
+        data.links[g] = _load(d / "graph" / f"{g}_links.gpkg", _read_links, miss(f"graph/{g}_links.gpkg"))
         data.corridors[g] = _load(d / "corridors" / f"{g}.tif", _read_raster_masked, miss(f"corridors/{g}.tif"))
     data.barriers = _load(d / "barriers" / "all_guilds.gpkg", _read_gpkg(None), miss("barriers/all_guilds.gpkg"))
     data.counts = _load(d / "species" / "counts.csv", _read_csv, miss("species/counts.csv"))
@@ -268,12 +363,71 @@ def _f(v: Any) -> float:
     return x
 
 
-def _park_mask(geom: Any, grid: Any) -> np.ndarray:
-    from rasterio.features import geometry_mask
+def _park_window(geom: Any, grid: Any) -> tuple[slice, slice] | None:
+    """Row and column slices of the grid cells that the geometry's bounding box touches.
 
+    The box is widened by one cell on every side (a margin against rounding at cell edges) and
+    clipped to the grid.
+
+    Parameters
+    ----------
+    geom : shapely geometry or None
+        The park polygon, in the grid's CRS.
+    grid : werkland.io.Grid
+        The raster grid.
+
+    Returns
+    -------
+    tuple of slice or None
+        ``(rows, cols)``; None when the geometry is missing or empty or its box misses the grid.
+    """
     if geom is None or geom.is_empty:
-        return np.zeros(grid.shape, dtype=bool)
-    return geometry_mask([geom], out_shape=grid.shape, transform=grid.transform, invert=True)
+        return None
+    xmin, ymin, xmax, ymax = geom.bounds
+    inv = ~grid.transform
+    cols, rows = zip(*(inv * (x, y) for x in (xmin, xmax) for y in (ymin, ymax)), strict=True)
+    if not all(math.isfinite(v) for v in (*cols, *rows)):
+        return None
+    r0 = max(0, math.floor(min(rows)) - 1)
+    r1 = min(grid.height, math.ceil(max(rows)) + 1)
+    c0 = max(0, math.floor(min(cols)) - 1)
+    c1 = min(grid.width, math.ceil(max(cols)) + 1)
+    if r1 <= r0 or c1 <= c0:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+def _park_mask(geom: Any, grid: Any, window: tuple[slice, slice] | None = None) -> np.ndarray:
+    """Cells whose centre lies in the park (``geometry_mask(..., invert=True)``), on the grid or a window of it.
+
+    Parameters
+    ----------
+    geom : shapely geometry or None
+        The park polygon, in the grid's CRS.
+    grid : werkland.io.Grid
+        The raster grid.
+    window : tuple of slice, optional
+        ``(rows, cols)`` of a window of the grid (:func:`_park_window`); the mask then covers just
+        that window and equals the full-grid mask cropped to it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of ``grid.shape`` or of the window's shape.
+    """
+    from rasterio.features import geometry_mask
+    from rasterio.windows import Window
+    from rasterio.windows import transform as window_transform
+
+    if window is None:
+        shape, transform = grid.shape, grid.transform
+    else:
+        rows, cols = window
+        shape = (rows.stop - rows.start, cols.stop - cols.start)
+        transform = window_transform(Window(cols.start, rows.start, shape[1], shape[0]), grid.transform)
+    if geom is None or geom.is_empty:
+        return np.zeros(shape, dtype=bool)
+    return geometry_mask([geom], out_shape=shape, transform=transform, invert=True)
 
 
 def species_reason(data: RegionData) -> str | None:
@@ -349,7 +503,6 @@ def park_cards(data: RegionData) -> list[dict[str, Any]]:
         clim = clim.set_index(clim["park_id"].astype(str))
     counts = data.counts.value if data.counts.ok else None
     sp_reason = species_reason(data)
-    masks_grid = None
     storms = storm_names(data.config)
     for _, park in data.parks.iterrows():
         pid = str(park["park_id"])
@@ -367,17 +520,25 @@ def park_cards(data: RegionData) -> list[dict[str, Any]]:
         # habitat per guild (habitat rasters) and connectivity
         hab: dict[str, Any] = {}
         con: dict[str, Any] = {}
+        # the park's mask over its bounding window only, per grid, shared by the guilds of this park
+        park_masks: dict[tuple[Any, ...], tuple[tuple[slice, slice], np.ndarray] | None] = {}
         for g, guild in data.guilds.items():
             h = data.habitat[g]
             if h.ok:
                 arr, grid = h.value
-                if masks_grid is None or masks_grid[0] != (grid.shape, tuple(grid.transform)):
-                    masks_grid = ((grid.shape, tuple(grid.transform)), {})
-                masks = masks_grid[1]
-                if pid not in masks:
-                    masks[pid] = _park_mask(park.geometry, grid)
-                m = masks[pid] & np.isfinite(arr)
-                hab[g] = float(np.count_nonzero(m & (arr >= guild.suitability_threshold)) * grid.cell_area_m2 / 1e4)
+                key = (grid.shape, tuple(grid.transform))
+                if key not in park_masks:
+                    win = _park_window(park.geometry, grid)
+                    park_masks[key] = None if win is None else (win, _park_mask(park.geometry, grid, win))
+                pm = park_masks[key]
+                n = 0
+                if pm is not None:
+                    win, mask = pm
+                    sub = arr[win]
+                    m = mask & np.isfinite(sub)
+                    # float64 threshold: a float32 raster is compared exactly as its float64 values
+                    n = np.count_nonzero(m & (sub >= np.float64(guild.suitability_threshold)))
+                hab[g] = float(n * grid.cell_area_m2 / 1e4)
             else:
                 hab[g] = float("nan")
             s = data.summary[g]
@@ -503,9 +664,42 @@ def _subsample(arr: np.ndarray) -> np.ndarray:
     return arr[::step, ::step]
 
 
-def _imshow(ax: Any, arr: np.ndarray, grid: Any, **kw: Any) -> Any:
+def _imshow(
+    ax: Any, arr: np.ndarray, grid: Any, *, mask_invalid: bool = False, mask_value: float | None = None, **kw: Any
+) -> Any:
+    """Draw a raster subsampled to at most :data:`_MAX_PIXELS` per side.
+
+    The raster is subsampled first and then masked, so no full-size masked copy is made; float
+    values narrower than float64 are drawn as float64 (what the maps have always been drawn from).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Target axes.
+    arr : numpy.ndarray
+        The raster values.
+    grid : werkland.io.Grid
+        The raster's grid (for the extent).
+    mask_invalid : bool
+        Mask NaN and infinite cells (:func:`numpy.ma.masked_invalid`).
+    mask_value : number, optional
+        Mask cells equal to this value (:func:`numpy.ma.masked_equal`).
+    **kw
+        Passed to :meth:`matplotlib.axes.Axes.imshow`.
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+    """
     xmin, ymin, xmax, ymax = grid.bounds
-    return ax.imshow(_subsample(arr), extent=(xmin, xmax, ymin, ymax), origin="upper", interpolation="nearest", **kw)
+    sub: np.ndarray = _subsample(arr)
+    if sub.dtype.kind == "f" and sub.dtype.itemsize < 8:
+        sub = sub.astype(np.float64)
+    if mask_invalid:
+        sub = np.ma.masked_invalid(sub)
+    if mask_value is not None:
+        sub = np.ma.masked_equal(sub, mask_value)
+    return ax.imshow(sub, extent=(xmin, xmax, ymin, ymax), origin="upper", interpolation="nearest", **kw)
 
 
 def _landcover_cmap(legend: Legend) -> tuple[ListedColormap, BoundaryNorm]:
@@ -523,8 +717,7 @@ def _faint_landcover(ax: Any, data: RegionData) -> None:
         return
     arr, grid = data.landcover.value
     cmap, norm = _landcover_cmap(data.legend)
-    a = np.ma.masked_equal(arr, 0)
-    _imshow(ax, a, grid, cmap=cmap, norm=norm, alpha=0.25, zorder=1)
+    _imshow(ax, arr, grid, mask_value=0, cmap=cmap, norm=norm, alpha=0.25, zorder=1)
 
 
 def _grid_axes(fig: Figure, n: int) -> list[Any]:
@@ -588,7 +781,7 @@ def fig_landcover(data: RegionData) -> FigureResult:
     fig = Figure(figsize=(9, 7.5))
     ax = fig.subplots()
     cmap, norm = _landcover_cmap(data.legend)
-    _imshow(ax, np.ma.masked_equal(arr, 0), grid, cmap=cmap, norm=norm, zorder=1)
+    _imshow(ax, arr, grid, mask_value=0, cmap=cmap, norm=norm, zorder=1)
     present = set(np.unique(arr).tolist())
     handles = [Patch(facecolor=c.colour, edgecolor="#555555", label=c.name.replace("_", " "))
                for c in data.legend.classes if c.code in present]
@@ -616,7 +809,7 @@ def fig_habitat(data: RegionData) -> FigureResult:
             _empty_panel(ax, guild.label, h.reason)
             continue
         arr, grid = h.value
-        im = _imshow(ax, np.ma.masked_invalid(arr), grid, cmap="YlGn", vmin=0, vmax=1, zorder=2)
+        im = _imshow(ax, arr, grid, mask_invalid=True, cmap="YlGn", vmin=0, vmax=1, zorder=2)
         _frame(ax, data)
         ax.set_title(guild.label, fontsize=10)
     if im is not None:
@@ -653,15 +846,29 @@ def fig_patches(data: RegionData) -> FigureResult:
                                  legend_kwds={"label": "dPC (%)", "shrink": 0.6})
         lk = data.links[g]
         if lk.ok and len(lk.value):
-            lv = lk.value
-            pdir = pd.to_numeric(lv.get("p_direct", pd.Series(0.5, index=lv.index)), errors="coerce").fillna(0)
-            lv.plot(ax=ax, color="#08306b", linewidth=(0.3 + 2.0 * pdir).to_numpy(), alpha=0.8, zorder=4)
+            _draw_links(ax, lk.value)
         _frame(ax, data)
         s = data.summary[g]
         eca = f", ECA {s.value.get('ECA_ha', float('nan')):.2f} ha" if s.ok else ""
         ax.set_title(f"{guild.label}{eca}", fontsize=9)
     fig.suptitle(title + " (links: width = p_direct)")
     return FigureResult("map_patches", _png(fig), any_data, "" if any_data else tr("no_patches", data.language))
+
+
+def _draw_links(ax: Any, links: LinkLines) -> None:
+    """Draw the links in dark blue, width ``0.3 + 2 p_direct``, from their vertices.
+
+    The same LineCollection (segments, widths, style, order) as
+    ``GeoDataFrame.plot(color="#08306b", linewidth=..., alpha=0.8, zorder=4)`` of the layer, without
+    the copies of every geometry that geopandas makes to build it.
+    """
+    from matplotlib.collections import LineCollection
+
+    if not links.segments:
+        return
+    lines = LineCollection(links.segments, linewidth=links.linewidths, alpha=0.8, zorder=4, color="#08306b")
+    ax.add_collection(lines, autolim=True)
+    ax.autoscale_view()
 
 
 def fig_corridors(data: RegionData) -> FigureResult:
@@ -686,7 +893,7 @@ def fig_corridors(data: RegionData) -> FigureResult:
         any_data = True
         _faint_landcover(ax, data)
         vmax = float(np.nanmax(arr)) or 1.0
-        im = _imshow(ax, np.ma.masked_invalid(arr), grid, cmap="magma", vmin=0, vmax=vmax, zorder=2, alpha=0.85)
+        im = _imshow(ax, arr, grid, mask_invalid=True, cmap="magma", vmin=0, vmax=vmax, zorder=2, alpha=0.85)
         fig.colorbar(im, ax=ax, shrink=0.6, label="cost-m above LCD")
         _frame(ax, data)
         ax.set_title(guild.label, fontsize=10)
@@ -788,7 +995,7 @@ def fig_climate(data: RegionData) -> FigureResult:
     ax1, ax2 = fig.subplots(1, 2)
     if data.cooling.ok:
         arr, grid = data.cooling.value
-        im = _imshow(ax1, np.ma.masked_invalid(arr), grid, cmap="RdYlBu", vmin=0, vmax=1, zorder=2)
+        im = _imshow(ax1, arr, grid, mask_invalid=True, cmap="RdYlBu", vmin=0, vmax=1, zorder=2)
         fig.colorbar(im, ax=ax1, shrink=0.7, label="HM (0 = hot, 1 = cool)")
         _frame(ax1, data)
         ax1.set_title("heat mitigation index HM", fontsize=10)
@@ -796,7 +1003,7 @@ def fig_climate(data: RegionData) -> FigureResult:
         _empty_panel(ax1, "HM", data.cooling.reason)
     if ro is not None and ro.ok:
         arr, grid = ro.value
-        im = _imshow(ax2, np.ma.masked_invalid(arr), grid, cmap="Blues", vmin=0, zorder=2)
+        im = _imshow(ax2, arr, grid, mask_invalid=True, cmap="Blues", vmin=0, zorder=2)
         fig.colorbar(im, ax=ax2, shrink=0.7, label="runoff (mm)")
         _frame(ax2, data)
         ax2.set_title(f"runoff, storm {storms[0]}", fontsize=10)
@@ -1106,7 +1313,7 @@ def _landcover_overlay(data: RegionData) -> tuple[str, list[list[float]]] | None
     mb = transform_bounds(src_crs, dst_crs, *b)
     transform = from_bounds(*mb, width, height)
     out = np.zeros((height, width), dtype=np.uint8)
-    reproject(arr.astype(np.uint8), out, src_transform=grid.transform, src_crs=src_crs, dst_transform=transform,
+    reproject(arr.astype(np.uint8, copy=False), out, src_transform=grid.transform, src_crs=src_crs, dst_transform=transform,
               dst_crs=dst_crs, resampling=Resampling.nearest, src_nodata=0, dst_nodata=0)
     rgba = np.zeros((height, width, 4), dtype=np.uint8)
     for c in data.legend.classes:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from affine import Affine
 from pyproj import CRS
-from shapely.geometry import LineString, Point, box
+from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
 
 from tests.conftest import GUILDS, LEGEND
 from werkland._errors import WerklandInputError
@@ -370,3 +370,88 @@ def test_cards_without_climate_use_no_nan_text(empty_report):
     assert [c["park_id"] for c in cards] == ["p1", "p2"]
     html = out.read_text(encoding="utf-8")
     assert ">nan<" not in html.lower()
+
+
+@pytest.mark.parametrize(
+    "geom",
+    [
+        box(X0 - 55, Y0 + 480, X0 + 123, Y0 + 660),  # crosses the west and north edges of the grid
+        box(X0 + 105, Y0 + 205, X0 + 255, Y0 + 305),  # inside; edges through cell centres
+        Polygon([(X0 + 212.3, Y0 + 101.7), (X0 + 431.9, Y0 + 188.2), (X0 + 305.5, Y0 + 377.7)]),  # inside, oblique
+        box(X0 + 520, Y0 - 40, X0 + 640, Y0 + 33),  # crosses the east and south edges
+    ],
+)
+def test_windowed_park_mask_equals_cropped_full_grid_mask(geom):
+    from werkland.report import _park_mask, _park_window
+
+    grid = Grid(N, N, Affine(RES, 0, X0, 0, -RES, Y0 + N * RES), CRS_NL)
+    full = _park_mask(geom, grid)
+    win = _park_window(geom, grid)
+    assert win is not None
+    rows, cols = win
+    assert 0 <= rows.start < rows.stop <= N and 0 <= cols.start < cols.stop <= N
+    windowed = _park_mask(geom, grid, win)
+    assert windowed.shape == (rows.stop - rows.start, cols.stop - cols.start)
+    assert windowed.any()
+    np.testing.assert_array_equal(windowed, full[win])
+    assert np.count_nonzero(windowed) == np.count_nonzero(full)  # no park cell outside the window
+
+
+def test_park_window_of_missing_or_outside_park():
+    from werkland.report import _park_window
+
+    grid = Grid(N, N, Affine(RES, 0, X0, 0, -RES, Y0 + N * RES), CRS_NL)
+    assert _park_window(None, grid) is None
+    assert _park_window(Polygon(), grid) is None
+    assert _park_window(box(X0 + 1000, Y0, X0 + 1100, Y0 + 100), grid) is None
+
+
+def test_float_rasters_stay_float32_with_nan_nodata(tmp_path):
+    from werkland.report import _read_raster_masked
+
+    grid = Grid(N, N, Affine(RES, 0, X0, 0, -RES, Y0 + N * RES), CRS_NL)
+    hab = np.random.default_rng(5).uniform(0, 1, (N, N)).astype(np.float32)
+    hab[:3, :4] = -1.0
+    write_raster(tmp_path / "h.tif", hab, grid, nodata=-1.0)
+    arr, _ = _read_raster_masked(tmp_path / "h.tif")
+    assert arr.dtype == np.float32
+    assert np.isnan(arr[:3, :4]).all() and np.isfinite(arr).sum() == N * N - 12
+    np.testing.assert_array_equal(arr[3:], hab[3:])
+
+
+def test_link_lines_draw_like_geopandas(tmp_path):
+    from matplotlib.figure import Figure
+
+    from werkland.report import _draw_links, _png, _read_links
+
+    rng = np.random.default_rng(7)
+    geoms, p_direct = [], []
+    for i in range(40):
+        pts = [(X0 + rng.uniform(0, 600), Y0 + rng.uniform(0, 600)) for _ in range(int(rng.integers(2, 6)))]
+        geoms.append(MultiLineString([pts, pts[::-1][:2]]) if i % 9 == 0 else None if i % 11 == 0 else LineString(pts))
+        p_direct.append(np.nan if i % 6 == 0 else rng.uniform(0, 1))
+    links = gpd.GeoDataFrame({"link_id": range(40), "p_direct": p_direct}, geometry=geoms, crs=CRS_NL)
+    write_gpkg(links, tmp_path / "links.gpkg", "links")
+    one = _read_links(tmp_path / "links.gpkg")
+    batched = _read_links(tmp_path / "links.gpkg", chunk=7)
+    assert len(one) == len(batched) == 40
+    assert len(one.segments) == len(batched.segments) == len(one.linewidths)
+    assert all(np.array_equal(a, b) for a, b in zip(one.segments, batched.segments, strict=True))
+    np.testing.assert_array_equal(one.linewidths, batched.linewidths)
+    pngs = []
+    for draw in ("geopandas", "werkland"):
+        fig = Figure(figsize=(4, 4))
+        ax = fig.subplots()
+        ax.set_xlabel("x")  # fig_patches draws the links after the patches, which set the axis labels
+        ax.set_ylabel("y")
+        if draw == "geopandas":
+            lv = gpd.read_file(tmp_path / "links.gpkg", layer="links")
+            pdir = pd.to_numeric(lv["p_direct"], errors="coerce").fillna(0)
+            lv.plot(ax=ax, color="#08306b", linewidth=(0.3 + 2.0 * pdir).to_numpy(), alpha=0.8, zorder=4)
+        else:
+            ax.set_aspect("equal")
+            _draw_links(ax, one)
+        ax.set_xlim(X0, X0 + 600)
+        ax.set_ylim(Y0, Y0 + 600)
+        pngs.append(_png(fig))
+    assert pngs[0] == pngs[1]
