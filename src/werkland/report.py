@@ -402,10 +402,8 @@ def _park_mask(geom: Any, grid: Any, window: tuple[slice, slice] | None = None) 
 
     Parameters
     ----------
-    geom : shapely geometry or None
-        The park polygon, in the grid's CRS.
-    grid : werkland.io.Grid
-        The raster grid.
+    geom, grid
+        The park polygon (in the grid's CRS) and the raster grid, as for :func:`_park_window`.
     window : tuple of slice, optional
         ``(rows, cols)`` of a window of the grid (:func:`_park_window`); the mask then covers just
         that window and equals the full-grid mask cropped to it.
