@@ -1204,20 +1204,38 @@ def _apsp(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, return_predecesso
     g = _sym_csr(n, i, j, w)
     if return_predecessors or n < 2 * _APSP_CHUNK:
         return csgraph.dijkstra(g, directed=True, return_predecessors=return_predecessors)
+    D = np.empty((n, n))
+    _sssp_chunks(g, n_threads, lambda s, e: (D, 0))
+    return D
+
+
+def _sssp_chunks(g: Any, n_threads: int | None, target: Any, done: Any = None) -> None:
+    """Run :func:`_sssp_rows` over fixed chunks of :data:`_APSP_CHUNK` sources on threads.
+
+    ``target(s, e)`` gives the array the rows ``s..e-1`` are written to and its row offset (``(D, 0)``
+    for one n x n matrix, ``(block, s)`` for a block per chunk); ``done(s, block)`` is called with each
+    finished chunk. Chunks are fixed, so the rows do not depend on ``n_threads`` (default: up to 2 cores).
+    """
+    n = g.shape[0]
     g.sort_indices()
     indptr, indices, data = g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
-    D = np.empty((n, n))
+
+    def chunk(b: tuple[int, int]) -> None:
+        arr, r0 = target(b[0], b[1])
+        _sssp_rows(indptr, indices, data, b[0], b[1], arr, r0)
+        if done is not None:
+            done(b[0], arr)
+
     bounds = [(s, min(n, s + _APSP_CHUNK)) for s in range(0, n, _APSP_CHUNK)]
     threads = n_threads if n_threads is not None else min(2, os.cpu_count() or 1)
     if threads <= 1:
-        for s, e in bounds:
-            _sssp_rows(indptr, indices, data, s, e, D, 0)
+        for b in bounds:
+            chunk(b)
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=threads) as ex:
-            list(ex.map(lambda b: _sssp_rows(indptr, indices, data, b[0], b[1], D, 0), bounds))
-    return D
+            list(ex.map(chunk, bounds))
 
 
 def apsp_probabilities(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: np.ndarray,
@@ -1275,26 +1293,8 @@ def apsp_probabilities(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: n
 
     if n < 2 * _APSP_CHUNK:
         store(0, _apsp(n, i, j, w))
-        return P, float(a @ rows)
-    g = _sym_csr(n, i, j, w)
-    g.sort_indices()
-    indptr, indices, data = g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
-
-    def chunk(b: tuple[int, int]) -> None:
-        D = np.empty((b[1] - b[0], n))
-        _sssp_rows(indptr, indices, data, b[0], b[1], D, b[0])
-        store(b[0], D)
-
-    bounds = [(s, min(n, s + _APSP_CHUNK)) for s in range(0, n, _APSP_CHUNK)]
-    threads = n_threads if n_threads is not None else min(2, os.cpu_count() or 1)
-    if threads <= 1:
-        for b in bounds:
-            chunk(b)
     else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=threads) as ex:
-            list(ex.map(chunk, bounds))
+        _sssp_chunks(_sym_csr(n, i, j, w), n_threads, lambda s, e: (np.empty((e - s, n)), s), store)
     return P, float(a @ rows)
 
 
