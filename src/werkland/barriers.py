@@ -845,7 +845,8 @@ def _empty_output(radii: Sequence[float], crs: Any) -> Any:
 
 def _read_links(links_gpkg: Any, shape: tuple[int, int], transform: Any) -> tuple[pd.DataFrame, list[np.ndarray]]:
     import geopandas as gpd
-    import shapely
+
+    from werkland import io as wio
 
     try:
         lg = gpd.read_file(links_gpkg, layer="links")
@@ -856,17 +857,7 @@ def _read_links(links_gpkg: Any, shape: tuple[int, int], transform: Any) -> tupl
             raise WerklandInputError(f"links layer has no column {col!r}", path=str(links_gpkg))
     if "link_id" not in lg.columns:
         lg["link_id"] = np.arange(1, len(lg) + 1)
-    H, W = shape
-    paths = []
-    for geom in lg.geometry:
-        if geom is None or geom.is_empty:
-            paths.append(np.empty(0, np.int64))
-            continue
-        xy = shapely.get_coordinates(geom)
-        col = np.floor((xy[:, 0] - transform.c) / transform.a).astype(np.int64)
-        row = np.floor((xy[:, 1] - transform.f) / transform.e).astype(np.int64)
-        ok = (row >= 0) & (row < H) & (col >= 0) & (col < W)
-        paths.append(row[ok] * W + col[ok])
+    paths = wio.line_cells(lg.geometry.values, shape, transform)
     return pd.DataFrame(lg.drop(columns="geometry")), paths
 
 

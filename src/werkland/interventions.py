@@ -2653,23 +2653,6 @@ def _read_layer(path: Path, layer: str | None, grid: Any, what: str) -> Any:
     return gdf
 
 
-def _path_cells_from_lines(geoms: Iterable[Any], grid: Any) -> list[np.ndarray]:
-    import shapely
-
-    out = []
-    t = grid.transform
-    for g in geoms:
-        if g is None or g.is_empty:
-            out.append(np.zeros(0, np.int64))
-            continue
-        xy = shapely.get_coordinates(g)
-        col = np.floor((xy[:, 0] - t.c) / t.a).astype(np.int64)
-        row = np.floor((xy[:, 1] - t.f) / t.e).astype(np.int64)
-        ok = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
-        out.append(row[ok] * grid.width + col[ok])
-    return out
-
-
 def _guild_baseline(
     region: Path, gname: str, guild: Any, codes: np.ndarray, grid: Any, legend: Any, conn: Mapping[str, Any],
     notes: list[str], pc_tol: float = 0.0, searchers: list[_Searcher] | None = None,
@@ -2685,7 +2668,7 @@ def _guild_baseline(
         find_patches,
         prepare_resistance,
     )
-    from werkland.io import read_raster, release_free_memory
+    from werkland.io import line_cells, read_raster, release_free_memory
 
     hp, rp = region / "habitat" / f"{gname}.tif", region / "resistance" / f"{gname}.tif"
     if hp.exists() and rp.exists():
@@ -2710,7 +2693,7 @@ def _guild_baseline(
         k = float(summ["k_per_m"])
         max_cost = float(summ.get("max_cost_distance") or (-math.log(float(summ.get("p_floor", P_FLOOR_DEFAULT))) / k))
         edges = (links["from_id"].to_numpy(), links["to_id"].to_numpy(), links["cost_distance"].to_numpy())
-        paths = _path_cells_from_lines(links.geometry.values, grid) if len(links) else []
+        paths = line_cells(links.geometry.values, grid.shape, grid.transform)
         order = np.argsort(links["cost_distance"].to_numpy(), kind="stable") if len(links) else []
         paths = [paths[i] for i in order]
         del links

@@ -313,6 +313,37 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def line_cells(geoms: Any, shape: tuple[int, int], transform: Affine) -> list[np.ndarray]:
+    """Flat raster cells under the vertices of each line (least-cost paths written as vertex chains).
+
+    Parameters
+    ----------
+    geoms : sequence of shapely geometries
+        Lines in the raster's CRS; None and empty geometries give no cells.
+    shape : tuple of int
+        Raster (rows, columns).
+    transform : affine.Affine
+        North-up pixel-to-map transform of the raster.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per geometry, the int64 flat indices ``row * width + col`` of its vertices inside the raster,
+        in vertex order.
+    """
+    import shapely
+
+    arr = np.asarray(geoms, dtype=object)
+    H, W = shape
+    xy, owner = shapely.get_coordinates(arr, return_index=True)
+    col = np.floor((xy[:, 0] - transform.c) / transform.a).astype(np.int64)
+    row = np.floor((xy[:, 1] - transform.f) / transform.e).astype(np.int64)
+    ok = (row >= 0) & (row < H) & (col >= 0) & (col < W)
+    cells = row[ok] * W + col[ok]
+    ends = np.cumsum(np.bincount(owner[ok], minlength=arr.size))
+    return np.split(cells, ends[:-1]) if arr.size else []
+
+
 def release_free_memory() -> bool:
     """Give the heap memory freed so far back to the operating system (glibc ``malloc_trim``).
 

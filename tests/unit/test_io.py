@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from werkland._errors import WerklandInputError
-from werkland.io import read_grid, read_raster, release_free_memory
+from werkland.io import line_cells, read_grid, read_raster, release_free_memory
 
 
 @pytest.mark.parametrize("reader", [read_raster, read_grid])
@@ -29,3 +29,23 @@ def test_release_free_memory_returns_freed_heap_to_the_system():
     del blocks
     assert release_free_memory() is True
     del pin
+
+
+def test_line_cells_are_the_vertices_cells_inside_the_raster_per_line():
+    """Vertex cells in order, per line; outside vertices dropped; None/empty lines give none."""
+    import numpy as np
+    import shapely
+    from affine import Affine
+
+    t = Affine(10.0, 0.0, 1000.0, 0.0, -10.0, 2000.0)  # 10 m cells, 4 rows x 5 columns
+    geoms = [
+        shapely.LineString([(1005, 1995), (1015, 1985), (1045, 1965)]),  # (0,0) (1,1) (3,4)
+        None,
+        shapely.LineString(),
+        shapely.LineString([(995, 1995), (1025, 1975), (1055, 1975)]),  # left and right of the grid
+        shapely.MultiLineString([[(1005, 1975), (1005, 1965)], [(1035, 1995), (1035, 1985)]]),
+    ]
+    got = line_cells(geoms, (4, 5), t)
+    want = [[0, 6, 19], [], [], [12], [10, 15, 3, 8]]
+    assert [c.tolist() for c in got] == want and all(c.dtype == np.int64 for c in got)
+    assert line_cells([], (4, 5), t) == []
