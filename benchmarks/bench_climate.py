@@ -25,7 +25,7 @@ from scipy import ndimage
 from shapely.geometry import box
 
 from werkland.climate import climate_params, load_biophysical, run_climate, runoff_mm, urban_cooling
-from werkland.io import Grid, write_raster
+from werkland.raster.io import Grid, write_raster
 
 LEGEND = Path(__file__).resolve().parents[1] / "config" / "landcover_classes.yaml"
 CLASSES = [

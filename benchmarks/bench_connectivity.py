@@ -142,7 +142,7 @@ def bench_stages(core: dict, workdir: Path, res_m: float, threads: int, barriers
 
     from werkland import barriers as br
     from werkland import connectivity as cn
-    from werkland.io import Grid, write_gpkg, write_raster
+    from werkland.raster.io import Grid, write_gpkg, write_raster
 
     n = core["suit"].shape[0]
     grid = Grid.from_bounds((0.0, 0.0, n * res_m, n * res_m), res_m, CRS.from_epsg(28992))

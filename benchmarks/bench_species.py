@@ -25,7 +25,7 @@ from shapely.geometry import box
 
 from werkland import species
 from werkland.gbif import RECORD_COLUMNS
-from werkland.io import Grid
+from werkland.raster.io import Grid
 
 ROOT = Path(__file__).resolve().parents[1]
 X0, Y0, SIZE = 80000.0, 440000.0, 20000.0

@@ -45,13 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
 from werkland import connectivity as cn
 from werkland._errors import WerklandInputError
+from werkland._kernels.barrier_scores import pair_scores, probe_mins
+from werkland._kernels.grid_search import collect_targets, dijkstra, reset_search, step_lengths
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def segment_barriers(
     ----------
     landcover : geopandas.GeoDataFrame
         Land-cover polygons with a ``class`` column (in ``grid``'s CRS).
-    grid : werkland.io.Grid
+    grid : werkland.raster.io.Grid
         Raster grid of the analysis.
     classes : mapping
         Output of :func:`barrier_classes`; classes are processed in this order and a cell belongs
@@ -386,120 +387,6 @@ def improvement_score(
     return per_m, (100.0 * per_m / lcd if lcd > 0 else 0.0)
 
 
-@numba.njit(cache=True, nogil=True)
-def _probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin):  # pragma: no cover
-    """Minimum settled cost over each probe group touched by a search (sparse output)."""
-    found = np.empty(256, np.int64)
-    nf = 0
-    for t in range(n_t):
-        v = touched[t]
-        c = cum[v]
-        if c > bound:
-            continue
-        s = cell_slot[v]
-        if s < 0:
-            continue
-        for q in range(slot_ptr[s], slot_ptr[s + 1]):
-            g = slot_groups[q]
-            if gmin[g] == np.inf:
-                if nf >= found.shape[0]:
-                    nfound = np.empty(found.shape[0] * 2, np.int64)
-                    nfound[:nf] = found[:nf]
-                    found = nfound
-                found[nf] = g
-                nf += 1
-            if c < gmin[g]:
-                gmin[g] = c
-    order = np.sort(found[:nf])
-    groups = np.empty(nf, np.int32)  # group ids < 2^31; half the bytes of the largest table of the stage
-    vals = np.empty(nf, np.float64)
-    for f in range(nf):
-        groups[f] = order[f]
-        vals[f] = gmin[order[f]]
-        gmin[order[f]] = np.inf
-    return groups, vals
-
-
-@numba.njit(cache=True, nogil=True)
-def _pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, rbase, width, n_seg):  # pragma: no cover
-    n_r = radii.shape[0]
-    best_m = np.zeros((n_seg, n_r))
-    sum_m = np.zeros((n_seg, n_r))
-    best_p = np.zeros((n_seg, n_r))
-    sum_p = np.zeros((n_seg, n_r))
-    scratch = np.full(n_seg * n_r, -1.0)
-    skeys = np.empty(64, np.int64)
-    cmark = np.full(n_seg, -1, np.int64)
-    cs = np.empty(1024, np.int64)
-    cl = np.empty(1024, np.int64)
-    nc = 0
-    for e in range(lp.shape[0]):
-        p = lp[e]
-        q = lq[e]
-        L = lcd[e]
-        i = pptr[p]
-        ie = pptr[p + 1]
-        j = pptr[q]
-        je = pptr[q + 1]
-        nk = 0
-        while i < ie and j < je:
-            gp = pgroups[i]
-            gq = pgroups[j]
-            if gp < gq:
-                i += 1
-            elif gp > gq:
-                j += 1
-            else:
-                s = g_seg[gp]
-                t = g_type[gp]
-                if t == 0:
-                    ri = g_ri[gp]
-                    R = radii[ri]
-                    delta = L - pvals[i] - pvals[j] - 2.0 * R * rbase
-                    if delta > 0.0:
-                        v = delta / (2.0 * R)
-                        key = s * n_r + ri
-                        if scratch[key] < 0.0:
-                            if nk >= skeys.shape[0]:
-                                nsk = np.empty(skeys.shape[0] * 2, np.int64)
-                                nsk[:nk] = skeys[:nk]
-                                skeys = nsk
-                            skeys[nk] = key
-                            nk += 1
-                            scratch[key] = v
-                        elif v > scratch[key]:
-                            scratch[key] = v
-                elif t == 1:
-                    if pvals[i] + pvals[j] - L <= width and cmark[s] != e:
-                        cmark[s] = e
-                        if nc >= cs.shape[0]:
-                            ncs = np.empty(cs.shape[0] * 2, np.int64)
-                            ncl = np.empty(cs.shape[0] * 2, np.int64)
-                            ncs[:nc] = cs[:nc]
-                            ncl[:nc] = cl[:nc]
-                            cs = ncs
-                            cl = ncl
-                        cs[nc] = s
-                        cl[nc] = e
-                        nc += 1
-                i += 1
-                j += 1
-        for f in range(nk):
-            key = skeys[f]
-            s = key // n_r
-            ri = key - s * n_r
-            v = scratch[key]
-            scratch[key] = -1.0
-            pct = 100.0 * v / L if L > 0 else 0.0
-            if v > best_m[s, ri]:
-                best_m[s, ri] = v
-            if pct > best_p[s, ri]:
-                best_p[s, ri] = pct
-            sum_m[s, ri] += v
-            sum_p[s, ri] += pct
-    return best_m, sum_m, best_p, sum_p, cs[:nc], cl[:nc]
-
-
 _PAIR_CHUNKS = 8  # fixed, so the sums are added in the same order whatever the thread count
 
 
@@ -507,7 +394,7 @@ def _pair_scores_chunked(
     lp: np.ndarray, lq: np.ndarray, lcd: np.ndarray, pptr: np.ndarray, pgroups: np.ndarray, pvals: np.ndarray,
     probes: _Probes, radii: np.ndarray, rbase: float, width: float, n_seg: int, n_threads: int,
 ) -> tuple[np.ndarray, ...]:
-    """:func:`_pair_scores` over fixed chunks of links on threads (the kernel releases the GIL).
+    """:func:`pair_scores` over fixed chunks of links on threads (the kernel releases the GIL).
 
     Maxima are combined by maximum and sums in chunk order; corridor memberships are concatenated in
     link order, so the result does not depend on ``n_threads``.
@@ -516,7 +403,7 @@ def _pair_scores_chunked(
 
     def run(c: int) -> tuple[np.ndarray, ...]:
         a, b = int(bounds[c]), int(bounds[c + 1])
-        r = _pair_scores(lp[a:b], lq[a:b], lcd[a:b], pptr, pgroups, pvals, probes.g_seg, probes.g_type, probes.g_ri,
+        r = pair_scores(lp[a:b], lq[a:b], lcd[a:b], pptr, pgroups, pvals, probes.g_seg, probes.g_type, probes.g_ri,
                          radii, rbase, width, n_seg)
         return (*r[:5], r[5] + a)
 
@@ -650,11 +537,11 @@ def _patch_searches(
     H, W = res.shape
     res_flat = res.ravel()
     lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
-    cells, ptr = cn._patch_cells(lab_flat, n)
-    lens = cn._step_lengths(res_m)
+    cells, ptr = cn.patch_cells(lab_flat, n)
+    lens = step_lengths(res_m)
     pool: queue.Queue[Any] = queue.Queue()
     for _ in range(max(1, min(n_threads, n))):
-        ws = cn._Workspace(H * W, n, False)
+        ws = cn.SearchWorkspace(H * W, n, False)
         ws.gmin = np.full(max(probes.n_groups, 1), np.inf)
         pool.put(ws)
     out: list[Any] = [None] * (n + 1)
@@ -665,11 +552,11 @@ def _patch_searches(
         ws = pool.get()
         try:
             starts = cells[ptr[pid - 1] : ptr[pid]]
-            n_t, ws.touched = cn._dijkstra(
+            n_t, ws.touched = dijkstra(
                 res_flat, H, W, lens, starts, np.zeros(starts.size), bound, ws.cum, ws.pred, ws.touched, ws.cum, 0.0, False
             )
-            out[pid] = _probe_mins(ws.cum, ws.touched, n_t, bound, probes.cell_slot, probes.slot_ptr, probes.slot_groups, ws.gmin)
-            cn._reset(ws.cum, ws.pred, ws.touched, n_t)
+            out[pid] = probe_mins(ws.cum, ws.touched, n_t, bound, probes.cell_slot, probes.slot_ptr, probes.slot_groups, ws.gmin)
+            reset_search(ws.cum, ws.pred, ws.touched, n_t)
         finally:
             pool.put(ws)
         if pid % step == 0:
@@ -750,8 +637,8 @@ def mitigation_gain(
         return cn.eca_after_link_change(state, [])
     n = state.areas_ha.size
     lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
-    cells, ptr = cn._patch_cells(lab_flat, n)
-    lens = cn._step_lengths(res_m)
+    cells, ptr = cn.patch_cells(lab_flat, n)
+    lens = step_lengths(res_m)
     in_a = np.zeros(n + 1, bool)
     in_a[A] = True
     if method == "auto":
@@ -759,16 +646,16 @@ def mitigation_gain(
     saved = res_flat[footprint].copy()
     pool: queue.Queue[Any] = queue.Queue()
     for _ in range(max(1, n_threads)):
-        pool.put(cn._Workspace(H * W, n, False))
+        pool.put(cn.SearchWorkspace(H * W, n, False))
 
     def search(starts: np.ndarray, src: int) -> tuple[np.ndarray, np.ndarray]:
         ws = pool.get()
         try:
-            n_t, ws.touched = cn._dijkstra(
+            n_t, ws.touched = dijkstra(
                 res_flat, H, W, lens, starts, np.zeros(starts.size), float(max_cost), ws.cum, ws.pred, ws.touched, ws.cum, 0.0, False
             )
-            found, costs, _ = cn._collect_targets(ws.cum, lab_flat, ws.touched, n_t, src, float(max_cost), ws.best_cost, ws.best_cell)
-            cn._reset(ws.cum, ws.pred, ws.touched, n_t)
+            found, costs, _ = collect_targets(ws.cum, lab_flat, ws.touched, n_t, src, float(max_cost), ws.best_cost, ws.best_cell)
+            reset_search(ws.cum, ws.pred, ws.touched, n_t)
         finally:
             pool.put(ws)
         keep = in_a[found]
@@ -846,7 +733,7 @@ def _empty_output(radii: Sequence[float], crs: Any) -> Any:
 def _read_links(links_gpkg: Any, shape: tuple[int, int], transform: Any) -> tuple[pd.DataFrame, list[np.ndarray]]:
     import geopandas as gpd
 
-    from werkland import io as wio
+    from werkland.raster import io as wio
 
     try:
         lg = gpd.read_file(links_gpkg, layer="links")
@@ -908,7 +795,7 @@ def run_barriers(
     """
     import geopandas as gpd
 
-    from werkland import io as wio
+    from werkland.raster import io as wio
 
     t0 = time.perf_counter()
     warnings: list[str] = []
@@ -1107,7 +994,7 @@ def combine_barriers(
     """
     import geopandas as gpd
 
-    from werkland import io as wio
+    from werkland.raster import io as wio
 
     frames = []
     crs = None

@@ -68,8 +68,8 @@ from scipy import fft as sp_fft
 from scipy import ndimage
 
 from werkland._errors import WerklandInputError, unreadable
-from werkland.crs import assert_metric
-from werkland.io import Grid, read_raster, write_csv, write_raster
+from werkland.raster.crs import assert_metric
+from werkland.raster.io import Grid, read_raster, write_csv, write_raster
 
 __all__ = [
     "DEFAULT_PARAMS",

@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -61,6 +60,15 @@ from scipy import ndimage
 from scipy.sparse import csgraph
 
 from werkland._errors import WerklandInputError
+from werkland._kernels.graph import insert_edge, sssp_rows, tree_losses
+from werkland._kernels.grid_search import (
+    collect_targets,
+    corridor_update,
+    dijkstra,
+    reset_search,
+    step_lengths,
+    tracebacks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -337,236 +345,6 @@ def patch_polygons(labels: np.ndarray, transform: Any, n: int) -> list[Any]:
 # Cost distance (numba Dijkstra, identical to skimage MCP_Geometric)
 # =============================================================================================
 
-_DR = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
-_DC = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
-
-
-def _step_lengths(res_m: float) -> np.ndarray:
-    """Step lengths of the 8 moves, computed like skimage (sqrt of summed squared offsets)."""
-    s = float(res_m)
-    return np.sqrt((_DR * s) ** 2.0 + (_DC * s) ** 2.0).astype(np.float64)
-
-
-@numba.njit(cache=True, nogil=True)
-def _sift_up(hk, hv, pos):  # pragma: no cover - compiled
-    key = hk[pos]
-    val = hv[pos]
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if hk[parent] <= key:
-            break
-        hk[pos] = hk[parent]
-        hv[pos] = hv[parent]
-        pos = parent
-    hk[pos] = key
-    hv[pos] = val
-
-
-@numba.njit(cache=True, nogil=True)
-def _sift_down(hk, hv, n):  # pragma: no cover - compiled
-    pos = 0
-    key = hk[0]
-    val = hv[0]
-    while True:
-        child = 2 * pos + 1
-        if child >= n:
-            break
-        if child + 1 < n and hk[child + 1] < hk[child]:
-            child += 1
-        if hk[child] >= key:
-            break
-        hk[pos] = hk[child]
-        hv[pos] = hv[child]
-        pos = child
-    hk[pos] = key
-    hv[pos] = val
-
-
-@numba.njit(cache=True, nogil=True)
-def _heap_pop(hk, hv, n):  # pragma: no cover - compiled
-    """Remove the smallest key of the binary heap ``hk[:n]`` (values ``hv``); returns (key, value, n - 1)."""
-    key = hk[0]
-    val = hv[0]
-    n -= 1
-    if n > 0:
-        hk[0] = hk[n]
-        hv[0] = hv[n]
-        _sift_down(hk, hv, n)
-    return key, val, n
-
-
-@numba.njit(cache=True, nogil=True)
-def _dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, prune, prune_limit, use_prune):  # pragma: no cover
-    """Bounded multi-source Dijkstra on an 8-connected grid (MCP_Geometric step rule).
-
-    ``cum`` (inf) and ``pred`` (-1) are full-size work arrays that must be clean on entry; every
-    cell written is listed in ``touched[:n_touched]`` so the caller can reset in O(touched).
-    Cells with ``cum <= max_cost`` are final; others (if any) are tentative. An empty ``pred``
-    skips the predecessors (searches that need only costs save a full-size array).
-    """
-    track = pred.shape[0] > 0
-    n_t = 0
-    cap = 1024
-    if 4 * starts.shape[0] > cap:
-        cap = 4 * starts.shape[0]
-    hk = np.empty(cap, np.float64)
-    hv = np.empty(cap, np.int64)
-    hn = 0
-    for s in range(starts.shape[0]):
-        c = starts[s]
-        if not (res[c] < np.inf):
-            continue
-        v0 = start_cost[s]
-        if v0 < cum[c]:
-            if cum[c] == np.inf:
-                if n_t >= touched.shape[0]:
-                    nt = np.empty(touched.shape[0] * 2, np.int64)
-                    nt[:n_t] = touched[:n_t]
-                    touched = nt
-                touched[n_t] = c
-                n_t += 1
-            cum[c] = v0
-            if track:
-                pred[c] = -1
-            if hn >= hk.shape[0]:
-                nk = np.empty(hk.shape[0] * 2, np.float64)
-                nv = np.empty(hk.shape[0] * 2, np.int64)
-                nk[:hn] = hk[:hn]
-                nv[:hn] = hv[:hn]
-                hk = nk
-                hv = nv
-            hk[hn] = v0
-            hv[hn] = c
-            _sift_up(hk, hv, hn)
-            hn += 1
-    while hn > 0:
-        key, v, hn = _heap_pop(hk, hv, hn)
-        if key > cum[v]:
-            continue
-        if key > max_cost:
-            break
-        if use_prune and key + prune[v] > prune_limit:
-            continue
-        r = v // W
-        cc = v - r * W
-        rv = res[v]
-        for d in range(8):
-            rr = r + _DR[d]
-            c2 = cc + _DC[d]
-            if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
-                continue
-            u = rr * W + c2
-            ru = res[u]
-            if not (ru < np.inf):
-                continue
-            nkey = key + lens[d] * 0.5 * (rv + ru)
-            if nkey < cum[u]:
-                if cum[u] == np.inf:
-                    if n_t >= touched.shape[0]:
-                        nt = np.empty(touched.shape[0] * 2, np.int64)
-                        nt[:n_t] = touched[:n_t]
-                        touched = nt
-                    touched[n_t] = u
-                    n_t += 1
-                cum[u] = nkey
-                if track:
-                    pred[u] = v
-                if hn >= hk.shape[0]:
-                    nk = np.empty(hk.shape[0] * 2, np.float64)
-                    nv = np.empty(hk.shape[0] * 2, np.int64)
-                    nk[:hn] = hk[:hn]
-                    nv[:hn] = hv[:hn]
-                    hk = nk
-                    hv = nv
-                hk[hn] = nkey
-                hv[hn] = u
-                _sift_up(hk, hv, hn)
-                hn += 1
-    return n_t, touched
-
-
-@numba.njit(cache=True, nogil=True)
-def _reset(cum, pred, touched, n_t):  # pragma: no cover - compiled
-    for t in range(n_t):
-        v = touched[t]
-        cum[v] = np.inf
-        pred[v] = -1
-
-
-@numba.njit(cache=True, nogil=True)
-def _collect_targets(cum, labels, touched, n_t, src_label, link_bound, best_cost, best_cell):  # pragma: no cover
-    """Cheapest settled cell of every other patch within ``link_bound``."""
-    found = np.empty(64, np.int64)
-    nf = 0
-    for t in range(n_t):
-        v = touched[t]
-        c = cum[v]
-        if c <= link_bound:
-            lab = labels[v]
-            if lab > 0 and lab != src_label:
-                if c < best_cost[lab]:
-                    if best_cost[lab] == np.inf:
-                        if nf >= found.shape[0]:
-                            nfound = np.empty(found.shape[0] * 2, np.int64)
-                            nfound[:nf] = found[:nf]
-                            found = nfound
-                        found[nf] = lab
-                        nf += 1
-                    best_cost[lab] = c
-                    best_cell[lab] = v
-    found = np.sort(found[:nf])
-    costs = np.empty(nf, np.float64)
-    cells = np.empty(nf, np.int64)
-    for f in range(nf):
-        lab = found[f]
-        costs[f] = best_cost[lab]
-        cells[f] = best_cell[lab]
-        best_cost[lab] = np.inf
-        best_cell[lab] = -1
-    return found, costs, cells
-
-
-@numba.njit(cache=True, nogil=True)
-def _tracebacks(pred, ends):  # pragma: no cover - compiled
-    """Concatenated cell paths from each end cell back to a source (pred == -1), source first."""
-    total = 0
-    lengths = np.empty(ends.shape[0], np.int64)
-    for e in range(ends.shape[0]):
-        v = ends[e]
-        m = 1
-        while pred[v] != -1:
-            v = pred[v]
-            m += 1
-        lengths[e] = m
-        total += m
-    out = np.empty(total, np.int64)
-    ptr = np.zeros(ends.shape[0] + 1, np.int64)
-    pos = 0
-    for e in range(ends.shape[0]):
-        m = lengths[e]
-        v = ends[e]
-        for q in range(m):
-            out[pos + m - 1 - q] = v
-            v = pred[v]
-        pos += m
-        ptr[e + 1] = pos
-    return out, ptr
-
-
-@numba.njit(cache=True, nogil=True)
-def _corridor_update(corr, cum1, cum2, touched2, n_t2, width):  # pragma: no cover - compiled
-    for t in range(n_t2):
-        v = touched2[t]
-        c2 = cum2[v]
-        if c2 <= width:
-            val = cum1[v] + c2
-            if val <= width:
-                if val < 0.0:
-                    val = 0.0
-                if val < corr[v]:
-                    corr[v] = val
-
-
 def prepare_resistance(resistance: np.ndarray, nodata: float | None = None) -> np.ndarray:
     """Resistance as float64 with ``inf`` for impassable cells.
 
@@ -659,8 +437,8 @@ def cost_distance_bounded(
     cum = np.full(H * W, np.inf)
     pred = np.full(H * W, _NO_PRED, dtype=np.int64)
     touched = np.empty(max(1024, starts.size), np.int64)
-    n_t, touched = _dijkstra(
-        res.ravel(), H, W, _step_lengths(res_m), starts, np.zeros(starts.size), float(max_cost),
+    n_t, touched = dijkstra(
+        res.ravel(), H, W, step_lengths(res_m), starts, np.zeros(starts.size), float(max_cost),
         cum, pred, touched, cum, 0.0, False,
     )
     beyond = cum > max_cost
@@ -687,7 +465,7 @@ def least_cost_path(pred: np.ndarray, end: tuple[int, int]) -> np.ndarray:
         (m, 2) int array of (row, col), source first.
     """
     H, W = pred.shape
-    cells, _ = _tracebacks(pred.ravel(), np.array([end[0] * W + end[1]], np.int64))
+    cells, _ = tracebacks(pred.ravel(), np.array([end[0] * W + end[1]], np.int64))
     return np.column_stack([cells // W, cells % W])
 
 
@@ -729,7 +507,7 @@ class LinkSet:
         return int(self.from_id.size)
 
 
-class _Workspace:
+class SearchWorkspace:
     """Per-thread full-size work arrays, reset in O(touched) after each search."""
 
     def __init__(self, ncell: int, nlab: int, corridor: bool) -> None:
@@ -745,7 +523,7 @@ class _Workspace:
             self.corr = np.full(ncell, np.inf, dtype=np.float32)
 
 
-def _patch_cells(labels_flat: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def patch_cells(labels_flat: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat cell indices of each patch: cells[ptr[i-1]:ptr[i]] belong to patch i."""
     cells = np.flatnonzero(labels_flat > 0)
     labs = labels_flat[cells]
@@ -800,14 +578,14 @@ def build_links(
     res_flat = res.ravel()
     lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
     n = int(lab_flat.max()) if lab_flat.size else 0
-    cells, ptr = _patch_cells(lab_flat, n)
-    lens = _step_lengths(res_m)
+    cells, ptr = patch_cells(lab_flat, n)
+    lens = step_lengths(res_m)
     want_corr = corridor_width is not None
     search_bound = float(max_cost) + (float(corridor_width) if want_corr else 0.0)
     n_threads = max(1, int(n_threads))
-    pool: queue.Queue[_Workspace] = queue.Queue()
+    pool: queue.Queue[SearchWorkspace] = queue.Queue()
     for _ in range(min(n_threads, max(n, 1))):
-        pool.put(_Workspace(H * W, n, want_corr))
+        pool.put(SearchWorkspace(H * W, n, want_corr))
     results: list[Any] = [None] * (n + 1)
     t0 = time.perf_counter()
     done = [0]
@@ -818,17 +596,17 @@ def build_links(
         ws = pool.get()
         try:
             starts = cells[ptr[pid - 1] : ptr[pid]]
-            n_t, ws.touched = _dijkstra(
+            n_t, ws.touched = dijkstra(
                 res_flat, H, W, lens, starts, np.zeros(starts.size), search_bound,
                 ws.cum, ws.pred, ws.touched, ws.cum, 0.0, False,
             )
-            found, costs, ends = _collect_targets(
+            found, costs, ends = collect_targets(
                 ws.cum, lab_flat, ws.touched, n_t, pid, float(max_cost), ws.best_cost, ws.best_cell
             )
             up = found > pid
             t_found, t_cost, t_end = found[up], costs[up], ends[up]
             if with_paths and t_end.size:
-                pc, pp = _tracebacks(ws.pred, t_end)
+                pc, pp = tracebacks(ws.pred, t_end)
             else:
                 pc, pp = np.empty(0, np.int64), np.zeros(t_end.size + 1, np.int64)
             if want_corr and t_found.size:
@@ -836,13 +614,13 @@ def build_links(
                 c2 = np.concatenate(
                     [np.full(ptr[b] - ptr[b - 1], -c) for b, c in zip(t_found, t_cost, strict=True)]
                 )
-                n_t2, ws.touched2 = _dijkstra(
+                n_t2, ws.touched2 = dijkstra(
                     res_flat, H, W, lens, s2, c2, float(corridor_width),
                     ws.cum2, ws.pred2, ws.touched2, ws.cum, float(corridor_width), True,
                 )
-                _corridor_update(ws.corr, ws.cum, ws.cum2, ws.touched2, n_t2, float(corridor_width))
-                _reset(ws.cum2, ws.pred2, ws.touched2, n_t2)
-            _reset(ws.cum, ws.pred, ws.touched, n_t)
+                corridor_update(ws.corr, ws.cum, ws.cum2, ws.touched2, n_t2, float(corridor_width))
+                reset_search(ws.cum2, ws.pred2, ws.touched2, n_t2)
+            reset_search(ws.cum, ws.pred, ws.touched, n_t)
             results[pid] = (t_found, t_cost, pc, pp)
         finally:
             pool.put(ws)
@@ -935,149 +713,6 @@ def _sym_csr(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> sp.csr_matr
     return g
 
 
-@numba.njit(cache=True, nogil=True)
-def _value(d, mode):  # pragma: no cover - compiled
-    if d == np.inf:
-        return 0.0
-    if mode == 0:
-        return math.exp(-d)
-    return 1.0 / (1.0 + d)
-
-
-@numba.njit(cache=True, nogil=True)
-def _tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # pragma: no cover - compiled
-    """Exact connector losses, betweenness and BCPC from the baseline shortest-path trees.
-
-    For each source i and each interior vertex k of i's tree, the targets whose distance can
-    change when k is removed are k's descendants; their new distances come from a Dijkstra over
-    the descendant set seeded from the unaffected neighbours (old distances stay valid there).
-    Returns per-node connector loss (sum over ordered pairs of a_i a_j (f(d) - f(d'))), the number
-    of ordered pairs whose best path passes through k, and sum of a_i a_j f(d_ij) over them, for
-    the sources ``i0 <= i < i1`` (the per-source sums are independent: see :func:`_tree_losses_all`).
-    Trees hold only targets with ``D[i, j] <= limit`` (``inf`` = all; tree paths only lengthen, so
-    the pruned tree is the tree of those targets).
-    """
-    n = a.shape[0]
-    connector = np.zeros(n)
-    bc = np.zeros(n)
-    bcpc = np.zeros(n)
-    nchild = np.zeros(n, np.int64)
-    cptr = np.zeros(n + 1, np.int64)
-    clist = np.empty(n, np.int64)
-    fill = np.zeros(n, np.int64)
-    mark = np.zeros(n, np.int64)
-    done = np.zeros(n, np.int64)
-    tent = np.full(n, np.inf)
-    desc = np.empty(n, np.int64)
-    stack = np.empty(n, np.int64)
-    hk = np.empty(4 * n + 16, np.float64)
-    hv = np.empty(4 * n + 16, np.int64)
-    stamp = 0
-    for i in range(i0, i1):
-        nchild[:] = 0
-        for j in range(n):
-            p = P[i, j]
-            if j != i and p >= 0 and D[i, j] <= limit:
-                nchild[p] += 1
-        cptr[0] = 0
-        for v in range(n):
-            cptr[v + 1] = cptr[v] + nchild[v]
-        fill[:] = 0
-        for j in range(n):
-            p = P[i, j]
-            if j != i and p >= 0 and D[i, j] <= limit:
-                clist[cptr[p] + fill[p]] = j
-                fill[p] += 1
-        for k in range(n):
-            if k == i or nchild[k] == 0:
-                continue
-            stamp += 1
-            # descendants of k
-            nd = 0
-            top = 0
-            for q in range(cptr[k], cptr[k + 1]):
-                stack[top] = clist[q]
-                top += 1
-            while top > 0:
-                top -= 1
-                v = stack[top]
-                desc[nd] = v
-                nd += 1
-                mark[v] = stamp
-                for q in range(cptr[v], cptr[v + 1]):
-                    stack[top] = clist[q]
-                    top += 1
-            mark[k] = stamp  # excluded from the graph
-            # betweenness
-            s_old = 0.0
-            for t in range(nd):
-                v = desc[t]
-                s_old += a[v] * _value(D[i, v], mode)
-            bc[k] += nd
-            bcpc[k] += a[i] * s_old
-            if a[i] == 0.0:
-                continue
-            # seeds: best entry from unaffected neighbours
-            hn = 0
-            for t in range(nd):
-                v = desc[t]
-                best = np.inf
-                for q in range(indptr[v], indptr[v + 1]):
-                    u = indices[q]
-                    if mark[u] == stamp:
-                        continue
-                    du = D[i, u]
-                    if du < np.inf:
-                        cand = du + weights[q]
-                        if cand < best:
-                            best = cand
-                tent[v] = best
-                if best < np.inf:
-                    if hn >= hk.shape[0]:
-                        nk = np.empty(hk.shape[0] * 2, np.float64)
-                        nv = np.empty(hk.shape[0] * 2, np.int64)
-                        nk[:hn] = hk[:hn]
-                        nv[:hn] = hv[:hn]
-                        hk = nk
-                        hv = nv
-                    hk[hn] = best
-                    hv[hn] = v
-                    _sift_up(hk, hv, hn)
-                    hn += 1
-            while hn > 0:
-                key, v, hn = _heap_pop(hk, hv, hn)
-                if key > tent[v] or done[v] == stamp:
-                    continue
-                done[v] = stamp
-                for q in range(indptr[v], indptr[v + 1]):
-                    u = indices[q]
-                    if mark[u] != stamp or u == k or done[u] == stamp:
-                        continue
-                    nkey = key + weights[q]
-                    if nkey < tent[u]:
-                        tent[u] = nkey
-                        if hn >= hk.shape[0]:
-                            nk = np.empty(hk.shape[0] * 2, np.float64)
-                            nv = np.empty(hk.shape[0] * 2, np.int64)
-                            nk[:hn] = hk[:hn]
-                            nv[:hn] = hv[:hn]
-                            hk = nk
-                            hv = nv
-                        hk[hn] = nkey
-                        hv[hn] = u
-                        _sift_up(hk, hv, hn)
-                        hn += 1
-            s_new = 0.0
-            for t in range(nd):
-                v = desc[t]
-                s_new += a[v] * _value(tent[v], mode)
-                tent[v] = np.inf
-            loss = a[i] * (s_old - s_new)
-            if loss > 0.0:
-                connector[k] += loss
-    return connector, bc, bcpc
-
-
 @dataclass
 class GraphState:
     """Baseline of a patch graph, reusable for fast what-if evaluations.
@@ -1149,45 +784,6 @@ def _check_areas(areas_ha: Any) -> np.ndarray:
     return a
 
 
-@numba.njit(cache=True, nogil=True)
-def _sssp_rows(indptr, indices, weights, i0, i1, D, r0):  # pragma: no cover - compiled
-    """Rows ``i0..i1-1`` of the all-pairs shortest-path matrix, written to ``D[s - r0]`` (Dijkstra, lazy
-    binary heap; ``r0 = i0`` fills a block of ``i1 - i0`` rows).
-
-    A node's distance is the minimum of ``d[u] + w`` over its settled neighbours whatever the order
-    in which equal keys leave the heap, so the rows equal scipy's ``csgraph.dijkstra`` bit for bit.
-    """
-    n = indptr.shape[0] - 1
-    cap = indices.shape[0] + 1
-    hk = np.empty(cap, np.float64)
-    hv = np.empty(cap, np.int64)
-    done = np.zeros(n, np.bool_)
-    for s in range(i0, i1):
-        row = D[s - r0]
-        for v in range(n):
-            row[v] = np.inf
-            done[v] = False
-        row[s] = 0.0
-        hk[0] = 0.0
-        hv[0] = s
-        nh = 1
-        while nh > 0:
-            d, u, nh = _heap_pop(hk, hv, nh)
-            if done[u] or d > row[u]:
-                continue
-            done[u] = True
-            for e in range(indptr[u], indptr[u + 1]):
-                v = indices[e]
-                nd = d + weights[e]
-                if nd < row[v]:
-                    row[v] = nd
-                    hk[nh] = nd
-                    hv[nh] = v
-                    _sift_up(hk, hv, nh)
-                    nh += 1
-    return 0
-
-
 _APSP_CHUNK = 128  # sources per compiled call
 
 
@@ -1195,7 +791,7 @@ def _apsp(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, return_predecesso
           n_threads: int | None = None) -> Any:
     """All-pairs shortest paths of the undirected graph (i, j, w).
 
-    Without predecessors the rows are computed by :func:`_sssp_rows` over fixed chunks of sources on
+    Without predecessors the rows are computed by :func:`sssp_rows` over fixed chunks of sources on
     ``n_threads`` threads (default: up to 2 cores); with predecessors by scipy (its tie-breaking).
     """
     if n == 0:
@@ -1210,7 +806,7 @@ def _apsp(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, return_predecesso
 
 
 def _sssp_chunks(g: Any, n_threads: int | None, target: Any, done: Any = None) -> None:
-    """Run :func:`_sssp_rows` over fixed chunks of :data:`_APSP_CHUNK` sources on threads.
+    """Run :func:`sssp_rows` over fixed chunks of :data:`_APSP_CHUNK` sources on threads.
 
     ``target(s, e)`` gives the array the rows ``s..e-1`` are written to and its row offset (``(D, 0)``
     for one n x n matrix, ``(block, s)`` for a block per chunk); ``done(s, block)`` is called with each
@@ -1222,7 +818,7 @@ def _sssp_chunks(g: Any, n_threads: int | None, target: Any, done: Any = None) -
 
     def chunk(b: tuple[int, int]) -> None:
         arr, r0 = target(b[0], b[1])
-        _sssp_rows(indptr, indices, data, b[0], b[1], arr, r0)
+        sssp_rows(indptr, indices, data, b[0], b[1], arr, r0)
         if done is not None:
             done(b[0], arr)
 
@@ -1243,7 +839,7 @@ def apsp_probabilities(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: n
     """Maximum-product probabilities ``p*_ij = exp(-D_ij)`` of all pairs, packed float32, and PCnum.
 
     A quarter of the memory of the float64 distance matrix of :func:`_apsp` (one triangle, float32)
-    and no n x n float64 temporary: rows are computed in float64 by :func:`_sssp_rows` over fixed
+    and no n x n float64 temporary: rows are computed in float64 by :func:`sssp_rows` over fixed
     chunks of sources, each chunk's ``Σ_j a_j exp(-D_sj)`` is taken in float64, and only then is the
     lower-triangle part of each row stored in float32. ``p*`` below the smallest normal float32
     (``D`` > 87.3, p* < 1.2e-38) is stored as 0 (unconnected), so ``-ln p*`` read back has an absolute
@@ -1557,38 +1153,6 @@ def probability_metrics(
     )
 
 
-@numba.njit(cache=True, nogil=True)
-def _insert_edge(D, u, v, w, a):  # pragma: no cover - compiled
-    """Shortest paths after adding edge (u, v) of length w, in place (D symmetric, all pairs, -ln p).
-
-    ``D'[i, j] = min(D[i, j], D[i, u] + w + D[v, j], D[i, v] + w + D[u, j])``; a row changes only
-    when ``D[i, u] + w < D[i, v]`` (or the mirror), so only those rows are scanned. Reading rows
-    already updated yields walks no shorter than the exact value, so the result is exact. Returns
-    the change of PCnum = Σ a_i a_j exp(-D_ij) (successive calls telescope to the total change).
-    """
-    delta = 0.0
-    for i in range(D.shape[0]):
-        x = D[i, u] + w  # i -> u -> (new edge) -> v -> ...
-        if x < D[i, v]:
-            delta += _relax_row(D, i, x, v, a)
-        y = D[i, v] + w  # i -> v -> (new edge) -> u -> ...
-        if y < D[i, u]:
-            delta += _relax_row(D, i, y, u, a)
-    return delta
-
-
-@numba.njit(cache=True, nogil=True)
-def _relax_row(D, i, x, r, a):  # pragma: no cover - compiled
-    """Row ``i`` of :func:`_insert_edge`: ``D[i, j] = min(D[i, j], x + D[r, j])``; returns the PCnum change."""
-    delta = 0.0
-    for j in range(D.shape[0]):
-        c = x + D[r, j]
-        if c < D[i, j]:
-            delta += a[i] * a[j] * (math.exp(-c) - math.exp(-D[i, j]))
-            D[i, j] = c
-    return delta
-
-
 #: sources per chunk of :func:`_tree_losses_all` (fixed, so the summation order -- and the result to
 #: the last bit -- does not depend on the number of threads)
 _TREE_CHUNK = 256
@@ -1596,7 +1160,7 @@ _TREE_CHUNK = 256
 
 def _tree_losses_all(g: Any, D: np.ndarray, P: np.ndarray, a: np.ndarray, mode: int, n_threads: int = 1,
                      limit: float = math.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_tree_losses` over every source, in fixed chunks of sources run on ``n_threads`` threads.
+    """:func:`tree_losses` over every source, in fixed chunks of sources run on ``n_threads`` threads.
 
     The compiled kernel releases the GIL; the chunks' partial sums are added in chunk order.
     """
@@ -1606,12 +1170,12 @@ def _tree_losses_all(g: Any, D: np.ndarray, P: np.ndarray, a: np.ndarray, mode: 
             np.ascontiguousarray(D), np.ascontiguousarray(P), a, mode)  # P stays int32: no n x n int64 copy
     bounds = [(s, min(n, s + _TREE_CHUNK)) for s in range(0, n, _TREE_CHUNK)]
     if n_threads <= 1 or len(bounds) < 2:
-        parts = [_tree_losses(*args, s, e, limit) for s, e in bounds]
+        parts = [tree_losses(*args, s, e, limit) for s, e in bounds]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=n_threads) as ex:
-            parts = list(ex.map(lambda b: _tree_losses(*args, b[0], b[1], limit), bounds))
+            parts = list(ex.map(lambda b: tree_losses(*args, b[0], b[1], limit), bounds))
     out = [np.zeros(n), np.zeros(n), np.zeros(n)]
     for part in parts:
         for acc, x in zip(out, part, strict=True):
@@ -1801,7 +1365,7 @@ def eca_after_link_change(
             sub = np.ascontiguousarray(dist[np.ix_(block, block)])
             a_sub = np.ascontiguousarray(a_new[block])
             for u, v, cc in effective:
-                delta += _insert_edge(sub, int(pos[u]), int(pos[v]), state.k_per_m * cc, a_sub)
+                delta += insert_edge(sub, int(pos[u]), int(pos[v]), state.k_per_m * cc, a_sub)
             if with_state:
                 dist = dist.copy()
                 dist[np.ix_(block, block)] = sub
@@ -1809,7 +1373,7 @@ def eca_after_link_change(
             if effective:
                 dist = dist.copy()
             for u, v, cc in effective:
-                delta += _insert_edge(dist, int(u), int(v), state.k_per_m * cc, a_new)
+                delta += insert_edge(dist, int(u), int(v), state.k_per_m * cc, a_new)
         # node weights changed: recompute; else the telescoped change of the updated entries
         pc_after = _pcnum(a_new, dist) if areas_ha is not None else pc_before + delta
     new_state = GraphState(a_new, ni, nj, nc, state.k_per_m, state.landscape_area_ha, dist, pc_after) if with_state else None
@@ -1935,7 +1499,7 @@ def run_connectivity(
     import geopandas as gpd
     import networkx as nx
 
-    from werkland import io as wio
+    from werkland.raster import io as wio
 
     t_start = time.perf_counter()
     warnings: list[str] = []

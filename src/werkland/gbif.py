@@ -53,7 +53,7 @@ import pandas as pd
 import requests
 
 from werkland._errors import WerklandError, WerklandInputError
-from werkland.io import atomic_path, write_json
+from werkland.raster.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 

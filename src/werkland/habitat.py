@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from scipy import ndimage
 
-from werkland.io import Grid, raster_writer, read_grid, read_raster, write_raster
 from werkland.landcover import NODATA_CODE
+from werkland.raster.io import Grid, raster_writer, read_grid, read_raster, write_raster
 from werkland.tables import Guild, Legend, load_guilds, load_legend
 
 log = logging.getLogger(__name__)
@@ -198,12 +198,12 @@ def _run_habitat_tiled(
 ) -> dict[str, dict[str, float]]:
     """:func:`run_habitat` over overlapping windows of ``landcover.tif``; the same files and statistics.
 
-    The raster is split into core tiles (:func:`werkland.tiling.plan_windows`); for each, only its
+    The raster is split into core tiles (:func:`werkland.raster.windows.plan_windows`); for each, only its
     window (the core grown by :func:`edge_overlap_cells`, clipped to the raster) is read,
     :func:`check_codes` is applied to it, suitability and resistance are computed on it for every
     guild, and the core is written into the output GeoTIFFs, opened once for writing with the
-    profile, nodata, tags and band description of :func:`werkland.io.write_raster` and renamed into
-    place only when every tile is written (:func:`werkland.io.raster_writer`). The statistics are
+    profile, nodata, tags and band description of :func:`werkland.raster.io.write_raster` and renamed into
+    place only when every tile is written (:func:`werkland.raster.io.raster_writer`). The statistics are
     accumulated over the cores with integer counts and an exact sum (:class:`_GuildStats`), so they
     equal an untiled run's exactly.
 
@@ -212,7 +212,7 @@ def _run_habitat_tiled(
     import rasterio
     from rasterio.windows import Window
 
-    from werkland.tiling import plan_windows
+    from werkland.raster.windows import plan_windows
 
     _check_guilds(out_habitat, guilds, guilds_path)
     names = list(out_habitat)

@@ -53,13 +53,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 import yaml
 from scipy import ndimage
 
 from werkland._errors import WerklandInputError
+from werkland._kernels.graph import insert_edge
+from werkland._kernels.grid_search import DC, DR, label_search, step_lengths
+from werkland._kernels.triangle import tri_read, tri_write
 
 log = logging.getLogger(__name__)
 
@@ -434,33 +436,6 @@ def interventions_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 # Bounded least-cost search (compiled, O(touched) reset)
 # =============================================================================================
 
-# The search is connectivity's bounded Dijkstra, so both follow the same step rule.
-from werkland.connectivity import _DC, _DR, _collect_targets, _dijkstra, _insert_edge, _step_lengths  # noqa: E402
-
-
-@numba.njit(cache=True, nogil=True)
-def _search_kernel(res, H, W, lens, starts, max_cost, labels, src_label, cum, touched, best, best_cell):  # pragma: no cover
-    """Min cost from ``starts`` to every other label within ``max_cost``: connectivity's bounded
-    Dijkstra (same step rule and heap) and target collection, then one pass over the touched cells.
-
-    ``cum`` (inf), ``best`` (per label, inf) and ``best_cell`` (-1) are reset before returning; also
-    returns the box of touched cells and the (possibly grown) ``touched`` buffer.
-    """
-    zero = np.zeros(starts.shape[0])
-    no_pred = np.empty(0, np.int64)  # costs only
-    n_t, touched = _dijkstra(res, H, W, lens, starts, zero, max_cost, cum, no_pred, touched, zero, 0.0, False)
-    labs, costs, _ = _collect_targets(cum, labels, touched, n_t, src_label, max_cost, best, best_cell)
-    rmin, rmax, cmin, cmax = H, -1, W, -1
-    for t in range(n_t):
-        u = touched[t]
-        cum[u] = np.inf
-        r = u // W
-        cc = u - r * W
-        rmin = min(rmin, r)
-        rmax = max(rmax, r)
-        cmin = min(cmin, cc)
-        cmax = max(cmax, cc)
-    return labs, costs, n_t, rmin, rmax, cmin, cmax, touched
 
 
 def _union_box(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
@@ -487,7 +462,7 @@ class _Searcher:
         self.H, self.W = shape
         self.cum = np.full(self.H * self.W, np.inf)
         self.touched = np.empty(1024, np.int64)
-        self.lens = _step_lengths(res_m)
+        self.lens = step_lengths(res_m)
         self.best = np.full(1024, np.inf)
         self.best_cell = np.full(1024, -1, np.int64)
         self.cells_settled = 0
@@ -501,7 +476,7 @@ class _Searcher:
         if self.best.size <= max_label:
             self.best = np.full(max(2 * self.best.size, max_label + 1), np.inf)
             self.best_cell = np.full(self.best.size, -1, np.int64)
-        labs, costs, n_t, r0, r1, c0, c1, self.touched = _search_kernel(
+        labs, costs, n_t, r0, r1, c0, c1, self.touched = label_search(
             res_flat, self.H, self.W, self.lens, np.ascontiguousarray(starts, np.int64), float(max_cost),
             labels_flat, int(src_label), self.cum, self.touched, self.best, self.best_cell,
         )
@@ -603,45 +578,6 @@ def _offsets8() -> np.ndarray:
     return np.ones((3, 3), dtype=bool)
 
 
-@numba.njit(cache=True, nogil=True)
-def _tri_read(buf, rows, cols, compact, out):  # pragma: no cover - compiled
-    """``out[a, b]`` = distance of the pair ``(rows[a], cols[b])`` from the packed lower triangle."""
-    for x in range(rows.shape[0]):
-        i = rows[x]
-        for y in range(cols.shape[0]):
-            j = cols[y]
-            if i == j:
-                out[x, y] = 0.0
-                continue
-            k = i * (i - 1) // 2 + j if i > j else j * (j - 1) // 2 + i
-            v = np.float64(buf[k])
-            if compact:
-                out[x, y] = -math.log(v) if v > 0.0 else np.inf
-            else:
-                out[x, y] = v
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _tri_write(buf, rows, cols, vals, compact, tiny):  # pragma: no cover - compiled
-    """Store the distances ``vals[a, b]`` of the pairs ``(rows[a], cols[b])`` (the diagonal is skipped;
-    a pair given twice keeps its later value)."""
-    for x in range(rows.shape[0]):
-        i = rows[x]
-        for y in range(cols.shape[0]):
-            j = cols[y]
-            if i == j:
-                continue
-            k = i * (i - 1) // 2 + j if i > j else j * (j - 1) // 2 + i
-            d = vals[x, y]
-            if compact:
-                p = math.exp(-d)
-                buf[k] = p if p >= tiny else 0.0
-            else:
-                buf[k] = d
-    return 0
-
-
 class PairDistances:
     """All-pairs ``-ln p*`` distances of a guild graph: one packed triangle, growable in place.
 
@@ -702,7 +638,7 @@ class PairDistances:
         r = np.atleast_1d(np.asarray(rows, np.int64))
         c = np.atleast_1d(np.asarray(cols, np.int64))
         self._check(r, c)
-        return _tri_read(self._buf, r, c, self.compact, np.empty((r.size, c.size)))
+        return tri_read(self._buf, r, c, self.compact, np.empty((r.size, c.size)))
 
     def rows(self, rows: Any) -> np.ndarray:
         """float64 distances of ``rows`` to every node, shape (len(rows), n)."""
@@ -718,7 +654,7 @@ class PairDistances:
         c = np.atleast_1d(np.asarray(cols, np.int64))
         self._check(r, c)
         v = np.broadcast_to(np.asarray(dist, np.float64), (r.size, c.size))
-        _tri_write(self._buf, r, c, np.ascontiguousarray(v), self.compact, float(np.finfo(np.float32).tiny))
+        tri_write(self._buf, r, c, np.ascontiguousarray(v), self.compact, float(np.finfo(np.float32).tiny))
 
     def set_rows(self, rows: Any, dist: np.ndarray) -> None:
         """Store the distances of ``rows`` to every node (``dist`` of shape (len(rows), n))."""
@@ -896,8 +832,8 @@ class GuildGraph:
                 lab, _ = ndimage.label(m, structure=_offsets8())
                 seeds = np.unique(lab[fp_r - r0, fp_c - c0])
                 # dilated footprint: neighbours of footprint cells
-                rr = np.clip((fp_r[:, None] + _DR[None, :]).ravel() - r0, 0, r1 - r0 - 1)
-                cc = np.clip((fp_c[:, None] + _DC[None, :]).ravel() - c0, 0, c1 - c0 - 1)
+                rr = np.clip((fp_r[:, None] + DR[None, :]).ravel() - r0, 0, r1 - r0 - 1)
+                cc = np.clip((fp_c[:, None] + DC[None, :]).ravel() - c0, 0, c1 - c0 - 1)
                 seeds = np.union1d(seeds, np.unique(lab[rr, cc]))
                 seeds = seeds[seeds > 0]
                 if seeds.size == 0:
@@ -1034,8 +970,8 @@ class GuildGraph:
             win = self._grow_window(masks, fp_r, fp_c)
             r0, r1, c0, c1 = win
             old_m, new_m = masks(r0, r1, c0, c1)
-            rr = np.clip((fp_r[:, None] + np.r_[0, _DR][None, :]).ravel(), r0, r1 - 1)
-            cc = np.clip((fp_c[:, None] + np.r_[0, _DC][None, :]).ravel(), c0, c1 - 1)
+            rr = np.clip((fp_r[:, None] + np.r_[0, DR][None, :]).ravel(), r0, r1 - 1)
+            cc = np.clip((fp_c[:, None] + np.r_[0, DC][None, :]).ravel(), c0, c1 - 1)
             ids = np.unique(self.labels[rr, cc])
             R = ids[ids > 0] - 1
             lab_new, _ = ndimage.label(new_m, structure=_offsets8())
@@ -1253,7 +1189,7 @@ class GuildGraph:
         """Distances can only fall: vertex insertion + decreases on the nodes near the change.
 
         The block ``U`` (nodes within the p* cut of a changed node) is copied once; new nodes join it
-        isolated and every decreased or new link is applied by :func:`werkland.connectivity._insert_edge`
+        isolated and every decreased or new link is applied by :func:`werkland._kernels.graph.insert_edge`
         (exact; only improving rows are scanned) with the PCnum change telescoped from its updates.
         """
         n = self.n
@@ -1296,7 +1232,7 @@ class GuildGraph:
             E = np.exp(-Dsub[r_in, :m])
             delta -= 2.0 * float(a_old[r_in] @ (E @ a_old)) - float(a_old[r_in] @ E[:, r_in] @ a_old[r_in])
         for p, q, c in decs:
-            delta += _insert_edge(Dsub, int(pos[p]), int(pos[q]), k * c, a_sub)
+            delta += insert_edge(Dsub, int(pos[p]), int(pos[q]), k * c, a_sub)
         for t, nl in enumerate(new_links):
             v = m + t
             for q, c in nl.items():
@@ -1308,7 +1244,7 @@ class GuildGraph:
                     continue
                 else:
                     iq = int(pos[q])
-                delta += _insert_edge(Dsub, v, iq, k * c, a_sub)
+                delta += insert_edge(Dsub, v, iq, k * c, a_sub)
         # removed nodes outside U: isolated, contributed a_r²
         r_out = [r for r in Rset if pos[r] < 0]
         pc = self.pcnum + delta - float(sum(self.a[r] ** 2 for r in r_out))
@@ -2056,7 +1992,7 @@ class Evaluator:
     ----------
     codes : numpy.ndarray
         uint8 land-cover codes (0 outside the region).
-    grid : werkland.io.Grid
+    grid : werkland.raster.io.Grid
         Raster grid.
     legend : werkland.tables.Legend
         Legend.
@@ -2668,7 +2604,7 @@ def _guild_baseline(
         find_patches,
         prepare_resistance,
     )
-    from werkland.io import line_cells, read_raster, release_free_memory
+    from werkland.raster.io import line_cells, read_raster, release_free_memory
 
     hp, rp = region / "habitat" / f"{gname}.tif", region / "resistance" / f"{gname}.tif"
     if hp.exists() and rp.exists():
@@ -2857,8 +2793,8 @@ def run_interventions(
     import geopandas as gpd
 
     from werkland.climate import climate_params
-    from werkland.crs import assert_metric
-    from werkland.io import read_raster, write_csv, write_gpkg
+    from werkland.raster.crs import assert_metric
+    from werkland.raster.io import read_raster, write_csv, write_gpkg
     from werkland.tables import load_guilds, load_legend
 
     t_start = time.perf_counter()

@@ -33,8 +33,8 @@ from pyproj import CRS
 from rasterio.enums import Resampling
 
 from werkland._errors import WerklandInputError
-from werkland.crs import assert_metric, choose_metric_crs
-from werkland.io import Grid, read_raster, write_raster
+from werkland.raster.crs import assert_metric, choose_metric_crs
+from werkland.raster.io import Grid, read_raster, write_raster
 from werkland.tables import Legend
 
 log = logging.getLogger(__name__)
@@ -896,7 +896,7 @@ def _write_region_gpkg(region: gpd.GeoDataFrame, parks: gpd.GeoDataFrame, path: 
 
 
 def _write_two_layers(a: gpd.GeoDataFrame, la: str, b: gpd.GeoDataFrame, lb: str, path: str | os.PathLike[str]) -> None:
-    from werkland.io import atomic_path
+    from werkland.raster.io import atomic_path
 
     with atomic_path(path) as tmp:
         a.to_file(tmp, layer=la, driver="GPKG", engine="pyogrio")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from werkland import config as wconfig
-from werkland.io import write_json
+from werkland.raster.io import write_json
 from werkland.tables import load_guilds, load_legend
 
 log = logging.getLogger(__name__)

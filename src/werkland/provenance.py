@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from werkland._errors import WerklandInputError
-from werkland.io import sha256_file
+from werkland.raster.io import sha256_file
 
 #: Distributions whose versions every report lists (missing ones are reported as "not installed").
 PACKAGES: tuple[str, ...] = (

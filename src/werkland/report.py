@@ -47,8 +47,8 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from werkland import __version__  # noqa: E402
 from werkland._errors import WerklandInputError  # noqa: E402
-from werkland.io import atomic_path, read_raster, write_json  # noqa: E402
 from werkland.provenance import OSM_CITATION, collect_provenance  # noqa: E402
+from werkland.raster.io import atomic_path, read_raster, write_json  # noqa: E402
 from werkland.report_i18n import FIGURES, LANGUAGES, tr  # noqa: E402
 from werkland.tables import Guild, Legend, load_guilds, load_legend  # noqa: E402
 
@@ -168,7 +168,7 @@ def _read_raster_masked(p: Path) -> tuple[np.ndarray, Any]:
     -------
     array : numpy.ndarray
         Floating-point values, NaN where the raster has its nodata value.
-    grid : werkland.io.Grid
+    grid : werkland.raster.io.Grid
         The raster's grid.
     """
     arr, grid, nodata = read_raster(p)
@@ -373,7 +373,7 @@ def _park_window(geom: Any, grid: Any) -> tuple[slice, slice] | None:
     ----------
     geom : shapely geometry or None
         The park polygon, in the grid's CRS.
-    grid : werkland.io.Grid
+    grid : werkland.raster.io.Grid
         The raster grid.
 
     Returns
@@ -676,7 +676,7 @@ def _imshow(
         Target axes.
     arr : numpy.ndarray
         The raster values.
-    grid : werkland.io.Grid
+    grid : werkland.raster.io.Grid
         The raster's grid (for the extent).
     mask_invalid : bool
         Mask NaN and infinite cells (:func:`numpy.ma.masked_invalid`).

@@ -43,7 +43,7 @@ from pyproj import CRS, Transformer
 
 from werkland import gbif, richness
 from werkland._errors import WerklandInputError
-from werkland.io import atomic_path, read_raster, write_csv, write_gpkg, write_json
+from werkland.raster.io import atomic_path, read_raster, write_csv, write_gpkg, write_json
 from werkland.tables import load_guilds, load_legend
 
 log = logging.getLogger(__name__)
@@ -733,6 +733,6 @@ def run_species(
 def _dummy_grid(crs: CRS) -> Any:
     from affine import Affine
 
-    from werkland.io import Grid
+    from werkland.raster.io import Grid
 
     return Grid(1, 1, Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0), crs)

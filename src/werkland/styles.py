@@ -580,7 +580,7 @@ def write_region_styles(
     list of pathlib.Path
         The files written.
     """
-    from werkland.io import atomic_path
+    from werkland.raster.io import atomic_path
     from werkland.tables import load_legend
 
     d = Path(region_dir)

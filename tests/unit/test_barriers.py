@@ -14,7 +14,7 @@ from pyproj import CRS
 from werkland import barriers as br
 from werkland import connectivity as cn
 from werkland._errors import WerklandInputError
-from werkland.io import Grid, write_gpkg, write_raster
+from werkland.raster.io import Grid, write_gpkg, write_raster
 
 # --------------------------------------------------------------------------------------------
 # V8: one-pixel corridor [A] r=1 | r=10 | r=1 [B], cell 1 m
@@ -258,7 +258,7 @@ def test_run_barriers_gain_equals_full_recompute(tmp_path):
     info, out = _run_barriers(tmp_path, {"radii_m": [20.0], "top_n": 5, "passage_resistance": 1.0})
     ev = out[out["gain_evaluated"]]
     assert 1 <= len(ev) <= 5
-    from werkland.io import read_raster
+    from werkland.raster.io import read_raster
 
     labels, grid, _ = read_raster(tmp_path / "patches/g.tif")
     pt = gpd.read_file(tmp_path / "patches/g.gpkg")
@@ -327,7 +327,8 @@ def test_combine_barriers(tmp_path):
 def test_pair_scores_over_link_chunks_equal_one_pass():
     """Threaded link chunks give the single pass's maxima exactly, its sums to round-off, the same
     corridor memberships in link order, whatever the thread count."""
-    from werkland.barriers import _pair_scores, _pair_scores_chunked, _Probes
+    from werkland._kernels.barrier_scores import pair_scores as _pair_scores
+    from werkland.barriers import _pair_scores_chunked, _Probes
 
     rng = np.random.default_rng(3)
     n_patch, n_groups, n_seg, radii = 30, 400, 60, np.array([20.0, 50.0, 100.0])

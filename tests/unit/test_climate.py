@@ -39,7 +39,7 @@ from werkland.climate import (
     scs_runoff_mm,
     urban_cooling,
 )
-from werkland.io import Grid, write_raster
+from werkland.raster.io import Grid, write_raster
 
 LEGEND_YAML = Path(__file__).resolve().parents[2] / "config" / "landcover_classes.yaml"
 RD = CRS.from_epsg(28992)

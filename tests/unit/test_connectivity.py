@@ -21,7 +21,7 @@ from skimage.graph import MCP_Geometric
 
 from werkland import connectivity as cn
 from werkland._errors import WerklandInputError
-from werkland.io import Grid, read_raster, write_gpkg, write_raster
+from werkland.raster.io import Grid, read_raster, write_gpkg, write_raster
 
 # --------------------------------------------------------------------------------------------
 # V1: GRASS r.cost manual example

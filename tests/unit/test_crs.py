@@ -2,7 +2,7 @@ import pytest
 from pyproj import CRS
 
 from werkland._errors import WerklandInputError
-from werkland.crs import assert_metric, choose_metric_crs
+from werkland.raster.crs import assert_metric, choose_metric_crs
 
 
 @pytest.mark.parametrize(

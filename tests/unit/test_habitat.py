@@ -4,7 +4,7 @@ from pyproj import CRS
 
 from werkland._errors import WerklandInputError
 from werkland.habitat import RASTER_NODATA, check_codes, resistance, run_habitat, suitability
-from werkland.io import Grid, read_raster, write_raster
+from werkland.raster.io import Grid, read_raster, write_raster
 
 from ..conftest import GUILDS, LEGEND
 

@@ -34,7 +34,7 @@ from werkland.interventions import (
     pareto_front,
     run_interventions,
 )
-from werkland.io import Grid, write_raster
+from werkland.raster.io import Grid, write_raster
 from werkland.tables import load_guilds, load_legend
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from werkland._errors import WerklandInputError
-from werkland.io import line_cells, read_grid, read_raster, release_free_memory
+from werkland.raster.io import line_cells, read_grid, read_raster, release_free_memory
 
 
 @pytest.mark.parametrize("reader", [read_raster, read_grid])

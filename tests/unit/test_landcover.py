@@ -12,7 +12,6 @@ from affine import Affine
 from pyproj import CRS
 
 from werkland._errors import WerklandInputError
-from werkland.io import Grid, read_raster
 from werkland.landcover import (
     build_region,
     classify_osm_lines,
@@ -23,6 +22,7 @@ from werkland.landcover import (
     resolve_overlaps,
     run_landcover,
 )
+from werkland.raster.io import Grid, read_raster
 
 from ..conftest import LEGEND, shared_file
 

@@ -22,7 +22,7 @@ from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
 
 from tests.conftest import GUILDS, LEGEND
 from werkland._errors import WerklandInputError
-from werkland.io import Grid, write_csv, write_gpkg, write_json, write_raster
+from werkland.raster.io import Grid, write_csv, write_gpkg, write_json, write_raster
 from werkland.report import build_overview, build_region_report, fmt_value, park_cards
 from werkland.report_i18n import FIGURES, report_files, stage_files, tr
 
@@ -235,7 +235,7 @@ def test_summary_card_numbers_equal_stage_outputs(full_report):
     counts = pd.read_csv(d / "species" / "counts.csv", dtype={"park_id": str})
     cands = gpd.read_file(d / "interventions" / "candidates.gpkg")
     parks = gpd.read_file(d / "region.gpkg", layer="parks")
-    from werkland.io import read_raster
+    from werkland.raster.io import read_raster
     from werkland.tables import load_guilds, load_legend
 
     guilds = load_guilds(GUILDS, load_legend(LEGEND))

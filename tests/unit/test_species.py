@@ -25,7 +25,7 @@ from shapely.geometry import box
 
 from werkland import richness, species
 from werkland._errors import WerklandInputError
-from werkland.io import Grid, write_gpkg, write_raster
+from werkland.raster.io import Grid, write_gpkg, write_raster
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "gbif" / "records_small_simple_csv.tsv"

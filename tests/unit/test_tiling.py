@@ -81,7 +81,7 @@ def test_run_connectivity_tiled_outputs_equal(tmp_path):
     from pyproj import CRS
 
     from werkland.connectivity import run_connectivity
-    from werkland.io import Grid, read_raster, write_raster
+    from werkland.raster.io import Grid, read_raster, write_raster
 
     rng = np.random.default_rng(11)
     size = 150
@@ -119,7 +119,7 @@ def test_run_connectivity_tiled_outputs_equal(tmp_path):
     [((157, 203), 16, 6), ((157, 203), 50, 6), ((10, 7), 3, 0), ((10, 7), 1, 4), ((5, 9), 20, 2), ((64, 64), 32, 40)],
 )
 def test_plan_windows_cores_partition_and_windows_are_clipped(shape, tile, overlap):
-    from werkland.tiling import plan_windows
+    from werkland.raster.windows import plan_windows
 
     H, W = shape
     windows = plan_windows(shape, tile, overlap)
@@ -141,7 +141,7 @@ def test_plan_windows_cores_partition_and_windows_are_clipped(shape, tile, overl
 
 
 def test_plan_windows_rejects_bad_arguments():
-    from werkland.tiling import plan_windows
+    from werkland.raster.windows import plan_windows
 
     with pytest.raises(ValueError, match="tile_cells"):
         plan_windows((10, 10), 0, 1)
@@ -153,7 +153,7 @@ def _landcover(tmp_path, legend, shape=(157, 203), seed=7):
     """Blocks of land cover crossed by roads and a railway (edge bands cross tile borders), nodata holes."""
     from pyproj import CRS
 
-    from werkland.io import Grid, write_raster
+    from werkland.raster.io import Grid, write_raster
 
     rng = np.random.default_rng(seed)
     H, W = shape
@@ -253,7 +253,7 @@ def test_habitat_overlap_is_the_widest_edge_band(guilds):
 def test_habitat_overlap_too_small_would_differ(tmp_path, legend, guilds):
     """With windows not grown enough, edge bands are cut at tile borders (so the equality test can fail)."""
     from werkland.habitat import _run_habitat_tiled, run_habitat
-    from werkland.io import read_grid
+    from werkland.raster.io import read_grid
 
     from ..conftest import GUILDS, LEGEND
 
@@ -273,7 +273,7 @@ def test_habitat_overlap_too_small_would_differ(tmp_path, legend, guilds):
 def test_run_habitat_tiled_checks_codes_of_every_window_and_leaves_no_output(tmp_path, legend):
     from werkland._errors import WerklandInputError
     from werkland.habitat import run_habitat
-    from werkland.io import read_raster, write_raster
+    from werkland.raster.io import read_raster, write_raster
 
     from ..conftest import GUILDS, LEGEND
 

@@ -1,0 +1,104 @@
+"""Compiled kernels of the barrier stage: probe-group minima of a search and pair improvement scores."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from werkland._kernels.heap import append
+
+
+@numba.njit(cache=True, nogil=True)
+def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin):  # pragma: no cover
+    """Minimum settled cost over each probe group touched by a search (sparse output)."""
+    found = np.empty(256, np.int64)
+    nf = 0
+    for t in range(n_t):
+        v = touched[t]
+        c = cum[v]
+        if c > bound:
+            continue
+        s = cell_slot[v]
+        if s < 0:
+            continue
+        for q in range(slot_ptr[s], slot_ptr[s + 1]):
+            g = slot_groups[q]
+            if gmin[g] == np.inf:
+                found, nf = append(found, nf, g)
+            if c < gmin[g]:
+                gmin[g] = c
+    order = np.sort(found[:nf])
+    groups = np.empty(nf, np.int32)  # group ids < 2^31; half the bytes of the largest table of the stage
+    vals = np.empty(nf, np.float64)
+    for f in range(nf):
+        groups[f] = order[f]
+        vals[f] = gmin[order[f]]
+        gmin[order[f]] = np.inf
+    return groups, vals
+
+
+@numba.njit(cache=True, nogil=True)
+def pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, rbase, width, n_seg):  # pragma: no cover
+    n_r = radii.shape[0]
+    best_m = np.zeros((n_seg, n_r))
+    sum_m = np.zeros((n_seg, n_r))
+    best_p = np.zeros((n_seg, n_r))
+    sum_p = np.zeros((n_seg, n_r))
+    scratch = np.full(n_seg * n_r, -1.0)
+    skeys = np.empty(64, np.int64)
+    cmark = np.full(n_seg, -1, np.int64)
+    cs = np.empty(1024, np.int64)
+    cl = np.empty(1024, np.int64)
+    nc = 0
+    for e in range(lp.shape[0]):
+        p = lp[e]
+        q = lq[e]
+        L = lcd[e]
+        i = pptr[p]
+        ie = pptr[p + 1]
+        j = pptr[q]
+        je = pptr[q + 1]
+        nk = 0
+        while i < ie and j < je:
+            gp = pgroups[i]
+            gq = pgroups[j]
+            if gp < gq:
+                i += 1
+            elif gp > gq:
+                j += 1
+            else:
+                s = g_seg[gp]
+                t = g_type[gp]
+                if t == 0:
+                    ri = g_ri[gp]
+                    R = radii[ri]
+                    delta = L - pvals[i] - pvals[j] - 2.0 * R * rbase
+                    if delta > 0.0:
+                        v = delta / (2.0 * R)
+                        key = s * n_r + ri
+                        if scratch[key] < 0.0:
+                            skeys, nk = append(skeys, nk, key)
+                            scratch[key] = v
+                        elif v > scratch[key]:
+                            scratch[key] = v
+                elif t == 1:
+                    if pvals[i] + pvals[j] - L <= width and cmark[s] != e:
+                        cmark[s] = e
+                        cs, _ = append(cs, nc, s)
+                        cl, nc = append(cl, nc, e)
+                i += 1
+                j += 1
+        for f in range(nk):
+            key = skeys[f]
+            s = key // n_r
+            ri = key - s * n_r
+            v = scratch[key]
+            scratch[key] = -1.0
+            pct = 100.0 * v / L if L > 0 else 0.0
+            if v > best_m[s, ri]:
+                best_m[s, ri] = v
+            if pct > best_p[s, ri]:
+                best_p[s, ri] = pct
+            sum_m[s, ri] += v
+            sum_p[s, ri] += pct
+    return best_m, sum_m, best_p, sum_p, cs[:nc], cl[:nc]

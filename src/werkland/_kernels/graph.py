@@ -1,0 +1,202 @@
+"""Compiled graph kernels: single-source shortest-path rows, shortest-path-tree losses (dPC
+connector, betweenness) and the edge insertion of the what-if graph updates."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from werkland._kernels.heap import heap_pop, heap_push
+
+
+@numba.njit(cache=True, nogil=True)
+def path_value(d, mode):  # pragma: no cover - compiled
+    if d == np.inf:
+        return 0.0
+    if mode == 0:
+        return math.exp(-d)
+    return 1.0 / (1.0 + d)
+
+
+@numba.njit(cache=True, nogil=True)
+def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # pragma: no cover - compiled
+    """Exact connector losses, betweenness and BCPC from the baseline shortest-path trees.
+
+    For each source i and each interior vertex k of i's tree, the targets whose distance can
+    change when k is removed are k's descendants; their new distances come from a Dijkstra over
+    the descendant set seeded from the unaffected neighbours (old distances stay valid there).
+    Returns per-node connector loss (sum over ordered pairs of a_i a_j (f(d) - f(d'))), the number
+    of ordered pairs whose best path passes through k, and sum of a_i a_j f(d_ij) over them, for
+    the sources ``i0 <= i < i1`` (the per-source sums are independent: see :func:`_tree_losses_all`).
+    Trees hold only targets with ``D[i, j] <= limit`` (``inf`` = all; tree paths only lengthen, so
+    the pruned tree is the tree of those targets).
+    """
+    n = a.shape[0]
+    connector = np.zeros(n)
+    bc = np.zeros(n)
+    bcpc = np.zeros(n)
+    nchild = np.zeros(n, np.int64)
+    cptr = np.zeros(n + 1, np.int64)
+    clist = np.empty(n, np.int64)
+    fill = np.zeros(n, np.int64)
+    mark = np.zeros(n, np.int64)
+    done = np.zeros(n, np.int64)
+    tent = np.full(n, np.inf)
+    desc = np.empty(n, np.int64)
+    stack = np.empty(n, np.int64)
+    hk = np.empty(4 * n + 16, np.float64)
+    hv = np.empty(4 * n + 16, np.int64)
+    stamp = 0
+    for i in range(i0, i1):
+        nchild[:] = 0
+        for j in range(n):
+            p = P[i, j]
+            if j != i and p >= 0 and D[i, j] <= limit:
+                nchild[p] += 1
+        cptr[0] = 0
+        for v in range(n):
+            cptr[v + 1] = cptr[v] + nchild[v]
+        fill[:] = 0
+        for j in range(n):
+            p = P[i, j]
+            if j != i and p >= 0 and D[i, j] <= limit:
+                clist[cptr[p] + fill[p]] = j
+                fill[p] += 1
+        for k in range(n):
+            if k == i or nchild[k] == 0:
+                continue
+            stamp += 1
+            # descendants of k
+            nd = 0
+            top = 0
+            for q in range(cptr[k], cptr[k + 1]):
+                stack[top] = clist[q]
+                top += 1
+            while top > 0:
+                top -= 1
+                v = stack[top]
+                desc[nd] = v
+                nd += 1
+                mark[v] = stamp
+                for q in range(cptr[v], cptr[v + 1]):
+                    stack[top] = clist[q]
+                    top += 1
+            mark[k] = stamp  # excluded from the graph
+            # betweenness
+            s_old = 0.0
+            for t in range(nd):
+                v = desc[t]
+                s_old += a[v] * path_value(D[i, v], mode)
+            bc[k] += nd
+            bcpc[k] += a[i] * s_old
+            if a[i] == 0.0:
+                continue
+            # seeds: best entry from unaffected neighbours
+            hn = 0
+            for t in range(nd):
+                v = desc[t]
+                best = np.inf
+                for q in range(indptr[v], indptr[v + 1]):
+                    u = indices[q]
+                    if mark[u] == stamp:
+                        continue
+                    du = D[i, u]
+                    if du < np.inf:
+                        cand = du + weights[q]
+                        if cand < best:
+                            best = cand
+                tent[v] = best
+                if best < np.inf:
+                    hk, hv, hn = heap_push(hk, hv, hn, best, v)
+            while hn > 0:
+                key, v, hn = heap_pop(hk, hv, hn)
+                if key > tent[v] or done[v] == stamp:
+                    continue
+                done[v] = stamp
+                for q in range(indptr[v], indptr[v + 1]):
+                    u = indices[q]
+                    if mark[u] != stamp or u == k or done[u] == stamp:
+                        continue
+                    nkey = key + weights[q]
+                    if nkey < tent[u]:
+                        tent[u] = nkey
+                        hk, hv, hn = heap_push(hk, hv, hn, nkey, u)
+            s_new = 0.0
+            for t in range(nd):
+                v = desc[t]
+                s_new += a[v] * path_value(tent[v], mode)
+                tent[v] = np.inf
+            loss = a[i] * (s_old - s_new)
+            if loss > 0.0:
+                connector[k] += loss
+    return connector, bc, bcpc
+
+
+@numba.njit(cache=True, nogil=True)
+def sssp_rows(indptr, indices, weights, i0, i1, D, r0):  # pragma: no cover - compiled
+    """Rows ``i0..i1-1`` of the all-pairs shortest-path matrix, written to ``D[s - r0]`` (Dijkstra, lazy
+    binary heap; ``r0 = i0`` fills a block of ``i1 - i0`` rows).
+
+    A node's distance is the minimum of ``d[u] + w`` over its settled neighbours whatever the order
+    in which equal keys leave the heap, so the rows equal scipy's ``csgraph.dijkstra`` bit for bit.
+    """
+    n = indptr.shape[0] - 1
+    cap = indices.shape[0] + 1
+    hk = np.empty(cap, np.float64)
+    hv = np.empty(cap, np.int64)
+    done = np.zeros(n, np.bool_)
+    for s in range(i0, i1):
+        row = D[s - r0]
+        for v in range(n):
+            row[v] = np.inf
+            done[v] = False
+        row[s] = 0.0
+        hk[0] = 0.0
+        hv[0] = s
+        nh = 1
+        while nh > 0:
+            d, u, nh = heap_pop(hk, hv, nh)
+            if done[u] or d > row[u]:
+                continue
+            done[u] = True
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                nd = d + weights[e]
+                if nd < row[v]:
+                    row[v] = nd
+                    hk, hv, nh = heap_push(hk, hv, nh, nd, v)
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def insert_edge(D, u, v, w, a):  # pragma: no cover - compiled
+    """Shortest paths after adding edge (u, v) of length w, in place (D symmetric, all pairs, -ln p).
+
+    ``D'[i, j] = min(D[i, j], D[i, u] + w + D[v, j], D[i, v] + w + D[u, j])``; a row changes only
+    when ``D[i, u] + w < D[i, v]`` (or the mirror), so only those rows are scanned. Reading rows
+    already updated yields walks no shorter than the exact value, so the result is exact. Returns
+    the change of PCnum = Σ a_i a_j exp(-D_ij) (successive calls telescope to the total change).
+    """
+    delta = 0.0
+    for i in range(D.shape[0]):
+        x = D[i, u] + w  # i -> u -> (new edge) -> v -> ...
+        if x < D[i, v]:
+            delta += relax_row(D, i, x, v, a)
+        y = D[i, v] + w  # i -> v -> (new edge) -> u -> ...
+        if y < D[i, u]:
+            delta += relax_row(D, i, y, u, a)
+    return delta
+
+
+@numba.njit(cache=True, nogil=True)
+def relax_row(D, i, x, r, a):  # pragma: no cover - compiled
+    """Row ``i`` of :func:`insert_edge`: ``D[i, j] = min(D[i, j], x + D[r, j])``; returns the PCnum change."""
+    delta = 0.0
+    for j in range(D.shape[0]):
+        c = x + D[r, j]
+        if c < D[i, j]:
+            delta += a[i] * a[j] * (math.exp(-c) - math.exp(-D[i, j]))
+            D[i, j] = c
+    return delta
