@@ -155,6 +155,41 @@ def load_legend(path: str | os.PathLike[str]) -> Legend:
     return Legend(tuple(out), where, raw)
 
 
+#: Dispersal-kernel conventions: the probability at ``d0_m`` (Conefor: the median distance; Graphab:
+#: the "maximum" distance).
+CONVENTIONS: dict[str, float] = {"conefor": 0.5, "graphab": 0.05}
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """Negative-exponential dispersal kernel ``p(d) = exp(-k d)``.
+
+    Attributes
+    ----------
+    d0_m : float
+        Reference distance in cost-weighted metres.
+    p0 : float
+        Probability at ``d0_m``.
+    k_per_m : float
+        Decay rate per cost-weighted metre, ``-ln(p0) / d0_m``.
+    convention : str
+        ``"conefor"`` (p0 = 0.5 at the median distance) or ``"graphab"`` (p0 = 0.05).
+    """
+
+    d0_m: float
+    p0: float
+    k_per_m: float
+    convention: str
+
+    def p(self, d: Any) -> Any:
+        """Direct dispersal probability for cost distance(s) ``d`` (cost-weighted m)."""
+        return np.exp(-self.k_per_m * np.asarray(d, dtype=np.float64))
+
+    def max_cost(self, p_floor: float) -> float:
+        """Cost distance (cost-weighted m) at which ``p`` falls to ``p_floor``."""
+        return float(-math.log(p_floor) / self.k_per_m)
+
+
 @dataclass(frozen=True)
 class Guild:
     """A species guild: habitat suitability and resistance per class plus dispersal parameters.
@@ -205,6 +240,26 @@ class Guild:
     def k_per_m(self) -> float:
         """Kernel decay k = -ln(p0)/d0 in 1/m (cost-weighted metres)."""
         return -math.log(self.p0) / self.d0_m
+
+    def kernel(self, convention: str = "conefor") -> Kernel:
+        """The guild's dispersal kernel under a convention: d0, p0 and k in one place.
+
+        ``conefor`` uses the guild's ``p0`` (0.5 in the shipped table); ``graphab`` fixes p0 = 0.05 at
+        the same ``d0_m`` (k is ln 20 / ln 2 = 4.3 times the Conefor k).
+
+        Raises
+        ------
+        WerklandInputError
+            An unknown convention.
+        """
+        if convention not in CONVENTIONS:
+            raise WerklandInputError(
+                f"unknown kernel convention {convention!r}",
+                path="config: connectivity.convention",
+                fix=f"use one of {sorted(CONVENTIONS)}",
+            )
+        p0 = CONVENTIONS["graphab"] if convention == "graphab" else float(self.p0)
+        return Kernel(float(self.d0_m), p0, -math.log(p0) / float(self.d0_m), convention)
 
     def params(self) -> dict[str, Any]:
         """Plain-dict form (for Snakemake params and provenance)."""

@@ -11,12 +11,15 @@ from werkland.config import species_params as werkland_species_params
 from werkland.report_i18n import FIGURES as REPORT_FIGURES
 from werkland.report_i18n import report_files, stage_files
 from werkland.styles import style_targets
+from werkland.layout import RegionPaths
 from werkland.tables import load_guilds, load_legend
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 REGIONS = region_settings(config)
 GUILDS = list(config["guilds"])
 STORMS = [storm["name"] for storm in config["climate"]["storms"]]
+# Every path of results/{region}/ as a rule pattern (werkland.layout is the one data contract).
+LAYOUT = RegionPaths("results", "{region}")
 
 
 # guild: only the configured guilds, so barriers/{guild}.gpkg never matches all_guilds.gpkg

@@ -1,0 +1,29 @@
+"""Typed stage parameters: frozen dataclasses built from the validated config.
+
+Defaults live only in ``workflow/schemas/config.schema.yaml``: :func:`werkland.config.validate_config`
+fills them in, and every ``from_config`` reads the filled config (a missing key is a bug, not a
+default). Thread counts are passed explicitly. Rules hand :meth:`~werkland.params.base.StageParams.as_dict`
+to their scripts, which rebuild the dataclass with ``from_dict``.
+
+Public API: :class:`HabitatParams`, :class:`ConnectivityParams`, :class:`BarrierParams`,
+:class:`SpeciesParams`, :class:`ClimateParams`, :class:`InterventionParams`, :class:`ReportParams`,
+:func:`barrier_guild_weights`, :func:`reject_unknown`.
+"""
+
+from werkland.params.base import StageParams, closest, reject_unknown
+from werkland.params.landscape import (
+    BarrierParams,
+    ConnectivityParams,
+    HabitatParams,
+    barrier_guild_weights,
+)
+
+__all__ = [
+    "BarrierParams",
+    "ConnectivityParams",
+    "HabitatParams",
+    "StageParams",
+    "barrier_guild_weights",
+    "closest",
+    "reject_unknown",
+]

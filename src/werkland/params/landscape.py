@@ -1,0 +1,153 @@
+"""Parameters of the habitat, connectivity and barrier stages (one guild at a time)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from werkland.params.base import StageParams
+from werkland.tables import Guild, Kernel
+
+
+@dataclass(frozen=True)
+class HabitatParams(StageParams):
+    """Habitat stage (``habitat:`` in the config).
+
+    Attributes
+    ----------
+    tile_cells : int
+        Side of the overlapping tiles in cells (0 = untiled).
+    """
+
+    tile_cells: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> HabitatParams:
+        """From the validated config (schema defaults filled)."""
+        return cls(tile_cells=int(config["habitat"]["tile_cells"]))
+
+
+@dataclass(frozen=True)
+class ConnectivityParams(StageParams):
+    """Connectivity stage for one guild (``connectivity:`` plus the guild's row of the guild table).
+
+    Attributes
+    ----------
+    guild : str
+        Guild id.
+    kernel : Kernel
+        Dispersal kernel (d0, p0, k) under the configured convention (:meth:`Guild.kernel`).
+    suitability_threshold : float
+        Habitat cells have suitability >= this.
+    min_patch_area_m2 : float
+        Smaller patches are dropped, m².
+    edge_band_m : float
+        Core area = patch minus this band, m.
+    p_floor : float
+        Links and searches stop where the probability falls below this.
+    corridor_width : float
+        Corridor truncation, cost-weighted m (the configured ``corridor_width_cost`` or ``d0_m``).
+    iic_max_cost : float
+        Links count for IIC up to this cost distance (``d0_m``), cost-weighted m.
+    tile_cells : int
+        Side of the overlapping search tiles in cells (0 = untiled).
+    metrics_tolerance : float
+        Node metrics over pairs with a material p* (0 = exact).
+    n_threads : int
+        Threads of the searches and all-pairs computations.
+    """
+
+    guild: str
+    kernel: Kernel
+    suitability_threshold: float
+    min_patch_area_m2: float
+    edge_band_m: float
+    p_floor: float
+    corridor_width: float
+    iic_max_cost: float
+    tile_cells: int
+    metrics_tolerance: float
+    n_threads: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], guild: Guild, *, n_threads: int) -> ConnectivityParams:
+        """From the validated config and the guild (:func:`werkland.tables.load_guilds`)."""
+        c = config["connectivity"]
+        kernel = guild.kernel(c["convention"])
+        width = c["corridor_width_cost"]
+        return cls(
+            guild=guild.name,
+            kernel=kernel,
+            suitability_threshold=float(guild.suitability_threshold),
+            min_patch_area_m2=float(guild.min_patch_area_m2),
+            edge_band_m=float(guild.edge_band_m),
+            p_floor=float(c["p_floor"]),
+            corridor_width=float(kernel.d0_m if width is None else width),
+            iic_max_cost=float(kernel.d0_m),
+            tile_cells=int(c["tile_cells"]),
+            metrics_tolerance=float(c["metrics_tolerance"]),
+            n_threads=int(n_threads),
+        )
+
+
+@dataclass(frozen=True)
+class BarrierParams(StageParams):
+    """Barrier stage for one guild (``barriers:``, the guild's resistance table and its kernel).
+
+    The kernel, corridor width and tolerance are the connectivity stage's own, built from the same
+    config (never read back from ``graph/{guild}_summary.json``).
+
+    Attributes
+    ----------
+    guild : str
+        Guild id.
+    connectivity : ConnectivityParams
+        The guild's connectivity parameters (kernel, p floor, corridor width, tolerance).
+    max_segment_m : float
+        Linear barriers are split into segments of at most this length, m.
+    radii_m : tuple of float
+        Restoration radii, m.
+    top_n : int
+        Segments whose network gain is computed.
+    resistance_threshold : float
+        Classes with resistance >= this are barriers.
+    passage_resistance : float
+        Resistance after a fauna passage.
+    resistance : dict
+        Class -> resistance of the guild (``inf`` = impassable).
+    n_threads : int
+        Threads.
+    """
+
+    guild: str
+    connectivity: ConnectivityParams
+    max_segment_m: float
+    radii_m: tuple[float, ...]
+    top_n: int
+    resistance_threshold: float
+    passage_resistance: float
+    resistance: dict[str, float]
+    n_threads: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], guild: Guild, *, n_threads: int) -> BarrierParams:
+        """From the validated config and the guild."""
+        b = config["barriers"]
+        return cls(
+            guild=guild.name,
+            connectivity=ConnectivityParams.from_config(config, guild, n_threads=n_threads),
+            max_segment_m=float(b["max_segment_m"]),
+            radii_m=tuple(float(r) for r in b["radii_m"]),
+            top_n=int(b["top_n"]),
+            resistance_threshold=float(b["resistance_threshold"]),
+            passage_resistance=float(b["passage_resistance"]),
+            resistance={k: float(v) for k, v in guild.resistance.items()},
+            n_threads=int(n_threads),
+        )
+
+
+def barrier_guild_weights(config: Mapping[str, Any]) -> dict[str, float]:
+    """Weight of each analysed guild in the multi-guild barrier rank (1 when not configured)."""
+    weights = config["barriers"].get("guild_weights") or {}
+    return {g: float(weights.get(g, 1.0)) for g in config["guilds"]}
