@@ -6,6 +6,9 @@ workflow log shows one clear line instead of a traceback from deep inside a libr
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class WerklandError(Exception):
     """Base class of all werkland errors."""
@@ -43,3 +46,28 @@ def unreadable(what: str, exc: BaseException, path: str, fix: str | None = None)
     """
     first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     return WerklandInputError(f"cannot read {what} ({first})", path=path, fix=fix)
+
+
+def closest(key: str, valid: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest valid key, or ``""`` when none is close."""
+    match = difflib.get_close_matches(str(key), sorted(map(str, valid)), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def reject_unknown(given: Iterable[str], valid: Iterable[str], *, where: str, path: str = "config") -> None:
+    """Raise for the first key of ``given`` that is not in ``valid``, naming the closest valid key.
+
+    Raises
+    ------
+    WerklandInputError
+        ``config: regions.demo: unknown key 'contxt_buffer_m' (did you mean 'context_buffer_m'?)``.
+    """
+    valid = list(valid)
+    unknown = [k for k in given if k not in valid]
+    if unknown:
+        k = unknown[0]
+        raise WerklandInputError(
+            f"{where}: unknown key {k!r}{closest(k, valid)}",
+            path=path,
+            fix=f"use one of: {', '.join(sorted(map(str, valid)))}",
+        )

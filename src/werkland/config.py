@@ -17,9 +17,15 @@ from typing import Any
 import jsonschema
 import yaml
 
-from werkland._errors import WerklandInputError
+from werkland._errors import WerklandInputError, closest
 
 REGION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+#: Columns of a regions table (``regions_table``); any other column is an error.
+REGION_TABLE_COLUMNS: tuple[str, ...] = (
+    "region", "land_cover", "land_cover_type", "parks_file", "parks_id_field", "clip_lonlat", "crs",
+    "resolution_m", "context_buffer_m", "species_source", "species_file",
+)
 
 
 def _path(err: jsonschema.ValidationError) -> str:
@@ -70,8 +76,55 @@ def _resolve(ref: str, root: Mapping[str, Any]) -> Mapping[str, Any]:
     return node
 
 
+def _closed_properties(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The properties of an object schema (through ``$ref`` and ``allOf``) and its
+    ``additionalProperties`` (a schema for maps such as ``regions``; None for closed objects)."""
+    if "$ref" in schema:
+        schema = {**_resolve(schema["$ref"], root), **{k: v for k, v in schema.items() if k != "$ref"}}
+    props: dict[str, Any] = {}
+    extra = schema.get("additionalProperties")
+    for sub in schema.get("allOf", []):
+        p, e = _closed_properties(sub, root)
+        props.update(p)
+        extra = extra if extra is not None else e
+    for key, sub in (schema.get("properties") or {}).items():
+        props[key] = sub
+    return props, extra
+
+
+def unknown_keys(schema: Mapping[str, Any], data: Any, root: Mapping[str, Any], where: str = "") -> list[str]:
+    """Keys of ``data`` that the schema does not define, each with the closest valid key.
+
+    Objects with ``properties`` are closed unless they declare ``additionalProperties`` (maps such as
+    ``regions`` or ``guild_weights``, whose values are checked against that schema). Free-form objects
+    (no ``properties``, e.g. a source's ``mapping``) are not checked.
+    """
+    out: list[str] = []
+    if isinstance(data, list):
+        items = schema.get("items") if isinstance(schema, Mapping) else None
+        if isinstance(items, Mapping):
+            for i, v in enumerate(data):
+                out += unknown_keys(items, v, root, f"{where}[{i}]")
+        return out
+    if not isinstance(data, dict) or not isinstance(schema, Mapping):
+        return out
+    props, extra = _closed_properties(schema, root)
+    for key, value in data.items():
+        here = f"{where}.{key}" if where else str(key)
+        if key in props:
+            out += unknown_keys(props[key], value, root, here)
+        elif isinstance(extra, Mapping):
+            out += unknown_keys(extra, value, root, here)
+        elif props and extra is not True:
+            out.append(f"config: {where or '(top level)'}: unknown key {key!r}{closest(str(key), props)}")
+    return out
+
+
 def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> dict[str, Any]:
     """Validate ``config`` in place against the schema, filling schema defaults.
+
+    Unknown keys are errors everywhere (every section, region, source and park setting), each naming
+    the key and the closest valid one: a misspelt key never silently falls back to a default.
 
     Raises
     ------
@@ -80,6 +133,11 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
     """
     with open(schema_path, encoding="utf-8") as fh:
         schema = yaml.safe_load(fh)
+    unknown = unknown_keys(schema, config, schema)
+    if unknown:
+        raise WerklandInputError("invalid configuration:\n  " + "\n  ".join(unknown), path="config",
+                                 fix="correct the keys above in config/config.yaml (or your --configfile); "
+                                     "the valid keys are in workflow/schemas/config.schema.yaml")
     _fill_defaults(schema, config, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
@@ -139,6 +197,12 @@ def read_regions_table(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]
         if reader.fieldnames is None or "region" not in reader.fieldnames or "land_cover" not in reader.fieldnames:
             raise WerklandInputError("needs tab-separated columns 'region' and 'land_cover'", path=str(p),
                                      fix="see config/regions.tsv for the format")
+        for column in reader.fieldnames:
+            if column not in REGION_TABLE_COLUMNS:
+                raise WerklandInputError(
+                    f"unknown column {column!r}{closest(column, REGION_TABLE_COLUMNS)}", path=str(p),
+                    fix=f"use only the columns {', '.join(REGION_TABLE_COLUMNS)}",
+                )
         for lineno, row in enumerate(reader, start=2):
             rid = (row.get("region") or "").strip()
             if not REGION_ID.match(rid):

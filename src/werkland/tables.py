@@ -15,7 +15,18 @@ from typing import Any
 import numpy as np
 import yaml
 
-from werkland._errors import WerklandInputError
+from werkland._errors import WerklandInputError, reject_unknown
+
+#: Keys of a legend class (config/landcover_classes.yaml); any other key is an error.
+LEGEND_CLASS_KEYS: tuple[str, ...] = (
+    "code", "name", "colour", "priority", "width_m", "continuous", "sealed", "shade", "albedo", "kc",
+    "green_area", "cn", "storage_mm",
+)
+#: Keys of a guild (config/guilds.yaml); any other key is an error.
+GUILD_KEYS: tuple[str, ...] = (
+    "label", "suitability", "resistance", "default_resistance", "suitability_threshold",
+    "min_patch_area_m2", "edge_classes", "edge_band_m", "edge_factor", "d0_m", "p0", "gbif_taxa",
+)
 
 IMPASSABLE = "impassable"
 #: Value used for impassable cells in in-memory resistance arrays (written to GeoTIFF as nodata).
@@ -121,6 +132,9 @@ def load_legend(path: str | os.PathLike[str]) -> Legend:
     out = []
     for i, entry in enumerate(raw["classes"]):
         key = f"{where}: classes[{i}]"
+        if not isinstance(entry, dict):
+            raise WerklandInputError("must be a mapping", path=key, fix="see config/landcover_classes.yaml")
+        reject_unknown(entry, LEGEND_CLASS_KEYS, where=f"classes[{i}] ({entry.get('name', '?')})", path=where)
         for req in ("code", "name", "colour", "priority"):
             if req not in entry:
                 raise WerklandInputError(f"missing key {req!r}", path=key, fix="every class needs code, name, colour, priority")
@@ -300,6 +314,10 @@ def load_guilds(path: str | os.PathLike[str], legend: Legend) -> dict[str, Guild
             raise WerklandInputError(f"guild id {gname!r} must be lower-case letters, digits and '_'", path=key)
         if not isinstance(g, dict):
             raise WerklandInputError("must be a mapping", path=key)
+        reject_unknown(g, GUILD_KEYS, where=f"guilds.{gname}", path=str(path))
+        for t in g.get("gbif_taxa") or ():
+            if isinstance(t, dict):
+                reject_unknown(t, ("rank", "name", "key"), where=f"guilds.{gname}.gbif_taxa", path=str(path))
         required = ("suitability", "resistance", "suitability_threshold", "min_patch_area_m2", "d0_m", "p0")
         for req in required:
             if req not in g:

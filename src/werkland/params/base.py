@@ -9,40 +9,16 @@ one: a misspelt setting never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from werkland._errors import WerklandInputError
+from werkland._errors import WerklandInputError, closest, reject_unknown
 
 T = TypeVar("T", bound="StageParams")
 
-
-def closest(key: str, valid: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest valid key, or ``""`` when none is close."""
-    match = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
-
-
-def reject_unknown(given: Iterable[str], valid: Iterable[str], *, where: str, path: str = "config") -> None:
-    """Raise for the first key of ``given`` that is not in ``valid``, naming the closest valid key.
-
-    Raises
-    ------
-    WerklandInputError
-        ``config: regions.demo: unknown key 'contxt_buffer_m' (did you mean 'context_buffer_m'?)``.
-    """
-    valid = list(valid)
-    unknown = [k for k in given if k not in valid]
-    if unknown:
-        k = unknown[0]
-        raise WerklandInputError(
-            f"{where}: unknown key {k!r}{closest(k, valid)}",
-            path=path,
-            fix=f"use one of: {', '.join(sorted(map(str, valid)))}",
-        )
+__all__ = ["StageParams", "closest", "reject_unknown"]
 
 
 def _rebuild(tp: Any, value: Any) -> Any:
