@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pygbif  # noqa: F401  (import first: it configures logging at import)
 
+from werkland.params.species import SpeciesParams
 from werkland.runner import run_step
 from werkland.species import run_species
 
@@ -22,7 +23,6 @@ run_step(
     snakemake.output.counts,
     snakemake.output.citation,
     snakemake.output.cleaning_log,
-    source=snakemake.params.source,
-    params=dict(snakemake.params.species),
+    params=SpeciesParams.from_dict(snakemake.params.p),
     cache_dir=snakemake.params.cache_dir,
 )

@@ -1,4 +1,4 @@
-"""Tests of werkland.gbif against a local HTTP server on 127.0.0.1 replaying recorded GBIF responses.
+"""Tests of werkland.species.gbif against a local HTTP server on 127.0.0.1 replaying recorded GBIF responses.
 
 Recorded responses come from ``../shared/data/gbif_recorded/decoded/*.json`` (rgbif fixtures decoded),
 the pygbif vcrpy cassettes and ``../shared/data/gbif-pygbif-cassette-dk`` (a real 300-record page of a
@@ -28,8 +28,10 @@ import yaml
 from pyproj import CRS
 from shapely.geometry import Point, Polygon, box
 
-from werkland import gbif
 from werkland._errors import WerklandInputError
+from werkland.species import gbif
+from werkland.species.gbif.client import _param_pairs
+from werkland.species.gbif.files import _LimitedReader
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 REC = SHARED / "gbif_recorded"
@@ -528,7 +530,7 @@ def test_zip_safety_and_bad_zips(tmp_path: Path) -> None:
 
 
 def test_limited_reader_catches_lying_header() -> None:
-    r = gbif._LimitedReader(io.BytesIO(b"x" * 1000), 100, "m")
+    r = _LimitedReader(io.BytesIO(b"x" * 1000), 100, "m")
     with pytest.raises(WerklandInputError, match="larger than"):
         io.BufferedReader(r).read()
 
@@ -589,5 +591,5 @@ def test_search_query_and_hash_are_stable() -> None:
     assert gbif.query_hash(q1) == gbif.query_hash(q2)
     assert q1["params"]["occurrenceStatus"] == "PRESENT" and q1["params"]["year"] == "2015,*"
     assert gbif.query_hash(q1) != gbif.query_hash(gbif.search_query("POLYGON((0 0,1 0,1 1,0 0))", {"year_min": 2016}))
-    pairs = gbif._param_pairs(q1["params"], offset=0, limit=300)
+    pairs = _param_pairs(q1["params"], offset=0, limit=300)
     assert ("basisOfRecord", "HUMAN_OBSERVATION") in pairs and ("basisOfRecord", "OBSERVATION") in pairs

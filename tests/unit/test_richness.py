@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from werkland import richness as r
+from werkland.species import richness as r
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 VALIDATION = SHARED / "data" / "gbif_recorded" / "validation_richness_estimators.json"

@@ -8,6 +8,7 @@ not typed into the tests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,15 +24,19 @@ from affine import Affine
 from pyproj import CRS, Transformer
 from shapely.geometry import box
 
-from werkland import richness, species
+from werkland import species
 from werkland._errors import WerklandInputError
+from werkland.config import validate_config
+from werkland.params.species import SpeciesParams
 from werkland.raster.io import Grid, write_gpkg, write_raster
+from werkland.species import richness
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "gbif" / "records_small_simple_csv.tsv"
 GUILDS = ROOT / "config" / "guilds.yaml"
 LEGEND = ROOT / "config" / "landcover_classes.yaml"
 SHARED = ROOT.parent / "shared" / "data"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 REGION = box(84000, 445000, 86500, 447500)
 PARKS = {"P1": box(84200, 445200, 85200, 446200), "P2": box(85600, 446600, 86000, 447000), "P3": box(84000, 447000, 84400, 447400)}
@@ -72,9 +77,17 @@ def _run(region_inputs: dict, source: str = "file", params: dict | None = None, 
     p.update(params or {})
     res = species.run_species(
         region_inputs["region"], region_inputs["landcover"], region_inputs["patches"], LEGEND, GUILDS,
-        outs["occ"], outs["counts"], outs["cit"], outs["log"], source=source, params=p, cache_dir=tmp / "cache", **kw,
+        outs["occ"], outs["counts"], outs["cit"], outs["log"], params=species_params(source, **p),
+        cache_dir=tmp / "cache", **kw,
     )
     return res, outs
+
+
+def species_params(source: str = "file", **overrides) -> SpeciesParams:
+    """The demo config's species settings (schema defaults filled) with a source and overrides."""
+    cfg = validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SCHEMA)
+    base = SpeciesParams.from_config(cfg, {"species_source": source, "species_file": ""})
+    return dataclasses.replace(base, **overrides)
 
 
 def _fixture() -> pd.DataFrame:
@@ -285,8 +298,10 @@ def test_api_source_via_local_server_then_cache(region_inputs: dict) -> None:
 
 
 def test_bad_inputs(region_inputs: dict, tmp_path: Path) -> None:
-    with pytest.raises(WerklandInputError, match="unknown species parameter"):
-        _run(region_inputs, params={"no_such_param": 1})
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["species"]["no_such_param"] = 1
+    with pytest.raises(WerklandInputError, match="species: unknown key 'no_such_param'"):
+        validate_config(cfg, SCHEMA)
     with pytest.raises(WerklandInputError, match="needs a file"):
         _run(region_inputs, source="file", params={"file_path": None})
     with pytest.raises(WerklandInputError, match="unknown species source"):
@@ -299,7 +314,7 @@ def test_bad_inputs(region_inputs: dict, tmp_path: Path) -> None:
     with pytest.raises(WerklandInputError, match="rank"):
         species.run_species(region_inputs["region"], region_inputs["landcover"], region_inputs["patches"], LEGEND, bad,
                             tmp_path / "o.gpkg", tmp_path / "c.csv", tmp_path / "c.json", tmp_path / "l.csv",
-                            source="file", params={"file_path": str(FIXTURE)}, cache_dir=tmp_path / "cache")
+                            params=species_params("file", file_path=str(FIXTURE)), cache_dir=tmp_path / "cache")
     with pytest.raises(WerklandInputError, match="region"):
         species.read_region(tmp_path / "missing.gpkg")
 
@@ -320,7 +335,7 @@ def test_source_none_writes_explained_empty_outputs(tmp_path):
     """species_source: none -> valid empty outputs whose message says the stage is off."""
     import json
 
-    from werkland.gbif import NO_SOURCE_MESSAGE, fetch_occurrences
+    from werkland.species.gbif import NO_SOURCE_MESSAGE, fetch_occurrences
 
     res = fetch_occurrences("none", geometry=None, filters={}, cache_dir=tmp_path)
     assert res.status == "no_data" and res.message == NO_SOURCE_MESSAGE and len(res.records) == 0

@@ -1,18 +1,18 @@
-# Species records from GBIF (issue 5): fetch (api/download/file, cached), clean, count, cite.
+# Species records from GBIF: fetch (api/download/file, cached), clean, count, cite.
 
 
 rule species:
     input:
-        region="results/{region}/region.gpkg",
-        landcover="results/{region}/landcover.tif",
-        patches=expand("results/{{region}}/patches/{guild}.tif", guild=GUILDS),
+        region=LAYOUT.region_gpkg.as_posix(),
+        landcover=LAYOUT.landcover_tif.as_posix(),
+        patches=expand(LAYOUT.patches_tif("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
         legend=config["legend"],
         guilds=config["guilds_table"],
     output:
-        occurrences="results/{region}/species/occurrences.gpkg",
-        counts="results/{region}/species/counts.csv",
-        citation="results/{region}/species/citation.json",
-        cleaning_log="results/{region}/species/cleaning_log.csv",
+        occurrences=LAYOUT.occurrences.as_posix(),
+        counts=LAYOUT.counts.as_posix(),
+        citation=LAYOUT.citation.as_posix(),
+        cleaning_log=LAYOUT.cleaning_log.as_posix(),
     log:
         "results/logs/species/{region}.log",
     benchmark:
@@ -25,8 +25,7 @@ rule species:
         runtime=60,
         gbif_api=1,
     params:
-        source=landcover_params("species_source"),
-        species=species_params,
+        p=species_params,
         cache_dir="resources/gbif",
     script:
         "../../scripts/species.py"

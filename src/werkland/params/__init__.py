@@ -17,11 +17,13 @@ from werkland.params.landscape import (
     HabitatParams,
     barrier_guild_weights,
 )
+from werkland.params.species import SpeciesParams
 
 __all__ = [
     "BarrierParams",
     "ConnectivityParams",
     "HabitatParams",
+    "SpeciesParams",
     "StageParams",
     "barrier_guild_weights",
     "closest",
