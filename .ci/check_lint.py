@@ -1,12 +1,20 @@
-"""Fail when `snakemake --lint json` reports anything but the tolerated 'no conda/container' finding."""
+"""Fail when `snakemake --lint json` reports anything but the tolerated 'no conda/container' finding.
+
+Usage: python .ci/check_lint.py LINT_OUTPUT_FILE   (or `-` to read the output from stdin, as `make lint` does)
+"""
 
 import json
 import sys
 
 TOLERATED = ("conda environment", "container", "software environment")
 
-with open(sys.argv[1], encoding="utf-8") as fh:
-    text = fh.read()
+if len(sys.argv) != 2:
+    sys.exit(__doc__)
+if sys.argv[1] == "-":
+    text = sys.stdin.read()
+else:
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        text = fh.read()
 start = text.find("{")
 if start < 0 and "good condition" in text:
     print("snakemake --lint: clean")

@@ -1,7 +1,7 @@
 """Benchmark of the foundation stages: land cover -> habitat + resistance (4 guilds).
 
 Runs on the demo extract and on a generated 20 x 20 km region at 10 m (4 M cells, ~40,000 polygons).
-Target (issue 2): land cover -> habitat + resistance for 4 M cells and 4 guilds in < 60 s, < 3 GB.
+Target: land cover -> habitat + resistance for 4 M cells and 4 guilds in < 60 s, < 3 GB.
 
 Usage: .venv/bin/python benchmarks/bench_foundation.py [--size-km 20] [--polygons 40000] [--out benchmarks/out]
 """

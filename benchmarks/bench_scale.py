@@ -1,4 +1,4 @@
-"""Dry-run time of the workflow with thousands of regions from one table (issue 9, item 1).
+"""Dry-run time of the workflow with thousands of regions from one table.
 
 Writes a regions table of N rows (all pointing at the demo extract) and times ``snakemake --dry-run``
 with ``execution: pipeline`` (one job per region) and, for comparison, ``execution: stages``.

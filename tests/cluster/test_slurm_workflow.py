@@ -1,4 +1,4 @@
-"""The REAL werkland workflow on a SLURM cluster equals a local run (issue 9, item 3).
+"""The REAL werkland workflow on a SLURM cluster equals a local run.
 
 Two small regions of the demo extract (pyrosm's test.osm.pbf), each clipped to a box with one
 industrial park, run twice in separate work directories:

@@ -12,7 +12,8 @@ def test_env_file_mirrors_pyproject():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     env = yaml.safe_load((ROOT / "workflow" / "envs" / "werkland.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert pip == deps
+    # the pins, then werkland itself (editable, relative to workflow/envs/) for --sdm conda
+    assert pip == [*deps, "-e ../..[demo]"]
 
 
 def test_library_never_imports_snakemake():
