@@ -45,7 +45,7 @@ class StageParams:
     def as_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists for tuples): what a Snakemake rule passes as ``params``."""
         assert dataclasses.is_dataclass(self)
-        return _plain(dataclasses.asdict(self))  # type: ignore[arg-type]
+        return dict(_plain(dataclasses.asdict(self)))
 
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:

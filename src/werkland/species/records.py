@@ -292,7 +292,8 @@ def process_records(
     clean["y"] = y[keep]
     pp = park_pos[keep]
     pid_arr = parks["park_id"].to_numpy(dtype=object) if len(parks) else np.array([], dtype=object)
-    clean["park_id"] = np.where(pp >= 0, pid_arr[np.maximum(pp, 0)] if len(parks) else None, None)
+    park_of: Any = pid_arr[np.maximum(pp, 0)] if len(parks) else None
+    clean["park_id"] = np.where(pp >= 0, park_of, None)
     for g, pid in patch_ids.items():
         clean[f"patch_id_{g}"] = pid[keep]
     if landcover is not None:

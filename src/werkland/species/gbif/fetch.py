@@ -249,7 +249,7 @@ def search_all(
         offset = pages[-1][0] + len(pages[-1][1]["results"]) if pages else 0
         count = pages[0][1]["count"] if pages else None
         last = pages[-1][1] if pages else None
-        if last is not None and (last.get("endOfRecords") or not last["results"] or offset >= count):
+        if last is not None and (last.get("endOfRecords") or not last["results"] or (count is not None and offset >= count)):
             break
         if count is not None and count > max_records:
             raise WerklandInputError(
