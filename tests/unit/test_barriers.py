@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import sqlite3
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+import yaml
 from pyproj import CRS
 
 from werkland import barriers as br
 from werkland import connectivity as cn
 from werkland._errors import WerklandInputError
-from werkland.raster.io import Grid, write_gpkg, write_raster
+from werkland._kernels.barrier_scores import pair_scores
+from werkland.barriers.scores import (
+    PairScores,
+    Probes,
+    links_cut,
+    pair_scores_chunked,
+    sorted_unique,
+)
+from werkland.config import validate_config
+from werkland.params import BarrierParams, ConnectivityParams
+from werkland.raster.io import Grid, read_raster, write_gpkg, write_raster
+from werkland.tables import Kernel, load_guilds, load_legend
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # --------------------------------------------------------------------------------------------
 # V8: one-pixel corridor [A] r=1 | r=10 | r=1 [B], cell 1 m
@@ -67,7 +84,34 @@ def _grid(h, w, res):
     return Grid.from_bounds((0.0, 0.0, w * res, h * res), res, CRS.from_epsg(28992))
 
 
-def _write(tmp_path, suit, resist, landcover, res, conn_params):
+def _conn_params(conn: dict) -> ConnectivityParams:
+    """The guild's connectivity settings of a test landscape (conefor kernel, p = 0.5 at d0)."""
+    d0 = float(conn["d0_m"])
+    return ConnectivityParams(
+        guild="g", kernel=Kernel(d0, 0.5, -math.log(0.5) / d0, "conefor"),
+        suitability_threshold=float(conn["suitability_threshold"]), min_patch_area_m2=float(conn["min_patch_area_m2"]),
+        edge_band_m=0.0, p_floor=0.001, corridor_width=float(conn.get("corridor_width", d0)), iic_max_cost=d0,
+        tile_cells=0, metrics_tolerance=0.0, n_threads=2,
+    )
+
+
+def _params(conn: dict, **barriers) -> BarrierParams:
+    """BarrierParams of a test guild: the schema's barrier defaults unless given, no resistance table."""
+    values = {"max_segment_m": 100.0, "radii_m": (20.0, 50.0, 100.0), "top_n": 50, "resistance_threshold": 100.0,
+              "passage_resistance": 1.0, "resistance": {}, **barriers}
+    values["radii_m"] = tuple(float(r) for r in values["radii_m"])
+    return BarrierParams(guild="g", connectivity=_conn_params(conn), n_threads=2, **values)
+
+
+def _connectivity_dict(c: ConnectivityParams) -> dict:
+    """The connectivity stage's parameters for the same settings as ``c``."""
+    return {"suitability_threshold": c.suitability_threshold, "min_patch_area_m2": c.min_patch_area_m2,
+            "edge_band_m": c.edge_band_m, "d0_m": c.kernel.d0_m, "p0": c.kernel.p0, "p_floor": c.p_floor,
+            "corridor_width": c.corridor_width, "iic_max_cost": c.iic_max_cost, "tile_cells": c.tile_cells,
+            "metrics_tolerance": c.metrics_tolerance, "n_threads": c.n_threads}
+
+
+def _write(tmp_path, suit, resist, landcover, res, conn):
     h, w = suit.shape
     grid = _grid(h, w, res)
     write_raster(tmp_path / "habitat.tif", suit.astype(np.float32), grid, nodata=-1.0)
@@ -79,7 +123,7 @@ def _write(tmp_path, suit, resist, landcover, res, conn_params):
     summary = cn.run_connectivity(
         p / "habitat.tif", p / "resistance.tif", p / "region.gpkg", p / "patches/g.gpkg", p / "patches/g.tif",
         p / "graph/g_links.gpkg", p / "graph/g.graphml", p / "graph/g_metrics.csv", p / "graph/g_summary.json",
-        p / "corridors/g.tif", guild="g", params=conn_params,
+        p / "corridors/g.tif", guild="g", params=_connectivity_dict(_conn_params(conn)),
     )
     return grid, summary
 
@@ -87,8 +131,8 @@ def _write(tmp_path, suit, resist, landcover, res, conn_params):
 def _run_barriers(tmp_path, params, name="g"):
     p = tmp_path
     info = br.run_barriers(
-        p / "landcover.gpkg", p / "resistance.tif", p / "patches/g.tif", p / "graph/g_links.gpkg",
-        p / "graph/g_summary.json", p / f"barriers/{name}.gpkg", guild="g", params=params,
+        p / "landcover.gpkg", p / "resistance.tif", p / "patches/g.tif", p / "patches/g.gpkg",
+        p / "graph/g_links.gpkg", p / "graph/g_summary.json", p / f"barriers/{name}.gpkg", params=params,
     )
     return info, gpd.read_file(p / f"barriers/{name}.gpkg", layer="barriers")
 
@@ -99,9 +143,11 @@ def test_v8_through_the_pipeline(tmp_path):
     resist = np.full((3, 5), -1.0)
     resist[1] = [1.0, 1.0, 10.0, 1.0, 1.0]
     lc = gpd.GeoDataFrame({"class": ["road_main"]}, geometry=[shapely.box(2.1, 1.1, 2.9, 1.9)], crs="EPSG:28992")
-    _, s = _write(tmp_path, suit, resist, lc, 1.0, {"suitability_threshold": 0.5, "min_patch_area_m2": 1, "d0_m": 10})
+    v8 = {"suitability_threshold": 0.5, "min_patch_area_m2": 1, "d0_m": 10}
+    _, s = _write(tmp_path, suit, resist, lc, 1.0, v8)
     assert s["n_links"] == 1
-    info, out = _run_barriers(tmp_path, {"radii_m": [1.0], "base_resistance": 1.0})
+    info, out = _run_barriers(tmp_path, _params(v8, radii_m=[1.0]))
+    assert info["base_resistance"] == 1.0  # the lowest resistance of the raster
     assert len(out) == 1
     row = out.iloc[0]
     assert row["score_per_m_1"] == pytest.approx(4.5)
@@ -145,7 +191,7 @@ def test_two_patches_split_by_a_road(tmp_path):
     suit, resist, lc, res = _two_patch_landscape()
     _, s = _write(tmp_path, suit, resist, lc, res, CONN)
     assert s["n_patches"] == 2 and s["n_links"] == 1
-    info, out = _run_barriers(tmp_path, {"radii_m": [20.0, 50.0], "top_n": 50, "passage_resistance": 1.0})
+    info, out = _run_barriers(tmp_path, _params(CONN, radii_m=[20.0, 50.0], top_n=50))
     assert info["warnings"] == []
     main = out[out["class"] == "road_main"]
     minor = out[out["class"] == "road_minor"]
@@ -255,11 +301,9 @@ def test_run_barriers_gain_equals_full_recompute(tmp_path):
     suit[40:46, 35:45] = 1.0  # and a fourth one right of it
     resist[suit > 0] = 1.0
     _, s = _write(tmp_path, suit, resist, lc, res, CONN)
-    info, out = _run_barriers(tmp_path, {"radii_m": [20.0], "top_n": 5, "passage_resistance": 1.0})
+    info, out = _run_barriers(tmp_path, _params(CONN, radii_m=[20.0], top_n=5))
     ev = out[out["gain_evaluated"]]
     assert 1 <= len(ev) <= 5
-    from werkland.raster.io import read_raster
-
     labels, grid, _ = read_raster(tmp_path / "patches/g.tif")
     pt = gpd.read_file(tmp_path / "patches/g.gpkg")
     r = cn.prepare_resistance(resist, -1.0)
@@ -282,23 +326,23 @@ def test_no_roads_and_no_links_give_explained_empty_results(tmp_path):
     suit, resist, lc, res = _two_patch_landscape()
     lc_none = gpd.GeoDataFrame({"class": ["meadow"]}, geometry=[shapely.box(0, 0, 50, 50)], crs="EPSG:28992")
     _write(tmp_path, suit, resist, lc_none, res, CONN)
-    info, out = _run_barriers(tmp_path, {})
+    info, out = _run_barriers(tmp_path, _params(CONN))
     assert len(out) == 0 and any("no barrier segments" in w for w in info["warnings"])
     # no links: impassable road
     resist2 = resist.copy()
     resist2[:, 29:31] = -1.0
     _write(tmp_path, suit, resist2, lc, res, CONN)
-    info, out = _run_barriers(tmp_path, {"radii_m": [20.0]})
+    info, out = _run_barriers(tmp_path, _params(CONN, radii_m=[20.0]))
     assert len(out) > 0 and any("no links" in w for w in info["warnings"])
     assert (out["score_per_m_20"] == 0).all() and out.drop(columns="geometry").notna().all().all()
 
 
 def test_barrier_classes_threshold():
-    cls = br.barrier_classes(
-        {"barrier_resistance_threshold": 200, "resistance": {"railway": 200, "building": "impassable", "hedge": 300,
-                                                             "grass": 1}}
-    )
+    cls = br.barrier_classes({"railway": 200, "building": math.inf, "hedge": 300, "grass": 1, "reed": math.inf}, 200)
     assert "hedge" in cls and "building" not in cls and "grass" not in cls and "road_main" in cls
+    assert cls["reed"] == ("other", "") and cls["railway"] == ("railway", "")
+    assert list(cls)[-2:] == ["hedge", "reed"]  # added classes after the default ones, by name
+    assert br.barrier_classes() == br.DEFAULT_BARRIER_CLASSES
     with pytest.raises(WerklandInputError):
         br.segment_barriers(gpd.GeoDataFrame({"x": [1]}, geometry=[shapely.box(0, 0, 1, 1)]), _grid(5, 5, 1.0),
                             {"road_main": ("road", "main")}, max_length_m=0)
@@ -307,8 +351,8 @@ def test_barrier_classes_threshold():
 def test_combine_barriers(tmp_path):
     suit, resist, lc, res = _two_patch_landscape()
     _write(tmp_path, suit, resist, lc, res, CONN)
-    _run_barriers(tmp_path, {"radii_m": [20.0], "top_n": 3, "passage_resistance": 1.0}, name="a")
-    _run_barriers(tmp_path, {"radii_m": [20.0], "top_n": 0}, name="b")
+    _run_barriers(tmp_path, _params(CONN, radii_m=[20.0], top_n=3), name="a")
+    _run_barriers(tmp_path, _params(CONN, radii_m=[20.0], top_n=0), name="b")
     out = br.combine_barriers(
         {"a": tmp_path / "barriers/a.gpkg", "b": tmp_path / "barriers/b.gpkg"}, {"a": 2.0, "b": 1.0},
         tmp_path / "barriers/all_guilds.gpkg",
@@ -327,9 +371,6 @@ def test_combine_barriers(tmp_path):
 def test_pair_scores_over_link_chunks_equal_one_pass():
     """Threaded link chunks give the single pass's maxima exactly, its sums to round-off, the same
     corridor memberships in link order, whatever the thread count."""
-    from werkland._kernels.barrier_scores import pair_scores as _pair_scores
-    from werkland.barriers import _pair_scores_chunked, _Probes
-
     rng = np.random.default_rng(3)
     n_patch, n_groups, n_seg, radii = 30, 400, 60, np.array([20.0, 50.0, 100.0])
     g_seg = rng.integers(0, n_seg, n_groups)
@@ -345,10 +386,12 @@ def test_pair_scores_over_link_chunks_equal_one_pass():
     lp = rng.integers(1, n_patch + 1, 500)
     lq = rng.integers(1, n_patch + 1, 500)
     lcd = rng.uniform(100, 3000, 500)
-    probes = _Probes(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64), g_seg, g_type, g_ri, n_groups)
-    one = _pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, 1.0, 300.0, n_seg)
+    probes = Probes(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64), g_seg, g_type, g_ri, n_groups)
+    one = pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, 1.0, 300.0, n_seg)
+    minima = br.scores.ProbeMinima(pptr, pgroups, pvals)
     for threads in (1, 2):
-        many = _pair_scores_chunked(lp, lq, lcd, pptr, pgroups, pvals, probes, radii, 1.0, 300.0, n_seg, threads)
+        many = pair_scores_chunked(lp, lq, lcd, minima, probes, radii, 1.0, 300.0, n_seg, threads)
+        assert isinstance(many, PairScores)
         assert np.array_equal(one[0], many[0]) and np.array_equal(one[2], many[2])
         np.testing.assert_allclose(many[1], one[1], rtol=1e-12, atol=0)
         np.testing.assert_allclose(many[3], one[3], rtol=1e-12, atol=0)
@@ -360,6 +403,109 @@ def test_links_cut_lists_each_crossed_segment_once_per_link():
     seg_flat = np.array([0, 1, 1, 0, 2, 2, 3, 0], np.int64)
     paths = [np.array([0, 1, 2, 1, 3]), np.array([], np.int64), np.array([4, 6, 5, 0]), np.array([7])]
     naive = sorted({(e, int(s)) for e, p in enumerate(paths) for s in seg_flat[p] if s > 0})
-    assert br._links_cut(paths, seg_flat) == naive == [(0, 1), (2, 2), (2, 3)]
-    assert br._links_cut([], seg_flat) == []
-    assert br._sorted_unique(np.array([5, 1, 5, 3, 1], np.int64)).tolist() == [1, 3, 5]
+    assert links_cut(paths, seg_flat) == naive == [(0, 1), (2, 2), (2, 3)]
+    assert links_cut([], seg_flat) == []
+    assert sorted_unique(np.array([5, 1, 5, 3, 1], np.int64)).tolist() == [1, 3, 5]
+
+
+# --------------------------------------------------------------------------------------------
+# typed parameters and identical reruns
+# --------------------------------------------------------------------------------------------
+
+
+def _demo_params(guild: str) -> BarrierParams:
+    cfg = validate_config(yaml.safe_load((ROOT / "config/config.yaml").read_text()),
+                          ROOT / "workflow/schemas/config.schema.yaml")
+    table = load_guilds(ROOT / cfg["guilds_table"], load_legend(ROOT / cfg["legend"]))
+    return BarrierParams.from_config(cfg, table[guild], n_threads=2)
+
+
+def test_params_from_the_config_survive_the_rule_round_trip():
+    bp = _demo_params("hedgehog")
+    assert BarrierParams.from_dict(bp.as_dict()) == bp
+    assert bp.max_segment_m > 0 and bp.radii_m and all(r > 0 for r in bp.radii_m)
+    assert math.isinf(max(bp.resistance.values()))  # impassable classes are inf, not strings
+    with pytest.raises(WerklandInputError, match="max_segmnt_m"):
+        BarrierParams.from_dict({**bp.as_dict(), "max_segmnt_m": 5})
+
+
+def test_settings_come_from_params_and_equal_the_connectivity_summary(tmp_path):
+    """The corridor width and link bound are the connectivity stage's own (same config), not read
+    back from its summary; both stages end up with identical values."""
+    bp = _demo_params("hedgehog")
+    conn = dataclasses.replace(bp.connectivity, suitability_threshold=0.5, min_patch_area_m2=100.0, edge_band_m=0.0)
+    bp = dataclasses.replace(bp, connectivity=conn, radii_m=(20.0,), top_n=3)
+    suit, resist, lc, res = _two_patch_landscape()
+    h, w = suit.shape
+    grid = _grid(h, w, res)
+    write_raster(tmp_path / "habitat.tif", suit.astype(np.float32), grid, nodata=-1.0)
+    write_raster(tmp_path / "resistance.tif", resist.astype(np.float32), grid, nodata=-1.0)
+    write_gpkg(gpd.GeoDataFrame({"n": [1]}, geometry=[shapely.box(*grid.bounds)], crs="EPSG:28992"),
+               tmp_path / "region.gpkg", "region")
+    write_gpkg(lc, tmp_path / "landcover.gpkg", "landcover")
+    p = tmp_path
+    s = cn.run_connectivity(
+        p / "habitat.tif", p / "resistance.tif", p / "region.gpkg", p / "patches/g.gpkg", p / "patches/g.tif",
+        p / "graph/g_links.gpkg", p / "graph/g.graphml", p / "graph/g_metrics.csv", p / "graph/g_summary.json",
+        p / "corridors/g.tif", guild="g", params=_connectivity_dict(conn),
+    )
+    info, out = _run_barriers(tmp_path, bp)
+    assert info["corridor_width"] == s["corridor_width"] == bp.connectivity.kernel.d0_m
+    assert info["max_cost_distance"] == s["max_cost_distance"]
+    assert info["guild"] == "hedgehog" and info["radii_m"] == [20.0] and info["top_n"] == 3
+    assert out["gain_evaluated"].sum() == min(3, int(out["matters"].sum()))
+    # the summary's settings are not read: changing them there changes nothing
+    summary = json.loads((p / "graph/g_summary.json").read_text())
+    summary.update(corridor_width=1.0, max_cost_distance=1.0, k_per_m=1.0, metrics_tolerance=0.5)
+    (p / "graph/g_summary.json").write_text(json.dumps(summary))
+    _, again = _run_barriers(tmp_path, bp, name="again")
+    assert again.drop(columns="geometry").equals(out.drop(columns="geometry"))
+
+
+def _last_changes(path):
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT table_name, last_change FROM gpkg_contents ORDER BY table_name").fetchall()
+
+
+def test_write_gpkg_twice_gives_identical_bytes(tmp_path, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    g = gpd.GeoDataFrame({"a": [1, 2]}, geometry=[shapely.Point(0, 0), shapely.Point(1, 1)], crs="EPSG:28992")
+    for name in ("a.gpkg", "b.gpkg"):
+        write_gpkg(g, tmp_path / name, "x")
+        write_gpkg(g, tmp_path / name, "info", mode="a")
+    assert (tmp_path / "a.gpkg").read_bytes() == (tmp_path / "b.gpkg").read_bytes()
+    assert _last_changes(tmp_path / "a.gpkg") == [("info", "1970-01-01T00:00:00.000Z"), ("x", "1970-01-01T00:00:00.000Z")]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    write_gpkg(g, tmp_path / "c.gpkg", "x")
+    assert _last_changes(tmp_path / "c.gpkg") == [("x", "2023-11-14T22:13:20.000Z")]
+
+
+def test_reruns_write_identical_files_without_timings(tmp_path, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    suit, resist, lc, res = _two_patch_landscape()
+    _write(tmp_path, suit, resist, lc, res, CONN)
+    first, _ = _run_barriers(tmp_path, _params(CONN, radii_m=[20.0, 50.0], top_n=5), name="first")
+    second, _ = _run_barriers(tmp_path, _params(CONN, radii_m=[20.0, 50.0], top_n=5), name="second")
+    a, b = tmp_path / "barriers/first.gpkg", tmp_path / "barriers/second.gpkg"
+    for layer in ("barriers", "info"):
+        la, lb = gpd.read_file(a, layer=layer), gpd.read_file(b, layer=layer)
+        assert la.drop(columns="geometry").equals(lb.drop(columns="geometry"))
+        assert la.geometry.to_wkb().tolist() == lb.geometry.to_wkb().tolist()
+    assert a.read_bytes() == b.read_bytes()
+    keys = gpd.read_file(a, layer="info")["key"].tolist()
+    assert keys == ["guild", "n_segments", "radii_m", "max_length_m", "top_n", "base_resistance", "passage_resistance",
+                    "corridor_width", "max_cost_distance", "barrier_classes", "n_matter", "n_gain_evaluated", "warnings"]
+    assert not any("timing" in k for k in keys)
+    # the timings are returned (and logged), never written
+    assert set(first["timing_s"]) == {"surfaces", "gains", "total"} and "timing_s" not in keys
+    combined = [tmp_path / f"barriers/all_{i}.gpkg" for i in (1, 2)]
+    for path in combined:
+        br.combine_barriers({"a": a, "b": b}, {"a": 1.0, "b": 2.0}, path)
+    assert combined[0].read_bytes() == combined[1].read_bytes()
+
+
+def test_mitigation_gain_rejects_an_unknown_method():
+    state = cn.GraphState.build(np.ones(2), (np.array([0]), np.array([1]), np.array([5.0])), 0.01, 10.0)
+    with pytest.raises(WerklandInputError, match="method"):
+        br.mitigation_gain(np.ones((3, 3)), np.zeros((3, 3), np.int64), np.array([4]), np.array([1, 2]), state,
+                           res_m=1.0, max_cost=10.0, passage_resistance=1.0, method="fast")

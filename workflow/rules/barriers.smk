@@ -1,17 +1,17 @@
-# Migration barriers (issue 4): road, rail and water segments that cut corridors, ranked per guild
+# Migration barriers: road, rail and water segments that cut corridors, ranked per guild
 # by the Barrier Mapper score and the network gain (dECA, dPC) of mitigating them.
 
 
 rule barriers:
     input:
-        landcover="results/{region}/landcover.gpkg",
-        resistance="results/{region}/resistance/{guild}.tif",
-        patches_tif="results/{region}/patches/{guild}.tif",
-        patches_gpkg="results/{region}/patches/{guild}.gpkg",
-        links="results/{region}/graph/{guild}_links.gpkg",
-        summary="results/{region}/graph/{guild}_summary.json",
+        landcover=LAYOUT.landcover_gpkg.as_posix(),
+        resistance=LAYOUT.resistance("{guild}").as_posix(),
+        patches_tif=LAYOUT.patches_tif("{guild}").as_posix(),
+        patches_gpkg=LAYOUT.patches_gpkg("{guild}").as_posix(),
+        links=LAYOUT.links("{guild}").as_posix(),
+        summary=LAYOUT.summary("{guild}").as_posix(),
     output:
-        barriers="results/{region}/barriers/{guild}.gpkg",
+        barriers=LAYOUT.barriers("{guild}").as_posix(),
     log:
         "results/logs/barriers/{region}_{guild}.log",
     benchmark:
@@ -25,16 +25,16 @@ rule barriers:
         mem_mb=3000,
         runtime=30,
     params:
-        barrier_params=barrier_params,
+        p=barrier_params,
     script:
         "../../scripts/barriers.py"
 
 
 rule barriers_combine:
     input:
-        guild_layers=expand("results/{{region}}/barriers/{guild}.gpkg", guild=GUILDS),
+        guild_layers=expand(LAYOUT.barriers("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
     output:
-        barriers="results/{region}/barriers/all_guilds.gpkg",
+        barriers=LAYOUT.barriers_all.as_posix(),
     log:
         "results/logs/barriers_combine/{region}.log",
     group:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -21,6 +22,7 @@ import rasterio
 from affine import Affine
 from pyproj import CRS
 from rasterio.errors import RasterioIOError
+from rasterio.features import rasterize
 
 from werkland._errors import WerklandInputError, unreadable
 
@@ -78,6 +80,85 @@ class Grid:
         width = max(1, int(round((xmax - xmin) / res_m)))
         height = max(1, int(round((ymax - ymin) / res_m)))
         return cls(height, width, Affine(res_m, 0.0, xmin, 0.0, -res_m, ymax), crs)
+
+    def window_of(self, geometry_or_bounds: Any, *, margin_cells: int = 0) -> tuple[slice, slice] | None:
+        """Row and column slices of the cells that a geometry's bounding box touches, clipped to the grid.
+
+        Parameters
+        ----------
+        geometry_or_bounds : shapely geometry or tuple of float or None
+            A geometry in the grid's CRS, or its bounds ``(xmin, ymin, xmax, ymax)``.
+        margin_cells : int
+            Widen the window by this many cells on every side (before clipping).
+
+        Returns
+        -------
+        tuple of slice or None
+            ``(rows, cols)`` for indexing an array of :attr:`shape`; None when the geometry is
+            missing or empty, its bounds are not finite, or the box misses the grid.
+
+        Examples
+        --------
+        >>> from pyproj import CRS
+        >>> grid = Grid(10, 10, Affine(10.0, 0.0, 0.0, 0.0, -10.0, 100.0), CRS.from_epsg(28992))
+        >>> grid.window_of((15.0, 55.0, 42.0, 80.0))
+        (slice(2, 5, None), slice(1, 5, None))
+        """
+        if geometry_or_bounds is None:
+            return None
+        if hasattr(geometry_or_bounds, "bounds"):
+            if geometry_or_bounds.is_empty:
+                return None
+            geometry_or_bounds = geometry_or_bounds.bounds
+        xmin, ymin, xmax, ymax = (float(v) for v in geometry_or_bounds)
+        if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+            return None
+        x0, y0, res = self.transform.c, self.transform.f, self.res_m
+        c0 = max(0, int(math.floor((xmin - x0) / res)) - margin_cells)
+        c1 = min(self.width, int(math.ceil((xmax - x0) / res)) + margin_cells)
+        r0 = max(0, int(math.floor((y0 - ymax) / res)) - margin_cells)
+        r1 = min(self.height, int(math.ceil((y0 - ymin) / res)) + margin_cells)
+        if c1 <= c0 or r1 <= r0:
+            return None
+        return slice(r0, r1), slice(c0, c1)
+
+    def mask_of(
+        self, geometry: Any, window: tuple[slice, slice] | None = None, *, touched_if_empty: bool = False
+    ) -> np.ndarray:
+        """Cells whose centre lies in the geometry, on the whole grid or on a window of it.
+
+        Parameters
+        ----------
+        geometry : shapely geometry or None
+            In the grid's CRS.
+        window : tuple of slice, optional
+            ``(rows, cols)`` of a window (:meth:`window_of`); the mask then covers just that window
+            and equals the full-grid mask cropped to it.
+        touched_if_empty : bool
+            When no cell centre lies in the geometry (a geometry smaller than a cell), take the cells
+            it touches instead.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean mask of :attr:`shape` or of the window's shape (all False for a missing or
+            empty geometry).
+        """
+        if window is None:
+            r0, c0, shape = 0, 0, self.shape
+        else:
+            rows, cols = window
+            r0, c0 = rows.start, cols.start
+            shape = (rows.stop - rows.start, cols.stop - cols.start)
+        if geometry is None or geometry.is_empty:
+            return np.zeros(shape, dtype=bool)
+        transform = self.transform * Affine.translation(c0, r0)
+        mask = rasterize([(geometry, 1)], out_shape=shape, transform=transform, fill=0, dtype="uint8")
+        if touched_if_empty and not mask.any():
+            mask = rasterize(
+                [(geometry, 1)], out_shape=shape, transform=transform, fill=0, dtype="uint8", all_touched=True
+            )
+        return mask.astype(bool)
 
     def profile(self, dtype: str, nodata: float | int | None) -> dict[str, Any]:
         """A rasterio write profile: tiled, deflate-compressed GeoTIFF."""
@@ -269,8 +350,15 @@ def write_gpkg(gdf: Any, path: str | os.PathLike[str], layer: str, *, mode: str 
     """Write a GeoDataFrame layer to a GeoPackage atomically (pyogrio engine).
 
     ``mode="w"`` replaces the whole file; ``mode="a"`` adds a layer to an existing file (written in
-    a copy that is renamed into place).
+    a copy that is renamed into place). The ``gpkg_contents.last_change`` date is fixed
+    (``SOURCE_DATE_EPOCH``, else 1970-01-01), so writing the same layer twice gives the same bytes.
     """
+    import time
+
+    import pyogrio
+
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))})
     target = Path(path)
     with atomic_path(target) as tmp:
         if mode == "a" and target.exists():

@@ -1,0 +1,184 @@
+"""Network gain of a mitigated barrier segment: exact link-cost changes, then ECA / PC what-if.
+
+The segment's footprint takes the fauna-passage resistance and the affected link costs are
+recomputed exactly on the modified raster -- either from the affected patches or from the footprint
+cells, whichever needs fewer bounded searches -- then ECA and PC are updated with
+:func:`werkland.connectivity.eca_after_link_change` on the baseline :class:`GraphState`.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from werkland._errors import WerklandInputError
+from werkland._kernels.grid_search import collect_targets, dijkstra, reset_search, step_lengths
+from werkland.connectivity import (
+    GraphState,
+    LinkChangeResult,
+    SearchWorkspace,
+    eca_after_link_change,
+    patch_cells,
+)
+
+Pair = tuple[int, int]
+
+_METHODS = ("auto", "patches", "footprint")
+
+
+class _Searcher:
+    """Bounded searches on a shared raster from a pool of per-thread workspaces."""
+
+    def __init__(self, res: np.ndarray, labels: np.ndarray, n: int, res_m: float, max_cost: float,
+                 in_affected: np.ndarray, n_threads: int) -> None:
+        self.shape = res.shape
+        self.res_flat = res.reshape(-1)
+        self.lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
+        self.lens = step_lengths(res_m)
+        self.max_cost = float(max_cost)
+        self.in_affected = in_affected
+        self.pool: queue.Queue[Any] = queue.Queue()
+        H, W = self.shape
+        for _ in range(max(1, n_threads)):
+            self.pool.put(SearchWorkspace(H * W, n, False))
+
+    def search(self, starts: np.ndarray, src: int) -> tuple[np.ndarray, np.ndarray]:
+        """Affected patches reached from ``starts`` (excluding patch ``src``) and their costs."""
+        H, W = self.shape
+        ws = self.pool.get()
+        try:
+            n_t, ws.touched = dijkstra(
+                self.res_flat, H, W, self.lens, starts, np.zeros(starts.size), self.max_cost, ws.cum, ws.pred,
+                ws.touched, ws.cum, 0.0, False
+            )
+            found, costs, _ = collect_targets(ws.cum, self.lab_flat, ws.touched, n_t, src, self.max_cost,
+                                              ws.best_cost, ws.best_cell)
+            reset_search(ws.cum, ws.pred, ws.touched, n_t)
+        finally:
+            self.pool.put(ws)
+        keep = self.in_affected[found]
+        return found[keep], costs[keep]
+
+
+def _costs_from_patches(searcher: _Searcher, ex: ThreadPoolExecutor, affected: np.ndarray, cells: np.ndarray,
+                        ptr: np.ndarray) -> dict[Pair, float]:
+    """New least costs between affected patches: one search from each but the last."""
+    new: dict[Pair, float] = {}
+    jobs = list(affected[:-1])
+    outs = list(ex.map(lambda p: searcher.search(cells[ptr[p - 1] : ptr[p]], int(p)), jobs))
+    for p, (found, costs) in zip(jobs, outs, strict=True):
+        for q, c in zip(found, costs, strict=True):
+            if q > p:
+                key = (int(p), int(q))
+                new[key] = min(new.get(key, math.inf), float(c))
+    return new
+
+
+def _costs_from_footprint(searcher: _Searcher, ex: ThreadPoolExecutor, footprint: np.ndarray) -> dict[Pair, float]:
+    """New least costs through the footprint: ``min_x d'(x, p) + d'(x, q)`` over its cells."""
+    new: dict[Pair, float] = {}
+    outs = list(ex.map(lambda x: searcher.search(np.array([x], np.int64), -1), footprint))
+    for found, costs in outs:
+        for a_ in range(found.size):
+            for b_ in range(a_ + 1, found.size):
+                c = float(costs[a_] + costs[b_])
+                if c <= searcher.max_cost:
+                    key = (int(found[a_]), int(found[b_]))
+                    new[key] = min(new.get(key, math.inf), c)
+    return new
+
+
+def _link_decreases(state: GraphState, new: dict[Pair, float]) -> list[tuple[int, int, float]]:
+    """(i, j, cost) of the re-searched pairs (0-based) whose cost fell below the current link's."""
+    if not new:
+        return []
+    # current cost of each re-searched pair (inf = no link), from the state's sorted link index
+    pairs = np.array(list(new), np.int64) - 1
+    rows = state.link_rows(pairs[:, 0], pairs[:, 1])
+    cur = np.where(rows >= 0, state.cost[np.maximum(rows, 0)], np.inf)
+    return [(int(a), int(b), float(c)) for a, b, c, o in zip(pairs[:, 0], pairs[:, 1], new.values(), cur, strict=True)
+            if c < o]
+
+
+def mitigation_gain(
+    res: np.ndarray,
+    labels: np.ndarray,
+    footprint: np.ndarray,
+    affected: np.ndarray,
+    state: GraphState,
+    *,
+    res_m: float,
+    max_cost: float,
+    passage_resistance: float,
+    n_threads: int = 2,
+    method: str = "auto",
+    pc_tolerance: float = 0.0,
+) -> LinkChangeResult:
+    """ECA / PC after setting a footprint to the fauna-passage resistance (exact, incremental).
+
+    Parameters
+    ----------
+    res : numpy.ndarray
+        Resistance from :func:`werkland.connectivity.prepare_resistance`; modified in place during
+        the call and restored before it returns.
+    labels : numpy.ndarray
+        Patch-id raster (ids 1..n, node ``i`` of ``state`` is patch ``i + 1``).
+    footprint : numpy.ndarray
+        Flat indices of the cells that change.
+    affected : numpy.ndarray
+        Patch ids whose bounded search reaches the footprint or its neighbours (only pairs of
+        these can change; :func:`werkland.barriers.run_barriers` derives them from the searches).
+        Pass all patch ids when unknown.
+    state : werkland.connectivity.GraphState
+        Baseline graph (node weights, links, APSP).
+    res_m, max_cost : float
+        Pixel size (m) and link bound (cost-weighted m).
+    passage_resistance : float
+        Resistance of the footprint after mitigation.
+    n_threads : int
+        Worker threads for the bounded searches.
+    method : {"auto", "patches", "footprint"}
+        Recompute from the affected patches (one search each but the last) or from each footprint
+        cell (``d'(p, q) = min(d, min_x d'(x, p) + d'(x, q))``); ``auto`` picks the fewer searches.
+    pc_tolerance : float
+        Passed to :func:`werkland.connectivity.eca_after_link_change` (0 = exact).
+
+    Returns
+    -------
+    werkland.connectivity.LinkChangeResult
+
+    Raises
+    ------
+    WerklandInputError
+        An unknown ``method``.
+    """
+    if method not in _METHODS:
+        raise WerklandInputError(f"unknown mitigation_gain method {method!r}", path="mitigation_gain(method)",
+                                 fix=f"use one of {list(_METHODS)}")
+    res_flat = res.reshape(-1)
+    footprint = np.unique(np.asarray(footprint, np.int64))
+    A = np.unique(np.asarray(affected, np.int64))
+    if A.size < 2 or footprint.size == 0:
+        return eca_after_link_change(state, [])
+    n = state.areas_ha.size
+    in_a = np.zeros(n + 1, bool)
+    in_a[A] = True
+    if method == "auto":
+        method = "footprint" if footprint.size < A.size - 1 else "patches"
+    searcher = _Searcher(res, labels, n, res_m, max_cost, in_a, n_threads)
+    saved = res_flat[footprint].copy()
+    try:
+        res_flat[footprint] = float(passage_resistance)
+        with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
+            if method == "patches":
+                cells, ptr = patch_cells(searcher.lab_flat, n)
+                new = _costs_from_patches(searcher, ex, A, cells, ptr)
+            else:
+                new = _costs_from_footprint(searcher, ex, footprint)
+    finally:
+        res_flat[footprint] = saved
+    return eca_after_link_change(state, _link_decreases(state, new), pc_tolerance=pc_tolerance, with_state=False)

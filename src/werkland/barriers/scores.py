@@ -1,0 +1,403 @@
+"""Barrier Mapper improvement scores (McRae et al. 2012) and the links each segment cuts.
+
+For a circular window of radius R centred on a segment (centres every max(res, R/2) along the
+centre line), restoring the window to the base resistance gives
+``LCD' = min_disk CWD_p + min_disk CWD_q + 2 R r_base``; ``score_per_m = (LCD - LCD') / (2 R)`` and
+``score_pct = 100 score_per_m / LCD`` (percent of the original least-cost distance per metre
+restored). The per-patch cost-distance surfaces are computed once (bounded searches) and reduced to
+their minima over *probe groups* (the windows, the centre-line cells and the dilated footprints);
+the pair scores of all links then come from these minima, with no search per window.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from werkland._kernels.barrier_scores import pair_scores, probe_mins
+from werkland._kernels.grid_search import dijkstra, reset_search, step_lengths
+from werkland.barriers.segments import BarrierSegments, disk_offsets
+from werkland.connectivity import SearchWorkspace, patch_cells
+
+log = logging.getLogger(__name__)
+
+#: Probe group kinds: restoration windows, centre-line cells, dilated footprints.
+GROUP_WINDOW, GROUP_LINE, GROUP_FOOTPRINT = 0, 1, 2
+
+#: Links are scored in this many chunks, fixed so the sums are added in the same order whatever
+#: the thread count.
+PAIR_CHUNKS = 8
+
+
+def improvement_score(
+    cwd_a: np.ndarray,
+    cwd_b: np.ndarray,
+    lcd: float,
+    centre: tuple[int, int],
+    *,
+    radius_m: float,
+    res_m: float,
+    base_resistance: float = 1.0,
+) -> tuple[float, float]:
+    """Barrier Mapper improvement score of one circular window (McRae et al. 2012).
+
+    Parameters
+    ----------
+    cwd_a, cwd_b : numpy.ndarray
+        Cost-distance surfaces from the two patches (cost-weighted m, ``inf`` unreachable).
+    lcd : float
+        Least-cost distance between the patches.
+    centre : tuple of int
+        (row, col) of the window centre.
+    radius_m : float
+        Window radius R (m); the window's cells take ``base_resistance``.
+    res_m : float
+        Pixel size (m).
+    base_resistance : float
+        Resistance after restoration.
+
+    Returns
+    -------
+    per_m : float
+        ``max(0, LCD - LCD') / (2 R)`` with ``LCD' = min_window CWD_a + min_window CWD_b +
+        2 R base_resistance``: least-cost distance saved per metre restored.
+    pct : float
+        ``100 per_m / LCD``.
+    """
+    H, W = cwd_a.shape
+    off = disk_offsets(radius_m, res_m)
+    r = centre[0] + off[:, 0]
+    c = centre[1] + off[:, 1]
+    ok = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+    ma = float(np.min(cwd_a[r[ok], c[ok]]))
+    mb = float(np.min(cwd_b[r[ok], c[ok]]))
+    delta = lcd - (ma + mb + 2.0 * radius_m * base_resistance)
+    if not (delta > 0) or not np.isfinite(delta):
+        return 0.0, 0.0
+    per_m = delta / (2.0 * radius_m)
+    return per_m, (100.0 * per_m / lcd if lcd > 0 else 0.0)
+
+
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """Sorted unique values of an integer array.
+
+    Sort-based: numpy's hash-based unique is several times slower on the tens of millions of probe
+    keys of a large region.
+    """
+    x = np.sort(x)
+    return x[np.r_[True, x[1:] != x[:-1]]] if x.size else x
+
+
+def links_cut(paths: Sequence[np.ndarray], seg_flat: np.ndarray) -> list[tuple[int, int]]:
+    """(link index, segment id) for every segment a link's least-cost path crosses, sorted by link.
+
+    Parameters
+    ----------
+    paths : sequence of numpy.ndarray
+        Flat cell indices of each link's least-cost path.
+    seg_flat : numpy.ndarray
+        Flattened segment raster (segment index + 1, 0 = none).
+    """
+    if not paths:
+        return []
+    lens = np.array([len(p) for p in paths], np.int64)
+    cells = np.concatenate([np.asarray(p, np.int64) for p in paths]) if lens.sum() else np.empty(0, np.int64)
+    seg = seg_flat[cells].astype(np.int64)
+    link = np.repeat(np.arange(len(paths), dtype=np.int64), lens)
+    hit = seg > 0
+    nseg = int(seg_flat.max()) + 1 if seg_flat.size else 1
+    key = sorted_unique(link[hit] * nseg + seg[hit])
+    return list(zip((key // nseg).tolist(), (key % nseg).tolist(), strict=True))
+
+
+@dataclass
+class Probes:
+    """Probe groups: sets of cells over which each patch's cost-distance minimum is kept.
+
+    Attributes
+    ----------
+    cell_slot : numpy.ndarray
+        Slot of each raster cell (-1 = in no group).
+    slot_ptr, slot_groups : numpy.ndarray
+        Groups of slot ``s``: ``slot_groups[slot_ptr[s]:slot_ptr[s+1]]``.
+    g_seg, g_type, g_ri : numpy.ndarray
+        Segment, kind (``GROUP_WINDOW``, ``GROUP_LINE``, ``GROUP_FOOTPRINT``) and radius index of
+        each group.
+    n_groups : int
+        Number of groups.
+    """
+
+    cell_slot: np.ndarray
+    slot_ptr: np.ndarray
+    slot_groups: np.ndarray
+    g_seg: np.ndarray
+    g_type: np.ndarray
+    g_ri: np.ndarray
+    n_groups: int
+
+
+class _GroupTable:
+    """Groups collected kind by kind: their (cell, group) pairs and per-group attributes."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self.cells: list[np.ndarray] = []
+        self.gids: list[np.ndarray] = []
+        self.g_seg: list[np.ndarray] = []
+        self.g_type: list[np.ndarray] = []
+        self.g_ri: list[np.ndarray] = []
+        self.n = 0
+
+    def add_windows(self, centres: np.ndarray, seg: np.ndarray, off: np.ndarray, typ: int, ri: int) -> None:
+        """One group per centre: the cells at ``off`` around it (clipped to the raster)."""
+        H, W = self.shape
+        m = centres.size
+        if m == 0:
+            return
+        r = centres[:, None] // W + off[None, :, 0]
+        c = centres[:, None] % W + off[None, :, 1]
+        gid = self.n + np.repeat(np.arange(m)[:, None], off.shape[0], axis=1)
+        ok = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+        self.cells.append((r * W + c)[ok])
+        self.gids.append(gid[ok])
+        self.g_seg.append(seg.astype(np.int64))
+        self.g_type.append(np.full(m, typ, np.int8))
+        self.g_ri.append(np.full(m, ri, np.int64))
+        self.n += m
+
+    def add_footprints(self, raster: np.ndarray, nseg: int) -> None:
+        """One group per segment: its footprint dilated by one cell."""
+        H, W = self.shape
+        fp = np.flatnonzero(raster.ravel())
+        fseg = raster.ravel()[fp].astype(np.int64) - 1
+        ring = np.array([(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)], np.int64)
+        r = fp[:, None] // W + ring[None, :, 0]
+        c = fp[:, None] % W + ring[None, :, 1]
+        ok = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+        tg = self.n + np.repeat(fseg[:, None], 9, axis=1)
+        self.cells.append((r * W + c)[ok])
+        self.gids.append(tg[ok])
+        self.g_seg.append(np.arange(nseg, dtype=np.int64))
+        self.g_type.append(np.full(nseg, GROUP_FOOTPRINT, np.int8))
+        self.g_ri.append(np.zeros(nseg, np.int64))
+        self.n += nseg
+
+    def to_probes(self) -> Probes:
+        """Cell -> groups index (CSR over the cells in any group)."""
+        H, W = self.shape
+        ng = self.n
+        cells = np.concatenate(self.cells) if self.cells else np.empty(0, np.int64)
+        groups = np.concatenate(self.gids) if self.gids else np.empty(0, np.int64)
+        pair = sorted_unique(cells * np.int64(ng + 1) + groups)
+        cells, groups = pair // (ng + 1), pair % (ng + 1)
+        first = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]]) if cells.size else np.empty(0, np.int64)
+        ucell = cells[first]
+        cell_slot = np.full(H * W, -1, np.int64)
+        cell_slot[ucell] = np.arange(ucell.size)
+        return Probes(
+            cell_slot=cell_slot,
+            slot_ptr=np.append(first, cells.size).astype(np.int64),
+            slot_groups=groups.astype(np.int64),
+            g_seg=np.concatenate(self.g_seg) if self.g_seg else np.empty(0, np.int64),
+            g_type=np.concatenate(self.g_type) if self.g_type else np.empty(0, np.int8),
+            g_ri=np.concatenate(self.g_ri) if self.g_ri else np.empty(0, np.int64),
+            n_groups=ng,
+        )
+
+
+def build_probes(segs: BarrierSegments, shape: tuple[int, int], res_m: float, radii: Sequence[float]) -> Probes:
+    """Probe groups of the segments: restoration windows per radius, centre-line cells, footprints.
+
+    Parameters
+    ----------
+    segs : BarrierSegments
+        The segments.
+    shape : tuple of int
+        Raster shape.
+    res_m : float
+        Pixel size (m).
+    radii : sequence of float
+        Window radii (m); window centres are spaced ``max(res_m, R / 2)`` along each centre line.
+    """
+    nseg = segs.n
+    table = _GroupTable(shape)
+    seg_of_line = np.repeat(np.arange(nseg), np.diff(segs.line_ptr))
+    dd = segs.line_dist
+    for ri, R in enumerate(radii):
+        spacing = max(res_m, R / 2.0)
+        start = np.repeat(np.minimum.reduceat(dd, segs.line_ptr[:-1]) if nseg else np.empty(0), np.diff(segs.line_ptr))
+        binno = np.floor((dd - start) / spacing).astype(np.int64)
+        key = seg_of_line.astype(np.int64) * (1 << 32) + binno
+        _, first = np.unique(key, return_index=True)
+        table.add_windows(segs.line_cells[first], seg_of_line[first], disk_offsets(R, res_m), GROUP_WINDOW, ri)
+    # centre-line cells, one group each (corridor membership)
+    table.add_windows(segs.line_cells, seg_of_line, np.zeros((1, 2), np.int64), GROUP_LINE, 0)
+    # footprint dilated by one cell (which patches' searches reach the segment)
+    table.add_footprints(segs.raster, nseg)
+    return table.to_probes()
+
+
+class ProbeMinima(NamedTuple):
+    """Probe-group minima of every patch's cost-distance surface, CSR over patches 0..n.
+
+    Patch ``p`` reached groups ``groups[ptr[p]:ptr[p+1]]`` (sorted) with minimum costs
+    ``vals[ptr[p]:ptr[p+1]]`` (cost-weighted m); patch 0 is empty.
+    """
+
+    ptr: np.ndarray
+    groups: np.ndarray
+    vals: np.ndarray
+
+
+def patch_searches(
+    res: np.ndarray,
+    labels: np.ndarray,
+    n: int,
+    res_m: float,
+    bound: float,
+    probes: Probes,
+    n_threads: int,
+) -> ProbeMinima:
+    """One bounded cost-distance search per patch, reduced to its probe-group minima.
+
+    Parameters
+    ----------
+    res : numpy.ndarray
+        Resistance from :func:`werkland.connectivity.prepare_resistance`.
+    labels : numpy.ndarray
+        Patch-id raster (1..n).
+    n : int
+        Number of patches.
+    res_m : float
+        Pixel size (m).
+    bound : float
+        Searches stop at this cost (cost-weighted m).
+    probes : Probes
+        The probe groups.
+    n_threads : int
+        Worker threads (each with its own search workspace).
+    """
+    H, W = res.shape
+    res_flat = res.ravel()
+    lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
+    cells, ptr = patch_cells(lab_flat, n)
+    lens = step_lengths(res_m)
+    pool: queue.Queue[Any] = queue.Queue()
+    for _ in range(max(1, min(n_threads, n))):  # a search workspace and a group-minimum scratch each
+        pool.put((SearchWorkspace(H * W, n, False), np.full(max(probes.n_groups, 1), np.inf)))
+    out: list[Any] = [None] * (n + 1)
+    t0 = time.perf_counter()
+    step = max(1, n // 10)
+
+    def work(pid: int) -> None:
+        ws, gmin = slot = pool.get()
+        try:
+            starts = cells[ptr[pid - 1] : ptr[pid]]
+            n_t, ws.touched = dijkstra(
+                res_flat, H, W, lens, starts, np.zeros(starts.size), bound, ws.cum, ws.pred, ws.touched, ws.cum, 0.0, False
+            )
+            out[pid] = probe_mins(ws.cum, ws.touched, n_t, bound, probes.cell_slot, probes.slot_ptr, probes.slot_groups, gmin)
+            reset_search(ws.cum, ws.pred, ws.touched, n_t)
+        finally:
+            pool.put(slot)
+        if pid % step == 0:
+            log.info("barriers: %d/%d patch surfaces (%.1f/s)", pid, n, pid / max(time.perf_counter() - t0, 1e-9))
+
+    if n:
+        with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
+            list(ex.map(work, range(1, n + 1)))
+    # one table (CSR over patches), filled piece by piece while each patch's arrays are released, so
+    # the peak is the table, not the table plus its pieces
+    pptr = np.zeros(n + 2, np.int64)
+    pptr[2:] = np.cumsum([out[p][0].size for p in range(1, n + 1)])
+    groups = np.empty(int(pptr[-1]), np.int32)
+    vals = np.empty(int(pptr[-1]), np.float64)
+    for p in range(1, n + 1):
+        groups[pptr[p] : pptr[p + 1]], vals[pptr[p] : pptr[p + 1]] = out[p]
+        out[p] = None
+    return ProbeMinima(pptr, groups, vals)
+
+
+class PairScores(NamedTuple):
+    """Improvement scores of the segments over all linked patch pairs.
+
+    ``best_m``, ``sum_m``, ``best_p``, ``sum_p`` are (segments, radii): the max and the sum over pairs
+    of the per-metre and percent scores. ``corridor_seg`` / ``corridor_link`` list the (segment,
+    link index) pairs where a centre-line cell lies within the corridor width of the link.
+    """
+
+    best_m: np.ndarray
+    sum_m: np.ndarray
+    best_p: np.ndarray
+    sum_p: np.ndarray
+    corridor_seg: np.ndarray
+    corridor_link: np.ndarray
+
+
+def pair_scores_chunked(
+    lp: np.ndarray, lq: np.ndarray, lcd: np.ndarray, minima: ProbeMinima, probes: Probes, radii: np.ndarray,
+    rbase: float, width: float, n_seg: int, n_threads: int,
+) -> PairScores:
+    """The compiled pair-score kernel over ``PAIR_CHUNKS`` fixed chunks of links on threads.
+
+    The kernel releases the GIL. Maxima are combined by maximum and sums in chunk order; corridor
+    memberships are concatenated in link order, so the result does not depend on ``n_threads``.
+
+    Parameters
+    ----------
+    lp, lq, lcd : numpy.ndarray
+        Patch ids (1-based) and least-cost distance of each link.
+    minima : ProbeMinima
+        From :func:`patch_searches`.
+    probes : Probes
+        The probe groups.
+    radii : numpy.ndarray
+        Window radii (m).
+    rbase : float
+        Resistance of a restored window.
+    width : float
+        Corridor width (cost-weighted m).
+    n_seg : int
+        Number of segments.
+    n_threads : int
+        Worker threads.
+    """
+    bounds = np.linspace(0, lp.size, PAIR_CHUNKS + 1).astype(np.int64)
+
+    def run(c: int) -> tuple[np.ndarray, ...]:
+        a, b = int(bounds[c]), int(bounds[c + 1])
+        r = pair_scores(lp[a:b], lq[a:b], lcd[a:b], minima.ptr, minima.groups, minima.vals, probes.g_seg,
+                        probes.g_type, probes.g_ri, radii, rbase, width, n_seg)
+        return (*r[:5], r[5] + a)
+
+    with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
+        parts = list(ex.map(run, range(PAIR_CHUNKS)))
+    best_m, sum_m, best_p, sum_p = (p.copy() for p in parts[0][:4])
+    for part in parts[1:]:
+        np.maximum(best_m, part[0], out=best_m)
+        sum_m += part[1]
+        np.maximum(best_p, part[2], out=best_p)
+        sum_p += part[3]
+    cs = np.concatenate([p[4] for p in parts])
+    cl = np.concatenate([p[5] for p in parts])
+    return PairScores(best_m, sum_m, best_p, sum_p, cs, cl)
+
+
+def patches_reaching(probes: Probes, minima: ProbeMinima, max_cost: float, n_seg: int) -> list[list[int]]:
+    """Patches whose search reached each segment's dilated footprint within ``max_cost``.
+
+    Only pairs of these patches can change when the segment is mitigated.
+    """
+    touch: list[list[int]] = [[] for _ in range(n_seg)]
+    sel = np.flatnonzero((probes.g_type[minima.groups] == GROUP_FOOTPRINT) & (minima.vals <= max_cost))
+    owner = np.searchsorted(minima.ptr, sel, side="right") - 1  # patch of each selected entry
+    for g, p in zip(minima.groups[sel], owner, strict=True):
+        touch[int(probes.g_seg[g])].append(int(p))
+    return touch
