@@ -5,7 +5,7 @@ Run: ``.venv/bin/python benchmarks/bench_climate.py [--size 2000] [--threads 2]`
 Prints wall time and peak memory (tracemalloc peak of the stage's Python/numpy allocations, and the
 process peak RSS) of: heat (InVEST urban cooling incl. air temperature), water (2 storms, actual +
 natural reference + pooled), and the full ``run_climate`` with GeoTIFF/GeoPackage I/O and the
-per-park summary. Target (issue 6): heat + water < 30 s on 2 cores.
+per-park summary. Target: heat + water < 30 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pyproj import CRS
 from scipy import ndimage
 from shapely.geometry import box
 
-from werkland.climate import climate_params, load_biophysical, run_climate, runoff_mm, urban_cooling
+from werkland.climate import as_params, load_biophysical, run_climate, runoff_mm, urban_cooling
 from werkland.raster.io import Grid, write_raster
 
 LEGEND = Path(__file__).resolve().parents[1] / "config" / "landcover_classes.yaml"
@@ -95,10 +95,10 @@ def main() -> None:
     res, x0, y0 = 10.0, 80_000.0, 460_000.0
     lc = make_region(args.size, rng)
     leg = load_biophysical(LEGEND)
-    p = climate_params({"t_ref_degC": 30.0, "uhi_max_degC": 3.0})
+    p = as_params({"t_ref_degC": 30.0, "uhi_max_degC": 3.0})  # schema defaults + air temperature
     print(
-        f"region {args.size} x {args.size} cells at {res:g} m, d_cool {p['cooling_distance_m']:g} m, "
-        f"r {p['t_air_radius_m']:g} m, {args.threads} threads"
+        f"region {args.size} x {args.size} cells at {res:g} m, d_cool {p.cooling_distance_m:g} m, "
+        f"r {p.t_air_radius_m:g} m, {args.threads} threads"
     )
 
     _, t_heat = stage(
@@ -106,12 +106,12 @@ def main() -> None:
     )
 
     def water():
-        nat = np.where(lc != 0, leg.natural_code(p["natural_setting"]), 0).astype(np.uint8)
+        nat = np.where(lc != 0, leg.natural_code(p.natural_setting), 0).astype(np.uint8)
         out = []
-        for s in p["storms"]:
-            out.append(runoff_mm(lc, leg, s["depth_mm"], p["soil_group"]))
-            out.append(runoff_mm(nat, leg, s["depth_mm"], p["soil_group"]))
-            out.append(runoff_mm(lc, leg, s["depth_mm"], p["soil_group"], storage=False))
+        for s in p.storms:
+            out.append(runoff_mm(lc, leg, s.depth_mm, p.soil_group, p.lambda_))
+            out.append(runoff_mm(nat, leg, s.depth_mm, p.soil_group, p.lambda_))
+            out.append(runoff_mm(lc, leg, s.depth_mm, p.soil_group, p.lambda_, storage=False))
         return out
 
     _, t_water = stage("water (2 storms x 3 rasters)", water)
@@ -141,9 +141,9 @@ def main() -> None:
                 d / "region.gpkg",
                 LEGEND,
                 out / "cooling.tif",
-                {s["name"]: out / f"runoff_{s['name']}.tif" for s in p["storms"]},
+                {s: out / f"runoff_{s}.tif" for s in p.storm_names},
                 out / "summary.csv",
-                params={"t_ref_degC": 30.0, "uhi_max_degC": 3.0},
+                params=p,
                 threads=args.threads,
             ),
         )

@@ -6,6 +6,7 @@ Each runoff output is matched to its storm by the file name ``runoff_<storm>.tif
 from pathlib import Path
 
 from werkland.climate import run_climate
+from werkland.params.climate import ClimateParams
 from werkland.runner import run_step
 
 run_step(
@@ -18,6 +19,6 @@ run_step(
     snakemake.output.cooling,
     {Path(p).stem.removeprefix("runoff_"): p for p in snakemake.output.runoff},
     snakemake.output.summary,
-    params=dict(snakemake.params.climate),
+    params=ClimateParams.from_dict(snakemake.params.p),
     threads=snakemake.threads,
 )

@@ -1,4 +1,5 @@
-"""Tests of werkland.climate: InVEST Urban Cooling and SCS-CN runoff, per-park summary, bad input.
+"""Tests of werkland.climate: InVEST Urban Cooling and SCS-CN runoff, per-park summary, bad input,
+typed parameters (ClimateParams) and the park window/mask of the raster grid.
 
 Reference values come from ``shared/notes/climate.md`` section 1 (InVEST test cases, TR-55 retention
 table); oracles are naive loops over cells.
@@ -6,8 +7,11 @@ table); oracles are naive loops over cells.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -19,12 +23,15 @@ from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
-from shapely.geometry import box
+from rasterio.features import rasterize
+from shapely.geometry import LineString, Point, Polygon, box
 
 from werkland import WerklandInputError
 from werkland.climate import (
+    DEFAULT_PARAMS,
     BiophysicalTable,
     air_temperature,
+    as_params,
     climate_params,
     cool_spots,
     cooling_capacity,
@@ -39,9 +46,13 @@ from werkland.climate import (
     scs_runoff_mm,
     urban_cooling,
 )
+from werkland.config import validate_config
+from werkland.params import ClimateParams, Storm
 from werkland.raster.io import Grid, write_raster
 
-LEGEND_YAML = Path(__file__).resolve().parents[2] / "config" / "landcover_classes.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+LEGEND_YAML = ROOT / "config" / "landcover_classes.yaml"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 RD = CRS.from_epsg(28992)
 
 # ------------------------------------------------------------------------------------------------
@@ -397,10 +408,25 @@ def region(tmp_path: Path) -> dict[str, Path]:
     }
 
 
+def _config(climate: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """config/config.yaml (its climate section replaced by ``climate`` if given), validated."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    if climate is not None:
+        cfg["climate"] = dict(climate)
+    with contextlib.chdir(ROOT):  # the config's table paths are relative to the project root
+        return validate_config(cfg, SCHEMA)
+
+
+def _params(overrides: Mapping[str, Any] | None = None) -> ClimateParams:
+    """The climate section of the validated config with ``overrides`` (config key names)."""
+    base = ClimateParams.from_config(_config())
+    return ClimateParams.from_section({**base.as_section(), **(overrides or {})})
+
+
 def _run(
     region: dict[str, Path], params: dict | None = None, legend: Path = LEGEND_YAML
 ) -> pd.DataFrame:
-    p = climate_params(params)
+    p = _params(params)
     out = region["dir"] / "climate"
     return run_climate(
         region["tif"],
@@ -408,9 +434,10 @@ def _run(
         region["region"],
         legend,
         out / "cooling.tif",
-        {s["name"]: out / f"runoff_{s['name']}.tif" for s in p["storms"]},
+        {s: out / f"runoff_{s}.tif" for s in p.storm_names},
         out / "summary.csv",
-        params=params or {},
+        params=p,
+        threads=1,
     )
 
 
@@ -528,7 +555,7 @@ def test_unknown_code_in_raster() -> None:
         ({"storms": [{"name": "neg", "depth_mm": -5}]}, "depth_mm"),
         ({"storms": [{"name": "a b", "depth_mm": 5}]}, "storm name"),
         ({"soil_group": "E"}, "soil_group"),
-        ({"colling_distance": 3}, "unknown climate parameter"),
+        ({"colling_distance": 3}, "unknown key 'colling_distance'"),
         ({"t_ref_degC": 20}, "uhi_max_degC"),
         ({"lambda": 1.0}, "lambda"),
         ({"cooling_distance_m": 0}, "cooling_distance_m"),
@@ -550,7 +577,8 @@ def test_bad_run_inputs(region: dict[str, Path]) -> None:
             out / "c.tif",
             {"70mm_2h": out / "r.tif"},
             out / "s.csv",
-            params={},
+            params=_params(),
+            threads=1,
         )
     with pytest.raises(WerklandInputError, match="natural setting"):
         _run(region, {"natural_setting": "heath"})
@@ -575,3 +603,181 @@ def test_config_climate_section_and_legend_loader_are_accepted() -> None:
     assert via_tables.names == direct.names
     np.testing.assert_array_equal(via_tables.cn, direct.cn)
     assert via_tables.natural_reference == direct.natural_reference
+
+
+def test_air_temperature_columns_from_config_keys(region: dict[str, Path]) -> None:
+    """t_ref_degC / uhi_max_degC (schema keys) switch the air-temperature columns on."""
+    df = _run(region, {"t_ref_degC": 20.0, "uhi_max_degC": 3.0}).set_index("park_id")
+    assert {"t_air_mean_degC", "t_air_anomaly_degC"} <= set(df.columns)
+    a = df.loc["A"]
+    assert 20.0 < a["t_air_mean_degC"] < 23.0
+    assert a["t_air_anomaly_degC"] == pytest.approx(a["t_air_mean_degC"] - 20.0)
+    assert df.loc["out", "t_air_mean_degC"] == 0.0
+    assert "t_air_mean_degC" not in _run(region).columns
+
+
+# ------------------------------------------------------------------------------------------------
+# typed parameters
+# ------------------------------------------------------------------------------------------------
+
+
+def test_climate_params_from_config_and_round_trip() -> None:
+    cfg = _config()
+    p = ClimateParams.from_config(cfg)
+    assert p.lambda_ == cfg["climate"]["lambda"] == 0.2
+    assert p.storms == (Storm("70mm_2h", 70.0), Storm("140mm_2h", 140.0))
+    assert p.storm_names == ["70mm_2h", "140mm_2h"]
+    assert p.building_class == "building" and p.t_ref_degC is None and not p.air_temperature
+    assert isinstance(p.cooling_distance_m, float) and p.cooling_distance_m == 100.0
+    d = p.as_dict()
+    assert "lambda_" in d and "lambda" not in d
+    assert yaml.safe_load(yaml.safe_dump(d)) == d  # plain values: Snakemake can hash them
+    assert ClimateParams.from_dict(d) == p
+    assert ClimateParams.from_section(p.as_section()) == p
+    assert p.as_section()["lambda"] == 0.2
+
+
+def test_schema_defaults_reach_the_params_and_match_default_params() -> None:
+    """Every default comes from the schema; DEFAULT_PARAMS (the mapping API) restates them exactly."""
+    p = ClimateParams.from_config(_config({}))
+    assert as_params(None) == p
+    assert as_params({}) == p
+    section = p.as_section()
+    assert sorted(section) == sorted(DEFAULT_PARAMS)
+    assert section == DEFAULT_PARAMS
+    # a partial mapping equals the validated config with the same override
+    assert as_params({"cooling_distance_m": 30}) == ClimateParams.from_config(
+        _config({"cooling_distance_m": 30})
+    )
+    assert climate_params({"soil_group": "c"})["soil_group"] == "C"
+
+
+def test_cc_weights_default_per_factor_in_the_schema() -> None:
+    p = ClimateParams.from_config(_config({"cc_weights": {"shade": 3.0}}))
+    assert p.cc_weights == {"shade": 3.0, "albedo": 0.2, "eti": 0.2}
+    assert p.weights == pytest.approx({"shade": 3 / 3.4, "albedo": 0.2 / 3.4, "eti": 0.2 / 3.4})
+
+
+def test_unknown_and_missing_climate_keys() -> None:
+    cfg = _config()
+    cfg["climate"]["colling_distance_m"] = 3
+    with pytest.raises(WerklandInputError, match=r"unknown key 'colling_distance_m' \(did you mean 'cooling_distance_m'\?\)"):
+        ClimateParams.from_config(cfg)
+    with pytest.raises(WerklandInputError, match=r"did you mean 'cooling_distance_m'"):
+        _config({"colling_distance_m": 3})  # the schema check names it too
+    del cfg["climate"]["colling_distance_m"]
+    del cfg["climate"]["hm_threshold"]
+    with pytest.raises(WerklandInputError, match="missing hm_threshold"):
+        ClimateParams.from_config(cfg)
+    d = ClimateParams.from_config(_config()).as_dict()
+    with pytest.raises(WerklandInputError, match=r"did you mean 'lambda_'"):
+        ClimateParams.from_dict({**d, "lambda": 0.2})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"t_ref_degC": 20.0}, "uhi_max_degC"),
+        ({"lambda": 1.0}, "lambda"),
+        ({"storms": [{"name": "a", "depth_mm": 5}, {"name": "a", "depth_mm": 6}]}, "used twice"),
+        ({"storms": [{"name": "a", "depth_mm": 5, "dept": 1}]}, "did you mean 'depth_mm'"),
+        ({"storms": []}, "non-empty"),
+        ({"cc_weights": {"shade": 0, "albedo": 0, "eti": 0}}, "sum to 0"),
+        ({"cool_spot_distance_m": 0}, "cool_spot_distance_m"),
+        ({"soil_group": "b"}, "soil_group"),
+    ],
+)
+def test_bad_climate_params_are_rejected_on_construction(overrides: dict, match: str) -> None:
+    with pytest.raises(WerklandInputError, match=match):
+        _params(overrides)
+
+
+def test_schema_rejects_what_the_params_reject() -> None:
+    for bad in ({"lambda": 1.0}, {"cool_spot_distance_m": 0}, {"uhi_max_degC": -1}):
+        with pytest.raises(WerklandInputError):
+            _config(bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# Grid.window_of / Grid.mask_of against the per-park window and mask the stage used before
+# ------------------------------------------------------------------------------------------------
+
+
+def _old_park_window(geom, grid: Grid):
+    """The climate stage's former private window: (row0, row1, col0, col1) or None."""
+    xmin, ymin, xmax, ymax = geom.bounds
+    x0, y0, res = grid.transform.c, grid.transform.f, grid.res_m
+    c0 = max(0, int(math.floor((xmin - x0) / res)))
+    c1 = min(grid.width, int(math.ceil((xmax - x0) / res)))
+    r0 = max(0, int(math.floor((y0 - ymax) / res)))
+    r1 = min(grid.height, int(math.ceil((y0 - ymin) / res)))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return r0, r1, c0, c1
+
+
+def _old_park_mask(geom, grid: Grid, win) -> np.ndarray:
+    """The climate stage's former private mask (centre in the polygon, else the touched cells)."""
+    r0, r1, c0, c1 = win
+    tr = grid.transform * Affine.translation(c0, r0)
+    shape = (r1 - r0, c1 - c0)
+    m = rasterize([(geom, 1)], out_shape=shape, transform=tr, fill=0, dtype="uint8").astype(bool)
+    if not m.any():
+        m = rasterize(
+            [(geom, 1)], out_shape=shape, transform=tr, fill=0, dtype="uint8", all_touched=True
+        ).astype(bool)
+    return m
+
+
+_GRID = Grid(H, W, Affine(RES, 0, X0, 0, -RES, Y0), RD)
+_GEOMS = [
+    _cell_box(0, 30, 0, 30),  # on cell edges
+    _cell_box(10, 20, 76, 80),
+    box(X0 + 3.3, Y0 - 417.1, X0 + 251.9, Y0 - 12.4),  # off the cell edges
+    box(X0 - 55.0, Y0 - 95.0, X0 + 45.0, Y0 + 30.0),  # partly outside the grid
+    box(0, 0, 10, 10),  # far outside
+    box(X0 + 12.0, Y0 - 18.0, X0 + 14.0, Y0 - 16.0),  # smaller than a cell, off-centre
+    Point(X0 + 433.0, Y0 - 217.0).buffer(97.0),
+    Polygon([(X0 + 5, Y0 - 5), (X0 + 700, Y0 - 80), (X0 + 300, Y0 - 590)]),
+    Point(X0 + 200.0, Y0 - 300.0).buffer(150.0).difference(Point(X0 + 200.0, Y0 - 300.0).buffer(60.0)),
+    box(X0 + 10, Y0 - 100, X0 + 60, Y0 - 50).union(box(X0 + 500, Y0 - 400, X0 + 640, Y0 - 300)),
+    LineString([(X0 + 1, Y0 - 1), (X0 + 333, Y0 - 444)]).buffer(2.0),
+]
+
+
+@pytest.mark.parametrize("geom", _GEOMS, ids=range(len(_GEOMS)))
+def test_grid_window_and_mask_equal_the_former_park_window_and_mask(geom) -> None:
+    old = _old_park_window(geom, _GRID)
+    new = _GRID.window_of(geom)
+    assert _GRID.window_of(geom.bounds) == new
+    if old is None:
+        assert new is None
+        return
+    r0, r1, c0, c1 = old
+    assert new == (slice(r0, r1), slice(c0, c1))
+    np.testing.assert_array_equal(_GRID.mask_of(geom, new, touched_if_empty=True), _old_park_mask(geom, _GRID, old))
+
+
+@pytest.mark.parametrize("geom", _GEOMS, ids=range(len(_GEOMS)))
+def test_grid_mask_of_window_is_the_cropped_full_mask(geom) -> None:
+    """Centre-in-polygon mask (rasterio geometry_mask); a window with a margin crops it exactly."""
+    from rasterio.features import geometry_mask
+
+    full = _GRID.mask_of(geom)
+    np.testing.assert_array_equal(full, geometry_mask([geom], out_shape=_GRID.shape, transform=_GRID.transform, invert=True))
+    win = _GRID.window_of(geom, margin_cells=1)
+    if win is None:
+        assert not full.any()
+        return
+    np.testing.assert_array_equal(_GRID.mask_of(geom, win), full[win])
+    assert full[win].sum() == full.sum()  # every cell of the park lies in its window
+
+
+def test_grid_window_of_empty_or_missing_geometry() -> None:
+    assert _GRID.window_of(None) is None
+    assert _GRID.window_of(Polygon()) is None
+    assert _GRID.window_of((math.nan, 0.0, 1.0, 1.0)) is None
+    assert not _GRID.mask_of(None).any() and _GRID.mask_of(Polygon(), (slice(0, 2), slice(0, 3))).shape == (2, 3)
+    small = box(X0 + 12.0, Y0 - 18.0, X0 + 14.0, Y0 - 16.0)
+    assert not _GRID.mask_of(small).any()  # no cell centre inside ...
+    assert _GRID.mask_of(small, touched_if_empty=True).sum() == 1  # ... but it touches one cell

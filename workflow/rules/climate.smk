@@ -1,16 +1,16 @@
-# Climate adaptation baseline (issue 6): heat mitigation and rainwater runoff per park.
+# Climate adaptation baseline: heat mitigation and rainwater runoff per park.
 
 
 rule climate:
     input:
-        landcover_tif="results/{region}/landcover.tif",
-        landcover_gpkg="results/{region}/landcover.gpkg",
-        region="results/{region}/region.gpkg",
+        landcover_tif=LAYOUT.landcover_tif.as_posix(),
+        landcover_gpkg=LAYOUT.landcover_gpkg.as_posix(),
+        region=LAYOUT.region_gpkg.as_posix(),
         legend=config["legend"],
     output:
-        cooling="results/{region}/climate/cooling.tif",
-        runoff=expand("results/{{region}}/climate/runoff_{storm}.tif", storm=STORMS),
-        summary="results/{region}/climate/summary.csv",
+        cooling=LAYOUT.cooling.as_posix(),
+        runoff=expand(LAYOUT.runoff("{storm}").as_posix(), storm=STORMS, allow_missing=True),
+        summary=LAYOUT.climate_summary.as_posix(),
     log:
         "results/logs/climate/{region}.log",
     benchmark:
@@ -24,6 +24,6 @@ rule climate:
         mem_mb=3000,
         runtime=20,
     params:
-        climate=config["climate"],
+        p=climate_params,
     script:
         "../../scripts/climate.py"
