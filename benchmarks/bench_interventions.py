@@ -1,4 +1,4 @@
-"""Benchmark of the interventions stage (issue 7).
+"""Benchmark of the interventions stage.
 
 Targets: on the generated 20 km x 20 km region at 10 m (4 M cells), 1,000 candidates scored with
 marginal gains for 4 guilds (first evaluation + lazy-greedy selection with re-evaluations) in under
@@ -7,67 +7,96 @@ marginal gains for 4 guilds (first evaluation + lazy-greedy selection with re-ev
 Run: ``.venv/bin/python benchmarks/bench_interventions.py [--skip-generated] [--skip-demo]``
 
 The generated region comes from ``benchmarks/bench_foundation.py`` (``benchmarks/out/foundation-generated``,
-created here if absent). Connectivity outputs (patches, links, summaries) are computed once into
-``benchmarks/out/interventions-generated`` (timed separately: they belong to the connectivity stage).
+created here if absent). The connectivity outputs (patches, links, summaries) and the climate summary
+it needs are computed once into ``benchmarks/out/interventions-generated`` (timed separately: they
+belong to the connectivity and climate stages). It has no barrier stage: no fauna-passage candidates.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from werkland.climate import run_climate
+from werkland.config import connectivity_params, validate_config
+from werkland.connectivity import run_connectivity
+from werkland.interventions import InterventionInputs, run_interventions
+from werkland.layout import RegionPaths
+from werkland.params import ClimateParams, InterventionParams
+from werkland.tables import load_guilds, load_legend
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
-GUILDS = ["hedgehog", "pollinators", "amphibians", "woodland_birds"]
+LEGEND = ROOT / "config" / "landcover_classes.yaml"
+GUILDS_TABLE = ROOT / "config" / "guilds.yaml"
 
 
-def prepare_generated() -> Path:
+def load_config(**interventions: Any) -> dict[str, Any]:
+    """The demo config (config/config.yaml) validated, with overrides of the interventions section."""
+    with open(ROOT / "config" / "config.yaml", encoding="utf-8") as fh:
+        cfg = yaml.safe_load(fh)
+    cfg = copy.deepcopy(cfg)
+    cfg["legend"], cfg["guilds_table"] = str(LEGEND), str(GUILDS_TABLE)
+    cfg.setdefault("interventions", {}).update(interventions)
+    return validate_config(cfg, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def prepare_generated(cfg: dict[str, Any]) -> RegionPaths:
     src = OUT / "foundation-generated"
     if not (src / "landcover.tif").exists():
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_foundation.py")], check=True)
-    dst = OUT / "interventions-generated"
+    paths = RegionPaths(OUT, "interventions-generated")
+    dst = paths.dir
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("landcover.tif", "landcover.gpkg", "region.gpkg", "habitat", "resistance"):
         if not (dst / name).exists():
             (shutil.copytree if (src / name).is_dir() else shutil.copy2)(src / name, dst / name)
-    from werkland.connectivity import run_connectivity
-    from werkland.tables import load_guilds, load_legend
-
-    legend = load_legend(ROOT / "config" / "landcover_classes.yaml")
-    guilds = load_guilds(ROOT / "config" / "guilds.yaml", legend)
-    for g in GUILDS:
-        if (dst / "graph" / f"{g}_summary.json").exists():
+    table = load_guilds(GUILDS_TABLE, load_legend(LEGEND))
+    for g in cfg["guilds"]:
+        if paths.summary(g).exists():
             continue
         t0 = time.perf_counter()
         for sub in ("patches", "graph"):
             (dst / sub).mkdir(exist_ok=True)
         s = run_connectivity(
-            dst / "habitat" / f"{g}.tif", dst / "resistance" / f"{g}.tif", dst / "region.gpkg",
-            dst / "patches" / f"{g}.gpkg", dst / "patches" / f"{g}.tif", dst / "graph" / f"{g}_links.gpkg",
-            dst / "graph" / f"{g}.graphml", dst / "graph" / f"{g}_metrics.csv", dst / "graph" / f"{g}_summary.json",
-            None, guild=g, params={**guilds[g].params(), "n_threads": 2},
+            paths.habitat(g), paths.resistance(g), paths.region_gpkg, paths.patches_gpkg(g), paths.patches_tif(g),
+            paths.links(g), paths.graphml(g), paths.metrics(g), paths.summary(g), None, guild=g,
+            params={**connectivity_params(cfg, table[g]), "n_threads": 2},
+            convention=cfg["connectivity"]["convention"],
         )
         print(f"connectivity {g}: {s['n_patches']} patches, {s['n_links']} links, {time.perf_counter() - t0:.1f} s")
-    return dst
+    if not paths.climate_summary.exists():
+        t0 = time.perf_counter()
+        paths.climate_summary.parent.mkdir(exist_ok=True)
+        climate = ClimateParams.from_config(cfg)
+        run_climate(paths.landcover_tif, paths.landcover_gpkg, paths.region_gpkg, LEGEND, paths.cooling,
+                    {s: paths.runoff(s) for s in climate.storm_names}, paths.climate_summary, params=climate,
+                    threads=2)
+        print(f"climate: {time.perf_counter() - t0:.1f} s")
+    return paths
 
 
-def run(region: Path, label: str, target_s: float, **extra) -> dict:
-    from werkland.interventions import run_interventions
-
-    cfg = yaml.safe_load(open(ROOT / "config" / "config.yaml"))
-    params = {**cfg["interventions"], "climate": cfg["climate"], "connectivity": cfg["connectivity"], "n_workers": 2, **extra}
+def run(paths: RegionPaths, label: str, target_s: float, cfg: dict[str, Any]) -> dict:
+    table = load_guilds(GUILDS_TABLE, load_legend(LEGEND))
+    params = InterventionParams.from_config(cfg, guilds=table, n_workers=2)
     out = OUT / f"interventions-{label}-out"
+    inputs = InterventionInputs.from_layout(paths, params.guilds, legend_yaml=LEGEND, guilds_yaml=GUILDS_TABLE,
+                                            catalogue_yaml=ROOT / cfg["interventions"]["catalogue"])
+    inputs = replace(inputs, barriers_all=paths.barriers_all if paths.barriers_all.exists() else None,
+                     out_candidates_gpkg=out / "candidates.gpkg", out_portfolio_csv=out / "portfolio.csv",
+                     out_park_totals_csv=out / "park_totals.csv")
     t0 = time.perf_counter()
-    s = run_interventions(region, ROOT / "config" / "landcover_classes.yaml", ROOT / "config" / "guilds.yaml",
-                          ROOT / "config" / "interventions.yaml", out / "candidates.gpkg", out / "portfolio.csv",
-                          out / "park_totals.csv", guilds=GUILDS, params=params)
+    s = run_interventions(inputs, params)
     wall = time.perf_counter() - t0
     t = s["timing_s"]
     print(f"\n{label}: {s['n_candidates']} candidates, {s['n_selected']} selected for {s['cost_selected_eur']:,.0f} EUR")
@@ -93,14 +122,14 @@ def main() -> None:
         logging.getLogger("werkland.interventions").addHandler(fh)
         logging.getLogger("werkland.interventions").setLevel(logging.INFO)
     if not a.skip_demo:
-        demo = ROOT / "results" / "demo"
-        if (demo / "landcover.tif").exists():
-            run(demo, "demo", 30.0)
+        demo = RegionPaths(ROOT / "results", "demo")
+        if demo.landcover_tif.exists():
+            run(demo, "demo", 30.0, load_config(n_workers=2))
         else:
             print("demo: results/demo absent (run `make demo` first); skipped")
     if not a.skip_generated:
-        region = prepare_generated()
-        run(region, "generated", 300.0, max_candidates=a.candidates, max_candidates_per_type_park=200)
+        cfg = load_config(n_workers=2, max_candidates=a.candidates, max_candidates_per_type_park=200)
+        run(prepare_generated(cfg), "generated", 300.0, cfg)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,32 @@
 """Snakemake adapter of the ``interventions`` rule: candidates, gains, ranking and budgeted selection.
 
-All logic lives in :func:`werkland.interventions.run_interventions`; the region's inputs are found by
-their data-contract names under ``params.region_dir``.
+All logic lives in :func:`werkland.interventions.run_interventions`; it reads exactly the rule's
+declared inputs (per-guild lists in the order of the analysed guilds) and writes its outputs.
 """
 
-from werkland.interventions import run_interventions
+from werkland.interventions import InterventionInputs, run_interventions
+from werkland.params import InterventionParams
 from werkland.runner import run_step
 
-params = dict(snakemake.params.interventions)  # noqa: F821 - injected by Snakemake
-params["climate"] = dict(snakemake.params.climate)  # noqa: F821
-params["connectivity"] = dict(snakemake.params.connectivity)  # noqa: F821
-params["n_workers"] = min(int(params.get("n_workers", 2)), snakemake.threads)  # noqa: F821
-run_step(
-    snakemake.log[0],  # noqa: F821
-    run_interventions,
-    snakemake.params.region_dir,  # noqa: F821
-    snakemake.input.legend,  # noqa: F821
-    snakemake.input.guilds_table,  # noqa: F821
-    snakemake.input.catalogue,  # noqa: F821
-    snakemake.output.candidates,  # noqa: F821
-    snakemake.output.portfolio,  # noqa: F821
-    snakemake.output.park_totals,  # noqa: F821
-    guilds=list(snakemake.params.guilds),  # noqa: F821
-    params=params,
-    user_candidates=params.get("user_candidates") or None,
+params = InterventionParams.from_dict(snakemake.params.p)
+guilds = params.guilds
+inp, out = snakemake.input, snakemake.output
+inputs = InterventionInputs(
+    landcover_tif=inp.landcover_tif,
+    landcover_gpkg=inp.landcover_gpkg,
+    region_gpkg=inp.region,
+    habitat=dict(zip(guilds, inp.habitat, strict=True)),
+    resistance=dict(zip(guilds, inp.resistance, strict=True)),
+    patches=dict(zip(guilds, inp.patches, strict=True)),
+    links=dict(zip(guilds, inp.links, strict=True)),
+    barriers_all=inp.barriers,
+    climate_summary=inp.climate,
+    legend_yaml=inp.legend,
+    guilds_yaml=inp.guilds_table,
+    catalogue_yaml=inp.catalogue,
+    out_candidates_gpkg=out.candidates,
+    out_portfolio_csv=out.portfolio,
+    out_park_totals_csv=out.park_totals,
+    user_candidates=inp.user_candidates[0] if len(inp.user_candidates) else None,
 )
+run_step(snakemake.log[0], run_interventions, inputs, params)

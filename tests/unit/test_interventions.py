@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,17 +18,22 @@ from pyproj import CRS
 from scipy import ndimage
 
 from werkland._errors import WerklandInputError
-from werkland.climate import heat_mitigation, load_biophysical, runoff_mm
+from werkland.climate import heat_mitigation, load_biophysical, run_climate, runoff_mm
+from werkland.config import connectivity_params, validate_config
 from werkland.connectivity import (
     build_links,
     cost_distance_bounded,
     find_patches,
     probability_metrics,
+    run_connectivity,
 )
+from werkland.habitat import run_habitat
 from werkland.interventions import (
+    GENERATORS,
     Candidate,
     Evaluator,
     GuildGraph,
+    InterventionInputs,
     PairDistances,
     bounded_search_targets,
     celf_select,
@@ -34,6 +41,9 @@ from werkland.interventions import (
     pareto_front,
     run_interventions,
 )
+from werkland.interventions.catalogue import GENERATOR_TYPES
+from werkland.layout import RegionPaths
+from werkland.params import ClimateParams, HabitatParams, InterventionParams
 from werkland.raster.io import Grid, write_raster
 from werkland.tables import load_guilds, load_legend
 
@@ -41,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LEGEND = ROOT / "config" / "landcover_classes.yaml"
 GUILDS = ROOT / "config" / "guilds.yaml"
 CATALOGUE = ROOT / "config" / "interventions.yaml"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 CRS28992 = CRS.from_epsg(28992)
 X0, Y0, RES = 100_000.0, 450_000.0, 10.0
 
@@ -256,8 +267,32 @@ def _box_cells(r0, r1, c0, c1, h):
     return shapely.box(X0 + c0 * RES, Y0 + (h - r1) * RES, X0 + c1 * RES, Y0 + (h - r0) * RES)
 
 
-def make_region(tmp_path: Path, legend) -> tuple[Path, Grid, np.ndarray]:
-    """60 x 60 cells: two 2-ha woods split by a cropland strip, a 5000 m² roof and a parking lot, one park."""
+ANALYSED = ["hedgehog", "woodland_birds"]
+
+
+def _config(**interventions) -> dict:
+    """A validated config (schema defaults filled) of the synthetic region's stages."""
+    cfg = {
+        "legend": str(LEGEND), "guilds_table": str(GUILDS), "guilds": list(ANALYSED),
+        "regions": {"t": {"land_cover": [{"type": "osm", "path": "unused.osm.pbf"}]}},
+        "climate": {"cooling_distance_m": 50.0, "storms": [{"name": "70mm", "depth_mm": 70}]},
+        "interventions": {"budget_eur": 1e6, "weights": {"biodiversity": 0.5, "climate": 0.5}, "n_workers": 1,
+                          **interventions},
+    }
+    return validate_config(cfg, SCHEMA)
+
+
+def _params(**interventions) -> InterventionParams:
+    return InterventionParams.from_config(_config(**interventions), guilds=load_guilds(GUILDS, load_legend(LEGEND)),
+                                          n_workers=1)
+
+
+def make_region(root: Path, legend) -> tuple[RegionPaths, Grid, np.ndarray]:
+    """60 x 60 cells: two 2-ha woods split by a cropland strip, a 5000 m² roof and a parking lot, one park.
+
+    The land-cover stage's files are written here; the habitat, connectivity and climate outputs come
+    from those stages' own entry points (the workflow's path), with the config of :func:`_config`.
+    """
     h = w = 60
     c = legend.code
     lc = np.full((h, w), c("built_area"), np.uint8)
@@ -267,24 +302,49 @@ def make_region(tmp_path: Path, legend) -> tuple[Path, Grid, np.ndarray]:
     lc[35:45, 5:30] = c("building")  # 2 500 m2... scaled below
     lc[35:55, 35:55] = c("parking")
     lc[0, :] = 0  # a row outside the region
-    region = tmp_path / "region"
-    region.mkdir()
+    paths = RegionPaths(root, "region")
+    paths.dir.mkdir(parents=True)
     grid = _grid(h, w)
-    write_raster(region / "landcover.tif", lc, grid, nodata=0)
+    write_raster(paths.landcover_tif, lc, grid, nodata=0)
     park = _box_cells(1, 60, 0, 60, h)
     gpd.GeoDataFrame({"park_id": ["p1"], "name": ["Test park"], "area_m2": [park.area]}, geometry=[park],
-                     crs=CRS28992).to_file(region / "region.gpkg", layer="parks", engine="pyogrio")
-    gpd.GeoDataFrame({"name": ["r"]}, geometry=[park], crs=CRS28992).to_file(region / "region.gpkg", layer="region",
+                     crs=CRS28992).to_file(paths.region_gpkg, layer="parks", engine="pyogrio")
+    gpd.GeoDataFrame({"name": ["r"]}, geometry=[park], crs=CRS28992).to_file(paths.region_gpkg, layer="region",
                                                                                  engine="pyogrio")
     polys = gpd.GeoDataFrame(
         {"class": ["building", "parking", "woodland", "woodland"], "source": ["t"] * 4, "area_m2": [0.0] * 4},
         geometry=[_box_cells(35, 45, 5, 30, h), _box_cells(35, 55, 35, 55, h), _box_cells(5, 25, 5, 25, h),
                   _box_cells(5, 25, 29, 49, h)], crs=CRS28992)
-    polys.to_file(region / "landcover.gpkg", layer="landcover", engine="pyogrio")
+    polys.to_file(paths.landcover_gpkg, layer="landcover", engine="pyogrio")
     lines = gpd.GeoDataFrame({"class": ["road_minor"], "kind": ["road"], "road_class": ["residential"], "width_m": [7.0]},
                              geometry=[shapely.LineString([(X0, Y0 + 300), (X0 + 600, Y0 + 300)])], crs=CRS28992)
-    lines.to_file(region / "landcover.gpkg", layer="lines", engine="pyogrio")
-    return region, grid, lc
+    lines.to_file(paths.landcover_gpkg, layer="lines", engine="pyogrio")
+    _run_upstream_stages(paths)
+    return paths, grid, lc
+
+
+def _run_upstream_stages(paths: RegionPaths) -> None:
+    """habitat, connectivity (each analysed guild) and climate, as the workflow runs them."""
+    cfg = _config()
+    table = load_guilds(GUILDS, load_legend(LEGEND))
+    for d in ("habitat", "resistance", "patches", "graph", "climate"):
+        (paths.dir / d).mkdir()
+    run_habitat(paths.landcover_tif, LEGEND, GUILDS, {g: paths.habitat(g) for g in ANALYSED},
+                {g: paths.resistance(g) for g in ANALYSED}, params=HabitatParams.from_config(cfg))
+    for g in ANALYSED:
+        run_connectivity(paths.habitat(g), paths.resistance(g), paths.region_gpkg, paths.patches_gpkg(g),
+                         paths.patches_tif(g), paths.links(g), paths.graphml(g), paths.metrics(g), paths.summary(g),
+                         None, guild=g, params={**connectivity_params(cfg, table[g]), "n_threads": 1},
+                         convention=cfg["connectivity"]["convention"])
+    climate = ClimateParams.from_config(cfg)
+    run_climate(paths.landcover_tif, paths.landcover_gpkg, paths.region_gpkg, LEGEND, paths.cooling,
+                {s: paths.runoff(s) for s in climate.storm_names}, paths.climate_summary, params=climate, threads=1)
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory, legend):
+    """The synthetic region with its upstream stage outputs (read-only for the tests)."""
+    return make_region(tmp_path_factory.mktemp("werkland"), legend)
 
 
 def _user_layer(tmp_path: Path, grid: Grid, rows: list[dict], crs=CRS28992) -> Path:
@@ -293,19 +353,22 @@ def _user_layer(tmp_path: Path, grid: Grid, rows: list[dict], crs=CRS28992) -> P
     return p
 
 
-def _run(tmp_path: Path, region: Path, user: Path | None, **params):
+def _inputs(paths: RegionPaths, out: Path, user: Path | None = None) -> InterventionInputs:
+    """The stage's files: the region's inputs (no barrier stage), outputs under ``out``."""
+    inputs = InterventionInputs.from_layout(paths, ANALYSED, legend_yaml=LEGEND, guilds_yaml=GUILDS,
+                                            catalogue_yaml=CATALOGUE, user_candidates=user)
+    return replace(inputs, barriers_all=None, out_candidates_gpkg=out / "candidates.gpkg",
+                   out_portfolio_csv=out / "portfolio.csv", out_park_totals_csv=out / "park_totals.csv")
+
+
+def _run(tmp_path: Path, paths: RegionPaths, user: Path | None, **params):
     out = tmp_path / "out"
-    base = {"budget_eur": 1e6, "weights": {"biodiversity": 0.5, "climate": 0.5}, "n_workers": 1,
-            "climate": {"cooling_distance_m": 50.0, "storms": [{"name": "70mm", "depth_mm": 70}]}}
-    base.update(params)
-    s = run_interventions(region, LEGEND, GUILDS, CATALOGUE, out / "candidates.gpkg", out / "portfolio.csv",
-                          out / "park_totals.csv", guilds=["hedgehog", "woodland_birds"], params=base,
-                          user_candidates=None if user is None else str(user))
+    s = run_interventions(_inputs(paths, out, user), _params(**params))
     return s, gpd.read_file(out / "candidates.gpkg"), pd.read_csv(out / "portfolio.csv"), pd.read_csv(out / "park_totals.csv")
 
 
-def test_hedgerow_beats_roof_for_biodiversity_and_depaving_beats_it_for_water(tmp_path, legend):
-    region, grid, _ = make_region(tmp_path, legend)
+def test_hedgerow_beats_roof_for_biodiversity_and_depaving_beats_it_for_water(tmp_path, region):
+    region, grid, _ = region
     h = grid.height
     hedge = shapely.LineString([(X0 + 245, Y0 + (h - 15) * RES + 5), (X0 + 295, Y0 + (h - 15) * RES + 5)])
     rows = [
@@ -330,8 +393,8 @@ def test_hedgerow_beats_roof_for_biodiversity_and_depaving_beats_it_for_water(tm
     assert parks.loc[0, "park_id"] == "p1" and parks.loc[0, "n_selected"] == len(port)
 
 
-def test_generated_candidates_and_budget(tmp_path, legend):
-    region, grid, _ = make_region(tmp_path, legend)
+def test_generated_candidates_and_budget(tmp_path, region):
+    region, grid, _ = region
     s, cand, port, _ = _run(tmp_path, region, None, budget_eur=200_000)
     types = set(cand["type"])
     assert {"green_roof_extensive", "depaving", "wadi", "hedgerow"} <= types
@@ -345,8 +408,8 @@ def test_generated_candidates_and_budget(tmp_path, legend):
     assert list(port2["candidate_id"]) == list(port["candidate_id"])
 
 
-def test_budget_smaller_than_any_measure_gives_explained_empty_portfolio(tmp_path, legend):
-    region, _, _ = make_region(tmp_path, legend)
+def test_budget_smaller_than_any_measure_gives_explained_empty_portfolio(tmp_path, region):
+    region, _, _ = region
     s, cand, port, _ = _run(tmp_path, region, None, budget_eur=1.0)
     assert len(cand) > 0 and len(port) == 0 and not cand["selected"].any()
     assert any("smaller than the cheapest measure" in w for w in s["warnings"])
@@ -361,8 +424,8 @@ def test_budget_smaller_than_any_measure_gives_explained_empty_portfolio(tmp_pat
         ([{"id": "a", "type": "depaving"}], CRS28992, r"missing field\(s\) \['candidate_id'\]"),
     ],
 )
-def test_bad_user_candidates(tmp_path, legend, rows, crs, msg):
-    region, grid, _ = make_region(tmp_path, legend)
+def test_bad_user_candidates(tmp_path, region, rows, crs, msg):
+    region, grid, _ = region
     geom = _box_cells(35, 55, 35, 55, grid.height)
     if crs != CRS28992:
         geom = gpd.GeoSeries([geom], crs=CRS28992).to_crs(crs).iloc[0]
@@ -371,8 +434,8 @@ def test_bad_user_candidates(tmp_path, legend, rows, crs, msg):
         _run(tmp_path, region, user)
 
 
-def test_local_climate_gains_equal_full_recomputation(tmp_path, legend, guilds):
-    region, grid, lc = make_region(tmp_path, legend)
+def test_local_climate_gains_equal_full_recomputation(region, legend, guilds):
+    _, grid, lc = region
     cat = load_catalogue(CATALOGUE, legend, guilds)
     from werkland.climate import climate_params
 
@@ -623,3 +686,96 @@ def test_cap_candidates_keeps_largest_of_every_type_and_park_first():
     assert cap_candidates(cands, 100) == cands
     with pytest.raises(ValueError):
         cap_candidates(cands, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# parameters, catalogue keys and inputs
+# --------------------------------------------------------------------------------------------
+
+
+def test_params_from_config_use_schema_defaults_and_round_trip():
+    """Defaults come from the schema, weights are renormalised, the worker count is capped by the
+    job's threads, the design storm defaults to the first climate storm; as_dict/from_dict round trip."""
+    cfg = _config(weights={"biodiversity": 3.0}, n_workers=4)
+    table = load_guilds(GUILDS, load_legend(LEGEND))
+    p = InterventionParams.from_config(cfg, guilds=table, n_workers=2)
+    assert p.weights == {"biodiversity": 3.0 / 3.5, "climate": 0.5 / 3.5}
+    assert p.n_workers == 2 and p.budget_eur == 1e6 and p.max_candidates == 1000 and p.eca_target_pct == 10.0
+    assert p.design_storm == "70mm" and p.guild_weights == {"hedgehog": 1.0, "woodland_birds": 1.0}
+    assert p.guilds == tuple(ANALYSED)
+    kern = p.guild_connectivity("hedgehog").kernel
+    assert kern == table["hedgehog"].kernel(cfg["connectivity"]["convention"])
+    assert InterventionParams.from_dict(p.as_dict()) == p
+    with pytest.raises(KeyError):
+        p.guild_connectivity("pollinators")
+
+
+@pytest.mark.parametrize(
+    "interventions, msg",
+    [
+        ({"weights": {"biodiversity": 0, "climate": 0}}, "weights sum to 0"),
+        ({"design_storm": "monsoon"}, "design storm 'monsoon' is not a climate storm"),
+        ({"guild_weights": {"hedgehog": 0, "woodland_birds": 0}}, "guild weights .* positive sum"),
+    ],
+)
+def test_params_values_the_schema_cannot_check_are_clear_errors(interventions, msg):
+    with pytest.raises(WerklandInputError, match=msg):
+        _params(**interventions)
+
+
+def test_kernel_of_the_params_is_the_one_the_connectivity_stage_used(region):
+    """The stage no longer reads graph/*_summary.json: the kernel and link reach from the params
+    equal what the connectivity stage wrote there."""
+    paths, _, _ = region
+    p = _params()
+    for g in ANALYSED:
+        with open(paths.summary(g), encoding="utf-8") as fh:
+            summary = json.load(fh)
+        conn = p.guild_connectivity(g)
+        assert conn.kernel.k_per_m == summary["k_per_m"]
+        assert conn.kernel.max_cost(conn.p_floor) == summary["max_cost_distance"]
+
+
+@pytest.mark.parametrize(
+    "body, msg",
+    [
+        ("  x: {generator: polygons, applies_to: [building], effect: {class: grass}, size_unit: m2, unit_cost: 1, lable: X}\n",
+         "types.x: unknown key 'lable' .did you mean 'label'"),
+        ("  x: {generator: polygons, applies_to: [building], effect: {clas: grass}, size_unit: m2, unit_cost: 1}\n",
+         "types.x.effect: unknown key 'clas' .did you mean 'class'"),
+        ("  x: {generator: link, applies_to: [grass], params: {max_lenght_m: 5}, effect: {class: grass}, size_unit: m, unit_cost: 1}\n",
+         "types.x.params .link generator.: unknown key 'max_lenght_m' .did you mean 'max_length_m'"),
+    ],
+)
+def test_catalogue_unknown_keys_name_the_closest_valid_one(tmp_path, legend, guilds, body, msg):
+    with pytest.raises(WerklandInputError, match=msg):
+        load_catalogue(_write_cat(tmp_path, body), legend, guilds)
+
+
+def test_every_generator_type_has_a_generator(legend, guilds):
+    assert tuple(GENERATORS) == GENERATOR_TYPES
+    for t in load_catalogue(CATALOGUE, legend, guilds).types.values():
+        assert callable(GENERATORS[t.generator])
+
+
+@pytest.mark.parametrize("what, stage", [("links", "connectivity"), ("habitat", "habitat"), ("climate", "climate")])
+def test_missing_input_is_a_clear_error_naming_the_stage(tmp_path, region, what, stage):
+    """No fallback computes a missing input: the error names the file and the stage that writes it."""
+    paths, _, _ = region
+    inputs = _inputs(paths, tmp_path / "out")
+    gone = tmp_path / "absent.file"
+    if what == "climate":
+        inputs = replace(inputs, climate_summary=gone)
+    else:
+        inputs = replace(inputs, **{what: {**getattr(inputs, what), "woodland_birds": gone}})
+    with pytest.raises(WerklandInputError, match=f"absent.file: input file missing -- fix: run the {stage} stage first"):
+        run_interventions(inputs, _params())
+    assert not (tmp_path / "out").exists()
+
+
+def test_inputs_for_other_guilds_are_an_error(tmp_path, region):
+    paths, _, _ = region
+    inputs = InterventionInputs.from_layout(paths, ["hedgehog"], legend_yaml=LEGEND, guilds_yaml=GUILDS,
+                                            catalogue_yaml=CATALOGUE)
+    with pytest.raises(WerklandInputError, match="habitat files are given for guilds"):
+        run_interventions(inputs, _params())

@@ -1,25 +1,25 @@
-# Interventions (issue 7): generate green and blue measures, score their combined gain, select under a budget.
+# Interventions: generate green and blue measures, score their combined gain, select under a budget.
 
 
 rule interventions:
     input:
-        landcover_tif="results/{region}/landcover.tif",
-        landcover_gpkg="results/{region}/landcover.gpkg",
-        region="results/{region}/region.gpkg",
-        habitat=expand("results/{{region}}/habitat/{guild}.tif", guild=GUILDS),
-        resistance=expand("results/{{region}}/resistance/{guild}.tif", guild=GUILDS),
-        patches=expand("results/{{region}}/patches/{guild}.tif", guild=GUILDS),
-        links=expand("results/{{region}}/graph/{guild}_links.gpkg", guild=GUILDS),
-        graph_summary=expand("results/{{region}}/graph/{guild}_summary.json", guild=GUILDS),
-        barriers="results/{region}/barriers/all_guilds.gpkg",
-        climate="results/{region}/climate/summary.csv",
+        landcover_tif=LAYOUT.landcover_tif.as_posix(),
+        landcover_gpkg=LAYOUT.landcover_gpkg.as_posix(),
+        region=LAYOUT.region_gpkg.as_posix(),
+        habitat=expand(LAYOUT.habitat("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
+        resistance=expand(LAYOUT.resistance("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
+        patches=expand(LAYOUT.patches_tif("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
+        links=expand(LAYOUT.links("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
+        barriers=LAYOUT.barriers_all.as_posix(),
+        climate=LAYOUT.climate_summary.as_posix(),
         legend=config["legend"],
         guilds_table=config["guilds_table"],
         catalogue=config["interventions"]["catalogue"],
+        user_candidates=intervention_user_candidates,
     output:
-        candidates="results/{region}/interventions/candidates.gpkg",
-        portfolio="results/{region}/interventions/portfolio.csv",
-        park_totals="results/{region}/interventions/park_totals.csv",
+        candidates=LAYOUT.candidates.as_posix(),
+        portfolio=LAYOUT.portfolio.as_posix(),
+        park_totals=LAYOUT.park_totals.as_posix(),
     log:
         "results/logs/interventions/{region}.log",
     benchmark:
@@ -33,10 +33,6 @@ rule interventions:
         mem_mb=4000,
         runtime=30,
     params:
-        region_dir=lambda wildcards: f"results/{wildcards.region}",
-        guilds=GUILDS,
-        interventions=config["interventions"],
-        climate=config["climate"],
-        connectivity=config["connectivity"],
+        p=intervention_params,
     script:
         "../../scripts/interventions.py"

@@ -5,26 +5,38 @@ fills them in, and every ``from_config`` reads the filled config (a missing key 
 default). Thread counts are passed explicitly. Rules hand :meth:`~werkland.params.base.StageParams.as_dict`
 to their scripts, which rebuild the dataclass with ``from_dict``.
 
-Public API: :class:`HabitatParams`, :class:`ConnectivityParams`, :class:`BarrierParams`,
+Public API: :class:`LandcoverParams` (:class:`LandcoverSource`, :class:`ParksParams`),
+:class:`HabitatParams`, :class:`ConnectivityParams`, :class:`BarrierParams`,
 :class:`SpeciesParams`, :class:`ClimateParams`, :class:`InterventionParams`, :class:`ReportParams`,
 :func:`barrier_guild_weights`, :func:`reject_unknown`.
 """
 
 from werkland.params.base import StageParams, closest, reject_unknown
+from werkland.params.climate import ClimateParams, Storm
+from werkland.params.interventions import InterventionParams
+from werkland.params.landcover import LandcoverParams, LandcoverSource, ParksParams
 from werkland.params.landscape import (
     BarrierParams,
     ConnectivityParams,
     HabitatParams,
     barrier_guild_weights,
 )
+from werkland.params.report import ReportParams
 from werkland.params.species import SpeciesParams
 
 __all__ = [
     "BarrierParams",
+    "ClimateParams",
     "ConnectivityParams",
     "HabitatParams",
+    "InterventionParams",
+    "LandcoverParams",
+    "LandcoverSource",
+    "ParksParams",
+    "ReportParams",
     "SpeciesParams",
     "StageParams",
+    "Storm",
     "barrier_guild_weights",
     "closest",
     "reject_unknown",

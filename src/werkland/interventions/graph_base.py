@@ -1,0 +1,177 @@
+"""State and helpers shared by the parts of :class:`~werkland.interventions.guild_graph.GuildGraph`.
+
+:class:`GraphCore` declares the graph's state (rasters, node weights, links, pair distances, search
+work arrays) and the helpers every part uses: the edge list, parallel bounded searches, the cells of a
+patch and the p*-distance from a change to every node. The what-if steps live in
+:mod:`~werkland.interventions.raster_change` (patches and link searches on the rasters) and
+:mod:`~werkland.interventions.graph_update` (pair distances, PCnum and commits).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from werkland.interventions.pair_distances import PairDistances
+from werkland.interventions.search import Box, Searcher
+
+
+def offsets8() -> np.ndarray:
+    """3 x 3 structuring element of 8-connected labelling."""
+    return np.ones((3, 3), dtype=bool)
+
+
+class GraphCore:
+    """State of a guild's patch graph and the helpers shared by its evaluation steps.
+
+    Attributes
+    ----------
+    name : str
+        Guild name.
+    H, W : int
+        Raster rows and columns.
+    suit, res, labels : numpy.ndarray
+        float32 suitability, float64 resistance, int32 patch ids 1..n (0 = none).
+    k, max_cost : float
+        Kernel decay (1 / cost-weighted m) and link bound (cost-weighted m).
+    threshold, min_area_m2, res_m, cell_ha : float
+        Patch definition, cell size (m) and cell area (ha).
+    a : numpy.ndarray
+        Quality-weighted area of each node, ha (0 for removed nodes).
+    alive : numpy.ndarray
+        Nodes not merged away.
+    adj : list of dict
+        Links: node -> {node: cost-weighted m}.
+    D : PairDistances
+        All-pairs ``-ln p*``.
+    pcnum, pcnum0, q0, cut : float
+        Current and baseline PCnum (ha²), baseline quality area (ha), p* cut of the local updates.
+    n_threads : int
+        Threads for independent searches of one evaluation.
+    """
+
+    name: str
+    H: int
+    W: int
+    suit: np.ndarray
+    res: np.ndarray
+    labels: np.ndarray
+    k: float
+    max_cost: float
+    threshold: float
+    min_area_m2: float
+    res_m: float
+    cell_ha: float
+    a: np.ndarray
+    alive: np.ndarray
+    adj: list[dict[int, float]]
+    D: PairDistances
+    pcnum: float
+    pcnum0: float
+    q0: float
+    cut: float
+    n_threads: int
+    n_full_rebuilds: int
+    _searchers: list[Searcher]
+    #: per commit: (box of cells whose resistance, suitability or label changed, nodes removed,
+    #: whether graph distances may have risen)
+    _log: list[tuple[Box, frozenset[int], bool]]
+    _bbox_cache: list[Any]
+    _bbox_cache_n: int
+
+    # -- helpers -------------------------------------------------------------------------------
+    @property
+    def searcher(self) -> Searcher:
+        """Work arrays of one search at a time."""
+        return self._searchers[0]
+
+    @property
+    def _extra_searchers(self) -> list[Searcher]:
+        """Work arrays of the further threads (created on demand, shared like :attr:`searcher`)."""
+        return self._searchers[1:]
+
+    @property
+    def n(self) -> int:
+        """Number of nodes (dead ones included)."""
+        return int(self.a.size)
+
+    @property
+    def eca_ha(self) -> float:
+        """Current ECA, ha."""
+        return math.sqrt(max(self.pcnum, 0.0))
+
+    @property
+    def eca0_ha(self) -> float:
+        """Baseline ECA, ha."""
+        return math.sqrt(max(self.pcnum0, 0.0))
+
+    def _edge_triples(self, adj: list[dict[int, float]] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        adj = self.adj if adj is None else adj
+        ii, jj, cc = [], [], []
+        for u, nb in enumerate(adj):
+            for v, c in nb.items():
+                if u < v:
+                    ii.append(u)
+                    jj.append(v)
+                    cc.append(c)
+        return np.array(ii, np.int64), np.array(jj, np.int64), np.array(cc, np.float64)
+
+    def _searches(
+        self, res_f: np.ndarray, lab_f: np.ndarray, jobs: list[tuple[np.ndarray, float, int]], max_label: int,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Run independent bounded searches ``(source cells, bound, source label)``, on threads if set.
+
+        The compiled kernel releases the GIL; each thread has its own work arrays. Results are in job
+        order, so the outcome does not depend on the number of threads.
+        """
+        if self.n_threads <= 1 or len(jobs) < 2:
+            return [self.searcher.targets(res_f, lab_f, st, b, sl, max_label) for st, b, sl in jobs]
+        while len(self._searchers) < self.n_threads:
+            self._searchers.append(Searcher((self.H, self.W), self.res_m))
+        free: queue.SimpleQueue[Searcher] = queue.SimpleQueue()
+        for sr in (self.searcher, *self._extra_searchers[: self.n_threads - 1]):
+            free.put(sr)
+
+        def work(job: tuple[np.ndarray, float, int]) -> tuple[np.ndarray, np.ndarray]:
+            sr = free.get()
+            try:
+                return sr.targets(res_f, lab_f, job[0], job[1], job[2], max_label)
+            finally:
+                free.put(sr)
+
+        with ThreadPoolExecutor(self.n_threads) as pool:
+            return list(pool.map(work, jobs))
+
+    def near(self, seeds: Mapping[int, float], p_min: float) -> np.ndarray:
+        """-ln p* from the change to every node: min over seeds of (tie + D[seed, :]), seeds tied with p >= p_min.
+
+        Returns an array of length ``n`` (``inf`` = no material tie).
+        """
+        lim = -math.log(p_min) if p_min > 0 else math.inf
+        sd = sorted((int(q), w) for q, w in seeds.items() if w <= lim and int(q) < self.n)
+        if not sd:
+            return np.full(self.n, np.inf)
+        idx = [q for q, _ in sd]
+        w = np.array([x for _, x in sd])[:, None]
+        return (self.D.rows(idx) + w).min(axis=0)
+
+    def _ensure_bbox(self) -> None:
+        if getattr(self, "_bbox_cache_n", -1) != self.n:
+            self._bbox_cache = ndimage.find_objects(self.labels, max_label=self.n)
+            self._bbox_cache_n = self.n
+
+    def _cells_of(self, p: int) -> np.ndarray:
+        """Flat cells of patch node ``p`` (bounding boxes cached; call :meth:`_ensure_bbox` first)."""
+        sl = self._bbox_cache[p]
+        if sl is None:
+            return np.zeros(0, np.int64)
+        sub = self.labels[sl]
+        loc = np.flatnonzero(sub == p + 1)
+        w = sl[1].stop - sl[1].start
+        return ((loc // w + sl[0].start) * self.W + (loc % w + sl[1].start)).astype(np.int64)

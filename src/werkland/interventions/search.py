@@ -1,0 +1,123 @@
+"""Bounded least-cost searches from a set of cells to labelled regions (compiled, O(touched) reset).
+
+A :class:`Searcher` holds the work arrays of one raster shape, so the thousands of small searches of a
+candidate evaluation allocate nothing. Boxes are ``(r0, r1, c0, c1)``, end-exclusive; None = empty.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from werkland._kernels.grid_search import label_search, step_lengths
+
+Box = tuple[int, int, int, int]
+
+
+def union_box(a: Box | None, b: Box | None) -> Box | None:
+    """Smallest box ``(r0, r1, c0, c1)`` (end-exclusive) holding both (None = empty)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+
+
+def boxes_meet(a: Box | None, b: Box | None) -> bool:
+    """Whether two boxes share a cell (False when either is empty)."""
+    return a is not None and b is not None and a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+class Searcher:
+    """Reusable work arrays for bounded searches over one raster shape.
+
+    ``reach`` accumulates the box of every cell whose resistance or label could change a result
+    (touched cells and their neighbours) until reset by the caller.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Raster rows and columns.
+    res_m : float
+        Cell size, m.
+    """
+
+    def __init__(self, shape: tuple[int, int], res_m: float) -> None:
+        self.H, self.W = shape
+        self.cum = np.full(self.H * self.W, np.inf)
+        self.touched = np.empty(1024, np.int64)
+        self.lens = step_lengths(res_m)
+        self.best = np.full(1024, np.inf)
+        self.best_cell = np.full(1024, -1, np.int64)
+        self.cells_settled = 0
+        self.n_searches = 0
+        self.reach: Box | None = None
+
+    def targets(
+        self, res_flat: np.ndarray, labels_flat: np.ndarray, starts: np.ndarray, max_cost: float, src_label: int,
+        max_label: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Labels reached from ``starts`` within ``max_cost`` and their least costs (cost-weighted m).
+
+        Parameters
+        ----------
+        res_flat : numpy.ndarray
+            Flat float64 resistance per metre (``inf`` impassable).
+        labels_flat : numpy.ndarray
+            Flat int labels (0 = none).
+        starts : numpy.ndarray
+            Flat indices of the source cells.
+        max_cost : float
+            Search bound, cost-weighted m.
+        src_label : int
+            Label skipped as a target (-1 = none).
+        max_label : int
+            Largest label present.
+        """
+        if self.best.size <= max_label:
+            self.best = np.full(max(2 * self.best.size, max_label + 1), np.inf)
+            self.best_cell = np.full(self.best.size, -1, np.int64)
+        labs, costs, n_t, r0, r1, c0, c1, self.touched = label_search(
+            res_flat, self.H, self.W, self.lens, np.ascontiguousarray(starts, np.int64), float(max_cost),
+            labels_flat, int(src_label), self.cum, self.touched, self.best, self.best_cell,
+        )
+        self.cells_settled += int(n_t)
+        self.n_searches += 1
+        if n_t:  # rows/cols whose resistance or labels can change the result: touched cells + 1
+            self.reach = union_box(self.reach, (int(r0) - 1, int(r1) + 2, int(c0) - 1, int(c1) + 2))
+        return labs, costs
+
+
+def bounded_search_targets(
+    resistance: np.ndarray, labels: np.ndarray, sources: np.ndarray, *, res_m: float, max_cost: float,
+    src_label: int = -1,
+) -> dict[int, float]:
+    """Least cost (cost-weighted m) from source cells to every labelled region within ``max_cost``.
+
+    Same step rule as :func:`werkland.connectivity.cost_distance_bounded` (step length x mean of
+    the two cells' resistance, 8 neighbours); impassable = non-finite resistance.
+
+    Parameters
+    ----------
+    resistance : numpy.ndarray
+        2-D float resistance per metre, ``inf`` impassable.
+    labels : numpy.ndarray
+        2-D int labels (0 = none).
+    sources : numpy.ndarray
+        Flat indices of the source cells.
+    res_m : float
+        Cell size, m.
+    max_cost : float
+        Search bound, cost-weighted m.
+    src_label : int
+        Label skipped as a target (the source patch).
+
+    Returns
+    -------
+    dict of int to float
+        Label -> minimum cost over its cells.
+    """
+    res = np.ascontiguousarray(resistance, dtype=np.float64).ravel()
+    lab = np.ascontiguousarray(labels, dtype=np.int64).ravel()
+    s = Searcher(resistance.shape, res_m)
+    labs, costs = s.targets(res, lab, np.asarray(sources, np.int64), max_cost, src_label, int(lab.max(initial=0)))
+    return {int(a): float(c) for a, c in zip(labs, costs, strict=True)}
