@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import GUILDS, LEGEND
-from tests.unit.test_report import _config, make_region
+from tests.unit.test_report import _params, make_region
+from werkland.layout import RegionPaths
 from werkland.report import build_region_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -222,9 +223,9 @@ def _open(port: int, url: str, screenshot: Path) -> dict[str, Any]:
 def report_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser_results")
     make_region(root, "synth", full=True)
-    out = root / "synth" / "report" / "index.html"
-    build_region_report("synth", root, LEGEND, GUILDS, _config(), out, qml_styles=False)
-    return out.parent
+    paths = RegionPaths(root, "synth")
+    build_region_report(paths, LEGEND, GUILDS, _params(), qml_styles=False)
+    return paths.report_dir
 
 
 def test_report_page_in_chromium(browser, report_dir):

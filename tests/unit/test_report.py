@@ -1,7 +1,7 @@
 """Region report and overview: full synthetic outputs, a region without species and candidates, numbers.
 
-The synthetic stage outputs follow docs/architecture.md (and issues 4-7 for barriers, species,
-climate and interventions); :func:`make_region` is also used by the browser test.
+The synthetic stage outputs follow docs/architecture.md (the barriers, species,
+climate and interventions files included); :func:`make_region` is also used by the browser test.
 """
 
 from __future__ import annotations
@@ -9,22 +9,44 @@ from __future__ import annotations
 import html as _html
 import json
 import math
+import os
 import re
 from pathlib import Path
 
+import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 from affine import Affine
+from branca.element import Element
+from matplotlib.figure import Figure
 from pyproj import CRS
+from rasterio.features import geometry_mask
 from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
 
 from tests.conftest import GUILDS, LEGEND
 from werkland._errors import WerklandInputError
-from werkland.raster.io import Grid, write_csv, write_gpkg, write_json, write_raster
-from werkland.report import build_overview, build_region_report, fmt_value, park_cards
-from werkland.report_i18n import FIGURES, report_files, stage_files, tr
+from werkland.layout import REPORT_FIGURES as FIGURES
+from werkland.layout import RegionPaths, style_targets
+from werkland.params import ReportParams
+from werkland.raster.io import Grid, read_raster, write_csv, write_gpkg, write_json, write_raster
+from werkland.report import (
+    STRINGS,
+    build_overview,
+    build_region_report,
+    fmt_value,
+    kernel_table,
+    load_region,
+    park_cards,
+    pin_element_ids,
+    tr,
+)
+from werkland.report.figures import draw_links, rank_column
+from werkland.report.furniture import png
+from werkland.report.load import read_links, read_raster_masked
+from werkland.species import richness
+from werkland.tables import load_guilds, load_legend
 
 CRS_NL = CRS.from_epsg(28992)
 TEST_GUILDS = ["hedgehog", "pollinators"]
@@ -43,6 +65,15 @@ def _config(**over) -> dict:
     }
     cfg.update(over)
     return cfg
+
+
+def _params(**over) -> ReportParams:
+    return ReportParams.from_config(_config(**over))
+
+
+def _build(root: Path, region: str, params: ReportParams | None = None, **kw) -> dict:
+    """build_region_report of ``root/region`` (the test legend and guild table)."""
+    return build_region_report(RegionPaths(root, region), LEGEND, GUILDS, params or _params(), **kw)
 
 
 def make_region(root: Path, region: str = "synth", *, full: bool = True) -> Path:
@@ -137,8 +168,6 @@ def make_region(root: Path, region: str = "synth", *, full: bool = True) -> Path
     occ = gpd.GeoDataFrame({"gbifID": [str(i) for i in range(60)], "speciesKey": sk, "species": sp_name, "park_id": pid,
                             "guild": guild}, geometry=pts, crs=CRS_NL)
     write_gpkg(occ, d / "species" / "occurrences.gpkg", "occurrences")
-    from werkland import richness
-
     rows = []
     for p in ["p1", "p2", "__region__"]:
         sub = occ if p == "__region__" else occ[occ["park_id"] == p]
@@ -193,7 +222,7 @@ def full_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     make_region(root, "synth", full=True)
     out = root / "synth" / "report" / "index.html"
-    res = build_region_report("synth", root, LEGEND, GUILDS, _config(), out)
+    res = _build(root, "synth")
     return root, out, res
 
 
@@ -202,7 +231,7 @@ def empty_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("results_empty")
     make_region(root, "bare", full=False)
     out = root / "bare" / "report" / "index.html"
-    res = build_region_report("bare", root, LEGEND, GUILDS, _config(), out)
+    res = _build(root, "bare")
     return root, out, res
 
 
@@ -235,9 +264,6 @@ def test_summary_card_numbers_equal_stage_outputs(full_report):
     counts = pd.read_csv(d / "species" / "counts.csv", dtype={"park_id": str})
     cands = gpd.read_file(d / "interventions" / "candidates.gpkg")
     parks = gpd.read_file(d / "region.gpkg", layer="parks")
-    from werkland.raster.io import read_raster
-    from werkland.tables import load_guilds, load_legend
-
     guilds = load_guilds(GUILDS, load_legend(LEGEND))
     checked = 0
     for _, park in parks.iterrows():
@@ -258,8 +284,6 @@ def test_summary_card_numbers_equal_stage_outputs(full_report):
             patches = gpd.read_file(d / "patches" / f"{g}.gpkg")
             assert vals[f"{pid}:dpc_park:{g}"] == pytest.approx(patches[patches.intersects(park.geometry)]["dPC"].sum())
             arr, grid, _ = read_raster(d / "habitat" / f"{g}.tif")
-            from rasterio.features import geometry_mask
-
             m = geometry_mask([park.geometry], out_shape=grid.shape, transform=grid.transform, invert=True)
             expect = np.count_nonzero(m & (arr >= guilds[g].suitability_threshold)) * grid.cell_area_m2 / 1e4
             assert vals[f"{pid}:habitat_ha:{g}"] == pytest.approx(expect)
@@ -308,8 +332,7 @@ def test_region_without_species_and_candidates_says_why(empty_report):
 def test_dutch_report(tmp_path):
     make_region(tmp_path, "nl-test", full=False)
     out = tmp_path / "nl-test" / "report" / "index.html"
-    res = build_region_report("nl-test", tmp_path, LEGEND, GUILDS, _config(report={"language": "nl"}), out,
-                              language="nl", qml_styles=False)
+    res = _build(tmp_path, "nl-test", _params(report={"language": "nl"}), qml_styles=False)
     html = out.read_text(encoding="utf-8")
     assert '<html lang="nl">' in html
     assert tr("summary", "nl") in html and "Samenvatting per bedrijventerrein" in html
@@ -319,17 +342,26 @@ def test_dutch_report(tmp_path):
 def test_bad_inputs(tmp_path):
     make_region(tmp_path, "x", full=False)
     with pytest.raises(WerklandInputError, match="report.language"):
-        build_region_report("x", tmp_path, LEGEND, GUILDS, _config(), tmp_path / "o.html", language="fr")
+        _build(tmp_path, "x", _params(report={"language": "fr"}))
     with pytest.raises(WerklandInputError, match="region.gpkg"):
-        build_region_report("nope", tmp_path, LEGEND, GUILDS, _config(), tmp_path / "o.html")
+        _build(tmp_path, "nope")
     with pytest.raises(WerklandInputError, match="guild"):
-        build_region_report("x", tmp_path, LEGEND, GUILDS, _config(guilds=["unicorn"]), tmp_path / "o.html")
+        _build(tmp_path, "x", _params(guilds=["unicorn"]))
 
 
-def test_region_dir_accepted_as_results_dir(tmp_path):
-    d = make_region(tmp_path, "direct", full=False)
-    res = build_region_report("direct", d, LEGEND, GUILDS, _config(), d / "report" / "index.html", qml_styles=False)
+def test_outputs_are_the_layouts_report_files(tmp_path):
+    """The report writes exactly the files RegionPaths names for its stage, wherever the results root is."""
+    root = tmp_path / "elsewhere" / "results"
+    d = make_region(root, "direct", full=False)
+    paths = RegionPaths(root, "direct")
+    res = build_region_report(paths, LEGEND, GUILDS, _params())
     assert len(res["parks"]) == 2
+    storms = ["70mm_2h", "140mm_2h"]
+    expected = paths.stage_outputs("report", TEST_GUILDS, storms)
+    assert all(p.is_file() for p in expected), [p for p in expected if not p.is_file()]
+    written = {Path(p) for p in [*res["files"], *res["styles"]]} | {paths.report_summary}
+    assert written == set(expected)
+    assert sorted(d.joinpath("report").iterdir()) == sorted(p for p in expected if p.parent == d / "report")
 
 
 def test_overview(full_report, empty_report, tmp_path):
@@ -341,31 +373,35 @@ def test_overview(full_report, empty_report, tmp_path):
     assert sorted(rows) == sorted([("synth", "p1"), ("synth", "p2"), ("bare", "p1"), ("bare", "p2")])
     for href in re.findall(r'href="([^"#]+)', html):
         assert (tmp_path / href).resolve().is_file()
+    # the overview's date is the newest date its region reports state (reproducible, no clock)
+    stated = [re.search(r"&middot; ([0-9-]+ [0-9:]+ UTC)</footer>", p.read_text(encoding="utf-8")).group(1)
+              for p in (out1, out2)]
+    assert f"&middot; {max(stated)}</p>" in html
+    again = build_overview({"synth": out1, "bare": out2}, tmp_path / "report2.html")
+    assert again.read_bytes() == ov.read_bytes()
 
 
 def test_barrier_rank_prefers_multi_guild_rank():
-    from werkland.report import _rank_column
-
     df = pd.DataFrame({"rank_hedgehog": [2, 1], "multi_rank": [1, 2]})
-    assert _rank_column(df) == "multi_rank"
-    assert _rank_column(pd.DataFrame({"rank": [1]})) == "rank"
+    assert rank_column(df) == "multi_rank"
+    assert rank_column(pd.DataFrame({"rank": [1]})) == "rank"
 
 
 def test_format_and_layout():
     assert fmt_value(float("nan")) == "-"
     assert fmt_value(0.61234, percent=True) == "61.2 %"
     assert fmt_value(2345.6, "m³", 0) == "2,346 m³"
-    files = report_files("demo")
-    assert "results/demo/report/index.html" in files and len(files) == 3 + len(FIGURES)
-    sf = stage_files("demo", ["hedgehog"], ["70mm_2h"])
+    paths = RegionPaths("results", "demo")
+    files = [p.as_posix() for p in paths.stage_outputs("report", ["hedgehog"], ["70mm_2h"])]
+    n_styles = len(style_targets(["hedgehog"], ["70mm_2h"]))
+    assert "results/demo/report/index.html" in files and len(files) == 3 + len(FIGURES) + n_styles
+    sf = [p.as_posix() for p in paths.report_inputs(["hedgehog"], ["70mm_2h"])]
     assert "results/demo/graph/hedgehog_summary.json" in sf and "results/demo/climate/runoff_70mm_2h.tif" in sf
 
 
 def test_cards_without_climate_use_no_nan_text(empty_report):
     root, out, res = empty_report
-    from werkland.report import load_region
-
-    data = load_region("bare", root, LEGEND, GUILDS, _config())
+    data = load_region(RegionPaths(root, "bare"), LEGEND, GUILDS, _params())
     cards = park_cards(data)
     assert [c["park_id"] for c in cards] == ["p1", "p2"]
     html = out.read_text(encoding="utf-8")
@@ -382,15 +418,13 @@ def test_cards_without_climate_use_no_nan_text(empty_report):
     ],
 )
 def test_windowed_park_mask_equals_cropped_full_grid_mask(geom):
-    from werkland.report import _park_mask, _park_window
-
     grid = Grid(N, N, Affine(RES, 0, X0, 0, -RES, Y0 + N * RES), CRS_NL)
-    full = _park_mask(geom, grid)
-    win = _park_window(geom, grid)
+    full = grid.mask_of(geom)
+    win = grid.window_of(geom, margin_cells=1)  # the window the park cards count in
     assert win is not None
     rows, cols = win
     assert 0 <= rows.start < rows.stop <= N and 0 <= cols.start < cols.stop <= N
-    windowed = _park_mask(geom, grid, win)
+    windowed = grid.mask_of(geom, win)
     assert windowed.shape == (rows.stop - rows.start, cols.stop - cols.start)
     assert windowed.any()
     np.testing.assert_array_equal(windowed, full[win])
@@ -398,32 +432,24 @@ def test_windowed_park_mask_equals_cropped_full_grid_mask(geom):
 
 
 def test_park_window_of_missing_or_outside_park():
-    from werkland.report import _park_window
-
     grid = Grid(N, N, Affine(RES, 0, X0, 0, -RES, Y0 + N * RES), CRS_NL)
-    assert _park_window(None, grid) is None
-    assert _park_window(Polygon(), grid) is None
-    assert _park_window(box(X0 + 1000, Y0, X0 + 1100, Y0 + 100), grid) is None
+    assert grid.window_of(None, margin_cells=1) is None
+    assert grid.window_of(Polygon(), margin_cells=1) is None
+    assert grid.window_of(box(X0 + 1000, Y0, X0 + 1100, Y0 + 100), margin_cells=1) is None
 
 
 def test_float_rasters_stay_float32_with_nan_nodata(tmp_path):
-    from werkland.report import _read_raster_masked
-
     grid = Grid(N, N, Affine(RES, 0, X0, 0, -RES, Y0 + N * RES), CRS_NL)
     hab = np.random.default_rng(5).uniform(0, 1, (N, N)).astype(np.float32)
     hab[:3, :4] = -1.0
     write_raster(tmp_path / "h.tif", hab, grid, nodata=-1.0)
-    arr, _ = _read_raster_masked(tmp_path / "h.tif")
+    arr, _ = read_raster_masked(tmp_path / "h.tif")
     assert arr.dtype == np.float32
     assert np.isnan(arr[:3, :4]).all() and np.isfinite(arr).sum() == N * N - 12
     np.testing.assert_array_equal(arr[3:], hab[3:])
 
 
 def test_link_lines_draw_like_geopandas(tmp_path):
-    from matplotlib.figure import Figure
-
-    from werkland.report import _draw_links, _png, _read_links
-
     rng = np.random.default_rng(7)
     geoms, p_direct = [], []
     for i in range(40):
@@ -432,8 +458,8 @@ def test_link_lines_draw_like_geopandas(tmp_path):
         p_direct.append(np.nan if i % 6 == 0 else rng.uniform(0, 1))
     links = gpd.GeoDataFrame({"link_id": range(40), "p_direct": p_direct}, geometry=geoms, crs=CRS_NL)
     write_gpkg(links, tmp_path / "links.gpkg", "links")
-    one = _read_links(tmp_path / "links.gpkg")
-    batched = _read_links(tmp_path / "links.gpkg", chunk=7)
+    one = read_links(tmp_path / "links.gpkg")
+    batched = read_links(tmp_path / "links.gpkg", chunk=7)
     assert len(one) == len(batched) == 40
     assert len(one.segments) == len(batched.segments) == len(one.linewidths)
     assert all(np.array_equal(a, b) for a, b in zip(one.segments, batched.segments, strict=True))
@@ -450,8 +476,132 @@ def test_link_lines_draw_like_geopandas(tmp_path):
             lv.plot(ax=ax, color="#08306b", linewidth=(0.3 + 2.0 * pdir).to_numpy(), alpha=0.8, zorder=4)
         else:
             ax.set_aspect("equal")
-            _draw_links(ax, one)
+            draw_links(ax, one)
         ax.set_xlim(X0, X0 + 600)
         ax.set_ylim(Y0, Y0 + 600)
-        pngs.append(_png(fig))
+        pngs.append(png(fig))
     assert pngs[0] == pngs[1]
+
+
+# --------------------------------------------------------------------------------------------
+# kernel table, reproducibility, Dutch texts, parameters
+
+
+def test_kernel_fallback_follows_the_configured_convention(tmp_path):
+    """Without graph/{guild}_summary.json the kernel row comes from Guild.kernel(convention):
+    under Graphab p0 = 0.05 and k = ln(20) / d0, never the guild table's Conefor p0 under a Graphab label."""
+    make_region(tmp_path, "gb", full=False)  # no connectivity outputs
+    params = _params(connectivity={"convention": "graphab", "corridor_width_cost": None})
+    out = tmp_path / "gb" / "report" / "index.html"
+    _build(tmp_path, "gb", params, qml_styles=False)
+    vals = _values(out.read_text(encoding="utf-8"))
+    table = load_guilds(GUILDS, load_legend(LEGEND))
+    for g in TEST_GUILDS:
+        d0 = table[g].d0_m
+        assert vals[f"kernel:{g}:d0_m"] == d0
+        assert vals[f"kernel:{g}:p0"] == 0.05
+        assert vals[f"kernel:{g}:k_per_m"] == pytest.approx(math.log(20) / d0, rel=1e-12)
+    rows = kernel_table(load_region(RegionPaths(tmp_path, "gb"), LEGEND, GUILDS, params))
+    assert {r["convention"] for r in rows} == {"graphab"} and {r["p0"] for r in rows} == {0.05}
+    conefor = kernel_table(load_region(RegionPaths(tmp_path, "gb"), LEGEND, GUILDS, _params()))
+    assert [r["p0"] for r in conefor] == [table[g].p0 for g in TEST_GUILDS]
+    assert [r["k_per_m"] for r in conefor] == pytest.approx([table[g].k_per_m for g in TEST_GUILDS])
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_rebuild_writes_every_file_byte_for_byte_the_same(tmp_path, monkeypatch):
+    """Same inputs, same bytes: index.html (date), map.html (element ids), PNGs, summary, styles."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    d = make_region(tmp_path, "synth", full=True)
+    _build(tmp_path, "synth")
+    first = _snapshot(d)
+    assert "report/map.html" in first and "report/index.html" in first and "landcover.qml" in first
+    _build(tmp_path, "synth")
+    second = _snapshot(d)
+    assert sorted(first) == sorted(second)
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_generation_time_from_source_date_epoch_or_newest_input(tmp_path, monkeypatch):
+    d = make_region(tmp_path, "t", full=False)
+    out = d / "report" / "index.html"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")
+    _build(tmp_path, "t", qml_styles=False)
+    assert "Generated 2001-09-09 01:46 UTC by werkland" in out.read_text(encoding="utf-8")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    stamp = 2_000_000_000  # 2033-05-18 03:33:20 UTC: the newest input
+    for p in d.rglob("*"):
+        if p.is_file():
+            os.utime(p, (stamp - 3600, stamp - 3600))
+    for p in (Path(LEGEND), Path(GUILDS)):
+        assert p.stat().st_mtime < stamp - 3600  # the shared tables are older than the stamp
+    os.utime(d / "habitat" / "hedgehog.tif", (stamp, stamp))
+    _build(tmp_path, "t", qml_styles=False)
+    assert "Generated 2033-05-18 03:33 UTC by werkland" in out.read_text(encoding="utf-8")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(WerklandInputError, match="SOURCE_DATE_EPOCH"):
+        _build(tmp_path, "t", qml_styles=False)
+
+
+def test_pinned_folium_ids_are_derived_from_the_tree():
+    def tree_ids(el: Element, out: set[str]) -> set[str]:
+        out.add(el._id)
+        for v in [*vars(el).values(), *el._children.values()]:
+            if isinstance(v, Element) and v is not el._parent and v._id not in out:
+                tree_ids(v, out)
+        return out
+
+    def render(pin: bool) -> tuple[str, set[str]]:
+        m = folium.Map(location=[52.0, 4.4], tiles=None, zoom_start=12)
+        folium.GeoJson({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"a": 1}, "geometry": {"type": "Point", "coordinates": [4.4, 52.0]}}]},
+            name="pts", tooltip=folium.GeoJsonTooltip(fields=["a"])).add_to(m)
+        folium.LayerControl().add_to(m)
+        root = m.get_root()
+        if pin:
+            assert pin_element_ids(root) > 3
+        ids = tree_ids(root, set())  # before rendering, which may add elements of its own
+        return root.render(), ids
+
+    assert render(False)[0] != render(False)[0]  # branca's ids are random
+    (a, ids_a), (b, ids_b) = render(True), render(True)
+    assert a == b and ids_a == ids_b
+    in_page = set(re.findall(r"[0-9a-f]{32}", a))
+    assert len(in_page) >= 3 and in_page <= ids_a  # every id in the page is a pinned one
+
+
+def test_every_text_has_english_and_dutch():
+    missing = {k: sorted({"en", "nl"} - {lang for lang, text in v.items() if text}) for k, v in STRINGS.items()}
+    assert {k: v for k, v in missing.items() if v} == {}
+
+
+def test_dutch_report_shows_dutch_where_english_was(tmp_path):
+    make_region(tmp_path, "nl", full=True)
+    res = _build(tmp_path, "nl", _params(report={"language": "nl"}), qml_styles=False)
+    page = (tmp_path / "nl" / "report" / "index.html").read_text(encoding="utf-8")
+    html = _html.unescape(page[: page.index("<pre>")])  # the config as run is printed as it is
+    for key in ("guild_all", "col_d0", "col_k", "convention", "f_cost_distance", "f_barrier", "f_heat"):
+        assert STRINGS[key]["en"] not in html, key
+        assert STRINGS[key]["nl"] in html, key
+    assert "omvang in m², m of stuks" in html
+    assert all(s["ok"] for s in res["sections"].values())
+    make_region(tmp_path / "b", "bare", full=False)
+    bare = _build(tmp_path / "b", "bare", _params(report={"language": "nl"}), qml_styles=False)
+    assert bare["sections"]["map_species"]["reason"] == "geen soortgegevens: GBIF onbereikbaar en geen cache"
+    assert bare["parks"][0]["measures"]["reason"] == "geen kandidaten"
+    assert "niet berekend in deze run: bare/barriers/all_guilds.gpkg ontbreekt" in bare["sections"]["map_barriers"]["reason"]
+    nl_map = (tmp_path / "nl" / "report" / "map.html").read_text(encoding="utf-8")
+    assert '"terrein", "naam", "oppervlakte (ha)", "verhard (%)", "gemiddelde HM"' in nl_map
+
+
+def test_report_params_round_trip_and_fields():
+    p = _params()
+    assert ReportParams.from_dict(p.as_dict()) == p
+    assert p.storm_names == ["70mm_2h", "140mm_2h"] and p.guilds == tuple(TEST_GUILDS)
+    assert p.budget_eur == 100000.0 and p.corridor_width_cost == 2000.0 and p.convention == "conefor"
+    assert p.config_as_run["interventions"]["budget_eur"] == 100000
+    with pytest.raises(WerklandInputError, match="unknown"):
+        ReportParams.from_dict({**p.as_dict(), "langauge": "nl"})

@@ -8,15 +8,23 @@ import pytest
 
 from tests.conftest import LEGEND
 from werkland._errors import WerklandInputError
-from werkland.styles import (
+from werkland.layout import RegionPaths, style_targets
+from werkland.params import ReportParams, Storm
+from werkland.report import measure_types, write_region_styles
+from werkland.report.styles import (
     categorised_vector_qml,
     graduated_vector_qml,
-    measure_types,
     paletted_raster_qml,
     pseudocolor_raster_qml,
-    style_targets,
-    write_region_styles,
 )
+
+
+def _params(**over) -> ReportParams:
+    """What the styles read: storms, corridor width and catalogue (the rest is not used)."""
+    values = {"language": "en", "guilds": ("hedgehog", "pollinators"), "convention": "conefor",
+              "corridor_width_cost": 1500.0, "storms": (Storm("70mm_2h", 70.0),), "budget_eur": 0.0,
+              "catalogue": "", "config_as_run": {}}
+    return ReportParams(**{**values, **over})
 
 
 def _xml(text: str) -> ET.Element:
@@ -66,10 +74,11 @@ def test_vector_styles():
 
 
 def test_write_region_styles_beside_outputs(tmp_path, legend):
-    cfg = {"climate": {"storms": [{"name": "70mm_2h", "depth_mm": 70}]}, "connectivity": {"corridor_width_cost": 1500}}
-    written = write_region_styles(tmp_path, LEGEND, {"hedgehog": "Hedgehog", "pollinators": "Bees"}, cfg)
+    paths = RegionPaths(tmp_path.parent, tmp_path.name)
+    written = write_region_styles(paths, LEGEND, {"hedgehog": "Hedgehog", "pollinators": "Bees"}, _params())
     targets = style_targets(["hedgehog", "pollinators"], ["70mm_2h"])
     assert sorted(written) == sorted(tmp_path / t.qml for t in targets)
+    assert sorted(written) == sorted(paths.qml(t) for t in targets)
     for p in written:
         root = _xml(p.read_text(encoding="utf-8"))
         assert root.tag == "qgis"
@@ -92,12 +101,24 @@ def test_write_region_styles_beside_outputs(tmp_path, legend):
     assert _xml((tmp_path / "barriers" / "hedgehog.qml").read_text()).find("renderer-v2").get("attr") == "rank"
     occ = _xml((tmp_path / "species" / "occurrences.qml").read_text())
     assert [c.get("label") for c in occ.findall("renderer-v2/categories/category")][:2] == ["Hedgehog", "Bees"]
-    only = write_region_styles(tmp_path, LEGEND, ["hedgehog"], cfg, only=["landcover.qml"])
+    only = write_region_styles(paths, LEGEND, ["hedgehog"], _params(), only=["landcover.qml"])
     assert only == [tmp_path / "landcover.qml"]
+
+
+def test_corridor_range_without_configured_width(tmp_path):
+    """Without connectivity.corridor_width_cost the range is the width the guild's summary records."""
+    paths = RegionPaths(tmp_path, "r")
+    paths.summary("hedgehog").parent.mkdir(parents=True)
+    paths.summary("hedgehog").write_text('{"corridor_width": 750.0}')
+    write_region_styles(paths, LEGEND, ["hedgehog", "pollinators"], _params(corridor_width_cost=None))
+    hedgehog = _xml((paths.dir / "corridors" / "hedgehog.qml").read_text())
+    pollinators = _xml((paths.dir / "corridors" / "pollinators.qml").read_text())
+    assert hedgehog.find("pipe/rasterrenderer").get("classificationMax") == "750"
+    assert pollinators.find("pipe/rasterrenderer").get("classificationMax") == "1000"  # no summary yet
 
 
 def test_measure_types_from_catalogue(tmp_path):
     cat = tmp_path / "interventions.yaml"
     cat.write_text("types:\n  green_roof: {unit_cost_eur: 60}\n  wadi: {unit_cost_eur: 40}\n")
-    assert measure_types({"interventions": {"catalogue": str(cat)}}) == ["green_roof", "wadi"]
-    assert "hedgerow" in measure_types({})
+    assert measure_types(str(cat)) == ["green_roof", "wadi"]
+    assert "hedgerow" in measure_types(None) and measure_types(tmp_path / "missing.yaml") == measure_types("")

@@ -1,13 +1,14 @@
-# Report (issue 8): per-region HTML report, offline interactive map, figures, QGIS styles, overview.
+# Report: per-region HTML report, offline interactive map, figures, QGIS styles, overview.
 #
-# The report rule takes as input the per-region files of the data contract (docs/architecture.md)
-# that some rule of the workflow produces, so it grows with the stages; its input functions live in
-# common.smk.
+# The report rule (report_stage.smk, or the region_pipeline job) takes as input the per-region files
+# of the data contract (werkland.layout) that some rule of the workflow produces, so it grows with
+# the stages; its input functions live in common.smk.
+
 
 rule overview:
     input:
-        reports=expand("results/{region}/report/index.html", region=list(REGIONS)),
-        summaries=expand("results/{region}/report/summary.json", region=list(REGIONS)),
+        reports=expand(LAYOUT.report_html.as_posix(), region=list(REGIONS)),
+        summaries=expand(LAYOUT.report_summary.as_posix(), region=list(REGIONS)),
     output:
         report(
             "results/report.html",

@@ -1,4 +1,6 @@
-# Per-region report rule of the per-stage execution (issue 8); the pipeline job writes the same files.
+# Per-region report rule of the per-stage execution; the pipeline job writes the same files.
+# Inputs and outputs are the files of werkland.layout (LAYOUT, REPORT_STYLES and report_inputs in
+# common.smk); the script rebuilds the RegionPaths from the results root and the region.
 
 
 rule report:
@@ -9,23 +11,23 @@ rule report:
         guilds=config["guilds_table"],
     output:
         html=report(
-            "results/{region}/report/index.html",
+            LAYOUT.report_html.as_posix(),
             caption="../report/index.rst",
             category="Report",
             subcategory="{region}",
             labels={"region": "{region}", "file": "index.html"},
         ),
         map=report(
-            "results/{region}/report/map.html",
+            LAYOUT.report_map.as_posix(),
             caption="../report/map.rst",
             category="Report",
             subcategory="{region}",
             labels={"region": "{region}", "file": "map.html"},
         ),
-        summary="results/{region}/report/summary.json",
+        summary=LAYOUT.report_summary.as_posix(),
         **{
             key: report(
-                f"results/{{region}}/report/{name}",
+                LAYOUT.report_figure(key).as_posix(),
                 caption=f"../report/{key}.rst",
                 category=category,
                 subcategory="{region}",
@@ -33,7 +35,7 @@ rule report:
             )
             for key, (name, category) in REPORT_FIGURES.items()
         },
-        styles=expand("results/{{region}}/{qml}", qml=REPORT_STYLES),
+        styles=REPORT_STYLES,
     log:
         "results/logs/report/{region}.log",
     benchmark:
@@ -45,8 +47,7 @@ rule report:
         mem_mb=2000,
         runtime=15,
     params:
-        region_dir=report_region_dir,
-        language=config.get("report", {}).get("language", "en"),
-        run_config=config,
+        results=LAYOUT.root.as_posix(),
+        p=report_params,
     script:
         "../../scripts/report.py"

@@ -14,28 +14,37 @@ Styles:
 * patches by dPC, links by dispersal probability: graduated;
 * barriers by rank, candidates by measure type, occurrences by guild: categorised.
 
-The styles depend only on the legend, the guild list and the configuration (not on the data), so
-they can be written before or after the stages run.
+Which styles a region has, and where they go, is part of the data contract
+(:func:`werkland.layout.style_targets`, :meth:`werkland.layout.RegionPaths.qml`). The styles depend on
+the legend, the guild list and the configuration; only the corridor range without a configured
+corridor width and the geometry type of a few layers are read from the stage outputs when present.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+import pyogrio
+
 from werkland._errors import WerklandInputError
+from werkland.layout import RegionPaths, StyleTarget, style_targets
+from werkland.params.report import ReportParams
+from werkland.raster.io import atomic_path
+from werkland.tables import Legend, load_legend, load_yaml
 
 log = logging.getLogger(__name__)
 
 QGIS_VERSION = "3.28.0-Firenze"
 
-#: Default intervention types (issue 7 catalogue) used when no catalogue file is readable.
+#: Default intervention types (the shipped catalogue) used when no catalogue file is readable.
 DEFAULT_MEASURES: tuple[str, ...] = (
     "green_roof",
     "green_roof_retention",
@@ -64,16 +73,6 @@ RAMPS: dict[str, tuple[str, ...]] = {
     "dpc": ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704"),
     "probability": ("#d9d9d9", "#969696", "#525252", "#000000"),
 }
-
-
-@dataclass(frozen=True)
-class StyleTarget:
-    """One style file: the data file it styles, the layer, and the ``.qml`` path (relative to the region)."""
-
-    data: str
-    layer: str | None
-    qml: str
-    kind: str
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,79 +381,34 @@ def graduated_vector_qml(
 # the region's style set
 
 
-def _storm_names(config: Mapping[str, Any]) -> list[tuple[str, float]]:
-    storms = ((config.get("climate") or {}).get("storms")) or [{"name": "70mm_2h", "depth_mm": 70}]
-    return [(str(s["name"]), float(s.get("depth_mm", 70) or 70)) for s in storms]
-
-
-def measure_types(config: Mapping[str, Any]) -> list[str]:
-    """Intervention types from the catalogue of ``config["interventions"]["catalogue"]`` (or the defaults)."""
-    from werkland.tables import load_yaml
-
-    path = (config.get("interventions") or {}).get("catalogue")
-    if path and Path(path).is_file():
-        try:
-            raw = load_yaml(path)
-        except WerklandInputError:
-            raw = None
-        if isinstance(raw, Mapping):
-            body = raw.get("types", raw.get("interventions", raw.get("measures", raw)))
-            if isinstance(body, Mapping):
-                names = [str(k) for k in body]
-            elif isinstance(body, list):
-                names = [str(e.get("type", e.get("name"))) for e in body if isinstance(e, Mapping)]
-            else:
-                names = []
-            if names:
-                return names
-    return list(DEFAULT_MEASURES)
-
-
-def style_targets(guilds: Sequence[str], storms: Sequence[str]) -> list[StyleTarget]:
-    """Every style file of a region (paths relative to ``results/{region}``).
-
-    Parameters
-    ----------
-    guilds : sequence of str
-        Guild ids.
-    storms : sequence of str
-        Design-storm names (``climate/runoff_<storm>.tif``).
-    """
-    t = [
-        StyleTarget("landcover.tif", None, "landcover.qml", "landcover_raster"),
-        StyleTarget("landcover.gpkg", "landcover", "landcover_landcover.qml", "landcover_vector"),
-        StyleTarget("landcover.gpkg", "lines", "landcover_lines.qml", "landcover_lines"),
-        StyleTarget("region.gpkg", "region", "region_region.qml", "region"),
-        StyleTarget("region.gpkg", "parks", "region_parks.qml", "parks"),
-    ]
-    for g in guilds:
-        t += [
-            StyleTarget(f"habitat/{g}.tif", None, f"habitat/{g}.qml", "habitat"),
-            StyleTarget(f"resistance/{g}.tif", None, f"resistance/{g}.qml", "resistance"),
-            StyleTarget(f"patches/{g}.tif", None, f"patches/{g}.qml", "patch_ids"),
-            StyleTarget(f"patches/{g}.gpkg", "patches", f"patches/{g}_patches.qml", "patches"),
-            StyleTarget(f"graph/{g}_links.gpkg", "links", f"graph/{g}_links.qml", "links"),
-            StyleTarget(f"corridors/{g}.tif", None, f"corridors/{g}.qml", "corridor"),
-            StyleTarget(f"barriers/{g}.gpkg", None, f"barriers/{g}.qml", "barriers"),
-        ]
-    t += [
-        StyleTarget("barriers/all_guilds.gpkg", None, "barriers/all_guilds.qml", "barriers"),
-        StyleTarget("species/occurrences.gpkg", "occurrences", "species/occurrences.qml", "occurrences"),
-        StyleTarget("climate/cooling.tif", None, "climate/cooling.qml", "cooling"),
-    ]
-    t += [StyleTarget(f"climate/runoff_{s}.tif", None, f"climate/runoff_{s}.qml", f"runoff:{s}") for s in storms]
-    t.append(StyleTarget("interventions/candidates.gpkg", None, "interventions/candidates.qml", "candidates"))
-    return t
+def measure_types(catalogue: str | os.PathLike[str] | None) -> list[str]:
+    """Intervention types of a catalogue YAML (``types``, ``interventions`` or ``measures``), else the defaults."""
+    if not catalogue or not Path(catalogue).is_file():
+        return list(DEFAULT_MEASURES)
+    try:
+        raw = load_yaml(catalogue)
+    except WerklandInputError:
+        return list(DEFAULT_MEASURES)
+    if not isinstance(raw, Mapping):
+        return list(DEFAULT_MEASURES)
+    body = raw.get("types", raw.get("interventions", raw.get("measures", raw)))
+    if isinstance(body, Mapping):
+        names = [str(k) for k in body]
+    elif isinstance(body, list):
+        names = [str(e.get("type", e.get("name"))) for e in body if isinstance(e, Mapping)]
+    else:
+        names = []
+    return names or list(DEFAULT_MEASURES)
 
 
 def _geometry_of(path: Path, layer: str | None, default: str) -> str:
-    """polygon / line / point of a GeoPackage layer if the file exists, else ``default``."""
+    """polygon / line / point of a GeoPackage layer (the first layer when None) if the file exists, else ``default``."""
     if not path.is_file():
         return default
     try:
-        import pyogrio
-
-        info = pyogrio.read_info(path, layer=layer)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="More than one layer found", category=UserWarning)
+            info = pyogrio.read_info(path, layer=layer)
         gt = str(info.get("geometry_type") or "").lower()
     except Exception:
         return default
@@ -467,138 +421,153 @@ def _geometry_of(path: Path, layer: str | None, default: str) -> str:
     return default
 
 
-def _corridor_width(corridor_tif: Path, config: Mapping[str, Any]) -> float:
-    """Corridor truncation (cost-m): the configured width, else the one the guild's summary records."""
-    width = (config.get("connectivity") or {}).get("corridor_width_cost")
-    if width:
-        return float(width)
-    summary = corridor_tif.parent.parent / "graph" / f"{corridor_tif.stem}_summary.json"
-    if summary.exists():
-        import json
+#: Corridor style range (cost-m) while neither the config nor the guild's summary gives the width.
+_CORRIDOR_RANGE_UNKNOWN = 1000.0
+#: Runoff style range (mm) of a storm without rain (or not configured).
+_RUNOFF_RANGE_DEFAULT_MM = 70.0
 
+
+def _corridor_width(paths: RegionPaths, guild: str, params: ReportParams) -> float:
+    """Corridor truncation (cost-m): the configured width, else the one the guild's summary records."""
+    if params.corridor_width_cost:
+        return float(params.corridor_width_cost)
+    summary = paths.summary(guild)
+    if summary.exists():
         recorded = json.loads(summary.read_text()).get("corridor_width")
         if recorded:
             return float(recorded)
-    return 1000.0  # style range only, when the stage has not run yet
+    return _CORRIDOR_RANGE_UNKNOWN  # style range only, when the stage has not run yet
+
+
+def _barriers_qml(target: StyleTarget, data: Path) -> str:
+    cats = [
+        ("top 10", "#b2182b", "rank 1-10"),
+        ("11-50", "#ef8a62", "rank 11-50"),
+        ("51+", "#999999", "rank > 50"),
+    ]
+    geometry = _geometry_of(data, target.layer, "line")
+    field = "multi_rank" if target.data.endswith("all_guilds.gpkg") else "rank"
+    qml = graduated_vector_qml(
+        field, [0.5, 10.5, 50.5, 1e9], ("#b2182b", "#ef8a62", "#999999"), geometry, widths=[1.6, 1.0, 0.5]
+    )
+    # labels readable in the layer panel
+    for (_v, _c, lab), rng in zip(cats, ("0.5 - 10.5", "10.5 - 50.5", "50.5 - 1e+09"), strict=True):
+        qml = qml.replace(f'label="{rng}"', f'label="{lab}"')
+    return qml
+
+
+def _legend_styles(legend: Legend) -> dict[str, Callable[[], str]]:
+    return {
+        "landcover_raster": lambda: paletted_raster_qml([(c.code, c.colour, c.name) for c in legend.classes]),
+        "landcover_vector": lambda: categorised_vector_qml(
+            "class", [(c.name, c.colour, c.name) for c in legend.classes], "polygon"
+        ),
+        "landcover_lines": lambda: categorised_vector_qml(
+            "class", [(c.name, c.colour, c.name) for c in legend.classes if c.width_m], "line", width=0.6
+        ),
+    }
+
+
+#: Styles that depend on nothing but their kind.
+_FIXED_STYLES: dict[str, Callable[[], str]] = {
+    "region": lambda: single_vector_qml("polygon", "#ffffff", outline="#636363", alpha=0),
+    "parks": lambda: single_vector_qml("polygon", "#000000", outline="#000000", alpha=0),
+    "habitat": lambda: pseudocolor_raster_qml(0.0, 1.0, RAMPS["habitat"], n_classes=6, unit="suitability"),
+    "resistance": lambda: pseudocolor_raster_qml(
+        1.0, 1000.0, RAMPS["resistance"], n_classes=4, log_scale=True, unit="per m"
+    ),
+    "patch_ids": lambda: pseudocolor_raster_qml(
+        1.0, 50.0, _QUALITATIVE, n_classes=12, discrete=True, unit="(patch id)"
+    ),
+    "patches": lambda: graduated_vector_qml("dPC", [0, 1, 5, 10, 25, 100], RAMPS["dpc"], "polygon", unit="%"),
+    "links": lambda: graduated_vector_qml(
+        "p_direct", [0, 0.05, 0.25, 0.5, 1.0], RAMPS["probability"], "line", widths=[0.3, 0.5, 0.8, 1.2]
+    ),
+    "cooling": lambda: pseudocolor_raster_qml(0.0, 1.0, RAMPS["cooling"], n_classes=6, unit="HM"),
+}
 
 
 def style_text(
     target: StyleTarget,
     *,
-    legend: Any,
+    legend: Legend,
     guild_labels: Mapping[str, str],
-    config: Mapping[str, Any],
-    region_dir: Path,
+    params: ReportParams,
+    paths: RegionPaths,
 ) -> str:
-    """The QML text of one style target."""
+    """The QML text of one style target.
+
+    Raises
+    ------
+    WerklandInputError
+        An unknown style kind.
+    """
     kind = target.kind
-    data = region_dir / target.data
-    if kind == "landcover_raster":
-        return paletted_raster_qml([(c.code, c.colour, c.name) for c in legend.classes])
-    if kind == "landcover_vector":
-        return categorised_vector_qml("class", [(c.name, c.colour, c.name) for c in legend.classes], "polygon")
-    if kind == "landcover_lines":
-        return categorised_vector_qml(
-            "class", [(c.name, c.colour, c.name) for c in legend.classes if c.width_m], "line", width=0.6
-        )
-    if kind == "region":
-        return single_vector_qml("polygon", "#ffffff", outline="#636363", alpha=0)
-    if kind == "parks":
-        return single_vector_qml("polygon", "#000000", outline="#000000", alpha=0)
-    if kind == "habitat":
-        return pseudocolor_raster_qml(0.0, 1.0, RAMPS["habitat"], n_classes=6, unit="suitability")
-    if kind == "resistance":
-        return pseudocolor_raster_qml(1.0, 1000.0, RAMPS["resistance"], n_classes=4, log_scale=True, unit="per m")
-    if kind == "patch_ids":
-        return pseudocolor_raster_qml(1.0, 50.0, _QUALITATIVE, n_classes=12, discrete=True, unit="(patch id)")
-    if kind == "patches":
-        return graduated_vector_qml("dPC", [0, 1, 5, 10, 25, 100], RAMPS["dpc"], "polygon", unit="%")
-    if kind == "links":
-        return graduated_vector_qml(
-            "p_direct", [0, 0.05, 0.25, 0.5, 1.0], RAMPS["probability"], "line", widths=[0.3, 0.5, 0.8, 1.2]
-        )
+    data = paths.dir / target.data
+    fixed = {**_legend_styles(legend), **_FIXED_STYLES}
+    if kind in fixed:
+        return fixed[kind]()
     if kind == "corridor":
-        width = _corridor_width(data, config)
+        width = _corridor_width(paths, Path(target.data).stem, params)
         return pseudocolor_raster_qml(0.0, width, RAMPS["corridor"], n_classes=5, unit="cost-m above LCD")
     if kind == "barriers":
-        cats = [
-            ("top 10", "#b2182b", "rank 1-10"),
-            ("11-50", "#ef8a62", "rank 11-50"),
-            ("51+", "#999999", "rank > 50"),
-        ]
-        geometry = _geometry_of(data, target.layer, "line")
-        field = "multi_rank" if target.data.endswith("all_guilds.gpkg") else "rank"
-        qml = graduated_vector_qml(
-            field, [0.5, 10.5, 50.5, 1e9], ("#b2182b", "#ef8a62", "#999999"), geometry, widths=[1.6, 1.0, 0.5]
-        )
-        # labels readable in the layer panel
-        for (_v, _c, lab), rng in zip(cats, ("0.5 - 10.5", "10.5 - 50.5", "50.5 - 1e+09"), strict=True):
-            qml = qml.replace(f'label="{rng}"', f'label="{lab}"')
-        return qml
+        return _barriers_qml(target, data)
     if kind == "occurrences":
-        guilds = list(guild_labels)
-        cats = [(g, _QUALITATIVE[i % len(_QUALITATIVE)], guild_labels[g]) for i, g in enumerate(guilds)]
+        cats = [(g, _QUALITATIVE[i % len(_QUALITATIVE)], guild_labels[g]) for i, g in enumerate(guild_labels)]
         return categorised_vector_qml("guild", cats, "point")
-    if kind == "cooling":
-        return pseudocolor_raster_qml(0.0, 1.0, RAMPS["cooling"], n_classes=6, unit="HM")
     if kind.startswith("runoff:"):
         storm = kind.split(":", 1)[1]
-        depth = dict(_storm_names(config)).get(storm, 70.0) or 70.0
+        depths = {s.name: s.depth_mm for s in params.storms}
+        depth = depths.get(storm, _RUNOFF_RANGE_DEFAULT_MM) or _RUNOFF_RANGE_DEFAULT_MM
         return pseudocolor_raster_qml(0.0, max(depth, 1.0), RAMPS["runoff"], n_classes=5, unit="mm")
     if kind == "candidates":
-        types = measure_types(config)
+        types = measure_types(params.catalogue)
         cats = [(m, _QUALITATIVE[i % len(_QUALITATIVE)], m.replace("_", " ")) for i, m in enumerate(types)]
         return categorised_vector_qml("type", cats, _geometry_of(data, target.layer, "polygon"), alpha=200)
     raise WerklandInputError(f"unknown style kind {kind!r}", path="styles")
 
 
 def write_region_styles(
-    region_dir: str | os.PathLike[str],
+    paths: RegionPaths,
     legend_yaml: str | os.PathLike[str],
     guilds: Sequence[str] | Mapping[str, str],
-    config: Mapping[str, Any],
+    params: ReportParams,
     *,
     only: Sequence[str | os.PathLike[str]] | None = None,
 ) -> list[Path]:
-    """Write the ``.qml`` style of every layer of a region beside its file.
+    """Write the ``.qml`` style of every layer of a region beside its file (``paths.qml(target)``).
 
     Parameters
     ----------
-    region_dir : path-like
-        ``results/{region}``.
+    paths : RegionPaths
+        The region's files.
     legend_yaml : path-like
         ``config/landcover_classes.yaml``.
     guilds : sequence of str or mapping of str to str
         Guild ids (or id -> readable label).
-    config : mapping
-        Workflow configuration (storms, corridor width, intervention catalogue).
+    params : ReportParams
+        Storms, corridor width and intervention catalogue.
     only : sequence of path-like, optional
-        Write just these ``.qml`` paths (absolute, or relative to ``region_dir``).
+        Write just these ``.qml`` paths (absolute, or relative to ``paths.dir``).
 
     Returns
     -------
     list of pathlib.Path
         The files written.
     """
-    from werkland.raster.io import atomic_path
-    from werkland.tables import load_legend
-
-    d = Path(region_dir)
     legend = load_legend(legend_yaml)
     labels = dict(guilds) if isinstance(guilds, Mapping) else {g: g for g in guilds}
-    storms = [s for s, _ in _storm_names(config)]
-    targets = style_targets(list(labels), storms)
     wanted = None
     if only is not None:
-        wanted = {str(Path(p)) if Path(p).is_absolute() else str(d / p) for p in only}
+        wanted = {str(Path(p)) if Path(p).is_absolute() else str(paths.dir / p) for p in only}
     written = []
-    for t in targets:
-        out = d / t.qml
+    for t in style_targets(list(labels), params.storm_names):
+        out = paths.qml(t)
         if wanted is not None and str(out) not in wanted:
             continue
-        text = style_text(t, legend=legend, guild_labels=labels, config=config, region_dir=d)
+        text = style_text(t, legend=legend, guild_labels=labels, params=params, paths=paths)
         with atomic_path(out) as tmp:
             tmp.write_text(text, encoding="utf-8")
         written.append(out)
-    log.info("wrote %d QGIS styles under %s", len(written), d)
+    log.info("wrote %d QGIS styles under %s", len(written), paths.dir)
     return written

@@ -1,88 +1,18 @@
-"""Report texts in English and Dutch (``report.language: en | nl``), and the report's file layout.
+"""Report texts in English and Dutch (``report.language: en | nl``).
 
-Every visible string of the region report and the overview comes from :data:`STRINGS`; a missing
-Dutch text falls back to English, so a new key never breaks a report. :data:`FIGURES` and
-:func:`stage_files` describe the report's files and inputs; this module has no dependencies beyond
-the standard library because ``workflow/rules/report.smk`` imports it when the workflow is parsed.
+Every visible string of the region report, its figures, the interactive map and the overview comes
+from :data:`STRINGS` (data values such as guild labels, class and measure names, column names and the
+formulas' notation excepted). A missing Dutch text falls back to English, so a new key never breaks a
+report; a test checks that every key has both languages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+
+__all__ = ["LANGUAGES", "STRINGS", "tr"]
 
 LANGUAGES: tuple[str, ...] = ("en", "nl")
-
-#: Figures of a region report: key -> (PNG file name, stage category in Snakemake's report). Kept in
-#: this dependency-free module because ``workflow/rules/report.smk`` reads it at parse time.
-FIGURES: dict[str, tuple[str, str]] = {
-    "map_landcover": ("map_landcover.png", "Land cover"),
-    "map_habitat": ("map_habitat.png", "Habitat"),
-    "map_patches": ("map_patches.png", "Connectivity"),
-    "map_corridors": ("map_corridors.png", "Connectivity"),
-    "map_barriers": ("map_barriers.png", "Barriers"),
-    "map_species": ("map_species.png", "Species"),
-    "map_climate": ("map_climate.png", "Climate"),
-    "map_interventions": ("map_interventions.png", "Interventions"),
-    "plot_dpc": ("plot_dpc.png", "Connectivity"),
-    "plot_rarefaction": ("plot_rarefaction.png", "Species"),
-    "plot_pareto": ("plot_pareto.png", "Interventions"),
-    "plot_budget": ("plot_budget.png", "Interventions"),
-}
-
-
-
-def stage_files(region: str, guilds: Sequence[str], storms: Sequence[str], *, root: str = "results") -> list[str]:
-    """Every per-region file of the data contract (``docs/architecture.md``) the report reads.
-
-    Parameters
-    ----------
-    region : str
-        Region id.
-    guilds : sequence of str
-        Guild ids.
-    storms : sequence of str
-        Design-storm names (``climate/runoff_<storm>.tif``).
-    root : str
-        Results root.
-
-    Returns
-    -------
-    list of str
-        Paths ``{root}/{region}/...``, whether or not any rule produces them.
-    """
-    d = f"{root}/{region}"
-    files = [f"{d}/region.gpkg", f"{d}/landcover.gpkg", f"{d}/landcover.tif"]
-    for g in guilds:
-        files += [
-            f"{d}/habitat/{g}.tif",
-            f"{d}/resistance/{g}.tif",
-            f"{d}/patches/{g}.tif",
-            f"{d}/patches/{g}.gpkg",
-            f"{d}/graph/{g}_links.gpkg",
-            f"{d}/graph/{g}_metrics.csv",
-            f"{d}/graph/{g}_summary.json",
-            f"{d}/corridors/{g}.tif",
-            f"{d}/barriers/{g}.gpkg",
-        ]
-    files += [
-        f"{d}/barriers/all_guilds.gpkg",
-        f"{d}/species/occurrences.gpkg",
-        f"{d}/species/counts.csv",
-        f"{d}/species/citation.json",
-        f"{d}/climate/cooling.tif",
-        f"{d}/climate/summary.csv",
-        f"{d}/interventions/candidates.gpkg",
-        f"{d}/interventions/portfolio.csv",
-    ]
-    files += [f"{d}/climate/runoff_{s}.tif" for s in storms]
-    return files
-
-
-def report_files(region: str, *, root: str = "results") -> list[str]:
-    """The files the report rule writes into ``{root}/{region}/report`` (QGIS styles not included)."""
-    d = f"{root}/{region}/report"
-    return [f"{d}/index.html", f"{d}/map.html", f"{d}/summary.json"] + [f"{d}/{n}" for n, _c in FIGURES.values()]
-
 
 STRINGS: dict[str, dict[str, str]] = {
     "title": {"en": "werkland report: {region}", "nl": "werkland-rapport: {region}"},
@@ -154,6 +84,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "GBIF unreachable and no cache (species stage wrote no counts)",
         "nl": "GBIF onbereikbaar en geen cache (de soortenstap schreef geen tellingen)",
     },
+    "gbif_no_data": {"en": "GBIF unreachable and no cache", "nl": "GBIF onbereikbaar en geen cache"},
+    "gbif_switched_off": {
+        "en": "the species stage is switched off (species_source: none)",
+        "nl": "de soortenstap staat uit (species_source: none)",
+    },
     "no_records_park": {"en": "no records in this park", "nl": "geen waarnemingen in dit terrein"},
     "no_candidates": {"en": "no candidates", "nl": "geen kandidaten"},
     "no_candidates_park": {"en": "no candidates in this park", "nl": "geen kandidaten in dit terrein"},
@@ -194,6 +129,85 @@ STRINGS: dict[str, dict[str, str]] = {
     "sections": {"en": "Sections and their inputs", "nl": "Onderdelen en hun invoer"},
     "ok": {"en": "ok", "nl": "ok"},
     "empty": {"en": "empty", "nl": "leeg"},
+    # figures, the park cards and the interactive map (Dutch report complete)
+    "measures_note": {
+        "en": "(size in m&sup2;, m or items as the catalogue says; ECA gain summed over guilds)",
+        "nl": "(omvang in m&sup2;, m of stuks zoals de catalogus aangeeft; ECA-winst opgeteld over de gilden)",
+    },
+    "guild_all": {"en": "(guild = all)", "nl": "(gilde = alle)"},
+    "col_d0": {"en": "d0 (cost-weighted m)", "nl": "d0 (kostengewogen m)"},
+    "col_k": {"en": "k (1 / cost-weighted m)", "nl": "k (1 / kostengewogen m)"},
+    "convention": {"en": "convention", "nl": "conventie"},
+    "suitability_axis": {"en": "suitability 0..1", "nl": "geschiktheid 0..1"},
+    "links_width": {"en": "links: width = p_direct", "nl": "verbindingen: breedte = p_direct"},
+    "corridor_axis": {"en": "cost-m above LCD", "nl": "kosten-m boven LCD"},
+    "rank_1_10": {"en": "rank 1-10", "nl": "rang 1-10"},
+    "rank_11_50": {"en": "rank 11-50", "nl": "rang 11-50"},
+    "rank_over_50": {"en": "rank > 50", "nl": "rang > 50"},
+    "hm_axis": {"en": "HM (0 = hot, 1 = cool)", "nl": "HM (0 = heet, 1 = koel)"},
+    "hm_title": {"en": "heat mitigation index HM", "nl": "hittemitigatie-index HM"},
+    "runoff_axis": {"en": "runoff (mm)", "nl": "afvoer (mm)"},
+    "runoff_storm": {"en": "runoff, storm {storm}", "nl": "afvoer, bui {storm}"},
+    "runoff_panel": {"en": "runoff", "nl": "afvoer"},
+    "no_storms": {"en": "no storms configured", "nl": "geen buien ingesteld"},
+    "patch_n": {"en": "patch {patch}", "nl": "vlek {patch}"},
+    "dpc_axis": {"en": "dPC (% of PCnum)", "nl": "dPC (% van PCnum)"},
+    "curve_region": {"en": "region", "nl": "regio"},
+    "curve_park": {"en": "park {park}", "nl": "terrein {park}"},
+    "curve_legend": {"en": "{name}: n = {n}, coverage {coverage} %", "nl": "{name}: n = {n}, dekking {coverage} %"},
+    "curve_note": {
+        "en": "(solid: rarefied, dashed: extrapolated)",
+        "nl": "(doorgetrokken: gerarefieerd, gestreept: geëxtrapoleerd)",
+    },
+    "candidate": {"en": "candidate", "nl": "kandidaat"},
+    "candidates_layer": {"en": "candidates", "nl": "kandidaten"},
+    "cost_axis": {"en": "cost (k EUR)", "nl": "kosten (k EUR)"},
+    "score_axis": {"en": "score (weighted attainment)", "nl": "score (gewogen doelbereik)"},
+    "pareto_front": {"en": "Pareto front", "nl": "Pareto-front"},
+    "bio_score": {"en": "biodiversity score", "nl": "biodiversiteitsscore"},
+    "climate_score": {"en": "climate score", "nl": "klimaatscore"},
+    "budget_line": {"en": "budget {keur} k EUR", "nl": "budget {keur} k EUR"},
+    "cum_cost_axis": {"en": "cumulative cost (k EUR)", "nl": "cumulatieve kosten (k EUR)"},
+    "cum_gain_axis": {"en": "cumulative gain (score)", "nl": "cumulatieve winst (score)"},
+    "portfolio_empty": {
+        "en": "no measure fits the budget (portfolio empty)",
+        "nl": "geen maatregel past binnen het budget (portefeuille leeg)",
+    },
+    "no_guilds": {"en": "no guilds", "nl": "geen gilden"},
+    "zero_records": {"en": "0 records", "nl": "0 waarnemingen"},
+    "no_records_cleaning": {"en": "no records left after cleaning", "nl": "geen waarnemingen over na het opschonen"},
+    "park_not_in": {"en": "park {park} not in {file}", "nl": "terrein {park} niet in {file}"},
+    "no_park_id": {"en": "candidates.gpkg has no park_id column", "nl": "candidates.gpkg heeft geen kolom park_id"},
+    "unreadable": {"en": "{name} is unreadable ({why})", "nl": "{name} is onleesbaar ({why})"},
+    "figure_failed": {
+        "en": "figure could not be drawn from the stage outputs ({error})",
+        "nl": "figuur kon niet uit de uitvoer van de stappen worden getekend ({error})",
+    },
+    "tip_park": {"en": "park", "nl": "terrein"},
+    "tip_name": {"en": "name", "nl": "naam"},
+    "tip_area": {"en": "area (ha)", "nl": "oppervlakte (ha)"},
+    "tip_sealed": {"en": "sealed (%)", "nl": "verhard (%)"},
+    "tip_hm": {"en": "mean HM", "nl": "gemiddelde HM"},
+    "axis_easting": {"en": "Easting", "nl": "Oostwaarde"},
+    "axis_northing": {"en": "Northing", "nl": "Noordwaarde"},
+    "axis_metre": {"en": "metre", "nl": "meter"},
+    # names of the formulas of the methods section (the formulas themselves are notation)
+    "f_habitat": {"en": "Habitat", "nl": "Leefgebied"},
+    "f_cost_distance": {"en": "Cost distance", "nl": "Kostenafstand"},
+    "f_kernel": {"en": "Dispersal kernel", "nl": "Dispersiekernel"},
+    "f_pc": {"en": "PC / ECA", "nl": "PC / ECA"},
+    "f_dpc": {"en": "dPC", "nl": "dPC"},
+    "f_iic": {"en": "IIC", "nl": "IIC"},
+    "f_corridor": {"en": "Corridor", "nl": "Corridor"},
+    "f_barrier": {"en": "Barrier improvement", "nl": "Barrièreverbetering"},
+    "f_chao1": {"en": "Chao1 (bias-corrected, iNEXT)", "nl": "Chao1 (bias-gecorrigeerd, iNEXT)"},
+    "f_coverage": {"en": "Sample coverage (Chao & Jost 2012)", "nl": "Steekproefdekking (Chao & Jost 2012)"},
+    "f_rarefaction": {"en": "Rarefaction / extrapolation", "nl": "Rarefactie / extrapolatie"},
+    "f_cooling": {"en": "Cooling capacity (InVEST UCM)", "nl": "Koelcapaciteit (InVEST UCM)"},
+    "f_heat": {"en": "Heat mitigation", "nl": "Hittemitigatie"},
+    "f_runoff": {"en": "Runoff (SCS curve number)", "nl": "Afvoer (SCS curve number)"},
+    "f_storage": {"en": "Storage norm", "nl": "Bergingsnorm"},
+    "f_interventions": {"en": "Interventions", "nl": "Maatregelen"},
 }
 
 

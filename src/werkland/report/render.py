@@ -1,0 +1,239 @@
+"""Rendering the region report: :func:`build_region_report` and the Jinja environment.
+
+The page's generation time is reproducible (:func:`generation_time`): ``SOURCE_DATE_EPOCH`` when set,
+else the newest modification time of the report's input files, so a rerun on the same inputs writes
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from werkland import __version__
+from werkland._errors import WerklandInputError
+from werkland.layout import REPORT_FIGURES, RegionPaths
+from werkland.params.report import ReportParams
+from werkland.provenance import OSM_CITATION
+from werkland.raster.io import atomic_path, write_json
+from werkland.report.cards import as_float, park_cards, species_reason
+from werkland.report.figures import FigureResult, render_figures
+from werkland.report.i18n import LANGUAGES, tr
+from werkland.report.load import RegionData, load_region
+from werkland.report.methods import connectivity_warnings, formulas, kernel_table, provenance
+from werkland.report.styles import write_region_styles
+from werkland.report.webmap import build_interactive_map
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DATE_FORMAT = "%Y-%m-%d %H:%M UTC"
+
+
+def fmt_value(v: Any, unit: str = "", digits: int = 2, *, percent: bool = False) -> str:
+    """A number for the report: thousands separators, fixed digits, unit; '-' for missing."""
+    x = as_float(v)
+    if not math.isfinite(x):
+        return "-"
+    if percent:
+        return f"{100 * x:,.{max(0, digits - 1)}f} %"
+    s = f"{x:,.{digits}f}"
+    return f"{s} {unit}".strip()
+
+
+def _raw(v: Any) -> str:
+    x = as_float(v)
+    return "nan" if not math.isfinite(x) else repr(x)
+
+
+def template_env() -> jinja2.Environment:
+    """The Jinja environment of the report templates (autoescaped; filters ``num`` and ``raw``)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = fmt_value
+    env.filters["raw"] = _raw
+    return env
+
+
+def generation_time(inputs: Iterable[str | os.PathLike[str]]) -> str:
+    """The time a report states it was generated, reproducibly (``YYYY-MM-DD HH:MM UTC``).
+
+    ``SOURCE_DATE_EPOCH`` (seconds since 1970-01-01 UTC, the reproducible-builds convention) when the
+    environment sets it; else the newest modification time among the existing ``inputs``; 1970-01-01
+    when none exists. A rerun on unchanged inputs therefore writes the same page.
+
+    Raises
+    ------
+    WerklandInputError
+        When ``SOURCE_DATE_EPOCH`` is set but not a whole number.
+    """
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env is not None and env.strip():
+        try:
+            seconds = int(env.strip())
+        except ValueError:
+            raise WerklandInputError(
+                f"SOURCE_DATE_EPOCH={env!r} is not a whole number of seconds", path="environment: SOURCE_DATE_EPOCH",
+                fix="set it to seconds since 1970-01-01 UTC (e.g. $(git log -1 --format=%ct)) or unset it",
+            ) from None
+    else:
+        times = [Path(p).stat().st_mtime for p in inputs if Path(p).is_file()]
+        seconds = int(max(times)) if times else 0
+    return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime(DATE_FORMAT)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise WerklandInputError(
+            f"report language {language!r} is not supported", path="config: report.language",
+            fix=f"use one of {', '.join(LANGUAGES)}",
+        )
+
+
+def _write_figures(paths: RegionPaths, figures: Mapping[str, FigureResult]) -> list[str]:
+    files = []
+    for key in REPORT_FIGURES:
+        out = paths.report_figure(key)
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(figures[key].png)
+        files.append(str(out))
+    return files
+
+
+def _sections(figures: Mapping[str, FigureResult], language: str) -> dict[str, dict[str, Any]]:
+    return {
+        k: {"ok": f.ok, "reason": f.reason, "file": REPORT_FIGURES[k][0], "title": tr(k, language),
+            "category": REPORT_FIGURES[k][1]}
+        for k, f in figures.items()
+    }
+
+
+def _page_context(
+    data: RegionData,
+    cards: list[dict[str, Any]],
+    figures: Mapping[str, FigureResult],
+    sections: Mapping[str, dict[str, Any]],
+    prov: Mapping[str, Any],
+    date: str,
+) -> dict[str, Any]:
+    language = data.language
+    return {
+        "lang": language,
+        "t": lambda key, **kw: tr(key, language, **kw),
+        "region": data.region,
+        "version": __version__,
+        "date": date,
+        "cards": cards,
+        "guilds": data.guilds,
+        "storms": data.params.storm_names,
+        "figures": [
+            {**sections[k], "key": k, "b64": base64.b64encode(figures[k].png).decode("ascii")} for k in REPORT_FIGURES
+        ],
+        "species_reason": species_reason(data),
+        "no_parks": len(data.parks) == 0,
+        "formulas": formulas(language),
+        "kernels": kernel_table(data),
+        "prov": prov,
+        "citation": data.citation.value if data.citation.ok else None,
+        "osm": OSM_CITATION,
+        "connectivity_warnings": connectivity_warnings(data),
+    }
+
+
+def build_region_report(
+    paths: RegionPaths,
+    legend_yaml: str | os.PathLike[str],
+    guilds_yaml: str | os.PathLike[str],
+    params: ReportParams,
+    *,
+    extra_inputs: Sequence[str | os.PathLike[str]] = (),
+    qml_styles: bool = True,
+) -> dict[str, Any]:
+    """Write the report of one region: ``index.html``, ``map.html``, ``summary.json`` and the figure PNGs.
+
+    Reads the stage outputs named by ``paths`` (:meth:`werkland.layout.RegionPaths.report_inputs`)
+    that exist; every section without its inputs says why. Writes ``paths.report_html``,
+    ``paths.report_map``, ``paths.report_summary`` and ``paths.report_figure(key)`` for every key of
+    :data:`werkland.layout.REPORT_FIGURES`, and with ``qml_styles`` the QGIS styles
+    (``paths.qml(target)``).
+
+    Parameters
+    ----------
+    paths : RegionPaths
+        The region's files (``RegionPaths("results", region)``).
+    legend_yaml, guilds_yaml : path-like
+        ``config/landcover_classes.yaml`` and ``config/guilds.yaml``.
+    params : ReportParams
+        Language, guilds, storms, kernel convention, budget and the configuration as run.
+    extra_inputs : sequence of path-like
+        Further files to list with their SHA-256 (land-cover sources, intervention catalogue).
+    qml_styles : bool
+        Also write the QGIS ``.qml`` style of every layer beside the stage outputs
+        (:func:`werkland.report.write_region_styles`).
+
+    Returns
+    -------
+    dict
+        ``region``, ``language``, ``parks`` (the summary cards, see
+        :func:`werkland.report.park_cards`), ``sections`` (figure key -> ``{"ok", "reason", "file",
+        "title", "category"}``), ``files`` (written paths), ``styles`` (written ``.qml`` paths).
+
+    Raises
+    ------
+    WerklandInputError
+        Unknown language, missing ``region.gpkg``, a guild not in the guild table, unreadable tables.
+    """
+    _check_language(params.language)
+    data = load_region(paths, legend_yaml, guilds_yaml, params)
+    log.info("region %s: %d parks, report in %s", paths.region, len(data.parks), params.language)
+    cards = park_cards(data)
+    figures = render_figures(data)
+    files = _write_figures(paths, figures)
+    files.append(str(build_interactive_map(data, paths.report_map, cards)))
+    inputs = [*paths.report_inputs(params.guilds, params.storm_names), legend_yaml, guilds_yaml, *extra_inputs]
+    sections = _sections(figures, params.language)
+    context = _page_context(data, cards, figures, sections, provenance(data, legend_yaml, guilds_yaml, extra_inputs),
+                            generation_time(inputs))
+    html = template_env().get_template("region_report.html.j2").render(**context)
+    with atomic_path(paths.report_html) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    files.append(str(paths.report_html))
+    styles: list[str] = []
+    if qml_styles:
+        labels = {g: guild.label for g, guild in data.guilds.items()}
+        styles = [str(p) for p in write_region_styles(paths, legend_yaml, labels, params)]
+    result = {"region": paths.region, "language": params.language, "parks": cards, "sections": sections,
+              "files": files, "styles": styles}
+    write_json(_jsonable(result), paths.report_summary)
+    log.info("wrote %s (%d figures, %d of them with data)", paths.report_html, len(figures),
+             sum(f.ok for f in figures.values()))
+    return result
