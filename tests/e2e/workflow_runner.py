@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,9 @@ def make_workdir(tmp_path: Path, config: dict[str, Any]) -> Path:
 def run_workflow(work: Path, *args: str, check: bool = True, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
     """``snakemake -s workflow/Snakefile -d work --cores 2 ARGS``."""
     cmd = [str(SNAKEMAKE), "-s", str(ROOT / "workflow" / "Snakefile"), "-d", str(work), "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=work)
+    # a fixed SOURCE_DATE_EPOCH: the report states this date, so forced reruns are byte-identical
+    env = {**os.environ, "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "1767225600")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=work, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
     return proc
