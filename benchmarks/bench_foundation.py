@@ -34,7 +34,7 @@ def main() -> None:
         d = out / f"foundation-{name}"
         d.mkdir(parents=True, exist_ok=True)
         if name == "demo":
-            sources = "[{'type': 'osm', 'path': __import__('werkland.demo').demo.demo_pbf_path()}]"
+            sources = "[{'type': 'osm', 'path': __import__('werkland.landcover').landcover.demo_pbf_path()}]"
             parks_spec = "{'from_landuse': ['industrial', 'commercial', 'retail']}"
         else:
             gen = make_region(d / "input", size_km=a.size_km, n_polygons=a.polygons)
@@ -43,16 +43,22 @@ def main() -> None:
             buffer = 2200.0  # parks sit on a 5 km grid: a 2.2 km context buffer covers the square
         lc = (
             "from werkland.landcover import run_landcover\n"
-            f"run_landcover({sources}, r'{ROOT / 'config' / 'landcover_classes.yaml'}', r'{d}/region.gpkg', "
-            f"r'{d}/landcover.gpkg', r'{d}/landcover.tif', context_buffer_m={buffer}, parks_spec={parks_spec})"
+            "from werkland.params import LandcoverParams\n"
+            f"p = LandcoverParams.from_region({{'land_cover': {sources}, 'crs': 'auto', 'resolution_m': 10.0, "
+            f"'context_buffer_m': {buffer}, 'fill_class': 'grass', 'clip_lonlat': None, 'parks': "
+            f"{{'from_landuse': ['industrial', 'commercial'], 'min_area_m2': 10000, 'id_field': 'park_id', "
+            f"**{parks_spec}}}}})\n"
+            f"run_landcover(p, r'{ROOT / 'config' / 'landcover_classes.yaml'}', r'{d}/region.gpkg', "
+            f"r'{d}/landcover.gpkg', r'{d}/landcover.tif')"
         )
         rows.append(run_stage(lc, f"{name}: land cover (read, overlaps, rasterise)"))
         hab = (
             "from werkland.habitat import run_habitat\n"
+            "from werkland.params import HabitatParams\n"
             f"g = {GUILDS!r}\n"
             f"run_habitat(r'{d}/landcover.tif', r'{ROOT / 'config' / 'landcover_classes.yaml'}', "
             f"r'{ROOT / 'config' / 'guilds.yaml'}', {{x: r'{d}/habitat/' + x + '.tif' for x in g}}, "
-            f"{{x: r'{d}/resistance/' + x + '.tif' for x in g}})"
+            f"{{x: r'{d}/resistance/' + x + '.tif' for x in g}}, params=HabitatParams(tile_cells=0))"
         )
         rows.append(run_stage(hab, f"{name}: habitat + resistance, 4 guilds"))
         import rasterio

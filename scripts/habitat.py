@@ -1,6 +1,7 @@
 """Habitat-suitability and resistance rasters per guild from landcover.tif."""
 
 from werkland.habitat import run_habitat
+from werkland.params import HabitatParams
 from werkland.runner import run_step
 
 guilds = snakemake.params.guilds
@@ -12,5 +13,5 @@ run_step(
     snakemake.input.guilds,
     dict(zip(guilds, snakemake.output.habitat, strict=True)),
     dict(zip(guilds, snakemake.output.resistance, strict=True)),
-    tile_cells=snakemake.params.tile_cells,
+    params=HabitatParams.from_dict(snakemake.params.p),
 )

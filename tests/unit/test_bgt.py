@@ -13,13 +13,8 @@ import shapely
 import yaml
 
 from werkland._errors import WerklandInputError
-from werkland.bgt import (
-    Branch,
-    ReadLog,
-    load_mapping,
-    read_bgt,
-    read_mapped_layers,
-)
+from werkland.landcover.bgt import read_bgt, read_mapped_layers
+from werkland.landcover.mapping import Branch, ReadLog, load_mapping
 
 from ..bgt_area import AreaObject, build_area, mapping_cases, write_area, write_gml, zip_area
 from ..conftest import ROOT, shared_file

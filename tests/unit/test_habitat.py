@@ -3,7 +3,15 @@ import pytest
 from pyproj import CRS
 
 from werkland._errors import WerklandInputError
-from werkland.habitat import RASTER_NODATA, check_codes, resistance, run_habitat, suitability
+from werkland.habitat import (
+    RASTER_NODATA,
+    check_codes,
+    resistance,
+    resistance_as_written,
+    run_habitat,
+    suitability,
+)
+from werkland.params import HabitatParams
 from werkland.raster.io import Grid, read_raster, write_raster
 
 from ..conftest import GUILDS, LEGEND
@@ -62,7 +70,7 @@ def test_run_habitat_writes_rasters(tmp_path, legend):
     write_raster(lc, _codes(legend), grid, nodata=0)
     hab = {"hedgehog": tmp_path / "h.tif"}
     res = {"hedgehog": tmp_path / "r.tif"}
-    stats = run_habitat(lc, LEGEND, GUILDS, hab, res)
+    stats = run_habitat(lc, LEGEND, GUILDS, hab, res, params=HabitatParams(tile_cells=0))
     h, hgrid, hnd = read_raster(hab["hedgehog"])
     r, _, rnd = read_raster(res["hedgehog"])
     assert h.dtype == np.float32 and r.dtype == np.float32 and hnd == -1 and rnd == -1
@@ -70,4 +78,29 @@ def test_run_habitat_writes_rasters(tmp_path, legend):
     assert stats["hedgehog"]["habitat_ha"] > 0
     assert r[0, 0] == -1  # outside region written as nodata
     with pytest.raises(WerklandInputError, match="not in"):
-        run_habitat(lc, LEGEND, GUILDS, {"bats": tmp_path / "b.tif"}, {"bats": tmp_path / "rb.tif"})
+        run_habitat(lc, LEGEND, GUILDS, {"bats": tmp_path / "b.tif"}, {"bats": tmp_path / "rb.tif"},
+                    params=HabitatParams(tile_cells=0))
+
+
+def test_resistance_as_written_marks_impassable_as_nodata(legend, guilds):
+    codes = _codes(legend)
+    codes[1, 1] = legend.code("road_motorway")
+    r = resistance(codes, legend, guilds["hedgehog"])
+    out = resistance_as_written(r)
+    assert out.dtype == np.float32
+    assert out[0, 0] == RASTER_NODATA and out[1, 1] == RASTER_NODATA  # outside the region; impassable
+    np.testing.assert_array_equal(out[np.isfinite(r)], r[np.isfinite(r)])
+
+
+def test_habitat_params_from_the_config_drive_the_tiles(tmp_path, legend, monkeypatch):
+    """tile_cells comes from HabitatParams (the schema default 0 = untiled)."""
+    import werkland.habitat.stage as stage
+
+    grid = Grid.from_bounds((0, 0, 200, 200), 10, CRS.from_epsg(28992))
+    lc = tmp_path / "landcover.tif"
+    write_raster(lc, _codes(legend), grid, nodata=0)
+    calls = []
+    monkeypatch.setattr(stage, "_run_habitat_tiled", lambda *a, **k: calls.append(a[-1]) or {})
+    run_habitat(lc, LEGEND, GUILDS, {"hedgehog": tmp_path / "h.tif"}, {"hedgehog": tmp_path / "r.tif"},
+                params=HabitatParams(tile_cells=8))
+    assert calls == [8]

@@ -1,14 +1,15 @@
-# Land cover -> habitat (issue 2): land-cover harmonisation, habitat and resistance rasters.
+# Land cover -> habitat: land-cover harmonisation, habitat and resistance rasters.
 
 
 rule landcover:
     input:
         sources=landcover_source_paths,
+        mappings=landcover_mapping_files,
         legend=config["legend"],
     output:
-        region="results/{region}/region.gpkg",
-        gpkg="results/{region}/landcover.gpkg",
-        tif="results/{region}/landcover.tif",
+        region=LAYOUT.region_gpkg.as_posix(),
+        gpkg=LAYOUT.landcover_gpkg.as_posix(),
+        tif=LAYOUT.landcover_tif.as_posix(),
     log:
         "results/logs/landcover/{region}.log",
     benchmark:
@@ -22,25 +23,19 @@ rule landcover:
         mem_mb=2000,
         runtime=20,
     params:
-        sources=landcover_params("land_cover"),
-        crs=landcover_params("crs"),
-        resolution_m=landcover_params("resolution_m"),
-        context_buffer_m=landcover_params("context_buffer_m"),
-        parks=landcover_params("parks"),
-        clip_lonlat=landcover_params("clip_lonlat"),
-        fill_class=landcover_params("fill_class"),
+        p=landcover_params,
     script:
         "../../scripts/landcover.py"
 
 
 rule habitat:
     input:
-        landcover="results/{region}/landcover.tif",
+        landcover=LAYOUT.landcover_tif.as_posix(),
         legend=config["legend"],
         guilds=config["guilds_table"],
     output:
-        habitat=expand("results/{{region}}/habitat/{guild}.tif", guild=GUILDS),
-        resistance=expand("results/{{region}}/resistance/{guild}.tif", guild=GUILDS),
+        habitat=expand(LAYOUT.habitat("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
+        resistance=expand(LAYOUT.resistance("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
     log:
         "results/logs/habitat/{region}.log",
     benchmark:
@@ -55,6 +50,6 @@ rule habitat:
         runtime=10,
     params:
         guilds=GUILDS,
-        tile_cells=config["habitat"]["tile_cells"],
+        p=habitat_params,
     script:
         "../../scripts/habitat.py"

@@ -7,7 +7,8 @@ partition of the ground surface into object types (Wegdeel, BegroeidTerreindeel,
 ``bgt_<type>.gml`` files, one per object type (IMGeo-simple 2.1, GML 3.1.1, no ``srsName``: the
 coordinates are RD New, EPSG:28992).
 
-A mapping file (``config/mappings/bgt.yaml``; see ``config/mappings/README.md``) maps object type
+A mapping file (``config/mappings/bgt.yaml``; see ``config/mappings/README.md`` and
+:mod:`werkland.landcover.mapping`) maps object type
 -> attribute -> value -> legend class (or null to skip). :func:`read_mapped_layers` does this for
 any multi-layer vector file (e.g. TOP10NL with ``config/mappings/top10nl.yaml``);
 :func:`read_bgt` adds the GML-light reading and the BGT rules: only current objects
@@ -40,11 +41,11 @@ import re
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from xml.sax.saxutils import escape
 
 import geopandas as gpd
@@ -55,7 +56,20 @@ import shapely
 from pyproj import CRS, Transformer
 
 from werkland._errors import WerklandInputError, unreadable
-from werkland.tables import Legend, load_yaml
+from werkland.landcover.mapping import (
+    VOID_REASONS,
+    LayerRule,
+    MappingSpec,
+    ObjectFilters,
+    ReadLog,
+    _classify,
+    _norm,
+    _skip_reasons,
+    _text,
+    _Unmapped,
+    load_mapping,
+)
+from werkland.tables import Legend
 
 log = logging.getLogger(__name__)
 
@@ -67,49 +81,9 @@ BGT_CRS = 28992
 BGT_GEOMETRY_FIELD = "geometrie2d"
 #: Buffer width of line and point features whose class has no ``width_m`` (metres).
 DEFAULT_WIDTH_M = 1.0
-#: NEN 3610 void reasons: a status with one of these values counts as absent.
-VOID_REASONS = frozenset({"geenWaarde", "nietOndersteund", "waardeOnbekend", "vastgesteldOnbekend",
-                          "nietGeautoriseerd"})
-#: Mapping keys: any value not listed / an empty or absent value.
-ANY_VALUE, EMPTY_VALUE = "*", ""
 _HEAD_BYTES = 65536
-_TOP_KEYS = frozenset({"default_crs", "id_field", "keep_fields", "layer_prefixes", "layer_suffixes",
-                       "filters", "layers", "templates", "description"})
-_LAYER_KEYS = frozenset({"aliases", "width_m", "class"})
 _FEATURE_RE = re.compile(rb"<(?:[\w.-]+:)?featureMembers?\b[^>]*>\s*<(?:[\w.-]+:)?([\w.-]+)[\s/>]")
 _OUT_COLUMNS = ["class", "source", "layer", "feature_id"]
-
-
-@dataclass(frozen=True)
-class ObjectFilters:
-    """Which objects form the current ground surface.
-
-    Attributes
-    ----------
-    end_fields : tuple of str
-        Fields that, when set, mark an object as ended (reason ``ended``).
-    status_fields : tuple of str
-        Status fields; a value that is neither empty nor in ``status_ok`` skips the object
-        (reason ``status <value>``).
-    status_ok : frozenset of str
-        Accepted status values.
-    level_field : str, optional
-        Relative height level; objects not at ``level_value`` are skipped (reason ``level <n>``).
-        An empty value counts as ``level_value``.
-    level_value : int
-        The ground level.
-    """
-
-    end_fields: tuple[str, ...] = ()
-    status_fields: tuple[str, ...] = ()
-    status_ok: frozenset[str] = frozenset()
-    level_field: str | None = None
-    level_value: int = 0
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """All fields the filters read."""
-        return (*self.end_fields, *self.status_fields, *((self.level_field,) if self.level_field else ()))
 
 
 #: The BGT rules: current objects (no end of registration or of the object's life, status bestaand
@@ -123,87 +97,6 @@ BGT_FILTERS = ObjectFilters(
 )
 
 
-@dataclass(frozen=True)
-class Branch:
-    """A decision on one attribute: value -> legend class, ``None`` (skip) or a further Branch."""
-
-    field: str
-    values: Mapping[str, Target]
-    where: str = ""
-
-    def fields(self) -> list[str]:
-        """The attributes this decision and its sub-decisions read, in order."""
-        out = [self.field]
-        for t in self.values.values():
-            if isinstance(t, Branch):
-                out.extend(f for f in t.fields() if f not in out)
-        return out
-
-
-Target = str | Branch | None
-
-
-class _Unmapped(NamedTuple):
-    field: str
-    value: str
-    where: str
-
-
-@dataclass(frozen=True)
-class LayerRule:
-    """The mapping of one object type / layer."""
-
-    key: str
-    names: frozenset[str]
-    target: Target
-    width_m: float | None = None
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """The attributes the mapping reads."""
-        return tuple(self.target.fields()) if isinstance(self.target, Branch) else ()
-
-
-@dataclass(frozen=True)
-class MappingSpec:
-    """A validated mapping file (see ``config/mappings/README.md``)."""
-
-    path: str
-    rules: tuple[LayerRule, ...]
-    skip_unlisted: bool = False
-    default_crs: CRS | None = None
-    id_field: str | None = None
-    keep_fields: tuple[str, ...] = ()
-    prefixes: frozenset[str] = frozenset()
-    suffixes: frozenset[str] = frozenset()
-    filters: ObjectFilters = ObjectFilters()
-
-    def rule_for(self, layer: str) -> LayerRule | None:
-        """The rule of a layer name (case, ``-``, ``_``, ``.``, prefixes and suffixes ignored)."""
-        keys = _layer_keys(layer, self.prefixes, self.suffixes)
-        return next((r for r in self.rules if r.names & keys), None)
-
-
-@dataclass
-class ReadLog:
-    """Per layer and value: how many features were mapped to which class or skipped, and why.
-
-    Rows have ``source, layer, field, value, outcome, reason, class, count``: ``outcome`` is
-    ``mapped`` or ``skipped``; ``reason`` is ``ended``, ``status <value>``, ``level <n>``,
-    ``mapped to null``, ``no geometry`` or ``layer mapped to null (not read)`` (count empty);
-    ``field`` and ``value`` list the attributes along the decision path, joined by `` / ``.
-    Features outside the bounding box are not read and not counted.
-    """
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_frame(self) -> pd.DataFrame:
-        """The rows as a table."""
-        df = pd.DataFrame(self.rows, columns=["source", "layer", "field", "value", "outcome", "reason",
-                                              "class", "count"])
-        return df.astype({"count": "Int64"})
-
-
 @dataclass
 class _Layer:
     """One layer (or one GML-light file) of the input."""
@@ -212,151 +105,6 @@ class _Layer:
     where: str
     read: Callable[[Sequence[str], BBox | None], gpd.GeoDataFrame] | None
     crs: CRS | None = None
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
-
-
-def _layer_keys(name: str, prefixes: frozenset[str], suffixes: frozenset[str]) -> frozenset[str]:
-    tokens = [t for t in re.split(r"[\s_.\-]+", str(name).strip()) if t]
-    keys = {_norm(name)}
-    if len(tokens) > 1:
-        head = tokens[1:] if _norm(tokens[0]) in prefixes else tokens
-        for toks in (head, tokens):
-            keys.add(_norm("".join(toks)))
-            if len(toks) > 1 and _norm(toks[-1]) in suffixes:
-                keys.add(_norm("".join(toks[:-1])))
-    return frozenset(k for k in keys if k)
-
-
-def _str_list(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
-        return tuple(str(v) for v in value)
-    raise WerklandInputError(f"{value!r} must be a name or a list of names", path=where)
-
-
-def _parse_target(value: Any, where: str, legend: Legend) -> Target:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        legend.code(value, where=where)
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        (fld, values), = value.items()
-        return _parse_branch(str(fld), values, f"{where}.{fld}", legend)
-    raise WerklandInputError(
-        f"{value!r} is neither a legend class, null, nor one attribute with its values", path=where,
-        fix="write <value>: <class>, <value>: null, or <value>: {<attribute>: {<value>: <class>}}")
-
-
-def _parse_branch(fld: str, values: Any, where: str, legend: Legend) -> Branch:
-    if not isinstance(values, dict) or not values:
-        raise WerklandInputError(f"attribute {fld!r} needs a mapping value -> class", path=where,
-                                 fix="list the attribute's values, each with a legend class or null")
-    out: dict[str, Target] = {}
-    for k, v in values.items():
-        key = EMPTY_VALUE if k is None else str(k).strip()
-        if key in out:
-            raise WerklandInputError(f"value {key!r} is listed twice", path=where)
-        out[key] = _parse_target(v, f"{where}.{key}", legend)
-    return Branch(fld, out, where)
-
-
-def load_mapping(path: str | os.PathLike[str], legend: Legend) -> MappingSpec:
-    """Load and validate a mapping file: every target must be a class of ``legend``.
-
-    Parameters
-    ----------
-    path : path-like
-        A YAML file as ``config/mappings/bgt.yaml``.
-    legend : Legend
-        The land-cover legend.
-
-    Returns
-    -------
-    MappingSpec
-
-    Raises
-    ------
-    WerklandInputError
-        Missing file, bad YAML or structure, unknown legend class (naming the key path).
-    """
-    where = str(path)
-    raw = load_yaml(path)
-    if not isinstance(raw, dict) or not isinstance(raw.get("layers"), dict) or not raw["layers"]:
-        raise WerklandInputError("needs a non-empty mapping 'layers' (object type -> attribute -> value)",
-                                 path=where, fix="see config/mappings/README.md")
-    extra = sorted(set(map(str, raw)) - _TOP_KEYS)
-    if extra:
-        raise WerklandInputError(f"unknown key(s) {', '.join(extra)}", path=where,
-                                 fix=f"use only {', '.join(sorted(_TOP_KEYS))}")
-    prefixes = frozenset(_norm(s) for s in _str_list(raw.get("layer_prefixes"), f"{where}: layer_prefixes"))
-    suffixes = frozenset(_norm(s) for s in _str_list(raw.get("layer_suffixes"), f"{where}: layer_suffixes"))
-    rules: list[LayerRule] = []
-    skip_unlisted = False
-    owner: dict[str, str] = {}
-    for key, entry in raw["layers"].items():
-        key = str(key)
-        at = f"{where}: layers.{key}"
-        if key == ANY_VALUE:
-            if entry is not None:
-                raise WerklandInputError("'*' can only be null (skip all layers not listed)", path=at)
-            skip_unlisted = True
-            continue
-        aliases: tuple[str, ...] = ()
-        width = None
-        if isinstance(entry, dict) and (set(entry) & _LAYER_KEYS or len(entry) != 1):
-            aliases = _str_list(entry.get("aliases"), f"{at}.aliases")
-            width = entry.get("width_m")
-            if width is not None and not (isinstance(width, int | float) and width > 0):
-                raise WerklandInputError(f"width_m {width!r} must be a positive number of metres", path=at)
-            others = [k for k in entry if k not in _LAYER_KEYS]
-            if "class" in entry and not others:
-                target = _parse_target(entry["class"], f"{at}.class", legend)
-            elif len(others) == 1 and "class" not in entry:
-                target = _parse_branch(str(others[0]), entry[others[0]], f"{at}.{others[0]}", legend)
-            else:
-                raise WerklandInputError(
-                    "needs either class: <class|null> or exactly one attribute with its values", path=at,
-                    fix="e.g. bgt-fysiekVoorkomen: {loofbos: woodland, ...}")
-        else:
-            target = _parse_target(entry, at, legend)
-        names = frozenset(_norm(n) for n in (key, *aliases)) - {""}
-        for n in names:
-            if n in owner:
-                raise WerklandInputError(f"layer name {n!r} is also used by layers.{owner[n]}", path=at)
-            owner[n] = key
-        rules.append(LayerRule(key, names, target, float(width) if width is not None else None))
-    crs = None
-    if raw.get("default_crs") is not None:
-        try:
-            crs = CRS.from_user_input(raw["default_crs"])
-        except Exception as exc:
-            raise WerklandInputError(f"default_crs {raw['default_crs']!r} is not a CRS", path=where,
-                                     fix="give an EPSG code, e.g. EPSG:28992") from exc
-    filters = _parse_filters(raw.get("filters"), f"{where}: filters")
-    id_field = raw.get("id_field")
-    return MappingSpec(where, tuple(rules), skip_unlisted, crs, str(id_field) if id_field else None,
-                       _str_list(raw.get("keep_fields"), f"{where}: keep_fields"), prefixes, suffixes, filters)
-
-
-def _parse_filters(raw: Any, where: str) -> ObjectFilters:
-    if raw is None:
-        return ObjectFilters()
-    known = {"end_fields", "status_fields", "status_values", "level_field", "level_value"}
-    if not isinstance(raw, dict) or set(raw) - known:
-        raise WerklandInputError("filters must be a mapping with keys " + ", ".join(sorted(known)), path=where)
-    level = raw.get("level_value", 0)
-    if not isinstance(level, int):
-        raise WerklandInputError(f"level_value {level!r} must be an integer", path=where)
-    return ObjectFilters(_str_list(raw.get("end_fields"), where), _str_list(raw.get("status_fields"), where),
-                         frozenset(_str_list(raw.get("status_values"), where)),
-                         str(raw["level_field"]) if raw.get("level_field") else None, level)
 
 
 def default_bgt_mapping() -> Path:
@@ -370,25 +118,6 @@ def default_bgt_mapping() -> Path:
 
 
 # --- reading ----------------------------------------------------------------------------------
-
-
-def _text(s: pd.Series) -> pd.Series:
-    """Attribute values as stripped text ("" for missing; 3.0 -> "3")."""
-    if pd.api.types.is_string_dtype(s) or s.dtype == object:
-        out = s.map(lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
-                    else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
-        return out.astype(object).str.strip()
-
-    def one(v: Any) -> str:
-        if pd.isna(v):
-            return ""
-        if isinstance(v, bool | np.bool_):
-            return str(bool(v)).lower()
-        if isinstance(v, float | np.floating) and float(v).is_integer():
-            return str(int(v))
-        return str(v)
-
-    return s.map(one).astype(object)
 
 
 def _read_ogr(path: str, layer: str, fields: Sequence[str], bbox: BBox | None) -> gpd.GeoDataFrame:
@@ -507,39 +236,9 @@ def _bbox_in(bbox: Sequence[float], src: CRS, dst: CRS) -> BBox:
     if len(b) != 4 or not all(np.isfinite(b)) or not (b[0] < b[2] and b[1] < b[3]):
         raise WerklandInputError(f"bbox {list(bbox)} is not (xmin, ymin, xmax, ymax)", path="bbox")
     if src.equals(dst):
-        return b  # type: ignore[return-value]
+        return b
     tr = Transformer.from_crs(src, dst, always_xy=True)
     return tuple(float(v) for v in tr.transform_bounds(*b, densify_pts=21))  # type: ignore[return-value]
-
-
-def _resolve(target: Target, row: Mapping[str, str]) -> tuple[Target | _Unmapped, list[tuple[str, str]]]:
-    path: list[tuple[str, str]] = []
-    while isinstance(target, Branch):
-        v = row.get(target.field, EMPTY_VALUE)
-        path.append((target.field, v))
-        if v in target.values:
-            target = target.values[v]
-        elif ANY_VALUE in target.values:
-            target = target.values[ANY_VALUE]
-        else:
-            return _Unmapped(target.field, v, target.where), path
-    return target, path
-
-
-def _skip_reasons(vals: Mapping[str, pd.Series], filters: ObjectFilters, n: int) -> np.ndarray:
-    reason = np.full(n, "", dtype=object)
-    for f in filters.end_fields:
-        reason[(vals[f].to_numpy() != "") & (reason == "")] = "ended"
-    for f in filters.status_fields:
-        v = vals[f].to_numpy(dtype=object)
-        m = (v != "") & ~np.isin(v, list(filters.status_ok)) & (reason == "")
-        reason[m] = [f"status {x}" for x in v[m]]
-    if filters.level_field:
-        txt = vals[filters.level_field].to_numpy(dtype=object)
-        num = pd.to_numeric(pd.Series(txt), errors="coerce").to_numpy(dtype=float)
-        m = (txt != "") & ~(num == filters.level_value) & (reason == "")
-        reason[m] = [f"level {x}" for x in txt[m]]
-    return reason
 
 
 def _as_area(geoms: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -562,39 +261,16 @@ def _as_area(geoms: np.ndarray, widths: np.ndarray) -> np.ndarray:
     return out
 
 
-def _classify(rule: LayerRule, vals: Mapping[str, pd.Series], reason: np.ndarray, where: str,
-              problems: list[tuple[str, str, _Unmapped, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Class and decision path (fields, values) per feature; each distinct value combination once.
-
-    Features whose values have no mapping get the reason ``unmapped``; those not skipped for another
-    reason are added to ``problems``.
-    """
-    n = len(reason)
-    cls = np.full(n, None, dtype=object)
-    fld_path = np.full(n, "", dtype=object)
-    val_path = np.full(n, "", dtype=object)
-    if not n or not rule.fields:
-        cls[:] = rule.target
-        return cls, fld_path, val_path
-    codes, uniques = pd.factorize(pd.MultiIndex.from_arrays([vals[f].to_numpy() for f in rule.fields]))
-    for k, combo in enumerate(uniques):
-        res, path = _resolve(rule.target, dict(zip(rule.fields, combo, strict=True)))
-        sel = codes == k
-        fld_path[sel] = " / ".join(f for f, _ in path)
-        val_path[sel] = " / ".join(v or "(empty)" for _, v in path)
-        if isinstance(res, _Unmapped):
-            live = sel & (reason == "")
-            if live.any():
-                problems.append((rule.key, where, res, int(live.sum())))
-            reason[live] = "unmapped"
-        else:
-            cls[sel] = res
-    return cls, fld_path, val_path
+def _inside(gdf: gpd.GeoDataFrame, region: shapely.Geometry, region_crs: CRS, layer_crs: Any) -> np.ndarray:
+    """Which features intersect the region (given in ``region_crs``)."""
+    if not region_crs.equals(CRS.from_user_input(layer_crs)):
+        region = gpd.GeoSeries([region], crs=region_crs).to_crs(layer_crs).iloc[0]
+    return gdf.geometry.intersects(region).to_numpy()
 
 
 def _read_layers(layers: Sequence[_Layer], spec: MappingSpec, *, legend: Legend, crs: Any, bbox: Sequence[float] | None,
                  bbox_crs: Any, label: str, filters: ObjectFilters, counts: dict[str, int] | None,
-                 log_: ReadLog | None, where: str) -> gpd.GeoDataFrame:
+                 log_: ReadLog | None, where: str, region: shapely.Geometry | None = None) -> gpd.GeoDataFrame:
     """Match layers to the mapping, read, filter, classify, log and turn features into areas."""
     out_crs = _projected(crs)
     counts = counts if counts is not None else {}
@@ -643,7 +319,8 @@ def _read_layers(layers: Sequence[_Layer], spec: MappingSpec, *, legend: Legend,
         n = len(gdf)
         vals = {f: _text(gdf[f]) if n else pd.Series([], dtype=object) for f in fields}
         reason = _skip_reasons(vals, filters, n)
-        cls, fld_path, val_path = _classify(rule, vals, reason, lay.where, problems)
+        inside = _inside(gdf, region, b_crs, layer_crs) if region is not None and n else None
+        cls, fld_path, val_path = _classify(rule, vals, reason, lay.where, problems, inside)
         geoms = gdf.geometry.to_numpy() if n else np.array([], dtype=object)
         reason[(reason == "") & pd.isna(cls)] = "mapped to null"
         empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -702,6 +379,7 @@ def read_mapped_layers(
     source_label: str = "vector",
     counts: dict[str, int] | None = None,
     log: ReadLog | None = None,
+    region: shapely.Geometry | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a multi-layer vector file, mapping each layer's attribute values to legend classes.
 
@@ -725,6 +403,9 @@ def read_mapped_layers(
         Filled with ``<label>_<layer>_read`` / ``_mapped`` / ``_skipped_<reason>`` totals.
     log : ReadLog, optional
         Filled with the per-value rows (see :class:`ReadLog`).
+    region : shapely geometry, optional
+        The region (in ``bbox_crs``): only the values of features that intersect it must have a
+        mapping (default: those of every feature read); unmapped features outside it are skipped.
 
     Returns
     -------
@@ -747,7 +428,7 @@ def read_mapped_layers(
     if not layers:
         raise WerklandInputError("has no vector layers", path=p, fix="give a vector file with layers")
     return _read_layers(layers, spec, legend=legend, crs=crs, bbox=bbox, bbox_crs=bbox_crs, label=source_label,
-                        filters=spec.filters, counts=counts, log_=log, where=p)
+                        filters=spec.filters, counts=counts, log_=log, where=p, region=region)
 
 
 def read_bgt(
@@ -760,6 +441,7 @@ def read_bgt(
     mapping_path: str | os.PathLike[str] | None = None,
     counts: dict[str, int] | None = None,
     log: ReadLog | None = None,
+    region: shapely.Geometry | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a PDOK BGT download as land-cover features.
 
@@ -783,6 +465,9 @@ def read_bgt(
         Filled with ``bgt_<type>_read`` / ``_mapped`` / ``_skipped_<reason>`` totals.
     log : ReadLog, optional
         Filled with one row per object type, value path, outcome and reason.
+    region : shapely geometry, optional
+        The region (in ``bbox_crs``): only the values of objects that intersect it must have a
+        mapping (default: those of every object read).
 
     Returns
     -------
@@ -805,8 +490,7 @@ def read_bgt(
     with tempfile.TemporaryDirectory(prefix="werkland-bgt-") as tmp:
         layers = _bgt_layers(p, Path(tmp))
         return _read_layers(layers, spec, legend=legend, crs=crs, bbox=bbox, bbox_crs=bbox_crs, label="bgt",
-                            filters=BGT_FILTERS, counts=counts, log_=log, where=str(p))
+                            filters=BGT_FILTERS, counts=counts, log_=log, where=str(p), region=region)
 
 
-__all__ = ["BGT_CRS", "BGT_FILTERS", "Branch", "LayerRule", "MappingSpec", "ObjectFilters", "ReadLog",
-           "default_bgt_mapping", "load_mapping", "read_bgt", "read_mapped_layers"]
+__all__ = ["BGT_CRS", "BGT_FILTERS", "DEFAULT_WIDTH_M", "default_bgt_mapping", "read_bgt", "read_mapped_layers"]

@@ -29,3 +29,6 @@ def copy_demo_pbf(out_path: str | os.PathLike[str]) -> str:
     with atomic_path(out_path) as tmp:
         shutil.copyfile(src, tmp)
     return sha256_file(out_path)
+
+
+__all__ = ["DEMO_ATTRIBUTION", "copy_demo_pbf", "demo_pbf_path"]
