@@ -71,9 +71,13 @@ def _raster(path: Path) -> Any:
 def _frame(df: Any) -> Any:
     if [c for c in df.columns if c != "geometry"] == ["key", "value"]:  # key/value table (barrier info)
         df = df[[not _volatile(str(k)) for k in df["key"]]]
+        return {"rows": {str(k): _digest(_round(v)) for k, v in zip(df["key"], df["value"], strict=True)},
+                "n": len(df)}
     cols = [c for c in df.columns if c != "geometry" and not _volatile(str(c))]
-    rows = [[_round(v) for v in rec] for rec in df[cols].itertuples(index=False, name=None)]
-    out: dict[str, Any] = {"columns": cols, "rows": _digest(rows), "n": len(rows)}
+    out: dict[str, Any] = {
+        "columns": {str(c): _digest([_round(v) for v in df[c].tolist()]) for c in cols},
+        "n": len(df),
+    }
     if "geometry" in df.columns:
         import shapely
 
@@ -125,22 +129,41 @@ def file_values(path: Path) -> Any:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def value_manifest(region_dir: Path) -> dict[str, str]:
-    """``relative path -> digest of its values`` for every output file of a region."""
+def _digests(value: Any) -> Any:
+    """Digests at the level a contract is kept: per column, per JSON key, per layer; whole values below."""
+    if isinstance(value, dict):
+        return {k: _digests(v) for k, v in value.items()}
+    return _digest(value)
+
+
+def value_manifest(region_dir: Path) -> dict[str, Any]:
+    """``relative path -> digests of its values`` for every output file of a region."""
     out = {}
     for path in sorted(Path(region_dir).rglob("*")):
         if path.is_file() and path.suffix.lower() not in SKIPPED_SUFFIXES:
-            out[path.relative_to(region_dir).as_posix()] = _digest(file_values(path))
+            out[path.relative_to(region_dir).as_posix()] = _digests(file_values(path))
     return out
 
 
+def _differences(stored: Any, now: Any, where: str) -> list[str]:
+    """What the stored manifest holds that ``now`` lacks or holds differently (additions are fine:
+    a new column, key or layer keeps the contract)."""
+    if isinstance(stored, dict) and isinstance(now, dict):
+        out = []
+        for k, v in stored.items():
+            if k not in now:
+                out.append(f"missing: {where}/{k}")
+            else:
+                out += _differences(v, now[k], f"{where}/{k}")
+        return out
+    return [] if stored == now else [f"values differ: {where}"]
+
+
 def compare(region_dir: Path, manifest_path: Path) -> list[str]:
-    """Files whose values differ from the stored manifest (or are missing); [] when all agree."""
+    """Every file, layer, column and key of the stored manifest that is missing or whose values differ
+    ([] when all agree)."""
     stored = json.loads(Path(manifest_path).read_text())
-    now = value_manifest(region_dir)
-    problems = [f"missing: {k}" for k in stored if k not in now]
-    problems += [f"values differ: {k}" for k in stored if k in now and now[k] != stored[k]]
-    return problems
+    return _differences(stored, value_manifest(region_dir), "")
 
 
 if __name__ == "__main__":  # pragma: no cover - manifest writer
