@@ -34,8 +34,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import shapely
+from pyproj import CRS
 from scipy import ndimage
+from scipy.sparse import csgraph
+from skimage.graph import MCP_Geometric
+
+from werkland import barriers as br
+from werkland import connectivity as cn
+from werkland.params import BarrierParams, ConnectivityParams
+from werkland.raster.io import Grid, write_gpkg, write_raster
+from werkland.tables import Kernel
 
 
 def peak_rss_mb() -> float:
@@ -69,12 +80,23 @@ def make_landscape(n: int, n_patches: int, seed: int = 0) -> tuple[np.ndarray, n
 
 
 GUILD = {"suitability_threshold": 0.5, "min_patch_area_m2": 500.0, "edge_band_m": 10.0, "d0_m": 500.0, "p0": 0.5}
+#: Links and searches stop where p falls below this (the schema's connectivity.p_floor default).
+P_FLOOR = 0.001
+
+
+def conn_params(threads: int) -> ConnectivityParams:
+    """The benchmark guild's connectivity parameters (Conefor kernel, exact metrics, untiled)."""
+    d0, p0 = GUILD["d0_m"], GUILD["p0"]
+    return ConnectivityParams(
+        guild="bench", kernel=Kernel(d0, p0, -math.log(p0) / d0, "conefor"),
+        suitability_threshold=GUILD["suitability_threshold"], min_patch_area_m2=GUILD["min_patch_area_m2"],
+        edge_band_m=GUILD["edge_band_m"], p_floor=P_FLOOR, corridor_width=d0, iic_max_cost=d0, tile_cells=0,
+        metrics_tolerance=0.0, n_threads=threads,
+    )
 
 
 def bench_core(n: int, n_patches: int, res_m: float = 10.0, threads: int = 2) -> dict:
     """Patches + links + metrics with the library functions; returns timings and the graph."""
-    from werkland import connectivity as cn
-
     suit, r, roads = make_landscape(n, n_patches)
     t0 = time.perf_counter()
     ps = cn.find_patches(suit, res_m=res_m, threshold=GUILD["suitability_threshold"],
@@ -82,7 +104,7 @@ def bench_core(n: int, n_patches: int, res_m: float = 10.0, threads: int = 2) ->
     t1 = time.perf_counter()
     res = cn.prepare_resistance(r)
     kern = cn.dispersal_kernel(GUILD["d0_m"])
-    links = cn.build_links(res, ps.labels, res_m=res_m, max_cost=kern.max_cost(), n_threads=threads)
+    links = cn.build_links(res, ps.labels, res_m=res_m, max_cost=kern.max_cost(P_FLOOR), n_threads=threads)
     t2 = time.perf_counter()
     gm = cn.probability_metrics(ps.table["quality_ha"], (links.from_id - 1, links.to_id - 1, links.cost),
                                 kern.k_per_m, n * n * res_m * res_m / 1e4, iic_max_cost=GUILD["d0_m"])
@@ -97,8 +119,6 @@ def bench_core(n: int, n_patches: int, res_m: float = 10.0, threads: int = 2) ->
 
 def naive_links_time(core: dict, n_sources: int, res_m: float = 10.0) -> float:
     """Seconds per patch of one unbounded MCP_Geometric search (the all-pairs approach)."""
-    from skimage.graph import MCP_Geometric
-
     res, labels = core["res"], core["labels"]
     ids = np.linspace(1, core["patches"], n_sources).astype(int)
     t0 = time.perf_counter()
@@ -112,8 +132,6 @@ def naive_links_time(core: dict, n_sources: int, res_m: float = 10.0) -> float:
 
 def naive_dpc_time(core: dict, n_removals: int) -> float:
     """Seconds per node of naive dPC (delete the node, recompute all pairs for PC and IIC)."""
-    from werkland import connectivity as cn
-
     links, kern = core["links_obj"], core["kernel"]
     a = core["table"]["quality_ha"].to_numpy()
     n = a.size
@@ -124,26 +142,16 @@ def naive_dpc_time(core: dict, n_removals: int) -> float:
         keep = (i != k) & (j != k)
         ak = a.copy()
         ak[k] = 0
-        D = cn._apsp(n, i[keep], j[keep], kern.k_per_m * c[keep])
+        D = cn.apsp(n, i[keep], j[keep], kern.k_per_m * c[keep])
         float(ak @ np.exp(-D) @ ak)
         b = keep & (c <= kern.d0_m)
-        from scipy.sparse import csgraph
-
-        H = csgraph.shortest_path(cn._sym_csr(n, i[b], j[b], np.ones(int(b.sum()))), unweighted=True)
+        H = csgraph.shortest_path(cn.sym_csr(n, i[b], j[b], np.ones(int(b.sum()))), unweighted=True)
         float(ak @ np.where(np.isfinite(H), 1 / (1 + H), 0) @ ak)
     return (time.perf_counter() - t0) / len(ks)
 
 
 def bench_stages(core: dict, workdir: Path, res_m: float, threads: int, barriers: bool) -> None:
     """Full run_connectivity (outputs + corridors) and run_barriers on files."""
-    import geopandas as gpd
-    import shapely
-    from pyproj import CRS
-
-    from werkland import barriers as br
-    from werkland import connectivity as cn
-    from werkland.raster.io import Grid, write_gpkg, write_raster
-
     n = core["suit"].shape[0]
     grid = Grid.from_bounds((0.0, 0.0, n * res_m, n * res_m), res_m, CRS.from_epsg(28992))
     write_raster(workdir / "habitat.tif", core["suit"], grid, nodata=-1.0)
@@ -157,22 +165,23 @@ def bench_stages(core: dict, workdir: Path, res_m: float, threads: int, barriers
                workdir / "landcover.gpkg", "landcover")
     w = workdir
     t0 = time.perf_counter()
+    conn = conn_params(threads)
     s = cn.run_connectivity(w / "habitat.tif", w / "resistance.tif", w / "region.gpkg", w / "p.gpkg", w / "p.tif",
-                            w / "l.gpkg", w / "g.graphml", w / "m.csv", w / "s.json", w / "c.tif",
-                            guild="bench", params={**GUILD, "n_threads": threads})
-    print(f"run_connectivity (all outputs + corridors): {time.perf_counter() - t0:.1f} s "
-          f"(links+corridors {s['timing_s']['links']:.1f} s, metrics {s['timing_s']['metrics']:.1f} s), "
+                            w / "l.gpkg", w / "g.graphml", w / "m.csv", w / "s.json", w / "c.tif", params=conn)
+    print(f"run_connectivity (all outputs + corridors): {time.perf_counter() - t0:.1f} s for {s['n_patches']} "
+          f"patches and {s['n_links']} links (stage timings in the log with -v), "
           f"peak RSS so far {peak_rss_mb():.0f} MB")
     if not barriers:
         return
+    bparams = BarrierParams(guild="bench", connectivity=conn, max_segment_m=100.0, radii_m=(20.0, 50.0, 100.0),
+                            top_n=50, resistance_threshold=100.0, passage_resistance=1.0, resistance={},
+                            n_threads=threads)
     t0 = time.perf_counter()
-    info = br.run_barriers(w / "landcover.gpkg", w / "resistance.tif", w / "p.tif", w / "l.gpkg", w / "s.json",
-                           w / "b.gpkg", guild="bench",
-                           params={"radii_m": [20, 50, 100], "top_n": 50, "passage_resistance": 1.0,
-                                   "n_threads": threads})
+    info = br.run_barriers(w / "landcover.gpkg", w / "resistance.tif", w / "p.tif", w / "p.gpkg", w / "l.gpkg",
+                           w / "s.json", w / "b.gpkg", params=bparams)
     print(f"run_barriers: {info['n_segments']} segments, {info.get('n_matter', 0)} in corridors/links; "
-          f"scoring at 3 radii {info.get('timing_surfaces_s', 0):.1f} s, top-{info.get('n_gain_evaluated', 0)} "
-          f"network gains {info.get('timing_gains_s', 0):.1f} s, total {time.perf_counter() - t0:.1f} s, "
+          f"scoring at 3 radii {info['timing_s']['surfaces']:.1f} s, top-{info.get('n_gain_evaluated', 0)} "
+          f"network gains {info['timing_s']['gains']:.1f} s, total {time.perf_counter() - t0:.1f} s, "
           f"peak RSS so far {peak_rss_mb():.0f} MB")
 
 
@@ -191,8 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
 
     # warm up the compiled kernels so timings exclude JIT compilation
-    from werkland import connectivity as cn
-
     cn.probability_metrics([1.0, 1.0], [(0, 1, 1.0)], 1.0, 1.0)
     warm = np.zeros((5, 5), np.int32)
     warm[0, 0], warm[4, 4] = 1, 2
@@ -227,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{side * side / 1e6:5.0f} M  {g['patches']:8d} {g['links']:6d} {g['t_links']:8.1f} "
               f"{g['t_metrics']:10.2f} {g['t_total']:8.1f} {g['peak_mb']:8.0f}")
         del g
-    print(f"k = {math.log(2) / GUILD['d0_m']:.3g} per cost-m; link bound {cn.dispersal_kernel(GUILD['d0_m']).max_cost():.0f} cost-m")
+    print(f"k = {math.log(2) / GUILD['d0_m']:.3g} per cost-m; link bound {cn.dispersal_kernel(GUILD['d0_m']).max_cost(P_FLOOR):.0f} cost-m")
     return 0
 
 

@@ -28,11 +28,11 @@ from typing import Any
 import yaml
 
 from werkland.climate import run_climate
-from werkland.config import connectivity_params, validate_config
+from werkland.config import validate_config
 from werkland.connectivity import run_connectivity
 from werkland.interventions import InterventionInputs, run_interventions
 from werkland.layout import RegionPaths
-from werkland.params import ClimateParams, InterventionParams
+from werkland.params import ClimateParams, ConnectivityParams, InterventionParams
 from werkland.tables import load_guilds, load_legend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,9 +70,8 @@ def prepare_generated(cfg: dict[str, Any]) -> RegionPaths:
             (dst / sub).mkdir(exist_ok=True)
         s = run_connectivity(
             paths.habitat(g), paths.resistance(g), paths.region_gpkg, paths.patches_gpkg(g), paths.patches_tif(g),
-            paths.links(g), paths.graphml(g), paths.metrics(g), paths.summary(g), None, guild=g,
-            params={**connectivity_params(cfg, table[g]), "n_threads": 2},
-            convention=cfg["connectivity"]["convention"],
+            paths.links(g), paths.graphml(g), paths.metrics(g), paths.summary(g), None,
+            params=ConnectivityParams.from_config(cfg, table[g], n_threads=2),
         )
         print(f"connectivity {g}: {s['n_patches']} patches, {s['n_links']} links, {time.perf_counter() - t0:.1f} s")
     if not paths.climate_summary.exists():

@@ -1,10 +1,9 @@
 """Connectivity for one region and guild: patches, least-cost links, PC/IIC/ECA/dPC, corridors."""
 
 from werkland.connectivity import run_connectivity
+from werkland.params import ConnectivityParams
 from werkland.runner import run_step
 
-params = dict(snakemake.params.guild_params)
-params["n_threads"] = snakemake.threads
 run_step(
     snakemake.log[0],
     run_connectivity,
@@ -18,7 +17,5 @@ run_step(
     snakemake.output.metrics,
     snakemake.output.summary,
     snakemake.output.corridors,
-    guild=snakemake.wildcards.guild,
-    params=params,
-    convention=snakemake.params.convention,
+    params=ConnectivityParams.from_dict(snakemake.params.p),
 )

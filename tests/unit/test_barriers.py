@@ -103,14 +103,6 @@ def _params(conn: dict, **barriers) -> BarrierParams:
     return BarrierParams(guild="g", connectivity=_conn_params(conn), n_threads=2, **values)
 
 
-def _connectivity_dict(c: ConnectivityParams) -> dict:
-    """The connectivity stage's parameters for the same settings as ``c``."""
-    return {"suitability_threshold": c.suitability_threshold, "min_patch_area_m2": c.min_patch_area_m2,
-            "edge_band_m": c.edge_band_m, "d0_m": c.kernel.d0_m, "p0": c.kernel.p0, "p_floor": c.p_floor,
-            "corridor_width": c.corridor_width, "iic_max_cost": c.iic_max_cost, "tile_cells": c.tile_cells,
-            "metrics_tolerance": c.metrics_tolerance, "n_threads": c.n_threads}
-
-
 def _write(tmp_path, suit, resist, landcover, res, conn):
     h, w = suit.shape
     grid = _grid(h, w, res)
@@ -123,7 +115,7 @@ def _write(tmp_path, suit, resist, landcover, res, conn):
     summary = cn.run_connectivity(
         p / "habitat.tif", p / "resistance.tif", p / "region.gpkg", p / "patches/g.gpkg", p / "patches/g.tif",
         p / "graph/g_links.gpkg", p / "graph/g.graphml", p / "graph/g_metrics.csv", p / "graph/g_summary.json",
-        p / "corridors/g.tif", guild="g", params=_connectivity_dict(_conn_params(conn)),
+        p / "corridors/g.tif", params=_conn_params(conn),
     )
     return grid, summary
 
@@ -278,7 +270,7 @@ def test_mitigation_gain_equals_full_recompute(seed):
     res = cn.prepare_resistance(r)
     areas = rng.uniform(0.1, 2.0, pid)
     k = math.log(2) / 300.0
-    max_cost = cn.dispersal_kernel(300.0).max_cost()
+    max_cost = cn.dispersal_kernel(300.0).max_cost(0.001)
     links = cn.build_links(res, labels, res_m=res_m, max_cost=max_cost, n_threads=1, with_paths=False)
     state = cn.GraphState.build(areas, (links.from_id - 1, links.to_id - 1, links.cost), k, 50.0)
     y0 = int(rng.integers(0, h - 6))
@@ -447,7 +439,7 @@ def test_settings_come_from_params_and_equal_the_connectivity_summary(tmp_path):
     s = cn.run_connectivity(
         p / "habitat.tif", p / "resistance.tif", p / "region.gpkg", p / "patches/g.gpkg", p / "patches/g.tif",
         p / "graph/g_links.gpkg", p / "graph/g.graphml", p / "graph/g_metrics.csv", p / "graph/g_summary.json",
-        p / "corridors/g.tif", guild="g", params=_connectivity_dict(conn),
+        p / "corridors/g.tif", params=conn,
     )
     info, out = _run_barriers(tmp_path, bp)
     assert info["corridor_width"] == s["corridor_width"] == bp.connectivity.kernel.d0_m

@@ -1,11 +1,13 @@
-"""Tests of werkland.connectivity: cost distance, patches, links, PC/IIC/dPC, corridors, outputs.
+"""Tests of werkland.connectivity: cost distance, patches, links, PC/IIC/dPC, corridors, outputs, reruns.
 
 Validation cases V1 (GRASS r.cost) and V5 (toy PC/IIC/dPC) come from ../shared/notes/connectivity.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import math
 
 import geopandas as gpd
@@ -19,9 +21,12 @@ from hypothesis import strategies as st
 from pyproj import CRS
 from skimage.graph import MCP_Geometric
 
+import werkland.connectivity.metrics as cn_metrics
 from werkland import connectivity as cn
 from werkland._errors import WerklandInputError
+from werkland.params import ConnectivityParams
 from werkland.raster.io import Grid, read_raster, write_gpkg, write_raster
+from werkland.tables import Guild, Kernel
 
 # --------------------------------------------------------------------------------------------
 # V1: GRASS r.cost manual example
@@ -118,6 +123,7 @@ def test_zero_resistance_is_an_input_error():
 
 def test_kernel_conventions():
     kc = cn.dispersal_kernel(1000.0)
+    assert isinstance(kc, Kernel) and cn.Kernel is Kernel  # one kernel type: werkland.tables.Kernel
     assert kc.p0 == 0.5 and kc.k_per_m == pytest.approx(math.log(2) / 1000)
     assert kc.p(1000.0) == pytest.approx(0.5)
     assert kc.max_cost(0.001) == pytest.approx(math.log(1000) / kc.k_per_m)
@@ -203,7 +209,7 @@ def test_node_metrics_identical_for_any_thread_count(monkeypatch):
     for name in ("dPC", "dPC_connector", "dIIC", "betweenness", "BCPC"):
         np.testing.assert_array_equal(getattr(g1, name), getattr(g2, name))
     assert g1.dPC_connector.max() > 0 and g1.betweenness.max() > 0
-    monkeypatch.setattr(cn, "_TREE_CHUNK", 10_000)
+    monkeypatch.setattr(cn_metrics, "TREE_CHUNK", 10_000)
     g0 = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=1)
     np.testing.assert_allclose(g0.dPC, g1.dPC, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(g0.betweenness, g1.betweenness)
@@ -450,7 +456,18 @@ def test_links_respect_impassable_wall_and_bound():
 # run_connectivity end to end and bad input
 # --------------------------------------------------------------------------------------------
 
-PARAMS = {"suitability_threshold": 0.5, "min_patch_area_m2": 300.0, "edge_band_m": 10.0, "d0_m": 200.0, "p0": 0.5}
+#: The test guild: patches of >= 0.5 suitability and >= 300 m2, 10 m edge band, p = 0.5 at 200 cost-m.
+GUILD = Guild(
+    name="g", label="test guild", suitability={}, resistance={}, default_resistance=1.0, suitability_threshold=0.5,
+    min_patch_area_m2=300.0, edge_classes=(), edge_band_m=10.0, edge_factor=1.0, d0_m=200.0, p0=0.5, gbif_taxa=(),
+)
+
+
+def conn_params(guild=GUILD, convention="conefor", n_threads=2, **connectivity):
+    """ConnectivityParams the way the workflow builds them: a validated connectivity section and the guild."""
+    section = {"convention": convention, "p_floor": 0.001, "corridor_width_cost": None, "tile_cells": 0,
+               "metrics_tolerance": 0.0, **connectivity}
+    return ConnectivityParams.from_config({"connectivity": section}, guild, n_threads=n_threads)
 
 
 def _write_inputs(tmp_path, suit, res, *, region=True):
@@ -464,7 +481,8 @@ def _write_inputs(tmp_path, suit, res, *, region=True):
     return grid
 
 
-def _run(tmp_path, params=PARAMS, convention="conefor"):
+def _run(tmp_path, params=None, convention="conefor"):
+    params = conn_params(convention=convention) if params is None else params
     out = {
         k: tmp_path / v
         for k, v in {
@@ -475,8 +493,7 @@ def _run(tmp_path, params=PARAMS, convention="conefor"):
     region = tmp_path / "region.gpkg"
     summary = cn.run_connectivity(
         tmp_path / "habitat.tif", tmp_path / "resistance.tif", region if region.exists() else None,
-        out["pg"], out["pt"], out["lg"], out["gm"], out["mc"], out["sj"], out["ct"],
-        guild="g", params=params, convention=convention,
+        out["pg"], out["pt"], out["lg"], out["gm"], out["mc"], out["sj"], out["ct"], params=params,
     )
     return summary, out
 
@@ -544,6 +561,19 @@ def test_run_connectivity_graphab_convention(tmp_path):
     s, _ = _run(tmp_path, convention="graphab")
     assert s["convention"] == "graphab" and s["p0"] == 0.05
     assert s["k_per_m"] == pytest.approx(math.log(20) / 200.0)
+    assert s["warnings"][0] == "Graphab convention: p = 0.05 at d0 = 200 cost-m (k is 4.3x the Conefor k for the same d0)"
+
+
+def test_run_connectivity_conefor_uses_the_guilds_p0(tmp_path):
+    """The kernel is the guild's (Guild.kernel): Conefor keeps its p0, Graphab would force 0.05."""
+    suit, res = _landscape()
+    _write_inputs(tmp_path, suit, res)
+    guild = dataclasses.replace(GUILD, p0=0.4)
+    s, out = _run(tmp_path, params=conn_params(guild))
+    assert s["p0"] == 0.4 and s["k_per_m"] == -math.log(0.4) / 200.0 == guild.kernel("conefor").k_per_m
+    assert s["max_cost_distance"] == math.log(1000) / s["k_per_m"] and s["corridor_width"] == 200.0
+    G = nx.read_graphml(out["gm"])
+    assert G.graph["p0"] == 0.4 and G.graph["convention"] == "conefor"
 
 
 @pytest.mark.parametrize(
@@ -590,11 +620,48 @@ def test_run_connectivity_bad_input_gives_explained_result(tmp_path, case):
         assert s["landscape_area_ha"] == pytest.approx(60 * 80 * 0.01)
 
 
-def test_run_connectivity_missing_parameter(tmp_path):
+def test_run_connectivity_missing_or_invalid_parameter(tmp_path):
+    """The script rebuilds the parameters from a plain dict: a missing key is an error naming it (no
+    default fills it); values outside their range are errors naming the setting."""
     suit, res = _landscape()
     _write_inputs(tmp_path, suit, res)
-    with pytest.raises(WerklandInputError, match="d0_m"):
-        _run(tmp_path, params={k: v for k, v in PARAMS.items() if k != "d0_m"})
+    plain = conn_params().as_dict()
+    del plain["metrics_tolerance"]
+    with pytest.raises(WerklandInputError, match="missing metrics_tolerance"):
+        ConnectivityParams.from_dict(plain)
+    bad = {
+        "p_floor": dataclasses.replace(conn_params(), p_floor=0.5),
+        "metrics_tolerance": dataclasses.replace(conn_params(), metrics_tolerance=0.5),
+        "d0_m": dataclasses.replace(conn_params(), kernel=Kernel(-200.0, 0.5, 0.01, "conefor")),
+        "convention": dataclasses.replace(conn_params(), kernel=Kernel(200.0, 0.5, 0.01, "lconnect")),
+    }
+    for name, params in bad.items():
+        with pytest.raises(WerklandInputError, match=name):
+            _run(tmp_path, params=params)
+    assert not (tmp_path / "graph").exists()  # nothing written
+
+
+def test_run_connectivity_timings_go_to_the_log_not_the_summary(tmp_path, caplog):
+    suit, res = _landscape()
+    _write_inputs(tmp_path, suit, res)
+    with caplog.at_level(logging.INFO, logger="werkland.connectivity"):
+        s, out = _run(tmp_path)
+    assert "timing_s" not in s and "timing_s" not in json.loads(out["sj"].read_text())
+    assert any("timings: links" in r.getMessage() for r in caplog.records)
+
+
+def test_run_connectivity_rerun_is_byte_identical(tmp_path):
+    """Running the stage twice on the same inputs writes the same bytes (summary, metrics, graph and
+    every other output): nothing depends on the clock or the thread count."""
+    suit, res = _landscape()
+    _write_inputs(tmp_path, suit, res)
+    _, out = _run(tmp_path)
+    first = {k: p.read_bytes() for k, p in out.items()}
+    _, out2 = _run(tmp_path, params=conn_params(n_threads=1))
+    assert out2 == out
+    for key in ("sj", "mc", "gm", "pg", "pt", "lg", "ct"):
+        assert out[key].read_bytes() == first[key], key
+    assert json.loads(first["sj"])["n_links"] > 0
 
 
 def test_metrics_tolerance_bounds_the_dpc_error():
@@ -655,9 +722,9 @@ def test_compiled_apsp_equals_scipy_bit_for_bit(integer_weights):
     key = np.unique(lo * n + hi)
     lo, hi = key // n, key % n
     w = rng.integers(1, 4, lo.size).astype(float) if integer_weights else rng.uniform(0.01, 3.0, lo.size)
-    ref = csgraph.dijkstra(cn._sym_csr(n, lo, hi, w), directed=True)
+    ref = csgraph.dijkstra(cn.sym_csr(n, lo, hi, w), directed=True)
     for threads in (1, 2):
-        D = cn._apsp(n, lo, hi, w, n_threads=threads)
+        D = cn.apsp(n, lo, hi, w, n_threads=threads)
         assert np.array_equal(D, ref)
     assert np.isinf(D[0, n - 1]) and D[5, 5] == 0.0
 
@@ -675,7 +742,7 @@ def test_apsp_probabilities_are_the_rounded_exact_probabilities(n):
     lo, hi = key // n, key % n
     w = rng.uniform(0.05, 20.0, lo.size)
     a = rng.uniform(0.1, 5.0, n)
-    D = cn._apsp(n, lo, hi, w)
+    D = cn.apsp(n, lo, hi, w)
     exact = np.exp(-D)
     r, c = np.tril_indices(n, -1)  # row-major lower triangle: (r, c) at r (r - 1) / 2 + c
     want = np.where(exact < np.finfo(np.float32).tiny, 0.0, exact).astype(np.float32)[r, c]
@@ -683,7 +750,7 @@ def test_apsp_probabilities_are_the_rounded_exact_probabilities(n):
         P, pcnum = cn.apsp_probabilities(n, lo, hi, w, a, n_threads=threads)
         assert P.dtype == np.float32 and P.shape == (n * (n - 1) // 2,)
         assert np.array_equal(P, want)
-        assert pcnum == pytest.approx(cn._pcnum(a, D), rel=1e-12)
+        assert pcnum == pytest.approx(cn.pcnum(a, D), rel=1e-12)
     assert P[(n - 1) * (n - 2) // 2 + 0] == 0.0  # the isolated last node
     buf = np.full(P.size + 7, -1.0, np.float32)
     Pb, pb = cn.apsp_probabilities(n, lo, hi, w, a, out=buf)

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from werkland._errors import WerklandInputError
 from werkland.climate import heat_mitigation, load_biophysical, run_climate, runoff_mm
-from werkland.config import connectivity_params, validate_config
+from werkland.config import validate_config
 from werkland.connectivity import (
     build_links,
     cost_distance_bounded,
@@ -43,7 +43,7 @@ from werkland.interventions import (
 )
 from werkland.interventions.catalogue import GENERATOR_TYPES
 from werkland.layout import RegionPaths
-from werkland.params import ClimateParams, HabitatParams, InterventionParams
+from werkland.params import ClimateParams, ConnectivityParams, HabitatParams, InterventionParams
 from werkland.raster.io import Grid, write_raster
 from werkland.tables import load_guilds, load_legend
 
@@ -334,8 +334,7 @@ def _run_upstream_stages(paths: RegionPaths) -> None:
     for g in ANALYSED:
         run_connectivity(paths.habitat(g), paths.resistance(g), paths.region_gpkg, paths.patches_gpkg(g),
                          paths.patches_tif(g), paths.links(g), paths.graphml(g), paths.metrics(g), paths.summary(g),
-                         None, guild=g, params={**connectivity_params(cfg, table[g]), "n_threads": 1},
-                         convention=cfg["connectivity"]["convention"])
+                         None, params=ConnectivityParams.from_config(cfg, table[g], n_threads=1))
     climate = ClimateParams.from_config(cfg)
     run_climate(paths.landcover_tif, paths.landcover_gpkg, paths.region_gpkg, LEGEND, paths.cooling,
                 {s: paths.runoff(s) for s in climate.storm_names}, paths.climate_summary, params=climate, threads=1)

@@ -1,19 +1,19 @@
-# Ecological connectivity graph (issue 3), per region and guild.
+# Ecological connectivity graph, per region and guild.
 
 
 rule connectivity:
     input:
-        habitat="results/{region}/habitat/{guild}.tif",
-        resistance="results/{region}/resistance/{guild}.tif",
-        region="results/{region}/region.gpkg",
+        habitat=LAYOUT.habitat("{guild}").as_posix(),
+        resistance=LAYOUT.resistance("{guild}").as_posix(),
+        region=LAYOUT.region_gpkg.as_posix(),
     output:
-        patches_gpkg="results/{region}/patches/{guild}.gpkg",
-        patches_tif="results/{region}/patches/{guild}.tif",
-        links="results/{region}/graph/{guild}_links.gpkg",
-        graphml="results/{region}/graph/{guild}.graphml",
-        metrics="results/{region}/graph/{guild}_metrics.csv",
-        summary="results/{region}/graph/{guild}_summary.json",
-        corridors="results/{region}/corridors/{guild}.tif",
+        patches_gpkg=LAYOUT.patches_gpkg("{guild}").as_posix(),
+        patches_tif=LAYOUT.patches_tif("{guild}").as_posix(),
+        links=LAYOUT.links("{guild}").as_posix(),
+        graphml=LAYOUT.graphml("{guild}").as_posix(),
+        metrics=LAYOUT.metrics("{guild}").as_posix(),
+        summary=LAYOUT.summary("{guild}").as_posix(),
+        corridors=LAYOUT.corridors("{guild}").as_posix(),
     log:
         "results/logs/connectivity/{region}_{guild}.log",
     benchmark:
@@ -27,7 +27,6 @@ rule connectivity:
         mem_mb=3000,
         runtime=30,
     params:
-        guild_params=guild_params,
-        convention=config["connectivity"]["convention"],
+        p=guild_params,
     script:
         "../../scripts/connectivity.py"

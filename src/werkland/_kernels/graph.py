@@ -29,7 +29,8 @@ def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # prag
     the descendant set seeded from the unaffected neighbours (old distances stay valid there).
     Returns per-node connector loss (sum over ordered pairs of a_i a_j (f(d) - f(d'))), the number
     of ordered pairs whose best path passes through k, and sum of a_i a_j f(d_ij) over them, for
-    the sources ``i0 <= i < i1`` (the per-source sums are independent: see :func:`_tree_losses_all`).
+    the sources ``i0 <= i < i1`` (the per-source sums are independent: the caller,
+    :func:`werkland.connectivity.metrics.probability_metrics`, runs fixed chunks of sources on threads).
     Trees hold only targets with ``D[i, j] <= limit`` (``inf`` = all; tree paths only lengthen, so
     the pruned tree is the tree of those targets).
     """
@@ -153,9 +154,7 @@ def sssp_rows(indptr, indices, weights, i0, i1, D, r0):  # pragma: no cover - co
             row[v] = np.inf
             done[v] = False
         row[s] = 0.0
-        hk[0] = 0.0
-        hv[0] = s
-        nh = 1
+        hk, hv, nh = heap_push(hk, hv, 0, 0.0, s)
         while nh > 0:
             d, u, nh = heap_pop(hk, hv, nh)
             if done[u] or d > row[u]:

@@ -10,10 +10,8 @@ Inside such a window every search from an owned patch is exactly the search on t
 so the merged link set, paths and corridor raster equal an untiled run's -- while the work arrays
 only ever span one window.
 
-:func:`plan_windows` is the generic planner for stages whose result at a cell depends only on the
-cells within a fixed distance (the habitat stage's edge band, :func:`werkland.habitat.run_habitat`):
-the raster is split into core tiles that partition it, each computed on its core grown by an
-overlap of at least that distance and written back core only.
+(The generic window planner of stages whose result at a cell depends only on nearby cells, such as
+the habitat stage's edge band, is :func:`werkland.raster.windows.plan_windows`.)
 """
 
 from __future__ import annotations
@@ -22,19 +20,27 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # imported lazily: the habitat stage plans windows without loading the link search
-    from werkland.connectivity import LinkSet
+from werkland.connectivity.links import LinkSet, build_links
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Tile:
-    """One core tile and the window its searches run on (row/column slices of the full raster)."""
+    """One core tile and the window its searches run on (row/column slices of the full raster).
+
+    Attributes
+    ----------
+    core : tuple of slice
+        The core tile (rows, columns).
+    window : tuple of slice
+        Bounding box of the owned patches grown by the overlap, clipped to the raster.
+    patch_ids : numpy.ndarray
+        Patches owned by the tile (their first cell lies in the core).
+    """
 
     core: tuple[slice, slice]
     window: tuple[slice, slice]
@@ -51,6 +57,11 @@ def overlap_cells(search_cost: float, res_m: float, min_resistance: float) -> in
 
     A step of length ``l`` costs at least ``l * min_resistance``, so no cell farther than
     ``search_cost / min_resistance`` metres from the source is reached.
+
+    Raises
+    ------
+    ValueError
+        A resolution or minimum resistance that is not positive.
     """
     if not (min_resistance > 0 and res_m > 0):
         raise ValueError("resolution and minimum resistance must be positive")
@@ -73,6 +84,11 @@ def plan_tiles(labels: np.ndarray, tile_cells: int, overlap: int) -> list[Tile]:
     -------
     list of Tile
         Tiles that own at least one patch, in row-major order.
+
+    Raises
+    ------
+    ValueError
+        ``tile_cells < 1``.
     """
     if tile_cells < 1:
         raise ValueError("tile_cells must be >= 1")
@@ -96,11 +112,12 @@ def plan_tiles(labels: np.ndarray, tile_cells: int, overlap: int) -> list[Tile]:
     np.minimum.at(cmin, ids, cols)
     np.maximum.at(cmax, ids, cols)
     frow, fcol = np.divmod(first[1:], W)
-    owner = (frow // tile_cells) * ((W + tile_cells - 1) // tile_cells) + (fcol // tile_cells)
+    n_cols = (W + tile_cells - 1) // tile_cells
+    owner = (frow // tile_cells) * n_cols + (fcol // tile_cells)
     tiles = []
     for t in np.unique(owner):
         pids = np.flatnonzero(owner == t) + 1
-        tr, tc = divmod(int(t), (W + tile_cells - 1) // tile_cells)
+        tr, tc = divmod(int(t), n_cols)
         core = (slice(tr * tile_cells, min(H, (tr + 1) * tile_cells)), slice(tc * tile_cells, min(W, (tc + 1) * tile_cells)))
         r0 = max(0, int(rmin[pids].min()) - overlap)
         r1 = min(H, int(rmax[pids].max()) + 1 + overlap)
@@ -121,12 +138,12 @@ def build_links_tiled(
     n_threads: int = 2,
     with_paths: bool = True,
 ) -> LinkSet:
-    """:func:`werkland.connectivity.build_links` over overlapping tiles; the same result, less memory.
+    """:func:`~werkland.connectivity.links.build_links` over overlapping tiles; the same result, less memory.
 
     Parameters
     ----------
     resistance : numpy.ndarray
-        Output of :func:`werkland.connectivity.prepare_resistance` (``inf`` impassable).
+        Output of :func:`~werkland.connectivity.links.prepare_resistance` (``inf`` impassable).
     labels : numpy.ndarray
         Patch ids (0 = none).
     res_m : float
@@ -137,6 +154,7 @@ def build_links_tiled(
         Side of a core tile in cells.
     corridor_width : float, optional
         Corridor truncation (cost-weighted m); the overlap covers ``max_cost + corridor_width``.
+        None: no corridor raster.
     n_threads : int
         Worker threads inside each window.
     with_paths : bool
@@ -145,10 +163,8 @@ def build_links_tiled(
     Returns
     -------
     LinkSet
-        Links sorted like an untiled run (by ``from_id`` then search order).
+        Links sorted like an untiled run (by ``from_id`` then ``to_id``).
     """
-    from werkland.connectivity import LinkSet, build_links
-
     H, W = labels.shape
     finite = resistance[np.isfinite(resistance)]
     min_res = float(finite.min()) if finite.size else 1.0
@@ -180,6 +196,14 @@ def build_links_tiled(
                  tile.window_cells, time.perf_counter() - t0)
     log.info("tiles: %d tiles of %d cells, overlap %d cells, largest window %d cells (raster %d)",
              len(tiles), tile_cells, overlap, largest, H * W)
+    return _merge(parts, corridor, with_paths, float(max_cost))
+
+
+def _merge(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]], corridor: np.ndarray | None,
+    with_paths: bool, max_cost: float,
+) -> LinkSet:
+    """One link set of the tiles' links (and full-raster paths), sorted by ``from_id`` then ``to_id``."""
     if parts:
         f = np.concatenate([p[0] for p in parts]).astype(np.int64)
         t = np.concatenate([p[1] for p in parts]).astype(np.int64)
@@ -199,5 +223,4 @@ def build_links_tiled(
     else:
         ptr = np.zeros(1 if not with_paths else f.size + 1, np.int64)
         cells = np.empty(0, np.int64)
-    return LinkSet(from_id=f, to_id=t, cost=c, path_ptr=ptr, path_cells=cells, corridor=corridor,
-                   max_cost=float(max_cost))
+    return LinkSet(from_id=f, to_id=t, cost=c, path_ptr=ptr, path_cells=cells, corridor=corridor, max_cost=max_cost)

@@ -1,0 +1,248 @@
+"""All-pairs shortest paths of patch graphs on ``-ln p`` and the PCnum reductions over them.
+
+The building blocks of :mod:`~werkland.connectivity.metrics` and
+:mod:`~werkland.connectivity.graph_state`: edge validation, the symmetric sparse graph, the
+all-pairs distance matrix (compiled rows on threads, bit-identical to scipy), the packed float32
+probabilities of the interventions stage and ``PCnum = Σ a_i a_j exp(-D_ij)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from werkland._errors import WerklandInputError
+from werkland._kernels.graph import sssp_rows
+
+#: Sources per compiled all-pairs call (fixed, so the rows do not depend on the thread count).
+APSP_CHUNK = 128
+
+#: Rows per block of the n x n reductions of :func:`row_sums`.
+ROW_BLOCK = 512
+
+
+def edge_arrays(edges: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated undirected edges: self-loops and ``inf`` costs dropped, the cheapest of duplicate pairs kept.
+
+    Parameters
+    ----------
+    edges : array-like or tuple
+        ``(i, j, cost)`` triples (an (m, 3) array or list) or a tuple of three arrays; 0-based nodes.
+    n : int
+        Number of nodes.
+
+    Returns
+    -------
+    i, j, cost : numpy.ndarray
+        ``i < j`` (int64), sorted by ``(i, j)``; cost float64.
+
+    Raises
+    ------
+    WerklandInputError
+        Malformed triples, endpoints outside ``0..n-1``, NaN or negative costs.
+    """
+    if isinstance(edges, tuple) and len(edges) == 3 and not np.isscalar(edges[0]):
+        i, j, c = (np.asarray(x) for x in edges)
+    else:
+        arr = np.asarray(list(edges) if not isinstance(edges, np.ndarray) else edges, dtype=np.float64)
+        if arr.size == 0:
+            arr = arr.reshape(0, 3)
+        if arr.ndim != 2 or arr.shape[1] != 3:
+            raise WerklandInputError("edges must be (i, j, cost) triples", path="edges")
+        i, j, c = arr[:, 0], arr[:, 1], arr[:, 2]
+    i = np.asarray(i, dtype=np.int64).ravel()
+    j = np.asarray(j, dtype=np.int64).ravel()
+    c = np.asarray(c, dtype=np.float64).ravel()
+    if not (i.size == j.size == c.size):
+        raise WerklandInputError("edge arrays have different lengths", path="edges")
+    if i.size and (i.min() < 0 or j.min() < 0 or i.max() >= n or j.max() >= n):
+        raise WerklandInputError(f"edge endpoints must be node indices 0..{n - 1}", path="edges")
+    if np.any(np.isnan(c)) or np.any(c < 0):
+        raise WerklandInputError("edge costs must be >= 0 (inf = no link)", path="edges")
+    keep = (i != j) & np.isfinite(c)
+    i, j, c = i[keep], j[keep], c[keep]
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    order = np.lexsort((c, hi, lo))
+    lo, hi, c = lo[order], hi[order], c[order]
+    first = np.ones(lo.size, dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    return lo[first], hi[first], c[first]
+
+
+def check_areas(areas_ha: Any) -> np.ndarray:
+    """Node weights as a float64 vector.
+
+    Raises
+    ------
+    WerklandInputError
+        A weight that is negative or not finite.
+    """
+    a = np.asarray(areas_ha, dtype=np.float64).ravel()
+    if np.any(~np.isfinite(a)) or np.any(a < 0):
+        raise WerklandInputError("node areas must be finite and >= 0 ha", path="areas_ha")
+    return a
+
+
+def sym_csr(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
+    """Symmetric sparse adjacency of the undirected edges ``(i, j)`` with lengths ``w`` (sorted indices).
+
+    A zero length is stored as 1e-300 (an explicit 0 would not be an edge for ``csgraph``).
+    """
+    w = np.maximum(w, 1e-300)
+    g = sp.csr_matrix((np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n))
+    g.sort_indices()
+    return g
+
+
+def apsp(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, return_predecessors: bool = False,
+         n_threads: int | None = None) -> Any:
+    """All-pairs shortest paths of the undirected graph (i, j, w).
+
+    Without predecessors the rows are computed by the compiled ``sssp_rows`` over fixed chunks of
+    :data:`APSP_CHUNK` sources on ``n_threads`` threads (None: up to 2 cores), bit-identical to
+    scipy; with predecessors (or under ``2 * APSP_CHUNK`` nodes) by scipy's ``csgraph.dijkstra``.
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        (n, n) float64 distances (``inf`` = disconnected), and the int32 predecessors when asked for.
+    """
+    if n == 0:
+        z = np.zeros((0, 0))
+        return (z, np.zeros((0, 0), np.int32)) if return_predecessors else z
+    g = sym_csr(n, i, j, w)
+    if return_predecessors or n < 2 * APSP_CHUNK:
+        return csgraph.dijkstra(g, directed=True, return_predecessors=return_predecessors)
+    D = np.empty((n, n))
+    _sssp_chunks(g, n_threads, lambda s, e: (D, 0))
+    return D
+
+
+def _sssp_chunks(g: Any, n_threads: int | None, target: Callable[[int, int], tuple[np.ndarray, int]],
+                 done: Callable[[int, np.ndarray], None] | None = None) -> None:
+    """Run the compiled ``sssp_rows`` over fixed chunks of :data:`APSP_CHUNK` sources on threads.
+
+    ``target(s, e)`` gives the array the rows ``s..e-1`` are written to and its row offset (``(D, 0)``
+    for one n x n matrix, ``(block, s)`` for a block per chunk); ``done(s, block)`` is called with each
+    finished chunk. Chunks are fixed, so the rows do not depend on ``n_threads`` (None: up to 2 cores).
+    """
+    n = g.shape[0]
+    g.sort_indices()
+    indptr, indices, data = g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
+
+    def chunk(b: tuple[int, int]) -> None:
+        arr, r0 = target(b[0], b[1])
+        sssp_rows(indptr, indices, data, b[0], b[1], arr, r0)
+        if done is not None:
+            done(b[0], arr)
+
+    bounds = [(s, min(n, s + APSP_CHUNK)) for s in range(0, n, APSP_CHUNK)]
+    threads = n_threads if n_threads is not None else min(2, os.cpu_count() or 1)
+    if threads <= 1:
+        for b in bounds:
+            chunk(b)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            list(ex.map(chunk, bounds))
+
+
+def apsp_probabilities(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: np.ndarray,
+                       n_threads: int | None = None, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Maximum-product probabilities ``p*_ij = exp(-D_ij)`` of all pairs, packed float32, and PCnum.
+
+    A quarter of the memory of the float64 distance matrix of :func:`apsp` (one triangle, float32)
+    and no n x n float64 temporary: rows are computed in float64 over fixed chunks of sources, each
+    chunk's ``Σ_j a_j exp(-D_sj)`` is taken in float64, and only then is the lower-triangle part of
+    each row stored in float32. ``p*`` below the smallest normal float32 (``D`` > 87.3,
+    p* < 1.2e-38) is stored as 0 (unconnected), so ``-ln p*`` read back has an absolute error of at
+    most 6e-8 (the float32 rounding of p*).
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes.
+    i, j, w : numpy.ndarray
+        Undirected edges and their ``-ln p`` lengths.
+    a : numpy.ndarray
+        Node weights (ha) for PCnum.
+    n_threads : int, optional
+        Threads (None: up to 2 cores); the result does not depend on it.
+    out : numpy.ndarray, optional
+        1-D float32 array of at least ``n (n - 1) / 2`` elements to fill (its start; e.g. a buffer with
+        room for nodes added later). None: a new array.
+
+    Returns
+    -------
+    tuple
+        ``(P, pcnum)``: 1-D float32 array, ``p*`` of the pair ``(r, c)``, ``r > c``, at
+        ``r (r - 1) / 2 + c`` (the row-major lower triangle; a view of ``out`` when given), and
+        PCnum = Σ a_i a_j p*_ij (ha²) from the float64 distances.
+
+    Raises
+    ------
+    ValueError
+        ``out`` is not a 1-D float32 array large enough.
+    """
+    a = np.asarray(a, np.float64)
+    size = n * (n - 1) // 2
+    if out is not None:
+        if out.dtype != np.float32 or out.ndim != 1 or out.size < size:
+            raise ValueError(f"out must be a 1-D float32 array of at least {size} elements")
+        P = out[:size]
+    else:
+        P = np.zeros(size, np.float32)
+    if n == 0:
+        return P, 0.0
+    rows = np.zeros(n)
+    tiny = np.finfo(np.float32).tiny
+
+    def store(s: int, D: np.ndarray) -> None:
+        E = np.exp(-D)
+        rows[s:s + D.shape[0]] = E @ a
+        E[E < tiny] = 0.0
+        for r in range(s, s + D.shape[0]):
+            o = r * (r - 1) // 2
+            P[o:o + r] = E[r - s, :r]
+
+    if n < 2 * APSP_CHUNK:
+        store(0, apsp(n, i, j, w))
+    else:
+        _sssp_chunks(sym_csr(n, i, j, w), n_threads, lambda s, e: (np.empty((e - s, n)), s), store)
+    return P, float(a @ rows)
+
+
+def pcnum(a: np.ndarray, dist: np.ndarray) -> float:
+    """PCnum = Σ a_i a_j exp(-dist_ij) (ha²), reduced over blocks of rows (no n x n temporary)."""
+    if a.size == 0:
+        return 0.0
+    return float(a @ row_sums(dist, a, 0)[0])
+
+
+def row_sums(M: np.ndarray, a: np.ndarray, mode: int, P: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Row sums ``Σ_j v_ij a_j``, the diagonal ``v_ii`` and (with predecessors ``P``) the direct-link
+    sum ``Σ a_i a_j v_ij`` over pairs whose best path is their link, reduced over blocks of rows.
+
+    ``v = exp(-M)`` (mode 0: p* from -ln p distances) or ``1 / (1 + M)`` with 0 for unreachable pairs
+    (mode 1: IIC from hop counts). No n x n temporary is made.
+    """
+    n = a.size
+    rows, diag, direct = np.zeros(n), np.zeros(n), 0.0
+    for s in range(0, n, ROW_BLOCK):
+        e = min(n, s + ROW_BLOCK)
+        blk = M[s:e]
+        if mode == 0:
+            v = np.exp(-blk)
+        else:
+            with np.errstate(divide="ignore"):
+                v = np.where(np.isfinite(blk), 1.0 / (1.0 + blk), 0.0)
+        rows[s:e] = v @ a
+        diag[s:e] = v[np.arange(e - s), np.arange(s, e)]
+        if P is not None:
+            direct += float(np.sum((a[s:e, None] * a[None, :] * v)[P[s:e] == np.arange(s, e)[:, None]]))
+    return rows, diag, direct

@@ -1,0 +1,285 @@
+"""What-if patch graphs: a baseline (:class:`GraphState`) and the exact PC / ECA after links change
+(:func:`eca_after_link_change`), used by the barrier and intervention stages."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from werkland._errors import WerklandInputError
+from werkland._kernels.graph import insert_edge
+from werkland.connectivity.apsp import apsp, check_areas, edge_arrays, pcnum
+
+
+@dataclass
+class GraphState:
+    """Baseline of a patch graph, reusable for fast what-if evaluations.
+
+    Attributes
+    ----------
+    areas_ha : numpy.ndarray
+        Node weights a_i (ha).
+    i, j, cost : numpy.ndarray
+        Deduplicated undirected edges (0-based, ``i < j``), cost in cost-weighted m.
+    k_per_m : float
+        Kernel decay rate.
+    landscape_area_ha : float
+        A_L (ha).
+    dist : numpy.ndarray
+        (n, n) shortest-path lengths on ``-ln p`` (``p*_ij = exp(-dist)``), ``inf`` if disconnected.
+    pcnum : float
+        PCnum (ha²).
+    """
+
+    areas_ha: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    cost: np.ndarray
+    k_per_m: float
+    landscape_area_ha: float
+    dist: np.ndarray
+    pcnum: float
+
+    @classmethod
+    def build(cls, areas_ha: Any, edges: Any, k_per_m: float, landscape_area_ha: float) -> GraphState:
+        """Compute the baseline (all-pairs shortest paths on ``-ln p``) of a patch graph.
+
+        Parameters
+        ----------
+        areas_ha : array-like
+            Node weights (ha).
+        edges : array-like or tuple
+            ``(i, j, cost)`` triples, 0-based nodes, cost-weighted m (see
+            :func:`~werkland.connectivity.metrics.probability_metrics`).
+        k_per_m : float
+            Kernel decay rate.
+        landscape_area_ha : float
+            A_L (ha).
+        """
+        a = check_areas(areas_ha)
+        n = a.size
+        i, j, c = edge_arrays(edges, n)
+        dist = apsp(n, i, j, k_per_m * c)
+        return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), dist, pcnum(a, dist))
+
+    @property
+    def eca_ha(self) -> float:
+        """Equivalent connected area (ha)."""
+        return math.sqrt(max(self.pcnum, 0.0))
+
+    @functools.cached_property
+    def _link_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted pair keys ``i * n + j`` of the links and the link row of each (built once per state)."""
+        key = self.i.astype(np.int64) * self.areas_ha.size + self.j.astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        return key[order], order
+
+    def link_rows(self, u: Any, v: Any) -> np.ndarray:
+        """Row in the link table (``i``, ``j``, ``cost``) of each node pair (either order); -1 = no link."""
+        u, v = np.asarray(u, np.int64), np.asarray(v, np.int64)
+        q = np.minimum(u, v) * self.areas_ha.size + np.maximum(u, v)
+        skey, order = self._link_index
+        rows = np.full(q.shape, -1, np.int64)
+        if skey.size:
+            at = np.minimum(np.searchsorted(skey, q), skey.size - 1)
+            hit = skey[at] == q
+            rows[hit] = order[at[hit]]
+        return rows
+
+
+@dataclass(frozen=True)
+class LinkChangeResult:
+    """Effect of changed links (and optionally node weights) on PC / ECA.
+
+    Attributes
+    ----------
+    PCnum_before, PCnum_after : float
+        ha².
+    ECA_before_ha, ECA_after_ha, dECA_ha : float
+        ha; ``dECA_ha = after - before``.
+    dECA_pct : float
+        100 (ECA_after - ECA_before) / ECA_before (0 if the baseline is 0).
+    dPC_pct : float
+        100 (PCnum_after - PCnum_before) / PCnum_before (0 if the baseline is 0).
+    state : GraphState or None
+        The graph after the change (reusable for further changes); None when not asked for.
+    """
+
+    PCnum_before: float
+    PCnum_after: float
+    ECA_before_ha: float
+    ECA_after_ha: float
+    dECA_ha: float
+    dECA_pct: float
+    dPC_pct: float
+    state: GraphState | None
+
+
+@dataclass
+class _Changes:
+    """The link table after the changes, the decreases/additions and whether any cost rose."""
+
+    i: np.ndarray
+    j: np.ndarray
+    cost: np.ndarray
+    decreases: list[tuple[int, int, float]]
+    any_increase: bool
+
+
+def _apply_changes(state: GraphState, changes: Iterable[tuple[int, int, float]]) -> _Changes:
+    """Apply ``(i, j, new_cost)`` changes to the state's link table (changes located by binary search)."""
+    n = state.areas_ha.size
+    cost = np.asarray(state.cost, np.float64).copy()
+    keep = np.ones(cost.size, bool)
+    added: dict[tuple[int, int], float] = {}
+    decreases: list[tuple[int, int, float]] = []
+    full = False
+    for ci, cj, cc in changes:
+        u, v = int(min(ci, cj)), int(max(ci, cj))
+        if u == v:
+            continue
+        if not (0 <= u < n and 0 <= v < n):
+            raise WerklandInputError(f"link ({ci}, {cj}) refers to a node outside 0..{n - 1}", path="changes")
+        cc = float(cc)
+        if math.isnan(cc) or cc < 0:
+            raise WerklandInputError(f"new cost {cc!r} of link ({ci}, {cj}) is invalid", path="changes")
+        row = int(state.link_rows(u, v))
+        if row >= 0:
+            old = cost[row] if keep[row] else math.inf
+            keep[row] = not math.isinf(cc)
+            cost[row] = cc
+        else:
+            old = added.get((u, v), math.inf)
+            if math.isinf(cc):
+                added.pop((u, v), None)
+            else:
+                added[(u, v)] = cc
+        if cc > old:
+            full = True
+        elif cc < old:
+            decreases.append((u, v, cc))
+    ni, nj, nc = edge_arrays((
+        np.concatenate([state.i[keep], np.array([p[0] for p in added], np.int64)]),
+        np.concatenate([state.j[keep], np.array([p[1] for p in added], np.int64)]),
+        np.concatenate([cost[keep], np.array(list(added.values()), np.float64)]),
+    ), n)
+    return _Changes(ni, nj, nc, decreases, full)
+
+
+def _insert_decreases(
+    state: GraphState, effective: list[tuple[int, int, float]], a_new: np.ndarray, pc_tolerance: float,
+    weights_changed: bool, with_state: bool,
+) -> tuple[np.ndarray, float]:
+    """Distances after the decreases by exact edge insertion, and the telescoped PCnum change.
+
+    With a tolerance (and unchanged weights) only the block of nodes within the cut of a changed pair
+    is updated; the returned distances are then a copy only when ``with_state``.
+    """
+    n = state.areas_ha.size
+    dist = state.dist
+    tot = float(a_new.sum())
+    block = None
+    if pc_tolerance > 0 and not weights_changed and effective and state.pcnum > 0 and tot > 0:
+        cut = max(math.log(tot * tot / (pc_tolerance * state.pcnum)), 0.0)
+        ends = sorted({x for u, v, _ in effective for x in (u, v)})
+        block = np.flatnonzero(dist[ends].min(axis=0) <= cut)
+        if block.size == n:
+            block = None  # the whole graph is near the change
+    delta = 0.0
+    if block is not None:
+        pos = np.full(n, -1, np.int64)
+        pos[block] = np.arange(block.size)
+        sub = np.ascontiguousarray(dist[np.ix_(block, block)])
+        a_sub = np.ascontiguousarray(a_new[block])
+        for u, v, cc in effective:
+            delta += insert_edge(sub, int(pos[u]), int(pos[v]), state.k_per_m * cc, a_sub)
+        if with_state:
+            dist = dist.copy()
+            dist[np.ix_(block, block)] = sub
+    else:
+        if effective:
+            dist = dist.copy()
+        for u, v, cc in effective:
+            delta += insert_edge(dist, int(u), int(v), state.k_per_m * cc, a_new)
+    return dist, delta
+
+
+def eca_after_link_change(
+    state: GraphState,
+    changes: Iterable[tuple[int, int, float]],
+    *,
+    areas_ha: Any | None = None,
+    max_incremental: int = 1024,
+    pc_tolerance: float = 0.0,
+    with_state: bool = True,
+) -> LinkChangeResult:
+    """ECA and PC after changing, adding or removing links of a patch graph.
+
+    Parameters
+    ----------
+    state : GraphState
+        Baseline (``GraphState.build`` or ``probability_metrics(...).state``).
+    changes : iterable of (i, j, new_cost)
+        0-based node pair and its new cost distance (cost-weighted m); a pair without a link is
+        added, ``new_cost = inf`` removes the link.
+    areas_ha : array-like, optional
+        New node weights (ha); None = unchanged.
+    max_incremental : int
+        Up to this many decreases/additions are applied with the exact edge-insertion update
+        ``D' = min(D, D[:, u] + w + D[v, :], D[:, v] + w + D[u, :])`` (compiled, scanning only the
+        rows that improve); more changes, or any
+        increase/removal, trigger an exact full recomputation. Decreases that leave the link no
+        shorter than the pair's current graph distance are recorded but change no distance, so they
+        neither count nor cost anything.
+    pc_tolerance : float
+        0 = exact. Otherwise decreases are applied only among the nodes within ``-ln p* <= cut`` of
+        a changed pair, ``cut = ln((Σa)² / (pc_tolerance · PCnum))``: the pairs left as they are could
+        gain at most ``pc_tolerance · PCnum`` in total (the distances outside that block are not
+        updated in the returned state).
+    with_state : bool
+        False: only the figures are wanted (``state`` is None), so the incremental update works on
+        the block near the change without copying the n x n distance matrix.
+
+    Returns
+    -------
+    LinkChangeResult
+
+    Raises
+    ------
+    WerklandInputError
+        New weights of the wrong length, a node outside the graph or an invalid new cost.
+    """
+    n = state.areas_ha.size
+    a_new = state.areas_ha if areas_ha is None else check_areas(areas_ha)
+    if a_new.size != n:
+        raise WerklandInputError(f"areas_ha has {a_new.size} values for {n} nodes", path="areas_ha")
+    ch = _apply_changes(state, changes)
+    # a cheaper link that is still no shorter than the pair's graph distance changes no shortest
+    # path (any path using it can take the existing one instead), so only the others are applied
+    effective = [(u, v, cc) for u, v, cc in ch.decreases if state.k_per_m * cc < state.dist[u, v]]
+    pc_before = pcnum(state.areas_ha, state.dist) if areas_ha is not None else state.pcnum
+    if ch.any_increase or len(effective) > max_incremental:
+        dist = apsp(n, ch.i, ch.j, state.k_per_m * ch.cost)
+        pc_after = pcnum(a_new, dist)
+    else:
+        dist, delta = _insert_decreases(state, effective, a_new, pc_tolerance, areas_ha is not None, with_state)
+        # node weights changed: recompute; else the telescoped change of the updated entries
+        pc_after = pcnum(a_new, dist) if areas_ha is not None else pc_before + delta
+    new_state = (GraphState(a_new, ch.i, ch.j, ch.cost, state.k_per_m, state.landscape_area_ha, dist, pc_after)
+                 if with_state else None)
+    e0, e1 = math.sqrt(max(pc_before, 0.0)), math.sqrt(max(pc_after, 0.0))
+    return LinkChangeResult(
+        PCnum_before=pc_before,
+        PCnum_after=pc_after,
+        ECA_before_ha=e0,
+        ECA_after_ha=e1,
+        dECA_ha=e1 - e0,
+        dECA_pct=100.0 * (e1 - e0) / e0 if e0 > 0 else 0.0,
+        dPC_pct=100.0 * (pc_after - pc_before) / pc_before if pc_before > 0 else 0.0,
+        state=new_state,
+    )
