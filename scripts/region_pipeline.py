@@ -11,4 +11,5 @@ run_step(
     snakemake.config,
     snakemake.output.done,
     threads=snakemake.threads,
+    timings_json=snakemake.output.timings,
 )

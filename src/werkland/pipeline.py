@@ -2,9 +2,14 @@
 
 With thousands of regions the per-stage rules make a DAG of about fifteen jobs per region, and
 Snakemake needs minutes just to plan it. ``execution: pipeline`` in the config instead runs one
-``region_pipeline`` job per region that calls the same stage functions, with the same parameters
-(:mod:`werkland.config`), in the same order, writing the same files under ``results/{region}/``. The
-DAG then has one job per region plus the overview, and a region's chain is one cluster job.
+``region_pipeline`` job per region that calls the same stage functions, with the same typed
+parameters (:mod:`werkland.params`), in the same order, writing the same files
+(:class:`werkland.layout.RegionPaths`). The DAG then has one job per region plus the overview, and a
+region's chain is one cluster job.
+
+``pipeline.json`` records which stages ran and the outputs they wrote; it carries no wall-clock
+times, so a rerun writes the same bytes. Stage times go to the log and to
+``results/benchmarks/region_pipeline/{region}_stages.json``.
 """
 
 from __future__ import annotations
@@ -12,15 +17,49 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from werkland import config as wconfig
+from werkland.barriers import combine_barriers, run_barriers
+from werkland.climate import run_climate
+from werkland.connectivity import run_connectivity
+from werkland.habitat import run_habitat
+from werkland.interventions import InterventionInputs, run_interventions
+from werkland.landcover import run_landcover
+from werkland.layout import STAGES, RegionPaths
+from werkland.params import (
+    BarrierParams,
+    ClimateParams,
+    ConnectivityParams,
+    HabitatParams,
+    InterventionParams,
+    LandcoverParams,
+    ReportParams,
+    SpeciesParams,
+    barrier_guild_weights,
+)
 from werkland.raster.io import write_json
-from werkland.tables import load_guilds, load_legend
+from werkland.report import build_region_report
+from werkland.species import run_species
+from werkland.tables import Guild, load_guilds, load_legend
 
 log = logging.getLogger(__name__)
+
+
+class _StageClock:
+    """Runs the stages of one region in order and keeps their wall times (for the log only)."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        log.info("%s: stage %s", self.region, name)
+        result = func(*args, **kwargs)
+        self.seconds[name] = round(time.perf_counter() - t0, 3)
+        log.info("%s: stage %s done in %.1f s", self.region, name, self.seconds[name])
+        return result
 
 
 def run_region_pipeline(
@@ -30,10 +69,11 @@ def run_region_pipeline(
     out_done_json: str | os.PathLike[str],
     *,
     results_dir: str | os.PathLike[str] = "results",
-    threads: int = 2,
+    threads: int,
     cache_dir: str | os.PathLike[str] = "resources/gbif",
+    timings_json: str | os.PathLike[str] | None = None,
 ) -> dict[str, float]:
-    """Run every stage of one region; write ``out_done_json`` with the time of each stage.
+    """Run every stage of one region; write ``out_done_json`` last.
 
     Parameters
     ----------
@@ -44,81 +84,92 @@ def run_region_pipeline(
     config : mapping
         The validated workflow config.
     out_done_json : path-like
-        Written last: stage timings (s), so the job's completion is one file.
+        Written last (the job's completion marker): the region, the stages in order and every file
+        they wrote, relative to the region's folder. No timings.
     results_dir : path-like
         Root of the outputs (``results``).
     threads : int
         Threads for the stages that use two.
     cache_dir : path-like
         GBIF cache root.
+    timings_json : path-like, optional
+        Where the stage wall times (s) are written (``results/benchmarks/...``).
 
     Returns
     -------
     dict
         Stage -> wall time in seconds.
     """
-    from werkland.barriers import combine_barriers, run_barriers
-    from werkland.climate import run_climate
-    from werkland.connectivity import run_connectivity
-    from werkland.habitat import run_habitat
-    from werkland.interventions import run_interventions
-    from werkland.landcover import run_landcover
-    from werkland.report import build_region_report
-    from werkland.species import run_species
-
-    out = Path(results_dir) / region
-    legend_path, guilds_path = config["legend"], config["guilds_table"]
+    paths = RegionPaths(results_dir, region)
     guilds = list(config["guilds"])
-    table = load_guilds(guilds_path, load_legend(legend_path))
     storms = [s["name"] for s in config["climate"]["storms"]]
-    timings: dict[str, float] = {}
+    table = load_guilds(config["guilds_table"], load_legend(config["legend"]))
+    clock = _StageClock(region)
+    _landcover_and_habitat(clock, paths, settings, config, guilds)
+    _connectivity_and_barriers(clock, paths, config, guilds, table, threads)
+    _climate_and_species(clock, paths, settings, config, guilds, storms, threads, cache_dir)
+    _interventions_and_report(clock, paths, settings, config, guilds, table, threads)
+    done = {
+        "region": region,
+        "stages": [s for s in STAGES if s != "currents"],
+        "outputs": [
+            p.relative_to(paths.dir).as_posix()
+            for s in STAGES
+            if s != "currents"
+            for p in paths.stage_outputs(s, guilds, storms)
+        ],
+    }
+    if timings_json is not None:
+        write_json({"region": region, "stage_seconds": clock.seconds}, timings_json)
+    write_json(done, out_done_json)
+    return clock.seconds
 
-    def stage(name: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        log.info("%s: stage %s", region, name)
-        result = func(*args, **kwargs)
-        timings[name] = round(time.perf_counter() - t0, 3)
-        return result
 
-    def g(sub: str, guild: str, ext: str) -> Path:
-        return out / sub / f"{guild}{ext}"
+def _landcover_and_habitat(clock: _StageClock, paths: RegionPaths, settings: Mapping[str, Any],
+                           config: Mapping[str, Any], guilds: list[str]) -> None:
+    legend = config["legend"]
+    clock("landcover", run_landcover, LandcoverParams.from_region(settings, where=f"config: regions.{paths.region}"),
+          legend, paths.region_gpkg, paths.landcover_gpkg, paths.landcover_tif)
+    clock("habitat", run_habitat, paths.landcover_tif, legend, config["guilds_table"],
+          {g: paths.habitat(g) for g in guilds}, {g: paths.resistance(g) for g in guilds},
+          params=HabitatParams.from_config(config))
 
-    stage("landcover", run_landcover, settings["land_cover"], legend_path, out / "region.gpkg",
-          out / "landcover.gpkg", out / "landcover.tif", crs_setting=settings["crs"],
-          resolution_m=settings["resolution_m"], context_buffer_m=settings["context_buffer_m"],
-          parks_spec=settings["parks"], clip_lonlat=settings.get("clip_lonlat"), fill_class=settings.get("fill_class"))
-    stage("habitat", run_habitat, out / "landcover.tif", legend_path, guilds_path,
-          {x: g("habitat", x, ".tif") for x in guilds}, {x: g("resistance", x, ".tif") for x in guilds},
-          tile_cells=config["habitat"]["tile_cells"])
-    for x in guilds:
-        params = {**wconfig.connectivity_params(config, table[x]), "n_threads": threads}
-        stage(f"connectivity_{x}", run_connectivity, g("habitat", x, ".tif"), g("resistance", x, ".tif"),
-              out / "region.gpkg", g("patches", x, ".gpkg"), g("patches", x, ".tif"), out / "graph" / f"{x}_links.gpkg",
-              out / "graph" / f"{x}.graphml", out / "graph" / f"{x}_metrics.csv", out / "graph" / f"{x}_summary.json",
-              g("corridors", x, ".tif"), guild=x, params=params, convention=config["connectivity"]["convention"])
-    for x in guilds:
-        params = {**wconfig.barrier_params(config, table[x]), "n_threads": threads,
-                  "patches_gpkg": str(g("patches", x, ".gpkg"))}
-        stage(f"barriers_{x}", run_barriers, out / "landcover.gpkg", g("resistance", x, ".tif"), g("patches", x, ".tif"),
-              out / "graph" / f"{x}_links.gpkg", out / "graph" / f"{x}_summary.json", g("barriers", x, ".gpkg"),
-              guild=x, params=params)
-    stage("barriers_combine", combine_barriers, {x: g("barriers", x, ".gpkg") for x in guilds},
-          wconfig.barrier_guild_weights(config), out / "barriers" / "all_guilds.gpkg")
-    stage("climate", run_climate, out / "landcover.tif", out / "landcover.gpkg", out / "region.gpkg", legend_path,
-          out / "climate" / "cooling.tif", {s: out / "climate" / f"runoff_{s}.tif" for s in storms},
-          out / "climate" / "summary.csv", params=dict(config["climate"]), threads=threads)
-    stage("species", run_species, out / "region.gpkg", out / "landcover.tif",
-          {x: g("patches", x, ".tif") for x in guilds}, legend_path, guilds_path, out / "species" / "occurrences.gpkg",
-          out / "species" / "counts.csv", out / "species" / "citation.json", out / "species" / "cleaning_log.csv",
-          source=settings.get("species_source", "auto"), params=wconfig.species_params(config, settings),
-          cache_dir=cache_dir)
-    iparams = wconfig.intervention_params(config, threads)
-    stage("interventions", run_interventions, out, legend_path, guilds_path, config["interventions"]["catalogue"],
-          out / "interventions" / "candidates.gpkg", out / "interventions" / "portfolio.csv",
-          out / "interventions" / "park_totals.csv", guilds=guilds, params=iparams,
-          user_candidates=iparams.get("user_candidates") or None)
+
+def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: Mapping[str, Any],
+                               guilds: list[str], table: Mapping[str, Guild], threads: int) -> None:
+    for g in guilds:
+        clock(f"connectivity_{g}", run_connectivity, paths.habitat(g), paths.resistance(g), paths.region_gpkg,
+              paths.patches_gpkg(g), paths.patches_tif(g), paths.links(g), paths.graphml(g), paths.metrics(g),
+              paths.summary(g), paths.corridors(g),
+              params=ConnectivityParams.from_config(config, table[g], n_threads=threads))
+    for g in guilds:
+        clock(f"barriers_{g}", run_barriers, paths.landcover_gpkg, paths.resistance(g), paths.patches_tif(g),
+              paths.patches_gpkg(g), paths.links(g), paths.summary(g), paths.barriers(g),
+              params=BarrierParams.from_config(config, table[g], n_threads=threads))
+    clock("barriers_combine", combine_barriers, {g: paths.barriers(g) for g in guilds},
+          barrier_guild_weights(config), paths.barriers_all)
+
+
+def _climate_and_species(clock: _StageClock, paths: RegionPaths, settings: Mapping[str, Any],
+                         config: Mapping[str, Any], guilds: list[str], storms: list[str], threads: int,
+                         cache_dir: str | os.PathLike[str]) -> None:
+    clock("climate", run_climate, paths.landcover_tif, paths.landcover_gpkg, paths.region_gpkg, config["legend"],
+          paths.cooling, {s: paths.runoff(s) for s in storms}, paths.climate_summary,
+          params=ClimateParams.from_config(config), threads=threads)
+    clock("species", run_species, paths.region_gpkg, paths.landcover_tif, {g: paths.patches_tif(g) for g in guilds},
+          config["legend"], config["guilds_table"], paths.occurrences, paths.counts, paths.citation,
+          paths.cleaning_log, params=SpeciesParams.from_config(config, settings), cache_dir=cache_dir)
+
+
+def _interventions_and_report(clock: _StageClock, paths: RegionPaths, settings: Mapping[str, Any],
+                              config: Mapping[str, Any], guilds: list[str], table: Mapping[str, Guild],
+                              threads: int) -> None:
+    inputs = InterventionInputs.from_layout(
+        paths, guilds, legend_yaml=config["legend"], guilds_yaml=config["guilds_table"],
+        catalogue_yaml=config["interventions"]["catalogue"],
+        user_candidates=config["interventions"]["user_candidates"] or None)
+    clock("interventions", run_interventions, inputs,
+          InterventionParams.from_config(config, guilds=table, n_workers=threads))
     sources = [s["path"] for s in settings["land_cover"]]
-    stage("report", build_region_report, region, out, legend_path, guilds_path, dict(config),
-          out / "report" / "index.html", language=config["report"]["language"], extra_inputs=sources)
-    write_json({"region": region, "stage_seconds": timings}, out_done_json)
-    return timings
+    clock("report", build_region_report, paths, config["legend"], config["guilds_table"],
+          ReportParams.from_config(config), extra_inputs=sources)

@@ -3,19 +3,28 @@
 
 import os
 
-from werkland.config import barrier_guild_weights as werkland_barrier_guild_weights
-from werkland.config import barrier_params as werkland_barrier_params
-from werkland.config import connectivity_params, region_settings, validate_config
-from werkland.config import intervention_params as werkland_intervention_params
-from werkland.config import species_params as werkland_species_params
-from werkland.report_i18n import FIGURES as REPORT_FIGURES
-from werkland.report_i18n import report_files, stage_files
-from werkland.styles import style_targets
-from werkland.layout import RegionPaths
+from werkland.config import region_settings, validate_config
+from werkland.layout import REPORT_FIGURES, STAGES, RegionPaths, style_targets
+from werkland.osm_extract import apply_osm_extracts, osm_extract_settings, plan_osm_extracts
+from werkland.osm_extract import extent_settings as osm_extent_settings
+from werkland.params import (
+    BarrierParams,
+    ClimateParams,
+    ConnectivityParams,
+    HabitatParams,
+    InterventionParams,
+    LandcoverParams,
+    ReportParams,
+    SpeciesParams,
+)
+from werkland.params import barrier_guild_weights as werkland_barrier_guild_weights
 from werkland.tables import load_guilds, load_legend
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 REGIONS = region_settings(config)
+# Large OSM files shared by regions are cut once (rules/osm_extract.smk); the regions then read their cut file.
+OSM_EXTRACTS = plan_osm_extracts(REGIONS, config)
+REGIONS = apply_osm_extracts(REGIONS, config, plan=OSM_EXTRACTS)
 GUILDS = list(config["guilds"])
 STORMS = [storm["name"] for storm in config["climate"]["storms"]]
 # Every path of results/{region}/ as a rule pattern (werkland.layout is the one data contract).
@@ -37,11 +46,21 @@ def landcover_source_paths(wildcards):
     return [src["path"] for src in REGIONS[wildcards.region]["land_cover"]]
 
 
-def landcover_params(key):
-    def get(wildcards):
-        return REGIONS[wildcards.region].get(key)
+def landcover_mapping_files(wildcards):
+    """Mapping files of the region's BGT sources (the shipped config/mappings/bgt.yaml when none is given)."""
+    sources = REGIONS[wildcards.region]["land_cover"]
+    return sorted({src.get("mapping") or "config/mappings/bgt.yaml" for src in sources if src["type"] == "bgt"})
 
-    return get
+
+def landcover_params(wildcards):
+    """LandcoverParams of a region (sources, parks, CRS, grid, clip box) as a plain dict."""
+    region = wildcards.region
+    return LandcoverParams.from_region(REGIONS[region], where=f"config: regions.{region}").as_dict()
+
+
+def habitat_params(wildcards):
+    """HabitatParams (the habitat section) as a plain dict."""
+    return HabitatParams.from_config(config).as_dict()
 
 
 _GUILD_TABLE = {}
@@ -54,44 +73,57 @@ def guild_table():
     return _GUILD_TABLE
 
 
-def guild_params(wildcards):
-    return connectivity_params(config, guild_table()[wildcards.guild])
+def guild_params(wildcards, threads):
+    """ConnectivityParams of a guild (connectivity section, its patch definition and kernel) as a plain dict."""
+    return ConnectivityParams.from_config(config, guild_table()[wildcards.guild], n_threads=threads).as_dict()
 
 
-def barrier_params(wildcards):
-    return werkland_barrier_params(config, guild_table()[wildcards.guild])
+def barrier_params(wildcards, threads):
+    """BarrierParams of a guild (barriers section, its resistance table and kernel) as a plain dict."""
+    return BarrierParams.from_config(config, guild_table()[wildcards.guild], n_threads=threads).as_dict()
 
 
 def barrier_guild_weights(wildcards):
+    """Weight of each analysed guild in the multi-guild barrier rank."""
     return werkland_barrier_guild_weights(config)
 
 
 def species_params(wildcards):
-    return werkland_species_params(config, REGIONS[wildcards.region])
+    """SpeciesParams of a region (its source and file, the species section) as a plain dict."""
+    return SpeciesParams.from_config(config, REGIONS[wildcards.region]).as_dict()
+
+
+def climate_params(wildcards):
+    """ClimateParams (the climate section) as a plain dict."""
+    return ClimateParams.from_config(config).as_dict()
 
 
 def intervention_params(wildcards, threads):
-    return werkland_intervention_params(config, threads)
+    """InterventionParams (interventions section, climate section, each guild's kernel) as a plain dict."""
+    return InterventionParams.from_config(config, guilds=guild_table(), n_workers=threads).as_dict()
+
+
+def intervention_user_candidates(wildcards):
+    """The optional user candidate layer (interventions.user_candidates): [] when none."""
+    path = config["interventions"]["user_candidates"]
+    return [path] if path else []
+
+
+def currents_enabled():
+    """The circuit-theory stage runs only when switched on (currents.enabled)."""
+    return bool((config.get("currents") or {}).get("enabled", False))
 
 
 def stage_outputs(region):
-    out = [
-        f"results/{region}/landcover.tif",
-        f"results/{region}/landcover.gpkg",
-    ]
-    out += expand("results/{region}/habitat/{guild}.tif", region=region, guild=GUILDS)
-    out += expand("results/{region}/resistance/{guild}.tif", region=region, guild=GUILDS)
-    out.append(f"results/{region}/climate/summary.csv")
-    out += expand("results/{region}/graph/{guild}_summary.json", region=region, guild=GUILDS)
-    out.append(f"results/{region}/species/counts.csv")
-    out.append(f"results/{region}/barriers/all_guilds.gpkg")
-    out.append(f"results/{region}/interventions/candidates.gpkg")
-    return out
+    """Every file the per-stage rules write for a region, up to the report (werkland.layout)."""
+    paths = RegionPaths(LAYOUT.root, region)
+    stages = [s for s in STAGES if s != "report" and (s != "currents" or currents_enabled())]
+    return [p.as_posix() for stage in stages for p in paths.stage_outputs(stage, GUILDS, STORMS)]
 
 
 def all_outputs():
     if config["execution"] == "pipeline":
-        paths = [f"results/{region}/pipeline.json" for region in REGIONS]
+        paths = [RegionPaths(LAYOUT.root, region).pipeline_json.as_posix() for region in REGIONS]
         return paths + overview_targets()
     paths = [path for region in REGIONS for path in stage_outputs(region)]
     paths += [path for region in REGIONS for path in report_targets(region)]
@@ -99,15 +131,16 @@ def all_outputs():
 
 
 # --- report -----------------------------------------------------------------------------------
-# .qml styles written beside the stage outputs (paths relative to results/{region}).
-REPORT_STYLES = [target.qml for target in style_targets(GUILDS, STORMS)]
+# .qml styles written beside the stage outputs (rule patterns, results/{region}/...).
+REPORT_STYLES = [LAYOUT.qml(target).as_posix() for target in style_targets(GUILDS, STORMS)]
 
 
 def report_inputs(wildcards):
-    """The stage outputs of a region that some rule of this workflow produces."""
+    """The stage outputs the report reads (RegionPaths.report_inputs) that some rule of this workflow produces."""
+    paths = [p.as_posix() for p in RegionPaths(LAYOUT.root, wildcards.region).report_inputs(GUILDS, STORMS)]
     return [
         path
-        for path in stage_files(wildcards.region, GUILDS, STORMS)
+        for path in paths
         if any(r.is_producer(path) for r in workflow.rules if r.name not in ("report", "overview"))
     ]
 
@@ -121,13 +154,14 @@ def report_sources(wildcards):
     return paths
 
 
-def report_region_dir(wildcards, output):
-    return os.path.dirname(os.path.dirname(output.html))
+def report_params(wildcards):
+    """ReportParams of the run (language, guilds, storms, kernel convention, budget, config as run) as a plain dict."""
+    return ReportParams.from_config(config).as_dict()
 
 
 def report_targets(region):
-    """Files of a region's report (for rule all)."""
-    return report_files(region) + [f"results/{region}/{qml}" for qml in REPORT_STYLES]
+    """Files of a region's report and its QGIS styles (for rule all)."""
+    return [p.as_posix() for p in RegionPaths(LAYOUT.root, region).stage_outputs("report", GUILDS, STORMS)]
 
 
 def overview_targets():

@@ -9,9 +9,10 @@ rule region_pipeline:
         legend=config["legend"],
         guilds=config["guilds_table"],
     output:
-        done="results/{region}/pipeline.json",
-        report="results/{region}/report/index.html",
-        summary="results/{region}/report/summary.json",
+        done=LAYOUT.pipeline_json.as_posix(),
+        report=LAYOUT.report_html.as_posix(),
+        summary=LAYOUT.report_summary.as_posix(),
+        timings="results/benchmarks/region_pipeline/{region}_stages.json",
     log:
         "results/logs/region_pipeline/{region}.log",
     benchmark:

@@ -263,7 +263,7 @@ def process_records(
     unc = records["coordinateUncertaintyInMeters"].to_numpy(dtype=np.float64, na_value=np.nan)
     if not params.keep_missing_uncertainty:
         rl.apply("uncertainty_missing", "coordinateUncertaintyInMeters missing", np.isnan(unc))
-    rl.apply("uncertainty_default_value", f"coordinateUncertaintyInMeters is a default value {params.default_uncertainties_m}",
+    rl.apply("uncertainty_default_value", f"coordinateUncertaintyInMeters is a default value {list(params.default_uncertainties_m)}",
              np.isin(unc, np.asarray(params.default_uncertainties_m or [], dtype=np.float64)))
     with np.errstate(invalid="ignore"):
         rl.apply("uncertainty_too_large",
