@@ -154,6 +154,11 @@ def report_sources(wildcards):
     return paths
 
 
+def report_results_root(wildcards, output):
+    """The results root of a report job (results/{region}/report/index.html -> results)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(output.html)))
+
+
 def report_params(wildcards):
     """ReportParams of the run (language, guilds, storms, kernel convention, budget, config as run) as a plain dict."""
     return ReportParams.from_config(config).as_dict()

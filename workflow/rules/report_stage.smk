@@ -47,7 +47,7 @@ rule report:
         mem_mb=2000,
         runtime=15,
     params:
-        results=LAYOUT.root.as_posix(),
+        results=report_results_root,
         p=report_params,
     script:
         "../../scripts/report.py"
