@@ -49,3 +49,22 @@ def test_line_cells_are_the_vertices_cells_inside_the_raster_per_line():
     want = [[0, 6, 19], [], [], [12], [10, 15, 3, 8]]
     assert [c.tolist() for c in got] == want and all(c.dtype == np.int64 for c in got)
     assert line_cells([], (4, 5), t) == []
+
+
+def test_multi_layer_geopackage_is_byte_identical_when_rewritten(tmp_path, monkeypatch):
+    """Two writes of the same layers give the same bytes (fixed last_change date), in layer order."""
+    import geopandas as gpd
+    import pyogrio
+    from shapely.geometry import Point, box
+
+    from werkland.raster.io import write_gpkg_layers
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    layers = {
+        "region": gpd.GeoDataFrame({"id": [1]}, geometry=[box(0, 0, 10, 10)], crs=28992),
+        "parks": gpd.GeoDataFrame({"park_id": ["a", "b"]}, geometry=[Point(1, 1), Point(2, 2)], crs=28992),
+    }
+    write_gpkg_layers(layers, tmp_path / "a.gpkg")
+    write_gpkg_layers(layers, tmp_path / "b.gpkg")
+    assert (tmp_path / "a.gpkg").read_bytes() == (tmp_path / "b.gpkg").read_bytes()
+    assert [name for name, _ in pyogrio.list_layers(tmp_path / "a.gpkg")] == ["region", "parks"]

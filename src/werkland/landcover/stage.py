@@ -6,12 +6,10 @@ import logging
 import os
 from collections.abc import Mapping
 
-import geopandas as gpd
-
 from werkland.landcover.overlay import NODATA_CODE, legend_colormap
 from werkland.landcover.region import RegionLandcover, build_region
 from werkland.params.landcover import LandcoverParams
-from werkland.raster.io import atomic_path, write_raster
+from werkland.raster.io import write_gpkg_layers, write_raster
 from werkland.tables import Legend, load_legend
 
 log = logging.getLogger(__name__)
@@ -43,19 +41,12 @@ def _tags(res: RegionLandcover, legend: Legend, params: LandcoverParams) -> dict
             "attribution": OSM_ATTRIBUTION if any(s.type == "osm" for s in params.sources) else ""}
 
 
-def _write_two_layers(a: gpd.GeoDataFrame, la: str, b: gpd.GeoDataFrame, lb: str,
-                      path: str | os.PathLike[str]) -> None:
-    with atomic_path(path) as tmp:
-        a.to_file(tmp, layer=la, driver="GPKG", engine="pyogrio")
-        b.to_file(tmp, layer=lb, driver="GPKG", engine="pyogrio", append=False)
-
-
 def _write_outputs(res: RegionLandcover, legend: Legend, params: LandcoverParams,
                    out_region_gpkg: str | os.PathLike[str], out_landcover_gpkg: str | os.PathLike[str],
                    out_landcover_tif: str | os.PathLike[str]) -> None:
-    _write_two_layers(res.region, "region", res.parks[["park_id", "name", "area_m2", "geometry"]], "parks",
+    write_gpkg_layers({"region": res.region, "parks": res.parks[["park_id", "name", "area_m2", "geometry"]]},
                       out_region_gpkg)
-    _write_two_layers(res.landcover, "landcover", res.lines, "lines", out_landcover_gpkg)
+    write_gpkg_layers({"landcover": res.landcover, "lines": res.lines}, out_landcover_gpkg)
     write_raster(out_landcover_tif, res.codes, res.grid, nodata=NODATA_CODE, tags=_tags(res, legend, params),
                  description="land-cover class code", colormap=legend_colormap(legend))
 

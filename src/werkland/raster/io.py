@@ -11,13 +11,16 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyogrio
 import rasterio
 from affine import Affine
 from pyproj import CRS
@@ -346,6 +349,13 @@ def read_raster(path: str | os.PathLike[str], *, masked_value: float | None = No
     return arr, grid, nodata
 
 
+def _fix_gpkg_date() -> None:
+    """GeoPackages record a ``gpkg_contents.last_change`` date: fix it (``SOURCE_DATE_EPOCH``, else
+    1970-01-01) so that writing the same layers twice gives the same bytes."""
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))})
+
+
 def write_gpkg(gdf: Any, path: str | os.PathLike[str], layer: str, *, mode: str = "w") -> None:
     """Write a GeoDataFrame layer to a GeoPackage atomically (pyogrio engine).
 
@@ -353,19 +363,21 @@ def write_gpkg(gdf: Any, path: str | os.PathLike[str], layer: str, *, mode: str 
     a copy that is renamed into place). The ``gpkg_contents.last_change`` date is fixed
     (``SOURCE_DATE_EPOCH``, else 1970-01-01), so writing the same layer twice gives the same bytes.
     """
-    import time
-
-    import pyogrio
-
-    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))})
+    _fix_gpkg_date()
     target = Path(path)
     with atomic_path(target) as tmp:
         if mode == "a" and target.exists():
-            import shutil
-
             shutil.copyfile(target, tmp)
         gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", append=False)
+
+
+def write_gpkg_layers(layers: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write several GeoDataFrames as the layers of one new GeoPackage, atomically, in the given order
+    (same fixed ``last_change`` date as :func:`write_gpkg`)."""
+    _fix_gpkg_date()
+    with atomic_path(path) as tmp:
+        for name, gdf in layers.items():
+            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", append=False)
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
