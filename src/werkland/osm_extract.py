@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from werkland._errors import WerklandInputError
+from werkland._errors import WerklandInputError, closest
 from werkland.config import slugify
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,6 @@ def osm_extract_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     given = dict(config.get("osm_extract") or {})
     unknown = sorted(set(given) - set(OSM_EXTRACT_DEFAULTS))
     if unknown:
-        from werkland._errors import closest
-
         raise WerklandInputError(f"osm_extract: unknown key {unknown[0]!r}{closest(unknown[0], OSM_EXTRACT_DEFAULTS)}",
                                  path="config", fix=f"use only {', '.join(OSM_EXTRACT_DEFAULTS)}")
     out = {**OSM_EXTRACT_DEFAULTS, **given}

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyproj
+import rasterio
 import yaml
 
 from werkland._errors import WerklandInputError
@@ -126,18 +128,8 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
             out[n] = importlib.metadata.version(n)
         except importlib.metadata.PackageNotFoundError:
             out[n] = "not installed"
-    try:
-        import rasterio
-
-        out["GDAL"] = str(rasterio.__gdal_version__)
-    except Exception:  # pragma: no cover - rasterio is a dependency
-        out["GDAL"] = "unknown"
-    try:
-        import pyproj
-
-        out["PROJ"] = str(pyproj.proj_version_str)
-    except Exception:  # pragma: no cover
-        out["PROJ"] = "unknown"
+    out["GDAL"] = str(rasterio.__gdal_version__)
+    out["PROJ"] = str(pyproj.proj_version_str)
     return out
 
 

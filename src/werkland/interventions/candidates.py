@@ -517,7 +517,7 @@ def _gen_barrier(ctx: CandidateContext, typ: InterventionType) -> list[Candidate
         return []
     b = ctx.barriers
     rank_col = next((c for c in ("multi_rank", "rank") if c in b.columns), None)
-    if rank_col is not None:  # all_guilds.gpkg: multi-guild rank (issue 4); per-guild files: rank
+    if rank_col is not None:  # all_guilds.gpkg: the multi-guild rank; per-guild files: rank
         b = b.sort_values([rank_col], kind="stable")
     b = b.head(int(typ.params.get("max_segments", 30)))
     radius = float(typ.params.get("radius_m", 15))

@@ -7,6 +7,7 @@ the data's centre elsewhere. A geographic CRS is never used for areas or distanc
 from __future__ import annotations
 
 from pyproj import CRS
+from shapely.geometry import Point, Polygon
 
 from werkland._errors import WerklandInputError
 
@@ -71,8 +72,6 @@ def _in_netherlands(lon: float, lat: float) -> bool:
     """Rough test whether a point lies in the European Netherlands (excludes Belgium/Germany)."""
     # The RD New area of use includes strips of Belgium and Germany; a coarse polygon of the
     # Dutch land border (lon, lat) keeps those on UTM, where their national grids are not RD.
-    from shapely.geometry import Point, Polygon
-
     nl = Polygon(
         [
             (3.2, 51.35), (3.36, 51.37), (3.9, 51.2), (4.25, 51.37), (4.55, 51.48),

@@ -7,6 +7,8 @@ never leaves a half-written output that Snakemake or a user could mistake for a 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import math
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyogrio
 import rasterio
+import shapely
 from affine import Affine
 from pyproj import CRS
 from rasterio.errors import RasterioIOError
@@ -431,8 +434,6 @@ def line_cells(geoms: Any, shape: tuple[int, int], transform: Affine) -> list[np
         Per geometry, the int64 flat indices ``row * width + col`` of its vertices inside the raster,
         in vertex order.
     """
-    import shapely
-
     arr = np.asarray(geoms, dtype=object)
     H, W = shape
     xy, owner = shapely.get_coordinates(arr, return_index=True)
@@ -456,9 +457,6 @@ def release_free_memory() -> bool:
     bool
         Whether memory was released.
     """
-    import ctypes
-    import ctypes.util
-
     name = ctypes.util.find_library("c")
     if not name:
         return False

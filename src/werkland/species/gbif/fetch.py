@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry.polygon import orient
+from shapely.ops import transform
 
 from werkland._errors import WerklandInputError
 from werkland.raster.io import atomic_path, write_json
@@ -83,12 +88,6 @@ def region_query_geometry(
     -------
     QueryGeometry
     """
-    import shapely
-    from pyproj import CRS, Transformer
-    from shapely.geometry import MultiPolygon, Polygon, box
-    from shapely.geometry.polygon import orient
-    from shapely.ops import transform
-
     if geom is None or geom.is_empty:
         raise WerklandInputError("region geometry is empty", path="region.gpkg", fix="check the region layer")
     g = shapely.make_valid(geom)
