@@ -24,7 +24,7 @@ from pyproj import CRS
 from scipy import ndimage
 from shapely.geometry import box
 
-from werkland.climate import as_params, load_biophysical, run_climate, runoff_mm, urban_cooling
+from werkland.climate import ClimateParams, load_biophysical, run_climate, runoff_mm, urban_cooling
 from werkland.raster.io import Grid, write_raster
 
 LEGEND = Path(__file__).resolve().parents[1] / "config" / "landcover_classes.yaml"
@@ -95,7 +95,7 @@ def main() -> None:
     res, x0, y0 = 10.0, 80_000.0, 460_000.0
     lc = make_region(args.size, rng)
     leg = load_biophysical(LEGEND)
-    p = as_params({"t_ref_degC": 30.0, "uhi_max_degC": 3.0})  # schema defaults + air temperature
+    p = ClimateParams.from_section({"t_ref_degC": 30.0, "uhi_max_degC": 3.0})  # schema defaults + air temperature
     print(
         f"region {args.size} x {args.size} cells at {res:g} m, d_cool {p.cooling_distance_m:g} m, "
         f"r {p.t_air_radius_m:g} m, {args.threads} threads"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+import werkland
 from werkland._errors import WerklandInputError, closest
 
 REGION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -154,6 +156,57 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
         raise WerklandInputError(f"config: guilds: {unknown} not in {config['guilds_table']}",
                                  fix=f"use guilds from: {', '.join(_guild_ids(config))}")
     return config
+
+
+#: The workflow's config schema, relative to the project root.
+SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
+
+
+def schema_defaults(section: str) -> dict[str, Any]:
+    """The schema defaults of one top-level config section, as :func:`validate_config` fills them.
+
+    The schema is the project's ``workflow/schemas/config.schema.yaml``, found relative to the
+    installed package (the project root is ``Path(werkland.__file__).parents[2]``: an editable
+    install from the checkout). It is read once per process.
+
+    Parameters
+    ----------
+    section : str
+        A top-level key of the schema, e.g. ``"climate"``.
+
+    Returns
+    -------
+    dict
+        The filled section of an empty config (a new copy on each call: safe to modify).
+
+    Raises
+    ------
+    WerklandInputError
+        The schema is not in the project root, or ``section`` is not one of its sections (naming
+        the closest).
+    """
+    return copy.deepcopy(_section_defaults(section))
+
+
+@functools.cache
+def _section_defaults(section: str) -> dict[str, Any]:
+    path = Path(werkland.__file__).resolve().parents[2] / SCHEMA_RELPATH
+    if not path.is_file():
+        raise WerklandInputError(
+            "the config schema is not in the project root of the installed werkland package",
+            path=str(path),
+            fix="install werkland from its project checkout (pip install -e .), which holds "
+                f"{SCHEMA_RELPATH.as_posix()}",
+        )
+    with open(path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    sections = schema.get("properties") or {}
+    if section not in sections:
+        raise WerklandInputError(f"no config section {section!r}{closest(section, sections)}", path=str(path),
+                                 fix=f"use one of {', '.join(sections)}")
+    data: dict[str, Any] = {}
+    _fill_defaults(sections[section], data, schema)
+    return data
 
 
 def _guild_ids(config: Mapping[str, Any]) -> list[str]:

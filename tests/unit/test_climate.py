@@ -28,11 +28,8 @@ from shapely.geometry import LineString, Point, Polygon, box
 
 from werkland import WerklandInputError
 from werkland.climate import (
-    DEFAULT_PARAMS,
     BiophysicalTable,
     air_temperature,
-    as_params,
-    climate_params,
     cool_spots,
     cooling_capacity,
     heat_mitigation,
@@ -46,7 +43,7 @@ from werkland.climate import (
     scs_runoff_mm,
     urban_cooling,
 )
-from werkland.config import validate_config
+from werkland.config import schema_defaults, validate_config
 from werkland.params import ClimateParams, Storm
 from werkland.raster.io import Grid, write_raster
 
@@ -119,12 +116,14 @@ def test_invest_cc_rasters() -> None:
         np.array(INVEST_LULC, dtype=np.uint8),
         _invest_legend(),
         30.0,
-        {
-            "cooling_distance_m": 90,
-            "t_air_radius_m": 300,
-            "t_ref_degC": 23.5,
-            "uhi_max_degC": 2.05,
-        },
+        ClimateParams.from_section(
+            {
+                "cooling_distance_m": 90,
+                "t_air_radius_m": 300,
+                "t_ref_degC": 23.5,
+                "uhi_max_degC": 2.05,
+            }
+        ),
         et0_mm=np.array(INVEST_ET0, dtype=float),
     )
     np.testing.assert_allclose(res.cc, INVEST_CC, atol=1e-6, rtol=0)
@@ -309,7 +308,7 @@ def test_runoff_mm_storage_soil_and_nodata() -> None:
 _LEG = load_biophysical(LEGEND_YAML)
 _PAVING = [_LEG.code_of(n) for n in ("sealed", "parking", "road_minor", "road_main", "building")]
 _OTHER = [_LEG.code_of(n) for n in ("woodland", "grass", "shrub", "open_water", "garden", "wadi")]
-_MONO_PARAMS = {"cooling_distance_m": 40.0, "green_area_min_m2": 1500.0}
+_MONO_PARAMS = ClimateParams.from_section({"cooling_distance_m": 40.0, "green_area_min_m2": 1500.0})
 
 
 def _random_landscape(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -541,7 +540,9 @@ def test_class_without_biophysical_values(region: dict[str, Path], tmp_path: Pat
     assert not (region["dir"] / "climate" / "cooling.tif").exists()  # no partial output
     leg = load_biophysical(bad)
     with pytest.raises(WerklandInputError, match="'parking'"):
-        heat_mitigation(np.array([[leg.code_of("parking")]], dtype=np.uint8), leg, 10.0)
+        heat_mitigation(
+            np.array([[leg.code_of("parking")]], dtype=np.uint8), leg, 10.0, ClimateParams.from_section({})
+        )
 
 
 def test_unknown_code_in_raster() -> None:
@@ -559,11 +560,13 @@ def test_unknown_code_in_raster() -> None:
         ({"t_ref_degC": 20}, "uhi_max_degC"),
         ({"lambda": 1.0}, "lambda"),
         ({"cooling_distance_m": 0}, "cooling_distance_m"),
+        ({"cooling_distance_m": None}, "cooling_distance_m"),
+        ({"cc_weights": {"shade": 1, "albdo": 1}}, "cc_weights"),
     ],
 )
 def test_bad_params(params: dict, match: str) -> None:
     with pytest.raises(WerklandInputError, match=match):
-        climate_params(params)
+        ClimateParams.from_section(params)
 
 
 def test_bad_run_inputs(region: dict[str, Path]) -> None:
@@ -595,9 +598,9 @@ def test_config_climate_section_and_legend_loader_are_accepted() -> None:
     from werkland.tables import load_legend
 
     cfg = yaml.safe_load((LEGEND_YAML.parent / "config.yaml").read_text())
-    p = climate_params(cfg.get("climate") or {})
-    assert [s["name"] for s in p["storms"]] == ["70mm_2h", "140mm_2h"]
-    assert sum(p["cc_weights"].values()) == pytest.approx(1.0)
+    p = ClimateParams.from_section(cfg.get("climate") or {})
+    assert p.storm_names == ["70mm_2h", "140mm_2h"]
+    assert sum(p.weights.values()) == pytest.approx(1.0)
     via_tables = BiophysicalTable.from_legend(load_legend(LEGEND_YAML))
     direct = load_biophysical(LEGEND_YAML)
     assert via_tables.names == direct.names
@@ -637,19 +640,49 @@ def test_climate_params_from_config_and_round_trip() -> None:
     assert p.as_section()["lambda"] == 0.2
 
 
-def test_schema_defaults_reach_the_params_and_match_default_params() -> None:
-    """Every default comes from the schema; DEFAULT_PARAMS (the mapping API) restates them exactly."""
-    p = ClimateParams.from_config(_config({}))
-    assert as_params(None) == p
-    assert as_params({}) == p
-    section = p.as_section()
-    assert sorted(section) == sorted(DEFAULT_PARAMS)
-    assert section == DEFAULT_PARAMS
-    # a partial mapping equals the validated config with the same override
-    assert as_params({"cooling_distance_m": 30}) == ClimateParams.from_config(
+def test_schema_defaults_reach_the_params_and_complete_a_partial_section() -> None:
+    """Every default comes from the schema: ``from_section({})`` equals the validated demo config's
+    climate section wherever the demo config does not set the key."""
+    demo = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["climate"]
+    defaults = ClimateParams.from_section({}).as_section()
+    validated = ClimateParams.from_config(_config()).as_section()
+    assert sorted(defaults) == sorted(schema_defaults("climate")) == sorted(ClimateParams.config_keys())
+    unset = [k for k in defaults if k not in demo]
+    assert unset  # the demo config leaves some keys to the schema
+    assert {k: defaults[k] for k in unset} == {k: validated[k] for k in unset}
+    assert ClimateParams.from_section({}) == ClimateParams.from_config(_config({}))
+    assert ClimateParams.from_section(demo) == ClimateParams.from_config(_config())
+    # a partial section equals the validated config with the same section
+    assert ClimateParams.from_section({"cooling_distance_m": 30}) == ClimateParams.from_config(
         _config({"cooling_distance_m": 30})
     )
-    assert climate_params({"soil_group": "c"})["soil_group"] == "C"
+    partial_weights = ClimateParams.from_section({"cc_weights": {"shade": 3.0}})
+    assert partial_weights == ClimateParams.from_config(_config({"cc_weights": {"shade": 3.0}}))
+    assert partial_weights.cc_weights == {"shade": 3.0, "albedo": 0.2, "eti": 0.2}
+    # the mapping is read, not modified, and the defaults are a fresh copy each time
+    section = {"storms": [{"name": "s", "depth_mm": 10}]}
+    assert ClimateParams.from_section(section).storms == (Storm("s", 10.0),)
+    assert section == {"storms": [{"name": "s", "depth_mm": 10}]}
+    schema_defaults("climate")["storms"].clear()
+    assert len(ClimateParams.from_section({}).storms) == 2
+
+
+def test_schema_defaults_name_a_bad_section_and_a_missing_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import werkland
+    import werkland.config
+
+    with pytest.raises(WerklandInputError, match=r"no config section 'climat' \(did you mean 'climate'\?\)"):
+        schema_defaults("climat")
+    werkland.config._section_defaults.cache_clear()
+    monkeypatch.setattr(werkland, "__file__", str(tmp_path / "src" / "werkland" / "__init__.py"))
+    try:
+        with pytest.raises(WerklandInputError, match="config schema is not in the project root") as err:
+            schema_defaults("climate")
+        assert str(tmp_path / "workflow" / "schemas" / "config.schema.yaml") in str(err.value)
+    finally:
+        werkland.config._section_defaults.cache_clear()
 
 
 def test_cc_weights_default_per_factor_in_the_schema() -> None:
@@ -665,6 +698,8 @@ def test_unknown_and_missing_climate_keys() -> None:
         ClimateParams.from_config(cfg)
     with pytest.raises(WerklandInputError, match=r"did you mean 'cooling_distance_m'"):
         _config({"colling_distance_m": 3})  # the schema check names it too
+    with pytest.raises(WerklandInputError, match=r"did you mean 'cooling_distance_m'"):
+        ClimateParams.from_section({"colling_distance_m": 3})  # a partial section too
     del cfg["climate"]["colling_distance_m"]
     del cfg["climate"]["hm_threshold"]
     with pytest.raises(WerklandInputError, match="missing hm_threshold"):

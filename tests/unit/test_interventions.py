@@ -436,9 +436,7 @@ def test_bad_user_candidates(tmp_path, region, rows, crs, msg):
 def test_local_climate_gains_equal_full_recomputation(region, legend, guilds):
     _, grid, lc = region
     cat = load_catalogue(CATALOGUE, legend, guilds)
-    from werkland.climate import climate_params
-
-    cp = climate_params({"cooling_distance_m": 30.0})
+    cp = ClimateParams.from_section({"cooling_distance_m": 30.0})
     park_index = np.where(lc != 0, 1, 0).astype(np.int32)
     g = {"hedgehog": guilds["hedgehog"]}
     ps = find_patches(np.zeros(lc.shape, np.float32), res_m=RES, threshold=0.5, min_area_m2=1e9)
@@ -599,9 +597,7 @@ def test_committed_cool_spots_equal_a_full_refresh(tmp_path, legend, guilds):
     lc[60:75, 35:50] = c("building")   # workplaces within 150 m of the lawns
     grid = _grid(h, w)
     cat = load_catalogue(CATALOGUE, legend, guilds)
-    from werkland.climate import climate_params
-
-    cp = climate_params({"cooling_distance_m": 30.0, "cool_spot_distance_m": 150.0, "cool_spot_hm": 0.15})
+    cp = ClimateParams.from_section({"cooling_distance_m": 30.0, "cool_spot_distance_m": 150.0, "cool_spot_hm": 0.15})
     park_index = np.ones(lc.shape, np.int32)
     ps = find_patches(np.zeros(lc.shape, np.float32), res_m=RES, threshold=0.5, min_area_m2=1e9)
     gg = GuildGraph("hedgehog", np.zeros(lc.shape, np.float32), np.ones(lc.shape), ps.labels,

@@ -10,9 +10,10 @@ Two per-pixel models run on the harmonised land-cover raster (``landcover.tif``,
   reference runoff.
 
 The model functions are pure numpy functions (array in, array out) that the interventions stage calls
-on a changed land cover; they take :class:`werkland.params.ClimateParams` or a partial mapping of its
-config keys (:data:`DEFAULT_PARAMS`). :func:`run_climate` is the file-level entry point of the
-workflow rule; :func:`summarise_parks` (:mod:`~werkland.climate.parks`) makes its per-park table.
+on a changed land cover; they take :class:`werkland.params.ClimateParams` (from the validated config,
+or ``ClimateParams.from_section({...})``: the schema defaults with some keys changed).
+:func:`run_climate` is the file-level entry point of the workflow rule; :func:`summarise_parks`
+(:mod:`~werkland.climate.parks`) makes its per-park table.
 
 References
 ----------
@@ -43,20 +44,16 @@ from werkland.climate.runoff import (
     scs_potential_retention_mm,
     scs_runoff_mm,
 )
-from werkland.climate.settings import DEFAULT_PARAMS, as_params, climate_params
 from werkland.climate.stage import run_climate
 from werkland.params.climate import ClimateParams, Storm
 
 __all__ = [
-    "DEFAULT_PARAMS",
     "SOIL_GROUPS",
     "BiophysicalTable",
     "ClimateParams",
     "CoolingResult",
     "Storm",
     "air_temperature",
-    "as_params",
-    "climate_params",
     "cool_spots",
     "cooling_capacity",
     "evapotranspiration_index",

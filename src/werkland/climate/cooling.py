@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import fft as sp_fft
@@ -37,8 +36,7 @@ from scipy import ndimage
 
 from werkland._errors import WerklandInputError
 from werkland.climate.biophysical import BiophysicalTable
-from werkland.climate.settings import DEFAULT_PARAMS, _num, as_params
-from werkland.params.climate import ClimateParams
+from werkland.params.climate import ClimateParams, finite_number
 
 __all__ = [
     "CoolingResult",
@@ -175,7 +173,8 @@ def cooling_capacity(
     shade, albedo, eti : array_like
         Canopy-shade fraction (0..1), albedo (0..1), evapotranspiration index (-); broadcastable.
     weights : mapping, optional
-        ``{"shade", "albedo", "eti"}``; renormalised to sum 1. Default 0.6 / 0.2 / 0.2.
+        ``{"shade", "albedo", "eti"}``, renormalised to sum 1; a missing factor (or all of them,
+        when None) takes the schema default of ``climate.cc_weights``.
 
     Returns
     -------
@@ -187,7 +186,17 @@ def cooling_capacity(
     >>> round(float(cooling_capacity(1.0, 0.10, 1.1 * 800 / 900)), 6)  # InVEST forest cell
     0.815556
     """
-    w = DEFAULT_PARAMS["cc_weights"] if weights is None else as_params({"cc_weights": weights}).weights
+    section = {} if weights is None else {"cc_weights": dict(weights)}
+    return _weighted_cc(shade, albedo, eti, ClimateParams.from_section(section).weights)
+
+
+def _weighted_cc(
+    shade: np.ndarray | float,
+    albedo: np.ndarray | float,
+    eti: np.ndarray | float,
+    w: Mapping[str, float],
+) -> np.ndarray:
+    """CC with weights ``w`` that already sum to 1."""
     return np.asarray(
         w["shade"] * np.asarray(shade, dtype=np.float64)
         + w["albedo"] * np.asarray(albedo, dtype=np.float64)
@@ -309,7 +318,7 @@ def park_cooling(
 
 
 def heat_mitigation_index(
-    cc: np.ndarray, cc_park: np.ndarray, ga_m2: np.ndarray, green_area_min_m2: float = 20_000.0
+    cc: np.ndarray, cc_park: np.ndarray, ga_m2: np.ndarray, green_area_min_m2: float
 ) -> np.ndarray:
     """HM = CC if CC >= CC_park or GA < green_area_min_m2, else CC_park (InVEST UCM).
 
@@ -320,7 +329,7 @@ def heat_mitigation_index(
     ga_m2 : numpy.ndarray
         Green area within d_cool, m².
     green_area_min_m2 : float
-        Green area that switches the park effect on, m² (InVEST: 2 ha).
+        Green area that switches the park effect on, m² (``climate.green_area_min_m2``).
 
     Returns
     -------
@@ -404,7 +413,7 @@ def urban_cooling(
     lc_codes: np.ndarray,
     legend: BiophysicalTable,
     res_m: float,
-    params: ClimateParams | Mapping[str, Any] | None = None,
+    params: ClimateParams,
     *,
     et0_mm: float | np.ndarray | None = None,
     nodata_code: int = 0,
@@ -420,10 +429,10 @@ def urban_cooling(
         Biophysical values.
     res_m : float
         Cell size, m (square cells).
-    params : ClimateParams or mapping, optional
+    params : ClimateParams
         Used here: ``cc_weights``, ``cooling_distance_m``, ``green_area_min_m2``, ``t_ref_degC``,
-        ``uhi_max_degC``, ``t_air_radius_m``. A mapping is completed with
-        :data:`~werkland.climate.settings.DEFAULT_PARAMS`.
+        ``uhi_max_degC``, ``t_air_radius_m`` (from the config, or
+        ``ClimateParams.from_section({...})`` for schema defaults with some keys changed).
     et0_mm : float or numpy.ndarray, optional
         ET0 raster (mm); default constant ET0, so ETI = kc.
     nodata_code : int
@@ -435,12 +444,12 @@ def urban_cooling(
     -------
     CoolingResult
     """
-    p = as_params(params)
-    res_m = _num(res_m, "res_m", lo=0.0, strict=True)
+    p = params
+    res_m = finite_number(res_m, "res_m", lo=0.0, strict=True)
     lc, valid = legend.check_raster(lc_codes, nodata_code)
     kc = np.where(valid, legend.kc[lc], np.nan)
-    cc = cooling_capacity(
-        legend.shade[lc], legend.albedo[lc], evapotranspiration_index(kc, et0_mm), p.cc_weights
+    cc = _weighted_cc(
+        legend.shade[lc], legend.albedo[lc], evapotranspiration_index(kc, et0_mm), p.weights
     )
     cc[~valid] = np.nan
     green = (legend.green_area[lc] == 1.0) & valid
@@ -458,7 +467,7 @@ def heat_mitigation(
     lc_codes: np.ndarray,
     legend: BiophysicalTable,
     res_m: float,
-    params: ClimateParams | Mapping[str, Any] | None = None,
+    params: ClimateParams,
     *,
     nodata_code: int = 0,
     workers: int = -1,
@@ -471,13 +480,14 @@ def heat_mitigation(
     Examples
     --------
     >>> import numpy as np
+    >>> from werkland.params import ClimateParams
     >>> legend = BiophysicalTable.from_classes([
     ...     {"code": 1, "name": "paving", "shade": 0, "albedo": 0.1, "kc": 0.1, "green_area": 0,
     ...      "cn": {"A": 98, "B": 98, "C": 98, "D": 98}, "storage_mm": 0, "sealed": 1},
     ...     {"code": 2, "name": "grass", "shade": 0, "albedo": 0.22, "kc": 0.8, "green_area": 1,
     ...      "cn": {"A": 39, "B": 61, "C": 74, "D": 80}, "storage_mm": 0, "sealed": 0}],
     ...     natural_reference={"grassland": "grass"})
-    >>> hm = heat_mitigation(np.array([[1, 2]], dtype=np.uint8), legend, 10.0)
+    >>> hm = heat_mitigation(np.array([[1, 2]], dtype=np.uint8), legend, 10.0, ClimateParams.from_section({}))
     >>> [round(float(v), 3) for v in hm[0]]
     [0.04, 0.204]
     """
@@ -491,8 +501,8 @@ def cool_spots(
     green: np.ndarray,
     res_m: float,
     *,
-    hm_min: float = 0.3,
-    min_area_m2: float = 10_000.0,
+    hm_min: float,
+    min_area_m2: float,
 ) -> np.ndarray:
     """Label cool spots: 8-connected green cells with HM >= ``hm_min`` covering >= ``min_area_m2``.
 
@@ -505,9 +515,9 @@ def cool_spots(
     res_m : float
         Cell size, m.
     hm_min : float
-        Minimum HM of a cool-spot cell (-).
+        Minimum HM of a cool-spot cell (-) (``climate.cool_spot_hm``).
     min_area_m2 : float
-        Minimum contiguous area, m².
+        Minimum contiguous area, m² (``climate.cool_spot_min_area_m2``).
 
     Returns
     -------

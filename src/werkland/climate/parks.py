@@ -26,7 +26,6 @@ from shapely.geometry import shape
 from werkland._errors import WerklandInputError, unreadable
 from werkland.climate.biophysical import BiophysicalTable
 from werkland.climate.cooling import CoolingResult, cool_spots
-from werkland.climate.settings import as_params
 from werkland.params.climate import ClimateParams
 from werkland.raster.io import Grid
 
@@ -290,7 +289,7 @@ def summarise_parks(
     runoff: Mapping[str, np.ndarray],
     natural_runoff: Mapping[str, np.ndarray],
     pooled_q: Mapping[str, np.ndarray],
-    params: ClimateParams | Mapping[str, Any],
+    params: ClimateParams,
     buildings: gpd.GeoDataFrame | None = None,
 ) -> pd.DataFrame:
     """One row of heat and water figures per park (units in the column names; never NaN).
@@ -311,7 +310,7 @@ def summarise_parks(
         Runoff (mm) per storm name with storage, of the actual and the natural-reference land cover.
     pooled_q : mapping of str to numpy.ndarray
         SCS runoff (mm) per storm before storage, for the pooled-storage figure.
-    params : ClimateParams or mapping
+    params : ClimateParams
         Climate parameters (storms, thresholds, storage norm, building class).
     buildings : geopandas.GeoDataFrame or None
         Building polygons; None = use building cells of the raster.
@@ -321,7 +320,7 @@ def summarise_parks(
     pandas.DataFrame
         Columns documented in :func:`~werkland.climate.stage.run_climate`.
     """
-    p = as_params(params)
+    p = params
     cell_m2 = grid.cell_area_m2
     valid = lc != 0
     labels = cool_spots(

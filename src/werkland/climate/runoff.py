@@ -20,8 +20,7 @@ import numpy as np
 
 from werkland._errors import WerklandInputError
 from werkland.climate.biophysical import BiophysicalTable
-from werkland.climate.settings import _num
-from werkland.params.climate import SOIL_GROUPS
+from werkland.params.climate import SOIL_GROUPS, finite_number
 
 __all__ = [
     "CN0_RETENTION_MM",
@@ -159,7 +158,7 @@ def runoff_mm(
     summary adds a pooled variant in which all storage of a park takes runoff from the whole park.
     """
     lc, valid = legend.check_raster(lc_codes, nodata_code)
-    p = _num(storm_mm, "storm depth_mm", lo=0.0)
+    p = finite_number(storm_mm, "storm depth_mm", lo=0.0)
     gi = _soil_index(soil_group, lc.shape)
     if isinstance(gi, int):
         # one value per class: look-up table of 256 entries, then index

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 from werkland._errors import WerklandInputError
-from werkland.climate import BiophysicalTable, runoff_mm, urban_cooling
+from werkland.climate import BiophysicalTable, ClimateParams, runoff_mm, urban_cooling
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
 from werkland.interventions.guild_graph import GuildGraph
@@ -107,8 +107,8 @@ class Evaluator:
         Baseline graph per guild.
     catalogue : Catalogue
         Intervention types.
-    climate : mapping
-        Validated climate parameters (:func:`werkland.climate.climate_params`).
+    climate : ClimateParams
+        Climate parameters (:attr:`werkland.params.InterventionParams.climate`).
     park_index : numpy.ndarray
         int32 raster, park row + 1 (0 = none).
     design_storm_mm : float
@@ -119,7 +119,7 @@ class Evaluator:
 
     def __init__(
         self, codes: np.ndarray, grid: Grid, legend: Legend, guilds: Mapping[str, Guild],
-        graphs: Mapping[str, GuildGraph], catalogue: Catalogue, climate: Mapping[str, Any], park_index: np.ndarray,
+        graphs: Mapping[str, GuildGraph], catalogue: Catalogue, climate: ClimateParams, park_index: np.ndarray,
         design_storm_mm: float, *, workers: int = 1,
     ) -> None:
         self.codes = np.ascontiguousarray(codes, dtype=np.uint8).copy()
@@ -131,7 +131,7 @@ class Evaluator:
         self.guilds = dict(guilds)
         self.graphs = dict(graphs)
         self.catalogue = catalogue
-        self.p = dict(climate)
+        self.p = climate
         self.park_index = park_index
         self.n_parks = int(park_index.max(initial=0))
         self.storm_mm = float(design_storm_mm)
@@ -213,11 +213,11 @@ class Evaluator:
         cool = urban_cooling(self.codes, self.bio, self.res_m, self.p, workers=self.workers)
         self.hm = cool.hm
         legend = self.legend
-        bcode = legend.code(self.p["building_class"]) if self.p["building_class"] in legend.names else None
+        bcode = legend.code(self.p.building_class) if self.p.building_class in legend.names else None
         self.workplace = (self.codes == bcode) & (self.park_index > 0) if bcode is not None else np.zeros(self.codes.shape, bool)
         self._refresh_cool(cool.green)
-        self.margin_hm = int(math.ceil(5 * self.p["cooling_distance_m"] / self.res_m)) + 1
-        self.margin_cs = int(math.ceil(self.p["cool_spot_distance_m"] / self.res_m)) + 1
+        self.margin_hm = int(math.ceil(5 * self.p.cooling_distance_m / self.res_m)) + 1
+        self.margin_cs = int(math.ceil(self.p.cool_spot_distance_m / self.res_m)) + 1
 
     def _water_baseline(self) -> None:
         """Design-storm runoff and explicit storage per park, m³."""
@@ -232,14 +232,14 @@ class Evaluator:
         c = np.asarray(codes_flat, np.uint8).reshape(1, -1)
         if c.size == 0:
             return np.zeros(0)
-        return runoff_mm(c, self.bio, self.storm_mm, self.p["soil_group"], self.p["lambda"], storage=False).ravel()
+        return runoff_mm(c, self.bio, self.storm_mm, self.p.soil_group, self.p.lambda_, storage=False).ravel()
 
     def _refresh_cool(self, green: np.ndarray) -> None:
         with np.errstate(invalid="ignore"):
-            self.cs_mask = green & (np.nan_to_num(self.hm, nan=-np.inf) >= self.p["cool_spot_hm"])
+            self.cs_mask = green & (np.nan_to_num(self.hm, nan=-np.inf) >= self.p.cool_spot_hm)
         self.cs_lab, n = ndimage.label(self.cs_mask, structure=np.ones((3, 3), bool))
         sizes = np.bincount(self.cs_lab.ravel()) * self.cell_m2
-        keep = sizes >= self.p["cool_spot_min_area_m2"] - 1e-9
+        keep = sizes >= self.p.cool_spot_min_area_m2 - 1e-9
         keep[0] = False
         self.cool = keep[self.cs_lab]
         self.cs_obj = list(ndimage.find_objects(self.cs_lab))
@@ -251,7 +251,7 @@ class Evaluator:
         if not cool.any():
             return np.zeros((r1 - r0, c1 - c0), bool)
         d = ndimage.distance_transform_edt(~cool, sampling=self.res_m)
-        return self.workplace[r0:r1, c0:c1] & (d <= self.p["cool_spot_distance_m"])
+        return self.workplace[r0:r1, c0:c1] & (d <= self.p.cool_spot_distance_m)
 
     def _clip(self, r0: int, r1: int, c0: int, c1: int) -> Box:
         return max(0, r0), min(self.H, r1), max(0, c0), min(self.W, c1)
@@ -330,7 +330,7 @@ class Evaluator:
         gains.d_retained_m3 = d_cn + d_sto_eff
         gains.d_cn_m3, gains.d_storage_m3 = d_cn, d_sto
         fr, fc = cells // self.W, cells % self.W
-        mw = int(math.ceil(2 * self.p["cooling_distance_m"] / self.res_m))
+        mw = int(math.ceil(2 * self.p.cooling_distance_m / self.res_m))
         gains.window = (int(fr.min()) - mw, int(fr.max()) + mw + 1, int(fc.min()) - mw, int(fc.max()) + mw + 1)
         mc = self.margin_hm + self.margin_cs
         gains.cs_window = (int(fr.min()) - mc, int(fr.max()) + mc + 1, int(fc.min()) - mc, int(fc.max()) + mc + 1)
@@ -378,7 +378,7 @@ class Evaluator:
         """
         i0, i1, j0, j1 = inner
         with np.errstate(invalid="ignore"):
-            m_new = green_new & (np.nan_to_num(hm_new, nan=-np.inf) >= self.p["cool_spot_hm"])
+            m_new = green_new & (np.nan_to_num(hm_new, nan=-np.inf) >= self.p.cool_spot_hm)
         if np.array_equal(m_new, self.cs_mask[i0:i1, j0:j1]):
             return None
         d0, d1, e0, e1 = self._clip(i0 - 1, i1 + 1, j0 - 1, j1 + 1)
@@ -422,7 +422,7 @@ class Evaluator:
             self.cs_obj.append((slice(objs[nid - 1][0].start + r0, objs[nid - 1][0].stop + r0),
                                 slice(objs[nid - 1][1].start + c0, objs[nid - 1][1].stop + c0)))
             lab_sub[comp] = len(self.cs_obj)
-            cool_sub[comp] = comp.sum() * self.cell_m2 >= self.p["cool_spot_min_area_m2"] - 1e-9
+            cool_sub[comp] = comp.sum() * self.cell_m2 >= self.p.cool_spot_min_area_m2 - 1e-9
         m = self.margin_cs
         w3 = self._clip(r0 - 2 * m, r1 + 2 * m, c0 - 2 * m, c1 + 2 * m)
         a0, a1, b0, b1 = w3
@@ -462,7 +462,7 @@ class Evaluator:
         cool2 = self.cool[r0:r1, c0:c1].copy()
         cool2[np.isin(self.cs_lab[r0:r1, c0:c1], ids)] = False
         cool2[i0 - r0:i1 - r0, j0 - c0:j1 - c0] = False
-        big = np.isin(lab2, new_ids[sizes[new_ids] >= self.p["cool_spot_min_area_m2"] - 1e-9])
+        big = np.isin(lab2, new_ids[sizes[new_ids] >= self.p.cool_spot_min_area_m2 - 1e-9])
         cool2 |= big
         if np.array_equal(cool2, self.cool[r0:r1, c0:c1]):
             return 0.0, None

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from werkland._errors import WerklandInputError
-from werkland.climate import climate_params
 from werkland.interventions.candidates import (
     Candidate,
     CandidateContext,
@@ -37,7 +35,7 @@ from werkland.interventions.inputs import (
 from werkland.interventions.outputs import park_totals_table, portfolio_table, write_candidates
 from werkland.interventions.search import Searcher
 from werkland.interventions.select import Scorer, Scores, score_candidates, select_portfolio
-from werkland.params import InterventionParams
+from werkland.params import ClimateParams, InterventionParams
 from werkland.raster.io import write_csv
 from werkland.tables import Guild, Legend, load_guilds, load_legend
 
@@ -88,7 +86,7 @@ def run_interventions(inputs: InterventionInputs, params: InterventionParams) ->
     warnings: list[str] = []
     inputs.check(params.guilds)
     legend, guilds, catalogue = _load_tables(inputs, params)
-    climate = climate_params(params.climate)
+    climate = params.climate
     storm_mm = _design_storm_mm(climate, params.design_storm)
     region = read_region(inputs, warnings)
     graphs, link_paths = _baseline_graphs(inputs, params, region)
@@ -138,9 +136,9 @@ def _load_tables(inputs: InterventionInputs, params: InterventionParams) -> tupl
     return legend, guilds, load_catalogue(inputs.catalogue_yaml, legend, all_guilds)
 
 
-def _design_storm_mm(climate: Mapping[str, Any], storm: str) -> float:
+def _design_storm_mm(climate: ClimateParams, storm: str) -> float:
     """Depth (mm) of the design storm of ``d_retained_m3``."""
-    storms = {s["name"]: s["depth_mm"] for s in climate["storms"]}
+    storms = {s.name: s.depth_mm for s in climate.storms}
     if storm not in storms:
         raise WerklandInputError(f"design storm {storm!r} is not a climate storm", path="config: interventions.design_storm",
                                  fix=f"use one of {sorted(storms)}")
@@ -195,7 +193,7 @@ def _candidates(
 
 def _scorer(
     params: InterventionParams, graphs: dict[str, GuildGraph], region: RegionData, ev: Evaluator,
-    climate_summary: pd.DataFrame, climate: Mapping[str, Any], warnings: list[str],
+    climate_summary: pd.DataFrame, climate: ClimateParams, warnings: list[str],
 ) -> Scorer:
     """Targets (ECA and habitat per guild, HM deficit, unserved workplaces, storage per park) and weights."""
     gsel = params.guilds
@@ -216,7 +214,7 @@ def _scorer(
 
 
 def _park_targets(
-    summary: pd.DataFrame, region: RegionData, ev: Evaluator, cp: Mapping[str, Any], warnings: list[str],
+    summary: pd.DataFrame, region: RegionData, ev: Evaluator, cp: ClimateParams, warnings: list[str],
 ) -> tuple[np.ndarray, float]:
     """Storage still needed per park (m³) and the parks' HM deficit (HM-weighted ha).
 
@@ -231,7 +229,7 @@ def _park_targets(
     area = np.bincount(pi, minlength=n + 1)[1:] * cell_m2
     hm_mean = np.bincount(pi, weights=hm, minlength=n + 1)[1:] * cell_m2 / np.maximum(area, 1e-9)
     sealed = np.nan_to_num(ev.bio.sealed, nan=0.0)[ev.codes.ravel()]
-    need = np.maximum(0.0, cp["storage_norm_mm"] * np.bincount(pi, weights=sealed, minlength=n + 1)[1:] * cell_m2 / 1000
+    need = np.maximum(0.0, cp.storage_norm_mm * np.bincount(pi, weights=sealed, minlength=n + 1)[1:] * cell_m2 / 1000
                       - ev.park_storage_m3)
     m = dict(zip(summary["park_id"], summary["storage_needed_m3"], strict=True))
     need = np.array([float(m.get(p, nd)) for p, nd in zip(parks["park_id"], need, strict=True)])
@@ -239,11 +237,11 @@ def _park_targets(
     am = dict(zip(summary["park_id"], summary["area_m2"], strict=True))
     hm_mean = np.array([float(hmm.get(p, h)) for p, h in zip(parks["park_id"], hm_mean, strict=True)])
     area = np.array([float(am.get(p, a)) for p, a in zip(parks["park_id"], area, strict=True)])
-    hm_def = float(np.sum(np.maximum(0.0, cp["hm_threshold"] - hm_mean) * area) / 1e4)
+    hm_def = float(np.sum(np.maximum(0.0, cp.hm_threshold - hm_mean) * area) / 1e4)
     if need.sum() <= 0:
         warnings.append("no park needs more storage: water retention earns no score")
     if hm_def <= 0:
-        warnings.append(f"every park's mean HM is >= {cp['hm_threshold']}: the HM gain earns no score")
+        warnings.append(f"every park's mean HM is >= {cp.hm_threshold}: the HM gain earns no score")
     return np.asarray(need, float), hm_def
 
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from werkland._errors import WerklandInputError
+from werkland.config import deep_merge, schema_defaults
 from werkland.params.base import StageParams, reject_unknown
 
-__all__ = ["SOIL_GROUPS", "ClimateParams", "Storm"]
+__all__ = ["SOIL_GROUPS", "ClimateParams", "Storm", "finite_number"]
 
 #: Hydrologic soil groups of the SCS curve-number method (column order of the legend's curve numbers).
 SOIL_GROUPS: tuple[str, ...] = ("A", "B", "C", "D")
@@ -28,8 +29,14 @@ def _where(key: str) -> str:
     return f"config: climate.{key}"
 
 
-def _num(val: Any, where: str, *, lo: float | None = None, strict: bool = False) -> float:
-    """``val`` as a finite float (>= ``lo``, or > ``lo`` when ``strict``), else WerklandInputError."""
+def finite_number(val: Any, where: str, *, lo: float | None = None, strict: bool = False) -> float:
+    """``val`` as a finite float (>= ``lo``, or > ``lo`` when ``strict``).
+
+    Raises
+    ------
+    WerklandInputError
+        ``val`` is not a number (a bool is not), not finite or below the bound, naming ``where``.
+    """
     try:
         x = float(val)
     except (TypeError, ValueError):
@@ -130,26 +137,26 @@ class ClimateParams(StageParams):
         for key in ("natural_setting", "building_class"):
             if not isinstance(getattr(self, key), str):
                 raise WerklandInputError(f"{getattr(self, key)!r} is not a string", path=_where(key))
-        lam = _num(self.lambda_, _where("lambda"), lo=0.0)
+        lam = finite_number(self.lambda_, _where("lambda"), lo=0.0)
         if lam >= 1.0:
             raise WerklandInputError(f"{lam} is not in [0, 1)", path=_where("lambda"), fix="TR-55 uses 0.2")
         self._set("lambda_", lam)
         self._check_storms()
         self._check_weights()
         for key in ("cooling_distance_m", "t_air_radius_m", "cool_spot_distance_m"):
-            self._set(key, _num(getattr(self, key), _where(key), lo=0.0, strict=True))
+            self._set(key, finite_number(getattr(self, key), _where(key), lo=0.0, strict=True))
         for key in ("green_area_min_m2", "cool_spot_min_area_m2", "storage_norm_mm"):
-            self._set(key, _num(getattr(self, key), _where(key), lo=0.0))
+            self._set(key, finite_number(getattr(self, key), _where(key), lo=0.0))
         for key in ("hm_threshold", "cool_spot_hm"):
-            self._set(key, _num(getattr(self, key), _where(key)))
+            self._set(key, finite_number(getattr(self, key), _where(key)))
         if (self.t_ref_degC is None) != (self.uhi_max_degC is None):
             raise WerklandInputError(
                 "give both t_ref_degC and uhi_max_degC for air temperature, or neither",
                 path=_where("t_ref_degC"),
             )
         if self.t_ref_degC is not None:
-            self._set("t_ref_degC", _num(self.t_ref_degC, _where("t_ref_degC")))
-            self._set("uhi_max_degC", _num(self.uhi_max_degC, _where("uhi_max_degC"), lo=0.0))
+            self._set("t_ref_degC", finite_number(self.t_ref_degC, _where("t_ref_degC")))
+            self._set("uhi_max_degC", finite_number(self.uhi_max_degC, _where("uhi_max_degC"), lo=0.0))
 
     def _set(self, key: str, value: Any) -> None:
         object.__setattr__(self, key, value)  # normalising a frozen dataclass during construction
@@ -172,7 +179,7 @@ class ClimateParams(StageParams):
             if s.name in seen:
                 raise WerklandInputError(f"storm name {s.name!r} is used twice", path=where)
             seen.add(s.name)
-            storms.append(Storm(s.name, _num(s.depth_mm, f"{where}: {s.name}: depth_mm", lo=0.0)))
+            storms.append(Storm(s.name, finite_number(s.depth_mm, f"{where}: {s.name}: depth_mm", lo=0.0)))
         self._set("storms", tuple(storms))
 
     def _check_weights(self) -> None:
@@ -182,7 +189,7 @@ class ClimateParams(StageParams):
             raise WerklandInputError(
                 f"cc_weights {w!r} must map shade, albedo and eti to weights", path=where
             )
-        weights = {k: _num(w[k], f"{where}.{k}", lo=0.0) for k in CC_FACTORS}
+        weights = {k: finite_number(w[k], f"{where}.{k}", lo=0.0) for k in CC_FACTORS}
         if sum(weights.values()) <= 0:
             raise WerklandInputError("cc_weights sum to 0", path=where, fix="give at least one positive weight")
         self._set("cc_weights", weights)
@@ -199,17 +206,7 @@ class ClimateParams(StageParams):
             An unknown key of the ``climate`` section (naming the closest valid one), a missing key
             (the config was not validated) or an invalid value.
         """
-        return cls.from_section(config["climate"])
-
-    @classmethod
-    def from_section(cls, section: Mapping[str, Any]) -> ClimateParams:
-        """From a complete ``climate`` section (config key names: ``lambda``, storms as mappings).
-
-        Raises
-        ------
-        WerklandInputError
-            As :meth:`from_config`.
-        """
+        section = config["climate"]
         keys = cls.config_keys()
         reject_unknown(section, keys, where="config: climate")
         missing = [k for k in keys if k not in section]
@@ -219,7 +216,28 @@ class ClimateParams(StageParams):
                 path="config",
                 fix="validate the config first (werkland.config.validate_config fills the schema defaults)",
             )
-        values: dict[str, Any] = {_field(k): section[k] for k in keys}
+        return cls._from_complete(section)
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any]) -> ClimateParams:
+        """From a ``climate`` section, complete or partial (config key names: ``lambda``, storms as
+        mappings), completed with the schema defaults (:func:`werkland.config.schema_defaults`).
+
+        Missing keys take the schema default, as :func:`werkland.config.validate_config` fills them:
+        ``from_section({"cooling_distance_m": 30.0})`` equals :meth:`from_config` of a config whose
+        ``climate`` section is just that; a partial ``cc_weights`` is completed per factor.
+
+        Raises
+        ------
+        WerklandInputError
+            An unknown key (naming the closest valid one) or an invalid value.
+        """
+        reject_unknown(section, cls.config_keys(), where="config: climate")
+        return cls._from_complete(deep_merge(schema_defaults("climate"), section))
+
+    @classmethod
+    def _from_complete(cls, section: Mapping[str, Any]) -> ClimateParams:
+        values: dict[str, Any] = {_field(k): section[k] for k in cls.config_keys()}
         values["storms"] = _storms(section["storms"])
         return cls(**values)
 
@@ -272,5 +290,5 @@ def _storms(storms: Any) -> Any:
             raise WerklandInputError(f"storm {s!r} needs 'name' and 'depth_mm'", path=where)
         reject_unknown(s, ("name", "depth_mm"), where=where)
         name = str(s["name"])
-        out.append(Storm(name=name, depth_mm=_num(s["depth_mm"], f"{where}: {name}: depth_mm", lo=0.0)))
+        out.append(Storm(name=name, depth_mm=finite_number(s["depth_mm"], f"{where}: {name}: depth_mm", lo=0.0)))
     return tuple(out)
