@@ -32,6 +32,7 @@ STAGES: tuple[str, ...] = (
     "landcover",
     "habitat",
     "connectivity",
+    "currents",
     "barriers",
     "species",
     "climate",
@@ -198,6 +199,31 @@ class RegionPaths:
         """Normalised least-cost corridor raster."""
         return self.dir / "corridors" / f"{guild}.tif"
 
+    # --- currents ---------------------------------------------------------------------------------
+    def current_resistance(self, guild: str) -> Path:
+        """Effective resistance between patch pairs (from_id, to_id, r_eff, connected)."""
+        return self.dir / "currents" / f"{guild}_resistance.csv"
+
+    def current(self, guild: str) -> Path:
+        """Cumulative node current over the linked patch pairs, A."""
+        return self.dir / "currents" / f"{guild}_current.tif"
+
+    def pinchpoints(self, guild: str) -> Path:
+        """Pinch-point current within the link corridors, A."""
+        return self.dir / "currents" / f"{guild}_pinchpoints.tif"
+
+    def omni_current(self, guild: str) -> Path:
+        """Omniscape cumulative (coreless) current, A."""
+        return self.dir / "currents" / f"{guild}_omni_current.tif"
+
+    def flow_potential(self, guild: str) -> Path:
+        """Omniscape flow potential (resistance 1 everywhere), A."""
+        return self.dir / "currents" / f"{guild}_flow_potential.tif"
+
+    def normalized_current(self, guild: str) -> Path:
+        """Omniscape current / flow potential (> 1 channelised, < 1 impeded)."""
+        return self.dir / "currents" / f"{guild}_normalized.tif"
+
     # --- barriers ---------------------------------------------------------------------------------
     def barriers(self, guild: str) -> Path:
         """Barrier segments ranked for one guild."""
@@ -329,6 +355,19 @@ class RegionPaths:
                     self.metrics,
                     self.summary,
                     self.corridors,
+                )
+            ]
+        if stage == "currents":
+            return [
+                f(x)
+                for x in g
+                for f in (
+                    self.current_resistance,
+                    self.current,
+                    self.pinchpoints,
+                    self.omni_current,
+                    self.flow_potential,
+                    self.normalized_current,
                 )
             ]
         if stage == "barriers":

@@ -11,6 +11,7 @@ from werkland.params import (
     BarrierParams,
     ClimateParams,
     ConnectivityParams,
+    CurrentsParams,
     HabitatParams,
     InterventionParams,
     LandcoverParams,
@@ -112,6 +113,17 @@ def intervention_user_candidates(wildcards):
 def currents_enabled():
     """The circuit-theory stage runs only when switched on (currents.enabled)."""
     return bool((config.get("currents") or {}).get("enabled", False))
+
+
+def currents_source(wildcards):
+    """The optional Omniscape source raster (currents.source_raster): [] when none."""
+    path = config["currents"]["source_raster"]
+    return [path] if path else []
+
+
+def currents_params(wildcards, threads):
+    """CurrentsParams of a guild (currents section, its corridor width) as a plain dict."""
+    return CurrentsParams.from_config(config, guild_table()[wildcards.guild], n_threads=threads).as_dict()
 
 
 def stage_outputs(region):

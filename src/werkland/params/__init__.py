@@ -6,13 +6,14 @@ default). Thread counts are passed explicitly. Rules hand :meth:`~werkland.param
 to their scripts, which rebuild the dataclass with ``from_dict``.
 
 Public API: :class:`LandcoverParams` (:class:`LandcoverSource`, :class:`ParksParams`),
-:class:`HabitatParams`, :class:`ConnectivityParams`, :class:`BarrierParams`,
+:class:`HabitatParams`, :class:`ConnectivityParams`, :class:`CurrentsParams`, :class:`BarrierParams`,
 :class:`SpeciesParams`, :class:`ClimateParams`, :class:`InterventionParams`, :class:`ReportParams`,
 :func:`barrier_guild_weights`, :func:`reject_unknown`.
 """
 
 from werkland.params.base import StageParams, closest, reject_unknown
 from werkland.params.climate import ClimateParams, Storm
+from werkland.params.currents import CurrentsParams
 from werkland.params.interventions import InterventionParams
 from werkland.params.landcover import LandcoverParams, LandcoverSource, ParksParams
 from werkland.params.landscape import (
@@ -28,6 +29,7 @@ __all__ = [
     "BarrierParams",
     "ClimateParams",
     "ConnectivityParams",
+    "CurrentsParams",
     "HabitatParams",
     "InterventionParams",
     "LandcoverParams",
