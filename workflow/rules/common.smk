@@ -50,7 +50,13 @@ def landcover_source_paths(wildcards):
 def landcover_mapping_files(wildcards):
     """Mapping files of the region's BGT sources (the shipped config/mappings/bgt.yaml when none is given)."""
     sources = REGIONS[wildcards.region]["land_cover"]
-    return sorted({src.get("mapping") or "config/mappings/bgt.yaml" for src in sources if src["type"] == "bgt"})
+    return sorted(
+        {
+            src.get("mapping") or "config/mappings/bgt.yaml"
+            for src in sources
+            if src["type"] == "bgt"
+        }
+    )
 
 
 def landcover_params(wildcards):
@@ -76,12 +82,16 @@ def guild_table():
 
 def guild_params(wildcards, threads):
     """ConnectivityParams of a guild (connectivity section, its patch definition and kernel) as a plain dict."""
-    return ConnectivityParams.from_config(config, guild_table()[wildcards.guild], n_threads=threads).as_dict()
+    return ConnectivityParams.from_config(
+        config, guild_table()[wildcards.guild], n_threads=threads
+    ).as_dict()
 
 
 def barrier_params(wildcards, threads):
     """BarrierParams of a guild (barriers section, its resistance table and kernel) as a plain dict."""
-    return BarrierParams.from_config(config, guild_table()[wildcards.guild], n_threads=threads).as_dict()
+    return BarrierParams.from_config(
+        config, guild_table()[wildcards.guild], n_threads=threads
+    ).as_dict()
 
 
 def barrier_guild_weights(wildcards):
@@ -123,7 +133,9 @@ def currents_source(wildcards):
 
 def currents_params(wildcards, threads):
     """CurrentsParams of a guild (currents section, its corridor width) as a plain dict."""
-    return CurrentsParams.from_config(config, guild_table()[wildcards.guild], n_threads=threads).as_dict()
+    return CurrentsParams.from_config(
+        config, guild_table()[wildcards.guild], n_threads=threads
+    ).as_dict()
 
 
 def stage_outputs(region):
@@ -149,7 +161,10 @@ REPORT_STYLES = [LAYOUT.qml(target).as_posix() for target in style_targets(GUILD
 
 def report_inputs(wildcards):
     """The stage outputs the report reads (RegionPaths.report_inputs) that some rule of this workflow produces."""
-    paths = [p.as_posix() for p in RegionPaths(LAYOUT.root, wildcards.region).report_inputs(GUILDS, STORMS)]
+    paths = [
+        p.as_posix()
+        for p in RegionPaths(LAYOUT.root, wildcards.region).report_inputs(GUILDS, STORMS)
+    ]
     return [
         path
         for path in paths
@@ -178,7 +193,10 @@ def report_params(wildcards):
 
 def report_targets(region):
     """Files of a region's report and its QGIS styles (for rule all)."""
-    return [p.as_posix() for p in RegionPaths(LAYOUT.root, region).stage_outputs("report", GUILDS, STORMS)]
+    return [
+        p.as_posix()
+        for p in RegionPaths(LAYOUT.root, region).stage_outputs("report", GUILDS, STORMS)
+    ]
 
 
 def overview_targets():

@@ -10,6 +10,16 @@ rule report:
         legend=config["legend"],
         guilds=config["guilds_table"],
     output:
+        **{
+            key: report(
+                LAYOUT.report_figure(key).as_posix(),
+                caption=f"../report/{key}.rst",
+                category=category,
+                subcategory="{region}",
+                labels={"region": "{region}", "figure": name},
+            )
+            for key, (name, category) in REPORT_FIGURES.items()
+        },
         html=report(
             LAYOUT.report_html.as_posix(),
             caption="../report/index.rst",
@@ -25,16 +35,6 @@ rule report:
             labels={"region": "{region}", "file": "map.html"},
         ),
         summary=LAYOUT.report_summary.as_posix(),
-        **{
-            key: report(
-                LAYOUT.report_figure(key).as_posix(),
-                caption=f"../report/{key}.rst",
-                category=category,
-                subcategory="{region}",
-                labels={"region": "{region}", "figure": name},
-            )
-            for key, (name, category) in REPORT_FIGURES.items()
-        },
         styles=REPORT_STYLES,
     log:
         "results/logs/report/{region}.log",
