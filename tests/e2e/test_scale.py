@@ -50,7 +50,16 @@ def test_pipeline_mode_writes_the_same_files_as_stage_mode(tmp_path):
         work = make_workdir(tmp_path / mode, cfg)
         run_workflow(work)
         outs[mode] = work / "results" / "demo"
-    assert json.loads((outs["pipeline"] / "pipeline.json").read_text())["stage_seconds"]["landcover"] >= 0
+    done = json.loads((outs["pipeline"] / "pipeline.json").read_text())
+    assert done["region"] == "demo" and "landcover" in done["stages"] and "seconds" not in json.dumps(done)
+    assert all((outs["pipeline"] / rel).is_file() for rel in done["outputs"])
+    timings = outs["pipeline"].parents[1] / "results" / "benchmarks" / "region_pipeline" / "demo_stages.json"
+    assert json.loads(timings.read_text())["stage_seconds"]["landcover"] >= 0
+    # the data files are the same bytes in both modes (the report states the run's config, so differs)
+    for path in sorted(outs["stages"].rglob("*")):
+        rel = path.relative_to(outs["stages"])
+        if path.is_file() and path.suffix in (".tif", ".gpkg", ".csv", ".graphml") and rel.parts[0] != "report":
+            assert path.read_bytes() == (outs["pipeline"] / rel).read_bytes(), str(rel)
     compared = 0
     for tif in sorted(outs["stages"].rglob("*.tif")):
         rel = tif.relative_to(outs["stages"])
