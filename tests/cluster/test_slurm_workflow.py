@@ -413,7 +413,8 @@ def test_comparison_detects_a_changed_raster(runs, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(runs["local"] / "results", copy / "results")
     summary = copy / "results" / "north" / "graph" / "hedgehog_summary.json"
-    assert "timing_s" not in json.loads(summary.read_text())  # wall-clock times go to the logs only
+    data = json.loads(summary.read_text())
+    assert "timing_s" not in data  # wall-clock times go to the logs only
     compare_results(runs["local"], copy)
     # a changed cell of one raster is a difference
     tif = copy / "results" / "south" / "habitat" / "hedgehog.tif"
@@ -425,7 +426,7 @@ def test_comparison_detects_a_changed_raster(runs, tmp_path: Path) -> None:
         ds.write(band, 1)
     with pytest.raises(AssertionError, match=r"results/south/habitat/hedgehog\.tif: array: 1 of"):
         compare_results(runs["local"], copy)
-    # ... nor a changed value in a JSON file
+    # ... and so is a changed value in a JSON file
     tif.unlink()
     shutil.copy(runs["local"] / "results" / "south" / "habitat" / "hedgehog.tif", tif)
     data["n_patches"] = data["n_patches"] + 1
