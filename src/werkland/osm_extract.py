@@ -41,27 +41,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from werkland._errors import WerklandInputError, closest
-from werkland.config import slugify
+from werkland._errors import WerklandInputError, reject_unknown
+from werkland.config import schema_defaults, slugify
 
 log = logging.getLogger(__name__)
 
 #: Directory of the cut files (relative to the working directory).
 OSM_EXTRACT_DIR = "resources/osm"
 
-#: Settings of the ``osm_extract`` config section when not given.
-OSM_EXTRACT_DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "min_regions": 2,
-    "min_file_mb": 128.0,
-    "large_file_mb": 512.0,
-    "margin_m": 200.0,
-    "max_per_pass": 4,
-}
+#: Settings of the ``osm_extract`` config section when not given: the schema's defaults (the one
+#: place they are written).
+OSM_EXTRACT_DEFAULTS: dict[str, Any] = schema_defaults("osm_extract")
 
-#: Defaults of the land-cover stage (werkland.landcover.run_landcover) for the read box.
-_DEFAULT_CONTEXT_BUFFER_M = 500.0
-_DEFAULT_RESOLUTION_M = 10.0
 #: Shortest length of one degree of latitude (at the equator) and of longitude at the equator
 #: (sphere; shorter than on the ellipsoid), metres: metre -> degree conversions err on the wide side.
 _M_PER_DEG_LAT = 110_574.0
@@ -103,10 +94,7 @@ def osm_extract_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         Unknown keys or values out of range.
     """
     given = dict(config.get("osm_extract") or {})
-    unknown = sorted(set(given) - set(OSM_EXTRACT_DEFAULTS))
-    if unknown:
-        raise WerklandInputError(f"osm_extract: unknown key {unknown[0]!r}{closest(unknown[0], OSM_EXTRACT_DEFAULTS)}",
-                                 path="config", fix=f"use only {', '.join(OSM_EXTRACT_DEFAULTS)}")
+    reject_unknown(given, OSM_EXTRACT_DEFAULTS, where="osm_extract")
     out = {**OSM_EXTRACT_DEFAULTS, **given}
     if int(out["max_per_pass"]) < 1:
         raise WerklandInputError(f"osm_extract.max_per_pass = {out['max_per_pass']!r} must be >= 1", path="config")
@@ -328,8 +316,9 @@ def _parks_extent(geoms: Sequence[Any], settings: Mapping[str, Any], margin_m: f
     to_metric = Transformer.from_crs(4326, crs, always_xy=True)
     metric = shapely.transform(list(geoms), lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
     x0, y0, x1, y1 = shapely.total_bounds(metric)
-    buffer_m = float(settings.get("context_buffer_m", _DEFAULT_CONTEXT_BUFFER_M))
-    buffer_m += 2 * float(settings.get("resolution_m", _DEFAULT_RESOLUTION_M)) + margin_m
+    region_defaults = schema_defaults("region_defaults")
+    buffer_m = float(settings.get("context_buffer_m", region_defaults["context_buffer_m"]))
+    buffer_m += 2 * float(settings.get("resolution_m", region_defaults["resolution_m"])) + margin_m
     to_lonlat = Transformer.from_crs(crs, 4326, always_xy=True)
     w, s, e, n = to_lonlat.transform_bounds(x0 - buffer_m, y0 - buffer_m, x1 + buffer_m, y1 + buffer_m,
                                             densify_pts=21)

@@ -101,10 +101,7 @@ class GraphUpdateMixin(GraphCore):
         adj = [dict(d) for d in self.adj] + [dict() for _ in range(nn)]
         Rset = set(int(x) for x in R)
         seeds = set(Rset) | set(s_links)
-        for r in Rset:
-            for q in list(adj[r]):
-                adj[q].pop(r, None)
-            adj[r] = {}
+        _isolate(adj, Rset)
         for p, nb in s_links.items():
             for q in list(adj[p]):
                 if q < n and q not in nb:
@@ -116,16 +113,7 @@ class GraphUpdateMixin(GraphCore):
                 adj[p][q] = c
                 adj[q][p] = c
                 seeds.add(q)
-        for t, nl in enumerate(new_links):
-            v = n + t
-            for q, c in nl.items():
-                if q in Rset:
-                    continue
-                if c < adj[v].get(q, math.inf):
-                    adj[v][q] = c
-                    adj[q][v] = c
-                if q < n:
-                    seeds.add(q)
+        seeds |= _link_new_nodes(adj, new_links, n, Rset)
         a = np.concatenate([self.a, a_new])
         a[list(Rset)] = 0.0
         a_old = np.concatenate([self.a, np.zeros(nn)])
@@ -189,10 +177,7 @@ class GraphUpdateMixin(GraphCore):
             idx = np.concatenate([U, np.arange(n, n + nn)])
             self.D.set_block(idx, idx, Dsub)
             adj = self.adj + [dict() for _ in range(nn)]
-            for r in Rset:
-                for q in list(adj[r]):
-                    adj[q].pop(r, None)
-                adj[r] = {}
+            _isolate(adj, Rset)
             for p, nb in s_links.items():
                 for q, c in nb.items():
                     if q in Rset or q == p:
@@ -200,16 +185,35 @@ class GraphUpdateMixin(GraphCore):
                     if c < adj[p].get(q, math.inf):
                         adj[p][q] = c
                         adj[q][p] = c
-            for t, nl in enumerate(new_links):
-                v = n + t
-                for q, c in nl.items():
-                    if q in Rset:
-                        continue
-                    if c < adj[v].get(q, math.inf):
-                        adj[v][q] = c
-                        adj[q][v] = c
+            _link_new_nodes(adj, new_links, n, Rset)
             self.adj = adj
             del m
         for r in Rset:
             self.D.isolate(r)
         self.pcnum = float(pc_after)
+
+
+def _isolate(adj: list[dict[int, float]], removed: set[int]) -> None:
+    """Drop every link of the removed nodes from the adjacency (in place)."""
+    for r in removed:
+        for q in list(adj[r]):
+            adj[q].pop(r, None)
+        adj[r] = {}
+
+
+def _link_new_nodes(adj: list[dict[int, float]], new_links: list[dict[int, float]], n: int,
+                    removed: set[int]) -> set[int]:
+    """Link new node ``n + t`` to the nodes of ``new_links[t]`` (the cheaper cost where one is given
+    twice), skipping removed nodes, in place; returns the old nodes (``< n``) a new link reaches."""
+    reached: set[int] = set()
+    for t, nl in enumerate(new_links):
+        v = n + t
+        for q, c in nl.items():
+            if q in removed:
+                continue
+            if c < adj[v].get(q, math.inf):
+                adj[v][q] = c
+                adj[q][v] = c
+            if q < n:
+                reached.add(q)
+    return reached
