@@ -30,6 +30,7 @@ from werkland.report.figures import FigureResult, render_figures
 from werkland.report.i18n import LANGUAGES, tr
 from werkland.report.load import RegionData, load_region
 from werkland.report.methods import connectivity_warnings, formulas, kernel_table, provenance
+from werkland.report.section_registry import build_sections
 from werkland.report.styles import write_region_styles
 from werkland.report.webmap import build_interactive_map
 
@@ -166,6 +167,7 @@ def _page_context(
         "citation": data.citation.value if data.citation.ok else None,
         "osm": OSM_CITATION,
         "connectivity_warnings": connectivity_warnings(data),
+        "extra_sections": build_sections(data),
     }
 
 
