@@ -15,4 +15,5 @@ run_step(
     snakemake.input.summary,
     snakemake.output.barriers,
     params=BarrierParams.from_dict(snakemake.params.p),
+    current_tif=snakemake.input.current[0] if snakemake.input.current else None,
 )

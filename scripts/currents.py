@@ -18,5 +18,6 @@ files = CurrentsFiles(
     flow_potential=Path(snakemake.output.flow_potential),
     normalized=Path(snakemake.output.normalized),
     source=Path(snakemake.input.source[0]) if snakemake.input.source else None,
+    current_links=Path(snakemake.output.links),
 )
 run_step(snakemake.log[0], run_currents, files, params=CurrentsParams.from_dict(snakemake.params.p))

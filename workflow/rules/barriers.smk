@@ -1,5 +1,6 @@
 # Migration barriers: road, rail and water segments that cut corridors, ranked per guild
-# by the Barrier Mapper score and the network gain (dECA, dPC) of mitigating them.
+# by the Barrier Mapper score and the network gain (dECA, dPC) of mitigating them; with the currents
+# stage on, also by the current crossing each segment.
 
 
 rule barriers:
@@ -10,6 +11,8 @@ rule barriers:
         patches_gpkg=LAYOUT.patches_gpkg("{guild}").as_posix(),
         links=LAYOUT.links("{guild}").as_posix(),
         summary=LAYOUT.summary("{guild}").as_posix(),
+        # currents/{guild}_current.tif when currents.enabled (columns current_crossing, current_rank)
+        current=barriers_current,
     output:
         barriers=LAYOUT.barriers("{guild}").as_posix(),
     log:

@@ -1,6 +1,7 @@
 # Circuit-theory connectivity per region and guild (Circuitscape / Omniscape methods): effective
 # resistance between patches, cumulative current over the links, pinch points in the link corridors
-# and the Omniscape moving-window maps. Included only when currents.enabled is true.
+# and the Omniscape moving-window maps, and the links with r_eff and cwd_to_r_eff. Included only when
+# currents.enabled is true; the barriers rule then also reads the current map (current_crossing).
 
 
 rule currents:
@@ -17,6 +18,8 @@ rule currents:
         omni_current=LAYOUT.omni_current("{guild}").as_posix(),
         flow_potential=LAYOUT.flow_potential("{guild}").as_posix(),
         normalized=LAYOUT.normalized_current("{guild}").as_posix(),
+        # the links layer plus r_eff and cwd_to_r_eff (graph/{guild}_links.gpkg stays as connectivity wrote it)
+        links=LAYOUT.current_links("{guild}").as_posix(),
     log:
         "results/logs/currents/{region}_{guild}.log",
     benchmark:

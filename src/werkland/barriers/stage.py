@@ -3,11 +3,14 @@
 :func:`run_barriers` reads the landscape and the guild's links, cuts the barrier polygons into
 segments (:mod:`werkland.barriers.segments`), lists the links each segment cuts and scores it
 (:mod:`werkland.barriers.scores`), computes the network gain of the top segments
-(:mod:`werkland.barriers.gains`), ranks them and writes ``barriers/{guild}.gpkg``.
+(:mod:`werkland.barriers.gains`), ranks them and writes ``barriers/{guild}.gpkg``. With the
+currents stage's current map it adds ``current_crossing`` and ``current_rank`` (circuit theory
+beside the least-cost scores; NaN when the currents stage is off).
 :func:`combine_barriers` merges the guild rankings into one multi-guild rank.
 
 Units: lengths and radii in metres, cost distances in cost-weighted metres, ``dECA_ha`` in ha,
-``dPC`` in percent of the baseline PCnum.
+``dPC`` in percent of the baseline PCnum, ``current_crossing`` in A (for 1 A per linked patch
+pair, summed over the links).
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ from werkland.barriers.scores import (
     pair_scores_chunked,
     patch_searches,
     patches_reaching,
+    search_bounds,
 )
 from werkland.barriers.segments import BarrierSegments, barrier_classes, segment_barriers
 from werkland.connectivity import GraphState, prepare_resistance
+from werkland.currents.downstream import segment_current_crossing
 from werkland.params import BarrierParams
 from werkland.raster.io import Grid, line_cells, read_raster, release_free_memory, write_gpkg
 
@@ -49,6 +54,7 @@ _HEAD_COLUMNS: dict[str, Any] = {
 }
 _TAIL_COLUMNS: dict[str, Any] = {
     "dECA_ha": float, "dECA_pct": float, "dPC": float, "gain_evaluated": bool, "rank": "int64",
+    "current_crossing": float, "current_rank": float,
 }
 
 
@@ -218,9 +224,9 @@ def _score_segments(
     m = segs.n
     radii = list(params.radii_m)
     probes = build_probes(segs, land.res.shape, land.grid.res_m, radii)
-    minima = patch_searches(land.res, land.labels, land.n, land.grid.res_m, kern.max_cost + kern.width, probes,
-                            params.n_threads)
     lp, lq, lcd = _link_arrays(links)
+    minima = patch_searches(land.res, land.labels, land.n, land.grid.res_m, kern.max_cost + kern.width, probes,
+                            params.n_threads, search_bounds(land.n, lp, lq, lcd, kern.max_cost, kern.width))
     sc: PairScores = pair_scores_chunked(lp, lq, lcd, minima, probes, np.asarray(radii, np.float64), land.rbase,
                                          kern.width, m, params.n_threads)
     for ri, R in enumerate(radii):
@@ -275,6 +281,35 @@ def _network_gains(
     tab["gain_evaluated"] = evaluated
 
 
+def _current_columns(tab: Any, segs: BarrierSegments, current_tif: Any, land: _Landscape) -> None:
+    """Columns ``current_crossing`` (A) and ``current_rank`` (1 = most current; ties by id).
+
+    ``current_crossing`` is the current of ``currents/{guild}_current.tif`` crossing each segment
+    (:func:`werkland.currents.segment_current_crossing`): the node current summed over the
+    segment's footprint cells, divided by its mean width in cells (footprint cells / centre-line
+    cells), because a current crossing a footprint ``w`` cells wide passes ``w`` cells in series.
+    Without a current map both columns are NaN.
+    """
+    m = len(tab)
+    if current_tif is None:
+        tab["current_crossing"] = np.full(m, np.nan)
+        tab["current_rank"] = np.full(m, np.nan)
+        return
+    cur, grid, nodata = read_raster(current_tif)
+    if cur.shape != land.res.shape or tuple(grid.transform) != tuple(land.grid.transform):
+        raise WerklandInputError("current map and resistance raster differ in grid", path=str(current_tif),
+                                 fix="re-run the currents rule of this guild")
+    cur = cur.astype(np.float64)
+    if nodata is not None and np.isfinite(nodata):
+        cur[cur == nodata] = np.nan
+    crossing = segment_current_crossing(cur, segs.raster, np.diff(segs.line_ptr))
+    order = np.lexsort((tab["segment_id"].to_numpy(), -crossing))
+    rank = np.empty(m, np.int64)
+    rank[order] = np.arange(1, m + 1)
+    tab["current_crossing"] = crossing
+    tab["current_rank"] = rank
+
+
 def _ranked_output(tab: Any, score_key: np.ndarray, radii: Sequence[float], crs_wkt: str) -> Any:
     """Column ``rank`` (by dECA, then best score, then id) and the layer sorted by it."""
     m = len(tab)
@@ -311,6 +346,7 @@ def run_barriers(
     out_gpkg: str | os.PathLike[str],
     *,
     params: BarrierParams,
+    current_tif: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Find, score and rank the barrier segments of one guild; write ``barriers/{guild}.gpkg``.
 
@@ -336,6 +372,10 @@ def run_barriers(
     params : werkland.params.BarrierParams
         The guild's barrier settings with its connectivity settings (kernel, p floor, corridor
         width, metrics tolerance).
+    current_tif : path-like, optional
+        ``currents/{guild}_current.tif`` (cumulative current of the currents stage, on the grid of
+        the resistance raster). Gives columns ``current_crossing`` (A crossing the segment) and
+        ``current_rank`` (1 = most current); None (currents stage off): both columns are NaN.
 
     Returns
     -------
@@ -366,6 +406,8 @@ def run_barriers(
         "max_cost_distance": kern.max_cost,
         "barrier_classes": list(classes),
     }
+    if current_tif is not None:
+        info["current_map"] = Path(current_tif).name
     links, paths = _read_links(links_gpkg, land.res.shape, land.grid.transform)
     release_free_memory()  # the heap of the link and land-cover geometries, before the probe table
     if m == 0:
@@ -382,6 +424,7 @@ def run_barriers(
         t2 = time.perf_counter()
         cand = _gain_candidates(tab, score_key, params.top_n)
         _network_gains(tab, segs, land, links, touch, cand, params, kern, area_ha)
+        _current_columns(tab, segs, current_tif, land)
         timing.update(surfaces=t2 - t1, gains=time.perf_counter() - t2)
         out = _ranked_output(tab, score_key, radii, crs_wkt)
         info["n_matter"] = int(tab["matters"].sum())
@@ -411,6 +454,48 @@ def _guild_values(g: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(len(g)), deca
 
 
+def _column_or_nan(g: Any, col: str) -> np.ndarray:
+    """A numeric column of a guild layer, NaN when the layer has no such column (older files)."""
+    if col in g.columns:
+        return pd.to_numeric(g[col], errors="coerce").to_numpy(np.float64)
+    return np.full(len(g), np.nan)
+
+
+def _combined_current(base: pd.DataFrame, frames: list[pd.DataFrame], guilds: list[str],
+                      weights: Mapping[str, float]) -> None:
+    """Columns ``current_crossing_<guild>``, ``current_rank_<guild>``, ``current_crossing``,
+    ``current_score`` and ``current_rank`` of the combined layer (see :func:`combine_barriers`)."""
+    n = len(base)
+    total, score = np.zeros(n), np.zeros(n)
+    wsum, any_current = 0.0, False
+    for guild, f in zip(guilds, frames, strict=True):
+        f = f.set_index("segment_id")
+        for col in (f"current_crossing_{guild}", f"current_rank_{guild}"):
+            base[col] = f[col].reindex(base["segment_id"]).to_numpy()
+        c = base[f"current_crossing_{guild}"].to_numpy(np.float64)
+        if not np.any(np.isfinite(c)):
+            continue
+        any_current = True
+        c = np.where(np.isfinite(c), c, 0.0)
+        total += c
+        w = float(weights.get(guild, 1.0))
+        wsum += w
+        top = float(c.max()) if n else 0.0
+        if top > 0:
+            score += w * c / top
+    if not any_current:
+        base["current_crossing"] = np.full(n, np.nan)
+        base["current_score"] = np.full(n, np.nan)
+        base["current_rank"] = np.full(n, np.nan)
+        return
+    base["current_crossing"] = total
+    base["current_score"] = score / wsum if wsum > 0 else np.zeros(n)
+    order = np.lexsort((base["segment_id"].to_numpy(), -base["current_score"].to_numpy()))
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(1, n + 1)
+    base["current_rank"] = rank
+
+
 def combine_barriers(
     paths: Mapping[str, str | os.PathLike[str]],
     weights: Mapping[str, float],
@@ -423,6 +508,12 @@ def combine_barriers(
     radii) divided by the guild's maximum is used instead. ``multi_score`` is the weighted mean of
     these values over all guilds (a guild without the segment contributes 0); ``multi_rank`` 1 is
     the best (ties by ``segment_id``).
+
+    Circuit theory beside it: ``current_crossing_<guild>`` and ``current_rank_<guild>`` are the
+    guild's columns; ``current_crossing`` is their sum over the guilds (A) and ``current_score`` the
+    weighted mean of each guild's ``current_crossing`` divided by the guild's largest (0..1, over
+    the guilds that have a current map), ``current_rank`` 1 the highest ``current_score`` (ties by
+    ``segment_id``). Without current maps (currents stage off) these columns are NaN.
 
     Parameters
     ----------
@@ -466,6 +557,8 @@ def combine_barriers(
                     f"rank_{guild}": g["rank"],
                     f"dECA_ha_{guild}": deca,
                     f"weight_{guild}": w,
+                    f"current_crossing_{guild}": _column_or_nan(g, "current_crossing"),
+                    f"current_rank_{guild}": _column_or_nan(g, "current_rank"),
                 }
             )
         )
@@ -486,6 +579,7 @@ def combine_barriers(
     rank = np.empty(len(base), np.int64)
     rank[order] = np.arange(1, len(base) + 1)
     base["multi_rank"] = rank
+    _combined_current(base, frames, sorted(paths), weights)
     out = gpd.GeoDataFrame(base.drop(columns="geometry"), geometry=gpd.GeoSeries(base["geometry"], crs=crs), crs=crs)
     out = out.sort_values("multi_rank").reset_index(drop=True)
     write_gpkg(out, out_gpkg, "barriers")

@@ -10,6 +10,10 @@ Steps
 4. Pinch points: 1 A per link inside its least-cost corridor (:mod:`~werkland.currents.pinch`).
 5. Omniscape: moving-window current with habitat suitability as source strength, its flow potential
    and the normalised current (:mod:`~werkland.currents.omniscape`).
+6. The links with their effective resistance: ``currents/{guild}_links.gpkg`` layer ``links`` =
+   every column (and the geometry) of ``graph/{guild}_links.gpkg`` plus ``r_eff`` and
+   ``cwd_to_r_eff`` (:func:`~werkland.currents.downstream.links_with_r_eff`). The connectivity
+   links file itself is left unchanged.
 
 Units: conductance = 1 / resistance per cell; the cell size does not enter the circuit, so
 effective resistances are in the resistance raster's unit per cell and currents in A for a 1 A
@@ -32,6 +36,7 @@ import pandas as pd
 import rasterio
 
 from werkland._errors import unreadable
+from werkland.currents.downstream import links_with_r_eff
 from werkland.currents.graph import conductance_from_resistance, grid_graph
 from werkland.currents.omniscape import OmniscapeSettings, omniscape
 from werkland.currents.pairwise import PairwiseSolution, cumulative_current, pairwise_resistance
@@ -39,7 +44,7 @@ from werkland.currents.pinch import pinch_points
 from werkland.currents.solver import SolverSettings
 from werkland.layout import RegionPaths
 from werkland.params import CurrentsParams
-from werkland.raster.io import Grid, read_raster, write_csv, write_raster
+from werkland.raster.io import Grid, read_raster, write_csv, write_gpkg, write_raster
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,8 @@ _POTENTIAL_BUDGET_BYTES = 1.5e9
 @dataclass(frozen=True)
 class CurrentsFiles:
     """Inputs and outputs of one guild's currents job (``source``: optional Omniscape source raster,
-    default the habitat suitability)."""
+    default the habitat suitability; ``current_links``: the links with ``r_eff`` and
+    ``cwd_to_r_eff``, not written when None)."""
 
     resistance: Path
     patches: Path
@@ -67,13 +73,15 @@ class CurrentsFiles:
     flow_potential: Path
     normalized: Path
     source: Path | None = None
+    current_links: Path | None = None
 
     @classmethod
     def of(cls, paths: RegionPaths, guild: str) -> CurrentsFiles:
         """The files of ``guild`` in a region's results (:class:`werkland.layout.RegionPaths`)."""
         return cls(paths.resistance(guild), paths.patches_tif(guild), paths.links(guild), paths.habitat(guild),
                    paths.current_resistance(guild), paths.current(guild), paths.pinchpoints(guild),
-                   paths.omni_current(guild), paths.flow_potential(guild), paths.normalized_current(guild))
+                   paths.omni_current(guild), paths.flow_potential(guild), paths.normalized_current(guild),
+                   current_links=paths.current_links(guild))
 
 
 @dataclass
@@ -84,6 +92,7 @@ class _Inputs:
     habitat: np.ndarray
     links: pd.DataFrame
     grid: Grid
+    links_layer: gpd.GeoDataFrame
 
 
 def _read_inputs(f: CurrentsFiles) -> _Inputs:
@@ -99,10 +108,10 @@ def _read_inputs(f: CurrentsFiles) -> _Inputs:
     if hnd is not None:
         hab[hab == hnd] = 0.0
     hab[~np.isfinite(hab) | (hab < 0)] = 0.0
-    links = gpd.read_file(f.links, layer="links")
-    links = pd.DataFrame(links.drop(columns="geometry", errors="ignore"))
+    layer = gpd.read_file(f.links, layer="links")
+    links = pd.DataFrame(layer.drop(columns="geometry", errors="ignore"))
     cond = conductance_from_resistance(res)
-    return _Inputs(res, cond, np.asarray(patches, dtype=np.int64), hab, links, grid)
+    return _Inputs(res, cond, np.asarray(patches, dtype=np.int64), hab, links, grid, layer)
 
 
 def _patch_ids(inp: _Inputs) -> np.ndarray:
@@ -247,7 +256,10 @@ def run_currents(files: CurrentsFiles, params: CurrentsParams) -> dict:
                              four_neighbors=p.connect_four_neighbors, avg_resistance=not p.avg_conductance,
                              settings=solver, label=f"guild {p.guild}", n_workers=p.n_threads)
         summary["pinch_residual"] = pinch.residual
-    write_csv(_resistance_table(ids, sol), files.resistance_csv)
+    table = _resistance_table(ids, sol)
+    write_csv(table, files.resistance_csv)
+    if files.current_links is not None:
+        _write_current_links(inp.links_layer, table, files.current_links)
     cur = graph.to_raster(cur_nodes) if graph is not None and cur_nodes is not None else np.zeros(inp.res.shape)
     _write_map(files.current, cur, valid, inp.grid,
                _tags(p, "cumulative node current of the 1 A pair solves over the links", note,
@@ -258,6 +270,12 @@ def run_currents(files: CurrentsFiles, params: CurrentsParams) -> dict:
     _write_omniscape(files, inp, p, solver, valid, summary)
     log.info("guild %s: %s", p.guild, summary)
     return summary
+
+
+def _write_current_links(layer: gpd.GeoDataFrame, table: pd.DataFrame, path: Path) -> None:
+    """``currents/{guild}_links.gpkg`` layer ``links``: the links layer plus ``r_eff``, ``cwd_to_r_eff``."""
+    out = links_with_r_eff(layer, table)
+    write_gpkg(gpd.GeoDataFrame(out, geometry=layer.geometry.name, crs=layer.crs), path, "links")
 
 
 def _write_omniscape(files: CurrentsFiles, inp: _Inputs, p: CurrentsParams, solver: SolverSettings,

@@ -12,12 +12,18 @@ Styles:
 * habitat, resistance, cooling (HM), runoff, corridors: graduated colour ramps with fixed,
   documented ranges (resistance on a log-spaced ramp);
 * patches by dPC, links by dispersal probability: graduated;
-* barriers by rank, candidates by measure type, occurrences by guild: categorised.
+* barriers by rank, candidates by measure type, occurrences by guild: categorised;
+* the currents rasters (only when ``currents.enabled``): cumulative, pinch-point and Omniscape
+  current on log-spaced ramps and the flow potential on a linear ramp, each from the 2nd to the
+  98th percentile of the raster's positive cells (read from the raster when it exists, else a
+  default range); the normalised current on a diverging ramp centred on 1 (0.1 .. 10, log-spaced:
+  blue < 1 impeded, white = 1, red > 1 channelised).
 
 Which styles a region has, and where they go, is part of the data contract
 (:func:`werkland.layout.style_targets`, :meth:`werkland.layout.RegionPaths.qml`). The styles depend on
 the legend, the guild list and the configuration; only the corridor range without a configured
-corridor width and the geometry type of a few layers are read from the stage outputs when present.
+corridor width, the ranges of the currents rasters and the geometry type of a few layers are read
+from the stage outputs when present.
 """
 
 from __future__ import annotations
@@ -32,17 +38,21 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+import numpy as np
 import pyogrio
 
 from werkland._errors import WerklandInputError
-from werkland.layout import RegionPaths, StyleTarget, style_targets
+from werkland.layout import CURRENT_RASTERS, RegionPaths, StyleTarget, style_targets
 from werkland.params.report import ReportParams
-from werkland.raster.io import atomic_path
+from werkland.raster.io import atomic_path, read_raster
 from werkland.tables import Legend, load_legend, load_yaml
 
 log = logging.getLogger(__name__)
 
 QGIS_VERSION = "3.28.0-Firenze"
+
+#: Style kinds of the currents rasters (:data:`werkland.layout.CURRENT_RASTERS`).
+CURRENT_STYLE_KINDS: frozenset[str] = frozenset(kind for _name, kind in CURRENT_RASTERS)
 
 #: Default intervention types (the shipped catalogue) used when no catalogue file is readable.
 DEFAULT_MEASURES: tuple[str, ...] = (
@@ -72,6 +82,9 @@ RAMPS: dict[str, tuple[str, ...]] = {
     "corridor": ("#3f007d", "#6a51a3", "#9e9ac8", "#dadaeb", "#fcfbfd"),
     "dpc": ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704"),
     "probability": ("#d9d9d9", "#969696", "#525252", "#000000"),
+    "current": ("#000004", "#51127c", "#b73779", "#fc8961", "#fcfdbf"),
+    "flow_potential": ("#f7fcfd", "#bfd3e6", "#8c96c6", "#88419d", "#4d004b"),
+    "normalized": ("#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b"),
 }
 
 
@@ -487,6 +500,55 @@ _FIXED_STYLES: dict[str, Callable[[], str]] = {
 }
 
 
+#: Currents style ranges (A) used while a raster is absent or has no positive cell.
+_CURRENT_RANGE_DEFAULT: tuple[float, float] = (1e-3, 1.0)
+#: Values sampled at most per raster for its style range (a regular stride, deterministic).
+_RANGE_SAMPLE = 4_000_000
+
+
+def current_range(path: Path, *, low: float = 2.0, high: float = 98.0) -> tuple[float, float]:
+    """Style range of a currents raster: the ``low`` and ``high`` percentiles of its positive cells.
+
+    Nodata, NaN and cells <= 0 are left out. Without the file or any positive cell the default
+    :data:`_CURRENT_RANGE_DEFAULT` is returned; a degenerate range is widened to ``(v / 10, v)``.
+    """
+    if not path.is_file():
+        return _CURRENT_RANGE_DEFAULT
+    arr, _grid, nodata = read_raster(path)
+    vals = arr.ravel()
+    if vals.size > _RANGE_SAMPLE:
+        vals = vals[:: int(math.ceil(vals.size / _RANGE_SAMPLE))]
+    vals = vals.astype(np.float64)
+    keep = np.isfinite(vals) & (vals > 0)
+    if nodata is not None and math.isfinite(float(nodata)):
+        keep &= vals != float(nodata)
+    vals = vals[keep]
+    if vals.size == 0:
+        return _CURRENT_RANGE_DEFAULT
+    lo, hi = (float(v) for v in np.percentile(vals, [low, high]))
+    if not hi > lo:
+        hi = max(hi, float(vals.max()))
+        lo = min(lo, hi / 10.0)
+    return lo, hi
+
+
+def _current_qml(kind: str, data: Path) -> str:
+    """Style of a currents raster (see the module docstring)."""
+    if kind == "normalized":
+        return pseudocolor_raster_qml(0.1, 10.0, RAMPS["normalized"], n_classes=5, log_scale=True,
+                                      unit="ratio")
+    lo, hi = current_range(data)
+    if kind == "flow_potential":
+        return pseudocolor_raster_qml(lo, hi, RAMPS["flow_potential"], n_classes=5, unit="A")
+    return pseudocolor_raster_qml(lo, hi, RAMPS["current"], n_classes=5, log_scale=True, unit="A")
+
+
+def currents_enabled(params: ReportParams) -> bool:
+    """Whether the run's configuration switches the currents stage on (``currents.enabled``)."""
+    section = params.config_as_run.get("currents") or {}
+    return bool(section.get("enabled", False)) if isinstance(section, Mapping) else False
+
+
 def style_text(
     target: StyleTarget,
     *,
@@ -512,6 +574,8 @@ def style_text(
         return pseudocolor_raster_qml(0.0, width, RAMPS["corridor"], n_classes=5, unit="cost-m above LCD")
     if kind == "barriers":
         return _barriers_qml(target, data)
+    if kind in CURRENT_STYLE_KINDS:
+        return _current_qml(kind, data)
     if kind == "occurrences":
         cats = [(g, _QUALITATIVE[i % len(_QUALITATIVE)], guild_labels[g]) for i, g in enumerate(guild_labels)]
         return categorised_vector_qml("guild", cats, "point")
@@ -561,7 +625,7 @@ def write_region_styles(
     if only is not None:
         wanted = {str(Path(p)) if Path(p).is_absolute() else str(paths.dir / p) for p in only}
     written = []
-    for t in style_targets(list(labels), params.storm_names):
+    for t in style_targets(list(labels), params.storm_names, currents=currents_enabled(params)):
         out = paths.qml(t)
         if wanted is not None and str(out) not in wanted:
             continue
