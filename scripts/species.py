@@ -1,4 +1,4 @@
-"""Species records from GBIF for one region: occurrences, counts per park and guild, citation.
+"""Species records (GBIF or a monitoring table) for one region: occurrences, counts, names, citation.
 
 pygbif calls logging.basicConfig() at import, so it is imported before run_step sets up logging.
 """
@@ -25,4 +25,6 @@ run_step(
     snakemake.output.cleaning_log,
     params=SpeciesParams.from_dict(snakemake.params.p),
     cache_dir=snakemake.params.cache_dir,
+    out_citation_txt=snakemake.output.citation_txt,
+    out_names_csv=snakemake.output.names,
 )

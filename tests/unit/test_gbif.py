@@ -313,10 +313,30 @@ def test_retry_on_429_honours_retry_after(replay: Replay) -> None:
 
 
 def test_retry_on_500_with_exponential_backoff(replay: Replay) -> None:
-    replay.routes[("GET", "occurrence/search")] = [(500, "text/plain", b"boom"), (503, "text/plain", b"busy"), js({"count": 1, "results": [{}]})]
+    replay.routes[("GET", "occurrence/search")] = [(500, "text/plain", b"boom"), (503, "text/plain", b"busy"),
+                                                   (502, "text/plain", b"gateway"), js({"count": 1, "results": [{}]})]
     sl = FakeSleep()
     client(replay, sleep=sl, backoff_s=1.0).search_page({}, 0)
-    assert len(sl.calls) == 2 and 1.0 <= sl.calls[0] <= 1.25 and 2.0 <= sl.calls[1] <= 2.5
+    # urllib3 Retry: the first retry at once, then backoff_s, 2 * backoff_s, ... plus up to 25 % jitter
+    assert len(sl.calls) == 2 and 1.0 <= sl.calls[0] <= 1.25 and 2.0 <= sl.calls[1] <= 2.25
+    assert replay.hits("occurrence/search") == 4
+
+
+def test_client_retries_through_a_urllib3_retry_adapter(replay: Replay) -> None:
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    c = client(replay, max_retries=4, backoff_s=0.5)
+    adapter = c.session.get_adapter(replay.base)
+    assert isinstance(adapter, HTTPAdapter) and isinstance(adapter.max_retries, Retry)
+    r = adapter.max_retries
+    assert set(r.status_forcelist) == {429, 500, 502, 503, 504} and r.respect_retry_after_header
+    assert r.total == 4 and r.backoff_jitter > 0 and "POST" not in r.allowed_methods
+    # a download request (POST) answered 503 is not repeated: GBIF may have queued it
+    replay.routes[("POST", "occurrence/download/request")] = [(503, "text/plain", b"busy")]
+    with pytest.raises(gbif.GbifUnavailableError):
+        c.request("POST", "occurrence/download/request", json_body={}, expect="text")
+    assert replay.hits("occurrence/download/request") == 1
 
 
 def test_persistent_500_gives_up(replay: Replay) -> None:
@@ -330,7 +350,7 @@ def test_timeout_then_success(replay: Replay) -> None:
     replay.routes[("GET", "occurrence/search")] = ["sleep:1.0", js({"count": 0, "results": []})]
     sl = FakeSleep()
     body = client(replay, timeout=(1.0, 0.3), sleep=sl).search_page({}, 0)
-    assert body["count"] == 0 and len(sl.calls) == 1
+    assert body["count"] == 0 and replay.hits("occurrence/search") == 2 and sl.calls == []  # first retry at once
 
 
 def test_truncated_json_retried_then_fails(replay: Replay) -> None:

@@ -84,9 +84,14 @@ def _run(region_inputs: dict, source: str = "file", params: dict | None = None, 
 
 
 def species_params(source: str = "file", **overrides) -> SpeciesParams:
-    """The demo config's species settings (schema defaults filled) with a source and overrides."""
+    """The demo config's species settings (schema defaults filled) with a source and overrides.
+
+    Guild-taxa matching is off unless asked for (tests never reach the live GBIF API; the name tests
+    replay cassettes).
+    """
     cfg = validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SCHEMA)
     base = SpeciesParams.from_config(cfg, {"species_source": source, "species_file": ""})
+    overrides.setdefault("resolve_names", False)
     return dataclasses.replace(base, **overrides)
 
 

@@ -21,6 +21,13 @@ DERIVED_DATASET_INSTRUCTION = (
 )
 
 
+TABLE_CITATION_INSTRUCTION = (
+    "The records come from a monitoring-scheme export, not from GBIF: cite the scheme and its data holders as "
+    "their terms of use require (e.g. NDFF: 'NDFF (<year>) Verspreidingsgegevens ..., geraadpleegd <date>'; "
+    "waarneming.nl: 'Waarneming.nl / Observation.org, <date>') and respect their licences."
+)
+
+
 def build_citation(fetch: gbif.FetchResult, raw: pd.DataFrame, clean: pd.DataFrame, source: str) -> dict[str, Any]:
     """Citation record for ``species/citation.json``: DOI or datasets with counts and licences.
 
@@ -71,6 +78,9 @@ def build_citation(fetch: gbif.FetchResult, raw: pd.DataFrame, clean: pd.DataFra
         "caveats": "presence-only data; sampling effort is uneven (roads, towns, reserves) and business parks are "
                    "rarely visited; compare parks only at a common number of records or coverage",
     }
+    if fetch.mode == "table":
+        cit["table"] = {k: v for k, v in fetch.meta.items() if k in ("format", "member", "rows", "located_by", "crs", "names")}
+        cit["derived_dataset_instruction"] = TABLE_CITATION_INSTRUCTION
     cit["text"] = citation_text(cit)
     return cit
 
@@ -80,6 +90,17 @@ def citation_text(cit: Mapping[str, Any]) -> str:
     if cit["status"] == "no_data":
         return f"No GBIF species data: {cit['message']}"
     lines = []
+    if cit.get("mode") == "table":
+        q = cit.get("query") or {}
+        preset = f", preset {q['preset']}" if q.get("preset") else ""
+        lines.append(f"Monitoring-table records: {q.get('table')}{preset}, read {cit.get('access_date')}; "
+                     f"names matched to the GBIF Backbone Taxonomy; query sha256 {cit['query_sha256'][:12]}.")
+        lines.append(f"Data from {cit['n_datasets']} dataset(s): "
+                     + "; ".join(f"{d['datasetKey']} ({d['records_clean']} records, {d['license']})" for d in cit["datasets"][:20])
+                     + (" ..." if cit["n_datasets"] > 20 else ""))
+        lines.append(TABLE_CITATION_INSTRUCTION)
+        lines.append(cit["commercial_use_note"])
+        return "\n".join(lines)
     if cit.get("doi"):
         lines.append(cit.get("gbif_citation") or f"GBIF.org GBIF Occurrence Download https://doi.org/{cit['doi']}")
     else:

@@ -111,17 +111,27 @@ def _raster_lookup(arr: np.ndarray, grid: Any, x: np.ndarray, y: np.ndarray, crs
     return out
 
 
-class _RuleLog:
-    def __init__(self, n: int) -> None:
-        self.keep = np.ones(n, dtype=bool)
-        self.rows: list[dict[str, Any]] = [{"step": 0, "rule": "input", "description": "records received from GBIF", "removed": 0, "remaining": n}]
+#: Taxon key columns a ``species.taxon_keys`` filter is checked against (any rank matches).
+TAXON_KEY_COLUMNS = ("kingdomKey", "phylumKey", "classKey", "orderKey", "familyKey", "genusKey", "speciesKey", "taxonKey")
+#: Optional record columns of monitoring tables (:mod:`werkland.species.table`): the backbone match
+#: type of the record's name and whether the record passed the scheme's validation.
+NAME_MATCH_COLUMN = "nameMatchType"
+VALIDATED_COLUMN = "validated"
 
-    def apply(self, rule: str, description: str, fail: np.ndarray) -> None:
+
+class _RuleLog:
+    def __init__(self, n: int, description: str = "records received from GBIF") -> None:
+        self.keep = np.ones(n, dtype=bool)
+        self.rows: list[dict[str, Any]] = [{"step": 0, "rule": "input", "description": description, "removed": 0, "remaining": n}]
+
+    def apply(self, rule: str, description: str, fail: np.ndarray, *, listed: bool = True) -> None:
+        """Remove the failing records; ``listed=False`` writes the row only when it removed records."""
         fail = np.asarray(fail, dtype=bool)
         removed = int(np.count_nonzero(fail & self.keep))
         self.keep &= ~fail
-        self.rows.append({"step": len(self.rows), "rule": rule, "description": description, "removed": removed,
-                          "remaining": int(self.keep.sum())})
+        if listed or removed:
+            self.rows.append({"step": len(self.rows), "rule": rule, "description": description, "removed": removed,
+                              "remaining": int(self.keep.sum())})
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["step", "rule", "description", "removed", "remaining"])
@@ -143,6 +153,8 @@ def process_records(
     guild_taxa: Mapping[str, list[dict[str, Any]]],
     params: SpeciesParams,
     red_list: pd.DataFrame | None = None,
+    input_description: str = "records received from GBIF",
+    query_filtered: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Clean records and assign park, patches, land cover and guilds (all vectorised).
 
@@ -168,6 +180,13 @@ def process_records(
         :data:`DEFAULT_PARAMS` merged with the user's values.
     red_list : pandas.DataFrame, optional
         From :func:`load_national_red_list`.
+    input_description : str
+        Description of the ``input`` row of the cleaning log (where the records came from).
+    query_filtered : bool
+        The records answer a GBIF query that applied ``basis_of_record``, ``taxon_keys`` and
+        ``hasGeospatialIssue`` already (api, cache, download, or no records): those filters still run,
+        but their cleaning-log rows are written only when they remove records. For files and tables
+        (false) every filter has its row.
 
     Returns
     -------
@@ -182,7 +201,7 @@ def process_records(
     """
     t0 = time.perf_counter()
     n = len(records)
-    rl = _RuleLog(n)
+    rl = _RuleLog(n, input_description)
     warnings: list[str] = []
     lat = records["decimalLatitude"].to_numpy(dtype=np.float64, na_value=np.nan)
     lon = records["decimalLongitude"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -191,6 +210,27 @@ def process_records(
     bor = _upper(records["basisOfRecord"])
     rl.apply("fossil_or_living_specimen", "basisOfRecord FOSSIL_SPECIMEN or LIVING_SPECIMEN",
              bor.isin(["FOSSIL_SPECIMEN", "LIVING_SPECIMEN"]).to_numpy())
+    # the query filters are applied to the records of every source: files and tables never saw them.
+    # Records of a GBIF query were filtered by GBIF already: their rows appear only if they remove any.
+    listed = not query_filtered
+    allowed = [str(b).upper() for b in (params.basis_of_record or ())]
+    rl.apply("basis_of_record", f"basisOfRecord missing or not one of species.basis_of_record {allowed}",
+             (~bor.isin(allowed)).to_numpy() if allowed else np.zeros(n, dtype=bool), listed=listed)
+    if params.taxon_keys:
+        wanted = np.asarray(sorted(int(k) for k in params.taxon_keys), dtype=np.float64)
+        hit = np.zeros(n, dtype=bool)
+        for col in TAXON_KEY_COLUMNS:
+            hit |= np.isin(records[col].to_numpy(dtype=np.float64, na_value=np.nan), wanted)
+        fail_taxon = ~hit
+    else:
+        fail_taxon = np.zeros(n, dtype=bool)
+    rl.apply("taxon_keys", f"no taxon key of the record is in species.taxon_keys {list(params.taxon_keys or [])}", fail_taxon,
+             listed=listed)
+    rl.apply("geospatial_issue", "hasGeospatialIssues true (GBIF geospatial issue)",
+             (records["hasGeospatialIssues"].fillna("").astype(str).str.lower() == "true").to_numpy(), listed=listed)
+    if VALIDATED_COLUMN in records.columns:
+        ok = records[VALIDATED_COLUMN].fillna(False).to_numpy(dtype=bool)
+        rl.apply("not_validated", "validation status of the monitoring scheme not accepted (species_table.validated)", ~ok)
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(lat) | ~np.isfinite(lon) | (np.abs(lat) > 90) | (np.abs(lon) > 180) | ((lat == 0) & (lon == 0))
     rl.apply("coordinates_invalid", "coordinates missing, out of range or (0, 0)", bad)
@@ -220,6 +260,11 @@ def process_records(
         if y1 is not None:
             bad_year |= ~(year <= y1)
     rl.apply("year_out_of_range", f"year missing or outside {y0}..{y1}", bad_year)
+    if NAME_MATCH_COLUMN in records.columns:
+        mt = _upper(records[NAME_MATCH_COLUMN])
+        rl.apply("name_not_matched_exactly",
+                 "scientific name matched the GBIF backbone only fuzzily, at a higher rank or not at all (listed in names.csv)",
+                 (mt != "EXACT").to_numpy())
     rl.apply("not_identified_to_species", "no GBIF speciesKey (identified above species level)",
              records["speciesKey"].isna().to_numpy())
 

@@ -1,14 +1,20 @@
-"""Species records from GBIF: fetch, clean, assign to parks/patches/land cover, count, cite.
+"""Species records from GBIF or a monitoring table: fetch, clean, assign to parks/patches/land cover,
+count, cite, and list the name matches.
 
 Pipeline of :func:`run_species`:
 
 1. **Fetch** (:func:`werkland.species.gbif.fetch_occurrences`) by source ``auto`` / ``api`` / ``download`` /
    ``file`` for the region polygon (short counter-clockwise WGS84 WKT, or its bounding box), with
-   ``occurrenceStatus=PRESENT``, coordinates, no geospatial issues, a year range and basis of record.
+   ``occurrenceStatus=PRESENT``, coordinates, no geospatial issues, a year range and basis of record;
+   or read a monitoring export (``table``, :func:`werkland.species.table.read_occurrence_table`) whose
+   names are matched to the GBIF Backbone (:func:`werkland.species.names.resolve_names`). The guild
+   taxa are matched too (``species.resolve_names``); ``species/names.csv`` lists every match.
 2. **Clean** (:func:`process_records`), every rule counted in ``cleaning_log.csv`` in the order
    applied (a record removed by an earlier rule is not counted again): absence records,
-   fossil/living specimens, missing/invalid/zero coordinates, GBIF issue flags, coarse coordinate
-   precision, year range, records without a species key, records outside the (unsimplified) region,
+   fossil/living specimens, basisOfRecord not in ``species.basis_of_record``, no taxon key in
+   ``species.taxon_keys``, GBIF geospatial issue, (tables: not validated), missing/invalid/zero
+   coordinates, GBIF issue flags, coarse coordinate precision, year range, (tables: name not matched
+   exactly), records without a species key, records outside the (unsimplified) region,
    missing / default / too-large coordinate uncertainty (threshold relative to the park or habitat
    patch the record falls in), duplicates (species, coordinates to 5 decimals, date, recorder).
 3. **Assign**: park (``region.gpkg`` layer ``parks``, geopandas ``sjoin``), habitat patch per guild
@@ -31,6 +37,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +47,10 @@ import pandas as pd
 from affine import Affine
 from pyproj import CRS
 
+from werkland._errors import WerklandInputError
 from werkland.params.species import SpeciesParams
 from werkland.raster.io import Grid, atomic_path, read_raster, write_csv, write_gpkg, write_json
-from werkland.species import gbif
+from werkland.species import gbif, names
 from werkland.species.citation import build_citation, citation_text
 from werkland.species.counts import count_species
 from werkland.species.records import (
@@ -51,6 +59,7 @@ from werkland.species.records import (
     process_records,
     read_region,
 )
+from werkland.species.table import load_table_mapping, read_occurrence_table
 from werkland.tables import load_guilds, load_legend
 
 log = logging.getLogger(__name__)
@@ -94,8 +103,11 @@ def run_species(
     *,
     params: SpeciesParams,
     cache_dir: str | os.PathLike[str],
+    out_citation_txt: str | os.PathLike[str] | None = None,
+    out_names_csv: str | os.PathLike[str] | None = None,
+    name_matcher: names.Matcher | None = None,
 ) -> dict[str, Any]:
-    """Fetch, clean, assign, count and cite GBIF occurrences for one region.
+    """Fetch (or read), clean, assign, count and cite the occurrence records of one region.
 
     Parameters
     ----------
@@ -111,10 +123,18 @@ def run_species(
         Outputs (layer ``occurrences``); a plain-text citation is also written beside the JSON
         (same name, ``.txt``).
     params : SpeciesParams
-        Source (``auto``, ``api``, ``download``, ``file`` or ``none``), acquisition, cleaning and
-        counting settings.
+        Source (``auto``, ``api``, ``download``, ``file``, ``table`` or ``none``), acquisition,
+        cleaning and counting settings.
     cache_dir : path-like
-        GBIF cache root (``resources/gbif``).
+        GBIF cache root (``resources/gbif``; names are cached in ``taxa.json`` there).
+    out_citation_txt : path-like, optional
+        Plain-text citation (default: ``out_citation_json`` with suffix ``.txt``).
+    out_names_csv : path-like, optional
+        ``species/names.csv``: the backbone match of every guild taxon and table name (default:
+        ``names.csv`` beside ``out_counts_csv``).
+    name_matcher : callable, optional
+        Name matcher for :func:`werkland.species.names.resolve_names` (default: pygbif, or the
+        werkland client for a mirror ``api_base_url``).
 
     Returns
     -------
@@ -127,25 +147,52 @@ def run_species(
     WerklandInputError
         Bad inputs or configuration (including GBIF 400 answers and too large API queries).
     """
+    txt_out = Path(out_citation_txt) if out_citation_txt else Path(out_citation_json).with_suffix(".txt")
+    names_out = Path(out_names_csv) if out_names_csv else Path(out_counts_csv).parent / "names.csv"
+    outputs = [out_occurrences_gpkg, out_counts_csv, out_citation_json, out_cleaning_log_csv, txt_out, names_out]
+    for old_out in outputs:  # a failed run must not leave the previous run's files (pipeline mode too)
+        Path(old_out).unlink(missing_ok=True)
     region, parks, crs = read_region(region_gpkg)
     legend_table = load_legend(legend_yaml)
     taxa_of = guild_taxa(load_guilds(guilds_yaml, legend_table))
     guilds = list(taxa_of)
     legend = {c.code: c.name for c in legend_table.classes}
-    fetch = _fetch(region, crs, params, cache_dir)
-    raw = fetch.records
+    names_cache = Path(cache_dir) / "taxa.json"
+    t = params.timeout_s
+    # auto must stay quick offline: its names are asked once, without retries
+    retries = 0 if params.source == "auto" else int(params.max_retries)
+    matcher = name_matcher or _LazyMatcher(params.api_base_url, (float(t[0]), float(t[1])), retries, float(params.backoff_s))
     warnings: list[str] = []
+    name_rows: list[pd.DataFrame] = []
+    if params.source in ("file", "table") and params.extra_query:
+        note = f"species.extra_query {sorted(params.extra_query)} is a GBIF query parameter: not applied to {params.source} records"
+        log.warning(note)
+        warnings.append(note)
+    fetch = _fetch(region, crs, params, cache_dir, names_cache=names_cache, matcher=matcher)
+    raw = fetch.records
+    if params.source != "none" and (params.resolve_names or params.source == "table"):
+        taxa_of, guild_rows, w = check_guild_taxa(taxa_of, names_cache, matcher, required=False)
+        name_rows.append(guild_rows)
+        warnings += w
+    if "matches" in fetch.meta:
+        rows, w = table_name_rows(raw, fetch.meta.pop("matches"))
+        name_rows.append(rows)
+        warnings += w
     if fetch.status == "no_data":
         log.warning("%s", fetch.message)
     if len(raw):
         landcover, patches = _assignment_rasters(landcover_tif, patches_tifs, guilds, crs)
         red = load_national_red_list(params.national_red_list_csv) if params.national_red_list_csv else None
-        clean, clog, warnings = process_records(raw, region=region, parks=parks, crs=crs, landcover=landcover, legend=legend,
-                                                patches=patches, guild_taxa=taxa_of, params=params, red_list=red)
+        clean, clog, w = process_records(raw, region=region, parks=parks, crs=crs, landcover=landcover, legend=legend,
+                                         patches=patches, guild_taxa=taxa_of, params=params, red_list=red,
+                                         input_description=_input_description(fetch),
+                                         query_filtered=fetch.mode in _QUERY_FILTERED)
+        warnings += w
     else:
         clean, clog, _ = process_records(raw, region=region, parks=parks, crs=crs, landcover=None, legend=legend,
                                          patches={g: (np.zeros((1, 1), np.int32), _dummy_grid(crs)) for g in guilds},
-                                         guild_taxa=taxa_of, params=params)
+                                         guild_taxa=taxa_of, params=params, input_description=_input_description(fetch),
+                                         query_filtered=fetch.mode in _QUERY_FILTERED)
         clog.loc[0, "description"] = f"no records: {fetch.message}"
     status, message = fetch.status, fetch.message
     if status == "ok" and len(clean) == 0:
@@ -156,15 +203,44 @@ def run_species(
     cit["warnings"] = warnings
     cit["text"] = citation_text(cit)
     _write_outputs(clean, counts, clog, cit, crs, guilds, out_occurrences_gpkg, out_counts_csv, out_cleaning_log_csv,
-                   out_citation_json)
+                   out_citation_json, txt_out)
+    write_csv(names_frame(name_rows), names_out)
     n_species = int(clean["speciesKey"].nunique()) if len(clean) else 0
     log.info("species stage: %s (%s): %d raw -> %d clean records, %d species", status, fetch.mode, len(raw), len(clean), n_species)
     return {"status": status, "message": message, "mode": fetch.mode, "records_raw": int(len(raw)), "records_clean": int(len(clean)),
             "species": n_species, "doi": fetch.doi, "warnings": warnings}
 
 
-def _fetch(region: Any, crs: CRS, params: SpeciesParams, cache_dir: str | os.PathLike[str]) -> gbif.FetchResult:
+class _LazyMatcher:
+    """The default name matcher, built (and pygbif imported) only when a name is not cached."""
+
+    def __init__(self, base_url: str, timeout: tuple[float, float], max_retries: int, backoff_s: float) -> None:
+        self.args = (base_url, timeout, max_retries, backoff_s)
+        self._m: names.Matcher | None = None
+
+    def __call__(self, name: str) -> Mapping[str, Any]:
+        if self._m is None:
+            base_url, timeout, max_retries, backoff_s = self.args
+            self._m = names.default_matcher(base_url, timeout=timeout, max_retries=max_retries, backoff_s=backoff_s)
+        return self._m(name)
+
+
+#: Fetch modes whose records answer a GBIF query that applied the basis-of-record, taxon and
+#: geospatial-issue filters already (``none``: no records at all).
+_QUERY_FILTERED = frozenset({"api", "cache", "download", "none"})
+
+
+def _input_description(fetch: gbif.FetchResult) -> str:
+    if fetch.mode == "table":
+        return f"records read from the monitoring table {Path(str(fetch.query.get('table'))).name}"
+    return "records received from GBIF"
+
+
+def _fetch(region: Any, crs: CRS, params: SpeciesParams, cache_dir: str | os.PathLike[str], *,
+           names_cache: Path | None = None, matcher: names.Matcher | None = None) -> gbif.FetchResult:
     """The region's raw records from the configured source (query geometry, filters, client settings)."""
+    if params.source == "table":
+        return fetch_table(params, names_cache or Path(cache_dir) / "taxa.json", matcher)
     filters = {"year_min": params.year_min, "year_max": params.year_max,
                "basis_of_record": list(params.basis_of_record),
                "taxon_keys": None if params.taxon_keys is None else list(params.taxon_keys),
@@ -210,15 +286,144 @@ def _assignment_rasters(
 
 def _write_outputs(clean: pd.DataFrame, counts: pd.DataFrame, clog: pd.DataFrame, cit: dict[str, Any], crs: CRS,
                    guilds: list[str], out_occurrences_gpkg: str | os.PathLike[str], out_counts_csv: str | os.PathLike[str],
-                   out_cleaning_log_csv: str | os.PathLike[str], out_citation_json: str | os.PathLike[str]) -> None:
+                   out_cleaning_log_csv: str | os.PathLike[str], out_citation_json: str | os.PathLike[str],
+                   out_citation_txt: str | os.PathLike[str]) -> None:
     """Occurrences, counts, cleaning log, citation (JSON and text), each written atomically."""
     write_gpkg(_occurrence_frame(clean, crs, guilds), out_occurrences_gpkg, "occurrences")
     write_csv(counts, out_counts_csv)
     write_csv(clog, out_cleaning_log_csv)
     write_json(cit, out_citation_json)
-    with atomic_path(Path(out_citation_json).with_suffix(".txt")) as tmp:
+    with atomic_path(Path(out_citation_txt)) as tmp:
         tmp.write_text(cit["text"] + "\n", encoding="utf-8")
 
 
 def _dummy_grid(crs: CRS) -> Grid:
     return Grid(1, 1, Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0), crs)
+
+
+# --------------------------------------------------------------------------------------------
+# monitoring tables and names
+
+NAMES_COLUMNS = ["source", "guild", "name", "expected_rank", "records", "matchType", "confidence", "usageKey",
+                 "matched_name", "rank", "speciesKey", "counted", "reason", "provenance", "retrieved"]
+
+
+def fetch_table(params: SpeciesParams, names_cache: Path, matcher: names.Matcher | None) -> gbif.FetchResult:
+    """A region's monitoring table as a :class:`~werkland.species.gbif.FetchResult` (mode ``table``)."""
+    spec = params.table or {}
+    if not spec.get("path"):
+        raise WerklandInputError("species_source table needs species_table.path", path="config: species_table",
+                                 fix="set species_table: {path: <export>, preset: ndff | waarneming} for the region")
+    mapping = load_table_mapping(spec)
+    recs, info = read_occurrence_table(spec["path"], mapping, names_cache=names_cache, matcher=matcher)
+    query = {"table": str(spec["path"]), "preset": spec.get("preset"), "columns": mapping["columns"],
+             "crs": mapping.get("crs")}
+    meta = {k: v for k, v in info.items()}
+    msg = "" if len(recs) else "the monitoring table has no records"
+    return gbif.FetchResult(recs, "ok" if len(recs) else "empty", msg, "table", query, gbif.query_hash(query),
+                            datetime.now(UTC).date().isoformat(), count_reported=len(recs), meta=meta)
+
+
+def check_guild_taxa(
+    taxa_of: Mapping[str, list[dict[str, Any]]],
+    names_cache: Path,
+    matcher: names.Matcher | None,
+    *,
+    required: bool = False,
+) -> tuple[dict[str, list[dict[str, Any]]], pd.DataFrame, list[str]]:
+    """Match every guild taxon to the GBIF Backbone; drop the taxa that do not match exactly.
+
+    A taxon whose name matches only fuzzily, at a higher rank, not at all or at another rank than
+    ``guilds.yaml`` gives is dropped from the guild (listed, never silently counted); an exact match
+    whose key differs from the configured key gets the backbone key (listed). When GBIF cannot be
+    reached and ``required`` is false the configured taxa are kept unchanged (``matchType``
+    ``UNRESOLVED``).
+
+    Returns
+    -------
+    taxa_of : dict
+        The guild taxa to use.
+    rows : pandas.DataFrame
+        One row per guild taxon (:data:`NAMES_COLUMNS`).
+    warnings : list of str
+    """
+    wanted = sorted({names.normalise_name(t["name"]) for ts in taxa_of.values() for t in ts})
+    warnings: list[str] = []
+    try:
+        m = names.resolve_names(wanted, names_cache, matcher=matcher)
+    except gbif.GbifOutageError as exc:
+        if required:
+            raise
+        w = f"guild taxa not matched with the GBIF backbone (GBIF unreachable, no cache): the configured taxa are used ({exc})"
+        log.warning(w)
+        rows = [{"source": "guild", "guild": g, "name": t["name"], "expected_rank": t["rank"].upper(),
+                 "matchType": "UNRESOLVED", "usageKey": t["key"], "counted": True, "reason": "GBIF unreachable"}
+                for g, ts in taxa_of.items() for t in ts]
+        return dict(taxa_of), pd.DataFrame(rows, columns=NAMES_COLUMNS), [w]
+    expected = {names.normalise_name(t["name"]): t["rank"] for ts in taxa_of.values() for t in ts}
+    reason = names.flag_matches(m, expected)
+    out: dict[str, list[dict[str, Any]]] = {}
+    rows = []
+    for g, ts in taxa_of.items():
+        keep = []
+        for t in ts:
+            n = names.normalise_name(t["name"])
+            r = m.loc[n]
+            why = str(reason.loc[n])
+            key = None if pd.isna(r["usageKey"]) else int(r["usageKey"])
+            if not why and t["key"] is not None and key is not None and key != t["key"]:
+                w = f"guild {g}: {t['rank']} {t['name']} has GBIF backbone key {key}, not {t['key']} as in guilds.yaml: {key} is used"
+                log.warning(w)
+                warnings.append(w)
+            if why:
+                w = (f"guild {g}: {t['rank']} {t['name']} is not used ({why}, confidence {r['confidence']}, "
+                     f"matched {r['scientificName']}): fix the name in guilds.yaml")
+                log.warning(w)
+                warnings.append(w)
+            else:
+                keep.append({**t, "key": key if key is not None else t["key"]})
+            rows.append({"source": "guild", "guild": g, "name": t["name"], "expected_rank": t["rank"].upper(),
+                         "records": None, "matchType": r["matchType"], "confidence": r["confidence"], "usageKey": key,
+                         "matched_name": r["scientificName"], "rank": r["rank"], "speciesKey": r["speciesKey"],
+                         "counted": not why, "reason": why, "provenance": r["source"], "retrieved": r["retrieved"]})
+        out[g] = keep
+    return out, pd.DataFrame(rows, columns=NAMES_COLUMNS), warnings
+
+
+def table_name_rows(records: pd.DataFrame, matches: pd.DataFrame, *, max_warnings: int = 50) -> tuple[pd.DataFrame, list[str]]:
+    """One row per distinct table name (records, match, whether counted) and warnings for the names not used."""
+    counts = records["scientificName"].map(names.normalise_name).value_counts()
+    m = matches.reindex(counts.index)
+    reason = names.flag_matches(m)
+    above = (reason == "") & m["speciesKey"].isna()
+    reason[above] = "identified above species level (rank " + m.loc[above, "rank"].fillna("?").astype(str) + ")"
+    df = pd.DataFrame({
+        "source": "table", "guild": None, "name": counts.index, "expected_rank": None, "records": counts.to_numpy(),
+        "matchType": m["matchType"].to_numpy(), "confidence": m["confidence"].to_numpy(), "usageKey": m["usageKey"].to_numpy(),
+        "matched_name": m["scientificName"].to_numpy(), "rank": m["rank"].to_numpy(), "speciesKey": m["speciesKey"].to_numpy(),
+        "counted": (reason == "").to_numpy(), "reason": reason.to_numpy(), "provenance": m["source"].to_numpy(),
+        "retrieved": m["retrieved"].to_numpy(),
+    }, columns=NAMES_COLUMNS)
+    df = df.sort_values(["counted", "records", "name"], ascending=[True, False, True], kind="stable")
+    bad = df[~df["counted"] & df["matchType"].ne("EXACT")]
+    warnings = []
+    for r in bad.head(max_warnings).itertuples(index=False):
+        matched = r.matched_name if isinstance(r.matched_name, str) else "no backbone name"
+        warnings.append(f"table name {r.name!r} ({r.records} record(s)) matched {r.matchType} "
+                        f"(confidence {r.confidence}, {matched}): not counted")
+    if len(bad) > max_warnings:
+        warnings.append(f"... and {len(bad) - max_warnings} more table names not matched exactly (see species/names.csv)")
+    for w in warnings:
+        log.warning(w)
+    return df.reset_index(drop=True), warnings
+
+
+def names_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``species/names.csv``: guild rows (config order) then table rows; header only when nothing was matched."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=NAMES_COLUMNS)
+    df = pd.concat(parts, ignore_index=True)[NAMES_COLUMNS]
+    for c in ("records", "confidence", "usageKey", "speciesKey"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
+    return df

@@ -8,10 +8,12 @@ gbif_baseurl``) and hard-codes ``http://api.gbif.org`` for downloads, calls the 
 A mirror or a local test server therefore cannot stand in cleanly. This module calls the same REST
 endpoints (``occurrence/search``, ``occurrence/download/request``, ``occurrence/download/{key}``,
 ``occurrence/download/request/{key}.zip``) with :mod:`requests` directly, with a configurable
-``base_url`` (default ``https://api.gbif.org/v1/``), ``(connect, read)`` timeouts, and retries with
-exponential back-off and jitter on connection errors, timeouts, truncated bodies and HTTP 429/5xx
-(``Retry-After`` honoured). Other 4xx answers (e.g. 400 for a bad WKT polygon) fail at once with
-GBIF's own message.
+``base_url`` (default ``https://api.gbif.org/v1/``), ``(connect, read)`` timeouts, and a
+:class:`requests.Session` whose adapter retries with urllib3 ``Retry`` (connection errors, read
+timeouts, HTTP 429/500/502/503/504, ``Retry-After`` honoured, exponential back-off with jitter; see
+:func:`retry_policy`); a truncated body behind a 200 is fetched again by the client. Other 4xx answers
+(e.g. 400 for a bad WKT polygon) fail at once with GBIF's own message. Name matching uses pygbif
+(:mod:`werkland.species.names`).
 
 Sources (:func:`fetch_occurrences`)
 -----------------------------------
@@ -20,6 +22,8 @@ Sources (:func:`fetch_occurrences`)
 ``file``      an existing GBIF download zip (SIMPLE_CSV or DwC-A) or an extracted table
 ``auto``      api when GBIF answers, else a complete cached copy of the same query, else "no data"
 
+(Monitoring tables, ``species_source: table``, are read by :mod:`werkland.species.table`.)
+
 Cache layout (``cache_dir``)
 ----------------------------
 ``search/<sha256>/query.json``, ``page_<offset>.json`` (raw bodies), ``complete.json`` (written last);
@@ -27,6 +31,8 @@ Cache layout (``cache_dir``)
 SHA-256 of the canonical JSON of the exact query (endpoint + parameters or predicate + format), not of
 the base URL, so a mirror shares the cache. Every file is written atomically; a query without
 ``complete.json`` is resumed (pages kept when GBIF still reports the same ``count``) or refetched.
+A refresh (``species.refresh_cache``) fetches into ``.staging/`` and swaps the complete copy in only
+at the end, so a failed refresh keeps the old copy. ``taxa.json`` caches backbone name matches.
 """
 
 
@@ -41,9 +47,11 @@ from werkland.species.gbif.client import (
     FetchResult,
     GbifClient,
     GbifError,
+    GbifOutageError,
     GbifUnavailableError,
     credentials_from_env,
     query_hash,
+    retry_policy,
 )
 from werkland.species.gbif.fetch import (
     NO_DATA_MESSAGE,
@@ -74,6 +82,7 @@ __all__ = [
     "FetchResult",
     "GbifClient",
     "GbifError",
+    "GbifOutageError",
     "GbifUnavailableError",
     "QueryCache",
     "QueryGeometry",
@@ -88,6 +97,7 @@ __all__ = [
     "read_occurrence_file",
     "records_to_frame",
     "region_query_geometry",
+    "retry_policy",
     "search_all",
     "search_query",
 ]

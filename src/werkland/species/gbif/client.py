@@ -1,4 +1,4 @@
-"""GBIF REST client: errors, results, credentials, paging with retries and back-off, query hashes."""
+"""GBIF REST client: errors, results, credentials, a requests Session with urllib3 retries, query hashes."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pandas as pd
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from werkland._errors import WerklandError, WerklandInputError
 from werkland.raster.io import atomic_path
@@ -87,6 +89,14 @@ class GbifError(WerklandError):
 
 class GbifUnavailableError(GbifError):
     """GBIF could not be reached (connection error, timeout, 429/5xx after all retries)."""
+
+
+class GbifOutageError(GbifUnavailableError, WerklandInputError):
+    """GBIF is unreachable and the configured source cannot do without it.
+
+    Also a :class:`~werkland._errors.WerklandInputError`, so the runner ends the job with one line
+    ``werkland error: ... -- fix: ...`` instead of a traceback.
+    """
 
 
 @dataclasses.dataclass
@@ -171,8 +181,64 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
 # HTTP client
 
 
+class _GbifRetry(Retry):
+    """urllib3 ``Retry`` whose sleeps go through an injectable function and are logged.
+
+    urllib3 rebuilds the object after every attempt (:meth:`Retry.new`), so the sleep function is
+    carried over there.
+    """
+
+    sleeper: Callable[[float], None] = staticmethod(time.sleep)
+    retry_after_cap: float = 60.0
+
+    def new(self, **kw: Any) -> Self:
+        r = super().new(**kw)
+        r.sleeper = self.sleeper
+        r.retry_after_cap = self.retry_after_cap
+        return r
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Self:
+        why = f"HTTP {response.status}" if response is not None and error is None else f"{type(error).__name__}"
+        log.warning("GBIF %s %s failed (%s); retrying (%d attempt(s) so far)", method, url, why, len(self.history) + 1)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def sleep_for_retry(self, response: Any) -> bool:
+        retry_after = self.get_retry_after(response)
+        if retry_after:
+            self.sleeper(min(float(retry_after), float(self.retry_after_cap)))
+            return True
+        return False
+
+    def _sleep_backoff(self) -> None:
+        backoff = self.get_backoff_time()
+        if backoff > 0:
+            self.sleeper(backoff)
+
+
+def retry_policy(max_retries: int, backoff_s: float, max_backoff_s: float,
+                 sleep: Callable[[float], None] = time.sleep) -> Retry:
+    """The urllib3 retry policy of :class:`GbifClient`.
+
+    Connection errors, read timeouts and HTTP 429/500/502/503/504 are retried up to ``max_retries``
+    times (429/5xx only for idempotent methods: a download request POST is never repeated after GBIF
+    answered it). ``Retry-After`` is honoured (capped at ``max_backoff_s``); otherwise the first retry
+    follows at once and the next ones after ``backoff_s``, ``2 * backoff_s``, ... plus up to 25 %
+    jitter (urllib3's ``backoff_factor`` and ``backoff_jitter``), capped at ``max_backoff_s``.
+    """
+    r = _GbifRetry(
+        total=int(max_retries), connect=int(max_retries), read=int(max_retries), status=int(max_retries),
+        other=0, redirect=5, status_forcelist=sorted(RETRY_STATUS), respect_retry_after_header=True,
+        backoff_factor=float(backoff_s) / 2.0, backoff_jitter=0.25 * float(backoff_s),
+        backoff_max=float(max_backoff_s), raise_on_status=False,
+    )
+    r.sleeper = sleep
+    r.retry_after_cap = float(max_backoff_s)
+    return r
+
+
 class GbifClient:
-    """Minimal GBIF REST client with timeouts and retries.
+    """Minimal GBIF REST client: a :class:`requests.Session` with urllib3 retries and timeouts.
 
     Parameters
     ----------
@@ -181,13 +247,12 @@ class GbifClient:
     timeout : tuple of float
         ``(connect, read)`` timeouts in seconds.
     max_retries : int
-        Retries after the first attempt for retryable failures.
+        Retries after the first attempt for retryable failures (see :func:`retry_policy`).
     backoff_s : float
-        First back-off delay in seconds; doubled per retry, with up to 25 % jitter.
+        Back-off unit in seconds (second retry after ``backoff_s``, doubled per retry, with up to
+        25 % jitter).
     max_backoff_s : float
         Cap of one delay (also caps ``Retry-After``), seconds.
-    session : requests.Session, optional
-        Session to use (a new one by default).
     sleep : callable
         Sleep function (injected in tests).
     """
@@ -200,7 +265,6 @@ class GbifClient:
         max_retries: int = 5,
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
-        session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not base_url.endswith("/"):
@@ -210,20 +274,29 @@ class GbifClient:
         self.max_retries = int(max_retries)
         self.backoff_s = float(backoff_s)
         self.max_backoff_s = float(max_backoff_s)
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", "werkland (python-requests)")
         self._sleep = sleep
+        self._sessions: dict[int, requests.Session] = {}
+        self.session = self._session(self.max_retries)
+
+    def _session(self, retries: int) -> requests.Session:
+        """A session whose adapters retry ``retries`` times (one session per retry count)."""
+        if retries not in self._sessions:
+            s = requests.Session()
+            s.headers["User-Agent"] = "werkland (python-requests)"
+            adapter = HTTPAdapter(max_retries=retry_policy(retries, self.backoff_s, self.max_backoff_s, self._sleep))
+            s.mount("http://", adapter)
+            s.mount("https://", adapter)
+            self._sessions[retries] = s
+        return self._sessions[retries]
+
+    def _backoff(self, attempt: int) -> float:
+        """Delay before retrying a malformed body (the same schedule as :func:`retry_policy`)."""
+        if attempt == 0:
+            return 0.0
+        d = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+        return d + 0.25 * self.backoff_s * random.random()
 
     # -- low level ------------------------------------------------------------------------
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), self.max_backoff_s)
-            except ValueError:
-                pass
-        d = min(self.backoff_s * 2**attempt, self.max_backoff_s)
-        return d * (1.0 + 0.25 * random.random())
-
     def request(
         self,
         method: str,
@@ -236,7 +309,10 @@ class GbifClient:
         max_retries: int | None = None,
         timeout: tuple[float, float] | None = None,
     ) -> Any:
-        """Send one request with retries and return the decoded body.
+        """Send one request (urllib3 retries transport and 429/5xx failures) and decode the body.
+
+        A body that does not decode (truncated JSON behind a 200) is invisible to urllib3: it is
+        fetched again up to ``max_retries`` times here.
 
         Parameters
         ----------
@@ -261,70 +337,60 @@ class GbifClient:
             Retries exhausted on connection errors, timeouts, 429/5xx or malformed bodies.
         """
         url = self.base_url + path.lstrip("/")
-        retries = self.max_retries if max_retries is None else max_retries
+        retries = self.max_retries if max_retries is None else int(max_retries)
+        session = self._session(retries)
         basic = requests.auth.HTTPBasicAuth(auth.user, auth.pwd) if auth else None
         last = ""
         for attempt in range(retries + 1):
-            retry_after = None
+            if attempt:
+                self._sleep(self._backoff(attempt))
             try:
-                resp = self.session.request(
-                    method, url, params=params, json=json_body, auth=basic, timeout=timeout or self.timeout
+                resp = session.request(method, url, params=params, json=json_body, auth=basic,
+                                       timeout=timeout or self.timeout)
+            except requests.RequestException as exc:
+                raise GbifUnavailableError(
+                    f"GBIF {method} {url} failed after {retries + 1} attempt(s): {type(exc).__name__}: {str(exc)[:200]}"
+                ) from exc
+            if resp.status_code in RETRY_STATUS:
+                raise GbifUnavailableError(f"GBIF {method} {url} failed after {retries + 1} attempt(s): "
+                                           f"HTTP {resp.status_code}: {resp.text[:200].strip()}")
+            if resp.status_code >= 400:
+                text = resp.text.strip()[:500]
+                raise WerklandInputError(
+                    f"GBIF rejected {method} {path} with HTTP {resp.status_code}: {text}",
+                    path=url,
+                    fix=_fix_for_status(resp.status_code, text),
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__}: {str(exc)[:200]}"
-            else:
-                if resp.status_code in RETRY_STATUS:
-                    retry_after = resp.headers.get("Retry-After")
-                    last = f"HTTP {resp.status_code}: {resp.text[:200].strip()}"
-                elif resp.status_code >= 400:
-                    text = resp.text.strip()[:500]
-                    raise WerklandInputError(
-                        f"GBIF rejected {method} {path} with HTTP {resp.status_code}: {text}",
-                        path=url,
-                        fix=_fix_for_status(resp.status_code, text),
-                    )
-                else:
-                    try:
-                        if expect == "text":
-                            return resp.text
-                        text = resp.content.decode(resp.encoding or "utf-8")
-                        return (json.loads(text), text) if expect == "json+text" else json.loads(text)
-                    except ValueError as exc:
-                        last = f"malformed/truncated JSON body ({len(resp.content)} bytes): {exc}"
-            if attempt < retries:
-                d = self._delay(attempt, retry_after)
-                log.warning("GBIF %s %s failed (%s); retry %d/%d in %.1f s", method, path, last, attempt + 1, retries, d)
-                self._sleep(d)
+            try:
+                if expect == "text":
+                    return resp.text
+                text = resp.content.decode(resp.encoding or "utf-8")
+                return (json.loads(text), text) if expect == "json+text" else json.loads(text)
+            except ValueError as exc:
+                last = f"malformed/truncated JSON body ({len(resp.content)} bytes): {exc}"
+                log.warning("GBIF %s %s: %s", method, path, last)
         raise GbifUnavailableError(f"GBIF {method} {url} failed after {retries + 1} attempt(s): {last}")
 
     def download_file(self, path: str, dest: Path, *, max_retries: int | None = None) -> int:
         """Stream a binary file (e.g. a download zip) to ``dest`` atomically; return its size in bytes."""
         url = self.base_url + path.lstrip("/")
-        retries = self.max_retries if max_retries is None else max_retries
-        last = ""
-        for attempt in range(retries + 1):
-            retry_after = None
-            try:
-                with self.session.get(url, stream=True, timeout=self.timeout) as resp:
-                    if resp.status_code in RETRY_STATUS:
-                        retry_after = resp.headers.get("Retry-After")
-                        last = f"HTTP {resp.status_code}"
-                    elif resp.status_code >= 400:
-                        raise GbifError(f"GBIF GET {url} answered HTTP {resp.status_code}: {resp.text[:300]}")
-                    else:
-                        size = 0
-                        with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
-                            for chunk in resp.iter_content(chunk_size=1 << 20):
-                                fh.write(chunk)
-                                size += len(chunk)
-                        return size
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__}: {str(exc)[:200]}"
-            if attempt < retries:
-                d = self._delay(attempt, retry_after)
-                log.warning("GBIF GET %s failed (%s); retry %d/%d in %.1f s", path, last, attempt + 1, retries, d)
-                self._sleep(d)
-        raise GbifUnavailableError(f"GBIF GET {url} failed after {retries + 1} attempt(s): {last}")
+        retries = self.max_retries if max_retries is None else int(max_retries)
+        try:
+            with self._session(retries).get(url, stream=True, timeout=self.timeout) as resp:
+                if resp.status_code in RETRY_STATUS:
+                    raise GbifUnavailableError(f"GBIF GET {url} failed after {retries + 1} attempt(s): HTTP {resp.status_code}")
+                if resp.status_code >= 400:
+                    raise GbifError(f"GBIF GET {url} answered HTTP {resp.status_code}: {resp.text[:300]}")
+                size = 0
+                with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+                    for chunk in resp.iter_content(chunk_size=1 << 20):
+                        fh.write(chunk)
+                        size += len(chunk)
+                return size
+        except requests.RequestException as exc:
+            raise GbifUnavailableError(
+                f"GBIF GET {url} failed after {retries + 1} attempt(s): {type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
 
     def reachable(self) -> bool:
         """One quick attempt at ``occurrence/search?limit=0`` (short timeouts, no retries)."""

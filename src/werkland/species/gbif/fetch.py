@@ -32,6 +32,7 @@ from werkland.species.gbif.client import (
     FetchResult,
     GbifClient,
     GbifError,
+    GbifOutageError,
     GbifUnavailableError,
     _check_page,
     credentials_from_env,
@@ -136,6 +137,7 @@ class QueryCache:
         return self.root / "download" / qhash
 
     def is_complete(self, qhash: str) -> bool:
+        self._recover(qhash)
         return (self.search_dir(qhash) / "complete.json").exists()
 
     def write_page(self, qhash: str, offset: int, raw: str) -> None:
@@ -168,6 +170,45 @@ class QueryCache:
         for d in (self.search_dir(qhash), self.download_dir(qhash)):
             if d.exists():
                 shutil.rmtree(d)
+
+    def staging(self) -> QueryCache:
+        """A private cache beside this one where a refresh is fetched (``.staging/<pid>``).
+
+        The complete old copy stays in place until :meth:`adopt` swaps the new one in, so a failed
+        refresh loses nothing.
+        """
+        return QueryCache(self.root / ".staging" / f"{os.getpid()}-{time.monotonic_ns()}")
+
+    def adopt(self, staged: QueryCache, kind: str, qhash: str) -> None:
+        """Swap the complete query ``qhash`` of ``staged`` into this cache.
+
+        The old directory is renamed aside (``<hash>.old``), the new one renamed in, then the old one
+        removed: both renames are atomic on one file system, and a crash between them leaves the
+        old copy recoverable (:meth:`_recover`).
+        """
+        src = (staged.search_dir if kind == "search" else staged.download_dir)(qhash)
+        dst = (self.search_dir if kind == "search" else self.download_dir)(qhash)
+        old = dst.with_name(dst.name + ".old")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if old.exists():
+            shutil.rmtree(old)
+        if dst.exists():
+            os.replace(dst, old)
+        os.replace(src, dst)
+        if old.exists():
+            shutil.rmtree(old)
+        shutil.rmtree(staged.root, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Remove a staging cache (after a failed refresh)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _recover(self, qhash: str) -> None:
+        """Restore ``<hash>.old`` left by an interrupted :meth:`adopt`."""
+        for d in (self.search_dir(qhash), self.download_dir(qhash)):
+            old = d.with_name(d.name + ".old")
+            if old.exists() and not d.exists():
+                os.replace(old, d)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +258,8 @@ def search_all(
     max_records : int
         Refuse queries with more matching records than this (at most 100,000, GBIF's offset limit).
     refresh : bool
-        Discard any cached copy first.
+        Fetch the query again into a staging cache; the complete cached copy is replaced only when
+        the new one is complete (a failed refresh keeps the old copy).
 
     Returns
     -------
@@ -232,7 +274,14 @@ def search_all(
     """
     qh = query_hash(query)
     if refresh:
-        cache.clear(qh)
+        staged = cache.staging()
+        try:
+            search_all(client, query, staged, max_records=max_records, refresh=False)
+        except BaseException:
+            staged.discard()
+            raise
+        cache.adopt(staged, "search", qh)
+        return load_cached_search(cache, qh, from_cache=False)
     d = cache.search_dir(qh)
     if cache.is_complete(qh):
         return load_cached_search(cache, qh)
@@ -348,7 +397,15 @@ def fetch_download(
     query = {"endpoint": "occurrence/download/request", "format": fmt, "predicate": predicate}
     qh = query_hash(query)
     if refresh:
-        cache.clear(qh)
+        staged = cache.staging()
+        try:
+            fetch_download(client, predicate, staged, fmt=fmt, creds=creds, poll_s=poll_s, max_wait_s=max_wait_s)
+        except BaseException:
+            staged.discard()
+            raise
+        cache.adopt(staged, "download", qh)
+        refresh = False
+    cache._recover(qh)
     d = cache.download_dir(qh)
     state_f = d / "download.json"
     state = json.loads(state_f.read_text()) if state_f.exists() else {}
@@ -463,7 +520,17 @@ def fetch_occurrences(
                            query, query_hash(query), _now()[:10], info.get("doi"), info.get("download_key"), cit, len(recs), meta)
     if source == "download":
         pred = download_predicate(wkt, filters)
-        zpath, meta = fetch_download(client, pred, cache, fmt=download_format, poll_s=poll_s, max_wait_s=max_wait_s, refresh=refresh)
+        try:
+            zpath, meta = fetch_download(client, pred, cache, fmt=download_format, poll_s=poll_s, max_wait_s=max_wait_s,
+                                         refresh=refresh)
+        except GbifOutageError:
+            raise
+        except GbifUnavailableError as exc:
+            raise GbifOutageError(
+                f"GBIF is unreachable ({str(exc)[:300]})", path=f"config: species_source download ({client.base_url})",
+                fix="rerun when GBIF answers (a requested download is polled again, not requested twice), "
+                    "or set species_source: auto to use a cached search",
+            ) from None
         recs, info = read_occurrence_file(zpath, max_member_bytes=max_member_bytes)
         query = {"endpoint": "occurrence/download/request", "format": download_format, "predicate": pred}
         return FetchResult(recs, "ok" if len(recs) else "empty", "" if len(recs) else "the download has no records", "download",
@@ -481,6 +548,14 @@ def fetch_occurrences(
     try:
         rows, info = search_all(client, query, cache, max_records=max_records, refresh=refresh)
     except (GbifUnavailableError, WerklandInputError) as exc:
+        if source == "api" and isinstance(exc, GbifUnavailableError):
+            cached = "a complete cached copy of this query exists" if cache.is_complete(qh) else "no complete cached copy exists"
+            raise GbifOutageError(
+                f"GBIF is unreachable ({str(exc)[:300]}); {cached}",
+                path=f"config: species_source api ({client.base_url})",
+                fix="set species_source: auto (uses the complete cached copy under resources/gbif/, else reports "
+                    "'no data' and goes on), or rerun when GBIF answers",
+            ) from None
         if source == "api":
             raise
         if cache.is_complete(qh):
