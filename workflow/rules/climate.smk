@@ -1,4 +1,5 @@
-# Climate adaptation baseline: heat mitigation and rainwater runoff per park.
+# Climate adaptation baseline: heat mitigation and rainwater runoff per park; with the region's optional
+# soil map, groundwater levels and elevation model: soil group per cell, flow routing and ponding.
 
 
 rule climate:
@@ -7,10 +8,16 @@ rule climate:
         landcover_gpkg=LAYOUT.landcover_gpkg.as_posix(),
         region=LAYOUT.region_gpkg.as_posix(),
         legend=config["legend"],
+        hydrology=climate_hydrology_files,
     output:
         cooling=LAYOUT.cooling.as_posix(),
         runoff=expand(LAYOUT.runoff("{storm}").as_posix(), storm=STORMS, allow_missing=True),
         summary=LAYOUT.climate_summary.as_posix(),
+        soil_group=LAYOUT.soil_group.as_posix(),
+        ghg=LAYOUT.ghg.as_posix(),
+        infiltration=LAYOUT.infiltration.as_posix(),
+        flow_accumulation=LAYOUT.flow_accumulation.as_posix(),
+        ponding=expand(LAYOUT.ponding("{storm}").as_posix(), storm=STORMS, allow_missing=True),
     log:
         "results/logs/climate/{region}.log",
     benchmark:
@@ -25,5 +32,6 @@ rule climate:
         runtime=20,
     params:
         p=climate_params,
+        hydrology=climate_hydrology_params,
     script:
         "../../scripts/climate.py"

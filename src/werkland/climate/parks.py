@@ -26,10 +26,12 @@ from shapely.geometry import shape
 from werkland._errors import WerklandInputError, unreadable
 from werkland.climate.biophysical import BiophysicalTable
 from werkland.climate.cooling import CoolingResult, cool_spots
+from werkland.climate.routing import FlowModel, StormRouting, park_water
 from werkland.params.climate import ClimateParams
 from werkland.raster.io import Grid
 
-__all__ = ["read_buildings", "read_parks", "summarise_parks"]
+__all__ = ["HYDROLOGY_COLUMNS", "ParkHydrology", "hydrology_columns", "read_buildings", "read_parks",
+           "summarise_parks"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -179,6 +181,71 @@ def _cell_access(
 
 
 # --------------------------------------------------------------------------------------------------
+# routed water (with an elevation model)
+# --------------------------------------------------------------------------------------------------
+
+#: Routed-water columns of the summary (``<s>`` = storm name); NaN without an elevation model.
+HYDROLOGY_COLUMNS: tuple[str, ...] = (
+    "depression_storage_m3",
+    "ponding_area_m2",
+    "runon_<s>_m3",
+    "outflow_<s>_m3",
+    "ponded_<s>_m3",
+    "routed_excess_<s>_m3",
+)
+
+
+def hydrology_columns(storms: list[str]) -> list[str]:
+    """The routed-water column names of the summary for these storms, in table order."""
+    out = ["depression_storage_m3", "ponding_area_m2"]
+    for s in storms:
+        out += [f"runon_{s}_m3", f"outflow_{s}_m3", f"ponded_{s}_m3", f"routed_excess_{s}_m3"]
+    return out
+
+
+@dataclass
+class ParkHydrology:
+    """The terrain's flow model and every storm routed over it (actual and natural land cover).
+
+    ``model`` None: no elevation input; the routed columns are NaN.
+    """
+
+    model: FlowModel | None = None
+    routed: Mapping[str, StormRouting] | None = None
+    routed_natural: Mapping[str, StormRouting] | None = None
+
+
+def _routed_figures(
+    row: dict[str, Any], hydro: ParkHydrology | None, sl: tuple[slice, slice], m: np.ndarray, p: ClimateParams
+) -> None:
+    """Depression storage, run-on, outflow, ponding and the routed excess over natural of one park.
+
+    ``routed_excess_<s>_m3`` = net discharge (outflow - run-on) of the actual land cover minus that of
+    the natural reference routed over the same terrain.
+    """
+    model = None if hydro is None else hydro.model
+    if model is None or hydro is None or hydro.routed is None or hydro.routed_natural is None:
+        for col in hydrology_columns(p.storm_names):
+            row[col] = np.nan
+        return
+    n = int(m.sum())
+    if n:
+        depth = model.depression_depth_m[sl][m]
+        row["depression_storage_m3"] = float(depth.sum()) * model.cell_area_m2
+        row["ponding_area_m2"] = float((depth > 0).sum()) * model.cell_area_m2
+    else:
+        row["depression_storage_m3"] = 0.0
+        row["ponding_area_m2"] = 0.0
+    for s in p.storm_names:
+        w = park_water(model, hydro.routed[s], sl, m)
+        nat = park_water(model, hydro.routed_natural[s], sl, m)
+        row[f"runon_{s}_m3"] = w.runon_m3
+        row[f"outflow_{s}_m3"] = w.outflow_m3
+        row[f"ponded_{s}_m3"] = w.ponded_m3
+        row[f"routed_excess_{s}_m3"] = (w.outflow_m3 - w.runon_m3) - (nat.outflow_m3 - nat.runon_m3)
+
+
+# --------------------------------------------------------------------------------------------------
 # one row per park
 # --------------------------------------------------------------------------------------------------
 
@@ -291,8 +358,19 @@ def summarise_parks(
     pooled_q: Mapping[str, np.ndarray],
     params: ClimateParams,
     buildings: gpd.GeoDataFrame | None = None,
+    *,
+    hydrology: ParkHydrology | None = None,
 ) -> pd.DataFrame:
-    """One row of heat and water figures per park (units in the column names; never NaN).
+    """One row of heat and water figures per park (units in the column names).
+
+    Every column is a number (never NaN), except the routed-water columns
+    (:func:`hydrology_columns`), which are NaN without an elevation model:
+    ``depression_storage_m3`` (depth filled by priority-flood, summed over the park's cells),
+    ``ponding_area_m2`` (area of the park's depression cells, where water can stand), and per storm
+    ``runon_<s>_m3`` (water flowing into the park from outside), ``outflow_<s>_m3`` (water flowing
+    out of it, incl. out of the region), ``ponded_<s>_m3`` (water standing in it after the storm;
+    ``runoff_<s>_m3 + runon = ponded + outflow``) and ``routed_excess_<s>_m3`` (net discharge
+    outflow - run-on minus that of the natural reference routed the same way).
 
     Parameters
     ----------
@@ -314,6 +392,8 @@ def summarise_parks(
         Climate parameters (storms, thresholds, storage norm, building class).
     buildings : geopandas.GeoDataFrame or None
         Building polygons; None = use building cells of the raster.
+    hydrology : ParkHydrology, optional
+        The flow model and routed storms (None or no model: the routed columns are NaN).
 
     Returns
     -------
@@ -353,17 +433,18 @@ def summarise_parks(
         _heat_figures(row, cooling, sl, m, p)
         _building_figures(row, notes, access, geom, sl, m, polygon_area)
         _water_figures(row, notes, cell_layers, (runoff, natural_runoff, pooled_q), sl, m, cell_m2, p)
+        _routed_figures(row, hydrology, sl, m, p)
         row["cool_spots_in_region_n"] = n_spots
         row["note"] = "; ".join(notes)
         rows.append(row)
-    return _as_table(rows)
+    return _as_table(rows, hydrology_columns(p.storm_names))
 
 
-def _as_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _as_table(rows: list[dict[str, Any]], nan_ok: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
-        df = pd.DataFrame(columns=["park_id", "area_m2", "note"])
-    num = df.select_dtypes(include=[np.number]).columns
-    df[num] = df[num].fillna(0.0)  # belt and braces: the contract is "never NaN"
+        df = pd.DataFrame(columns=["park_id", "area_m2", "note", *nan_ok])
+    num = [c for c in df.select_dtypes(include=[np.number]).columns if c not in nan_ok]
+    df[num] = df[num].fillna(0.0)  # belt and braces: the contract is "never NaN" (bar the routed columns)
     df["note"] = df["note"].fillna("")
     return df

@@ -1,7 +1,10 @@
 """The climate stage: heat mitigation and design-storm runoff rasters and the per-park summary.
 
-:func:`run_climate` reads and checks every input before it writes anything (a bad parks layer leaves
-no partial output), then runs the heat model, the water model per storm and the per-park summary.
+:func:`run_climate` reads and checks every input before it writes anything (a bad parks layer or
+soil map leaves no partial output), then runs the heat model, the water model per storm (with the
+soil group per cell when a soil map or groundwater levels are given) and, with an elevation model,
+routes every storm over the terrain (:mod:`~werkland.climate.routing`), and writes the per-park
+summary.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import pandas as pd
 from werkland._errors import WerklandInputError
 from werkland.climate.biophysical import BiophysicalTable, load_biophysical
 from werkland.climate.cooling import CoolingResult, urban_cooling
-from werkland.climate.parks import read_buildings, read_parks, summarise_parks
+from werkland.climate.parks import ParkHydrology, read_buildings, read_parks, summarise_parks
+from werkland.climate.routing import FlowModel, StormRouting, build_flow_model, route_runoff
 from werkland.climate.runoff import runoff_mm
-from werkland.params.climate import ClimateParams, Storm
+from werkland.climate.soil import effective_soil_group, read_groundwater, read_soil
+from werkland.climate.terrain import read_elevation
+from werkland.params.climate import ClimateParams, HydrologyInputs, Storm
 from werkland.raster.crs import assert_metric
 from werkland.raster.io import Grid, read_raster, write_csv, write_raster
 
@@ -43,6 +49,45 @@ class _LandCover:
 
 
 @dataclass(frozen=True)
+class HydrologyOutputs:
+    """Output rasters of the soil, groundwater and terrain model (always written; nodata/NaN when the
+    input is absent).
+
+    Attributes
+    ----------
+    soil_group : path-like
+        ``climate/soil_group.tif``: uint8 1..4 (A..D) where a soil map or the shallow-groundwater
+        rule decides the group, 0 elsewhere (``climate.soil_group`` applies) and outside.
+    ghg : path-like
+        ``climate/ghg_m.tif``: float32 GHG, m below the surface, NaN unknown.
+    infiltration : path-like
+        ``climate/infiltration_mm_h.tif``: float32 infiltration capacity, NaN unknown.
+    flow_accumulation : path-like
+        ``climate/flow_accumulation.tif``: float32 upslope area including the cell, m², NaN without
+        elevation and outside.
+    ponding : mapping of str to path-like
+        ``climate/ponding_<storm>.tif`` per storm: float32 standing-water depth, mm (0 where dry),
+        NaN without elevation and outside.
+    """
+
+    soil_group: PathLike
+    ghg: PathLike
+    infiltration: PathLike
+    flow_accumulation: PathLike
+    ponding: Mapping[str, PathLike]
+
+
+@dataclass(frozen=True)
+class _Soil:
+    """Soil and groundwater per cell; ``runoff_group`` is None without soil or groundwater input."""
+
+    mapped: np.ndarray
+    ghg: np.ndarray
+    infiltration: np.ndarray
+    runoff_group: np.ndarray | None
+
+
+@dataclass(frozen=True)
 class _Water:
     """Runoff (mm) per storm name: actual with storage, natural reference, actual before storage."""
 
@@ -62,6 +107,9 @@ def run_climate(
     *,
     params: ClimateParams,
     threads: int,
+    hydrology: HydrologyInputs | None = None,
+    out_hydrology: HydrologyOutputs | None = None,
+    where: str = "config: regions",
 ) -> pd.DataFrame:
     """Climate-adaptation baseline of a region: heat mitigation and design-storm runoff per park.
 
@@ -87,6 +135,15 @@ def run_climate(
         The ``climate`` section of the validated config (:meth:`ClimateParams.from_config`).
     threads : int
         FFT threads.
+    hydrology : HydrologyInputs, optional
+        The region's soil map, groundwater levels and elevation model (each optional). Without soil
+        and groundwater the runoff uses ``params.soil_group`` everywhere; without elevation nothing
+        is routed. Absent inputs leave every other output unchanged.
+    out_hydrology : HydrologyOutputs, optional
+        Where the soil, groundwater, flow-accumulation and ponding rasters go (the workflow always
+        passes them); None writes none of them.
+    where : str
+        Config key of the region (for messages), e.g. ``config: regions.demo``.
 
     Returns
     -------
@@ -98,15 +155,25 @@ def run_climate(
         ``storage_existing_m3``, ``storage_required_m3``, ``storage_needed_m3`` and per storm
         ``runoff_<s>_m3``, ``runoff_<s>_mm``, ``runoff_pooled_storage_<s>_m3``,
         ``natural_runoff_<s>_m3``, ``excess_<s>_m3``, ``excess_<s>_mm`` (negative = less than the
-        natural reference), ``cool_spots_in_region_n``, ``note``.
+        natural reference), the routed water figures (NaN without elevation; see
+        :func:`~werkland.climate.parks.summarise_parks`), ``cool_spots_in_region_n``, ``note``.
 
     Raises
     ------
     WerklandInputError
         Unreadable inputs, a land-cover class without biophysical values, storms and output paths
-        that do not match.
+        that do not match; soil units without a mapping, Gt classes that do not exist, a DTM that is
+        not in metres or does not cover the region (:mod:`~werkland.climate.soil`,
+        :mod:`~werkland.climate.terrain`).
     """
     _check_outputs(params, out_runoff_tifs)
+    if out_hydrology is not None and set(out_hydrology.ponding) != set(params.storm_names):
+        raise WerklandInputError(
+            f"ponding outputs {sorted(out_hydrology.ponding)} do not match the storms {params.storm_names}",
+            path="config: climate.storms",
+            fix="give one output path per storm name (climate/ponding_<storm>.tif)",
+        )
+    hydrology = hydrology or HydrologyInputs()
     workers = max(1, int(threads))
     legend = load_biophysical(legend_yaml)
     natural_code = legend.natural_code(params.natural_setting)
@@ -116,10 +183,26 @@ def run_climate(
     LOGGER.info(
         "%d parks, %s building polygons", len(parks), "no" if buildings is None else len(buildings)
     )
+    soil = _soil(hydrology, land, params, where)
+    model = _terrain(hydrology, land, params, where)
     cooling = _heat(land, legend, params, workers, out_cooling_tif)
-    water = _water(land, legend, natural_code, params, out_runoff_tifs)
+    water = _water(land, legend, natural_code, params, out_runoff_tifs, soil.runoff_group)
+    routed: dict[str, StormRouting] = {}
+    routed_natural: dict[str, StormRouting] = {}
+    if model is not None:
+        for storm in params.storms:
+            routed[storm.name] = route_runoff(model, water.runoff[storm.name])
+            routed_natural[storm.name] = route_runoff(model, water.natural[storm.name])
+            r = routed[storm.name]
+            LOGGER.info(
+                "storm %s routed: %.1f m3 runoff, %.1f m3 ponded, %.1f m3 leave the region",
+                storm.name, float(r.q_m3.sum()), float(r.stored_m3.sum()), r.leaving_m3,
+            )
+    if out_hydrology is not None:
+        _write_hydrology(out_hydrology, land, soil, model, routed, hydrology, params)
     df = summarise_parks(
-        parks, land.grid, land.lc, legend, cooling, water.runoff, water.natural, water.pooled, params, buildings
+        parks, land.grid, land.lc, legend, cooling, water.runoff, water.natural, water.pooled, params, buildings,
+        hydrology=ParkHydrology(model=model, routed=routed, routed_natural=routed_natural),
     )
     write_csv(df, out_summary_csv)
     LOGGER.info("wrote %s (%d parks)", out_summary_csv, len(df))
@@ -192,24 +275,112 @@ def _heat(
     return cooling
 
 
+def _soil(hydrology: HydrologyInputs, land: _LandCover, p: ClimateParams, where: str) -> _Soil:
+    """Soil group, infiltration and GHG per cell from the optional soil map and groundwater levels."""
+    grid, valid = land.grid, land.valid
+    group = np.zeros(grid.shape, dtype=np.uint8)
+    infiltration = np.full(grid.shape, np.nan, dtype=np.float32)
+    ghg = np.full(grid.shape, np.nan, dtype=np.float32)
+    if hydrology.soil is not None:
+        group, infiltration = read_soil(hydrology.soil, grid, valid, where=f"{where}.soil")
+    if hydrology.groundwater is not None:
+        ghg = read_groundwater(hydrology.groundwater, grid, valid, where=f"{where}.groundwater")
+    mapped, runoff_group = effective_soil_group(group, ghg, valid, p)
+    if hydrology.soil is None and hydrology.groundwater is None:
+        return _Soil(mapped=mapped, ghg=ghg, infiltration=infiltration, runoff_group=None)
+    n = int(valid.sum())
+    LOGGER.info(
+        "soil group per cell: %d of %d region cells from the inputs (%d set to D by GHG < %g m), the rest %s",
+        int((mapped > 0).sum()), n, int((valid & np.isfinite(ghg) & (ghg < p.shallow_groundwater_m)).sum()),
+        p.shallow_groundwater_m, p.soil_group,
+    )
+    return _Soil(mapped=mapped, ghg=ghg, infiltration=infiltration, runoff_group=runoff_group)
+
+
+def _terrain(hydrology: HydrologyInputs, land: _LandCover, p: ClimateParams, where: str) -> FlowModel | None:
+    """The flow model of the region's terrain (None without an elevation input)."""
+    if hydrology.elevation is None:
+        return None
+    dem = read_elevation(hydrology.elevation, land.grid, land.valid, p, where=f"{where}.elevation")
+    model = build_flow_model(dem, land.valid, land.grid.cell_area_m2)
+    LOGGER.info(
+        "terrain: %d depressions holding %.1f m3 (%.2f ha)", len(model.release), float(model.capacity_m3.sum()),
+        float((model.lake >= 0).sum()) * land.grid.cell_area_m2 / 1e4,
+    )
+    return model
+
+
+def _write_hydrology(
+    out: HydrologyOutputs,
+    land: _LandCover,
+    soil: _Soil,
+    model: FlowModel | None,
+    routed: Mapping[str, StormRouting],
+    hydrology: HydrologyInputs,
+    p: ClimateParams,
+) -> None:
+    """The soil, groundwater, flow-accumulation and ponding rasters (nodata where the input is absent)."""
+    grid, valid = land.grid, land.valid
+    crs = grid.crs.to_string()
+    soil_src = "none" if hydrology.soil is None else hydrology.soil.path
+    gw_src = "none" if hydrology.groundwater is None else hydrology.groundwater.path
+    write_raster(out.soil_group, soil.mapped, grid, nodata=0, tags={
+        "quantity": "hydrologic soil group of the SCS curve-number method, 1..4 = A..D, after the "
+                    f"shallow-groundwater rule (GHG < {p.shallow_groundwater_m:g} m -> D)",
+        "units": "class", "crs": crs, "soil_map": soil_src, "groundwater": gw_src,
+        "nodata_meaning": f"no soil or groundwater information (the runoff uses climate.soil_group "
+                          f"{p.soil_group}), or outside the region",
+    }, description="soil group (1..4 = A..D)")
+    write_raster(out.ghg, soil.ghg.astype(np.float32), grid, nodata=float("nan"), tags={
+        "quantity": "mean highest groundwater level (GHG)", "units": "m below the surface", "crs": crs,
+        "groundwater": gw_src, "nodata_meaning": "unknown (no groundwater input) or outside the region",
+    }, description="GHG (m below surface)")
+    write_raster(out.infiltration, soil.infiltration.astype(np.float32), grid, nodata=float("nan"), tags={
+        "quantity": "infiltration capacity of the soil (soil mapping)", "units": "mm/h", "crs": crs,
+        "soil_map": soil_src, "nodata_meaning": "unknown (no soil input or no soil information) or outside",
+    }, description="infiltration capacity (mm/h)")
+    nan = np.full(grid.shape, np.nan, dtype=np.float32)
+    elev = "none" if hydrology.elevation is None else hydrology.elevation.path
+    acc = nan if model is None else model.accumulation_m2().astype(np.float32)
+    write_raster(out.flow_accumulation, acc, grid, nodata=float("nan"), tags={
+        "quantity": "upslope contributing area including the cell (D8 over the priority-flood filled DTM)",
+        "units": "m2", "crs": crs, "elevation": elev,
+        "nodata_meaning": "no elevation input, or outside the region",
+    }, description="flow accumulation (m2)")
+    for storm in p.storms:
+        r = routed.get(storm.name)
+        depth = nan if r is None else np.where(valid, r.depth_m * 1000.0, np.nan).astype(np.float32)
+        write_raster(out.ponding[storm.name], depth, grid, nodata=float("nan"), tags={
+            "quantity": f"standing water after storm {storm.name}: runoff routed downslope (D8) into the "
+                        "depressions of the DTM (fill and spill)",
+            "units": "mm", "crs": crs, "elevation": elev, "storm_depth_mm": storm.depth_mm,
+            "nodata_meaning": "no elevation input, or outside the region",
+        }, description=f"ponding {storm.name} (mm)")
+
+
 def _water(
     land: _LandCover,
     legend: BiophysicalTable,
     natural_code: int,
     p: ClimateParams,
     out_tifs: Mapping[str, PathLike],
+    soil_group: np.ndarray | None = None,
 ) -> _Water:
-    """Runoff of every storm (actual, natural reference, before storage); writes the actual runoff."""
+    """Runoff of every storm (actual, natural reference, before storage); writes the actual runoff.
+
+    ``soil_group`` (uint8 1..4 per cell) replaces ``p.soil_group`` when given.
+    """
     natural_lc = np.where(land.valid, natural_code, 0).astype(np.uint8)
+    group: str | np.ndarray = p.soil_group if soil_group is None else soil_group
     water = _Water({}, {}, {})
     for storm in p.storms:
         s = storm.name
         if storm.depth_mm == 0:
             LOGGER.warning("storm %s has 0 mm of rain: its runoff is 0 everywhere", s)
-        water.runoff[s] = runoff_mm(land.lc, legend, storm.depth_mm, p.soil_group, p.lambda_)
-        water.natural[s] = runoff_mm(natural_lc, legend, storm.depth_mm, p.soil_group, p.lambda_)
-        water.pooled[s] = runoff_mm(land.lc, legend, storm.depth_mm, p.soil_group, p.lambda_, storage=False)
-        _write_runoff(out_tifs[s], water.runoff[s], land, storm, p)
+        water.runoff[s] = runoff_mm(land.lc, legend, storm.depth_mm, group, p.lambda_)
+        water.natural[s] = runoff_mm(natural_lc, legend, storm.depth_mm, group, p.lambda_)
+        water.pooled[s] = runoff_mm(land.lc, legend, storm.depth_mm, group, p.lambda_, storage=False)
+        _write_runoff(out_tifs[s], water.runoff[s], land, storm, p, per_cell=soil_group is not None)
         LOGGER.info(
             "storm %s (%.4g mm): mean runoff %.2f mm",
             s,
@@ -219,7 +390,9 @@ def _water(
     return water
 
 
-def _write_runoff(path: PathLike, q: np.ndarray, land: _LandCover, storm: Storm, p: ClimateParams) -> None:
+def _write_runoff(
+    path: PathLike, q: np.ndarray, land: _LandCover, storm: Storm, p: ClimateParams, *, per_cell: bool = False
+) -> None:
     write_raster(
         path,
         np.where(land.valid, q, _NODATA_OUT).astype(np.float32),
@@ -232,7 +405,7 @@ def _write_runoff(path: PathLike, q: np.ndarray, land: _LandCover, storm: Storm,
             "nodata_meaning": "outside the region",
             "storm_depth_mm": storm.depth_mm,
             "initial_abstraction_ratio": p.lambda_,
-            "soil_group": p.soil_group,
+            "soil_group": f"per cell (climate/soil_group.tif; elsewhere {p.soil_group})" if per_cell else p.soil_group,
         },
         description=f"runoff {storm.name} (mm)",
     )
