@@ -28,5 +28,10 @@ inputs = InterventionInputs(
     out_portfolio_csv=out.portfolio,
     out_park_totals_csv=out.park_totals,
     user_candidates=inp.user_candidates[0] if len(inp.user_candidates) else None,
+    soil_group=inp.soil_group,
+    ghg=inp.ghg,
+    infiltration=inp.infiltration,
+    flow_accumulation=inp.flow_accumulation,
+    ponding=dict(zip(params.climate.storm_names, inp.ponding, strict=True)),
 )
 run_step(snakemake.log[0], run_interventions, inputs, params)

@@ -5,6 +5,12 @@ Generators (:data:`GENERATORS`, keyed by the catalogue's ``generator``) look ins
 large building roofs, parking lots and paved yards, street edges, lawns, spots near water, least-cost
 links crossing a park (hedgerows, stepping stones) and the ranked barrier segments (fauna passages).
 Each candidate is a set of raster cells (its footprint) plus an id, type, park, size and cost.
+
+With the climate stage's hydrology rasters (:class:`~werkland.interventions.siting.Hydrology`),
+wadis, rain gardens and ponds are placed at the park's low points (largest upslope area, deepest
+ponding) instead of next to green or water, and an infiltrating measure is proposed only where the
+soil infiltrates and the groundwater stays deep enough -- elsewhere its retention variant (or
+nothing), with the reason in ``siting_note``. Without those rasters every candidate is as before.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from shapely.ops import substring
 
 from werkland._errors import WerklandInputError
 from werkland.interventions.catalogue import Catalogue, InterventionType, check_number
+from werkland.interventions.siting import Hydrology, spaced_picks
 from werkland.raster.io import Grid
 from werkland.tables import Guild, Legend
 
@@ -66,6 +73,10 @@ class Candidate:
         Output geometry (default: the footprint cells as polygons).
     note : str
         Remarks (e.g. cells skipped).
+    siting_note : str
+        Soil-and-water siting: where it was placed (low point, upslope area), whether infiltration
+        is allowed, or why a retention variant replaces an infiltrating measure ("" = no hydrology
+        input used).
     """
 
     candidate_id: str
@@ -79,6 +90,7 @@ class Candidate:
     source: str = "generated"
     geometry: Any = None
     note: str = ""
+    siting_note: str = ""
 
 
 def _cand_id(type_name: str, park_id: str, cells: np.ndarray, salt: str = "") -> str:
@@ -116,6 +128,12 @@ class CandidateContext:
         m to the nearest green-area cell.
     notes : list of str
         Remarks of the generators (become warnings of the stage).
+    hydrology : Hydrology or None
+        The climate stage's soil, groundwater and flow rasters (None = not used: siting as without
+        them).
+    catalogue_types : dict of str to InterventionType
+        The catalogue's types (retention variants are looked up here; set by
+        :func:`generate_candidates`).
     """
 
     codes: np.ndarray
@@ -131,12 +149,14 @@ class CandidateContext:
     edge_codes: np.ndarray
     dist_green: np.ndarray
     notes: list[str] = field(default_factory=list)
+    hydrology: Hydrology | None = None
+    catalogue_types: dict[str, InterventionType] = field(default_factory=dict)
 
     @classmethod
     def build(
         cls, codes: np.ndarray, grid: Grid, legend: Legend, guilds: Mapping[str, Guild], parks: Any,
         park_index: np.ndarray, *, landcover: Any, lines: Any, link_paths: dict[str, list[np.ndarray]],
-        barriers: Any, green_area: np.ndarray, notes: list[str],
+        barriers: Any, green_area: np.ndarray, notes: list[str], hydrology: Hydrology | None = None,
     ) -> CandidateContext:
         """The context of a region: edge classes of the guilds and distances to green derived here.
 
@@ -147,6 +167,8 @@ class CandidateContext:
             biophysical table, intervention variants included).
         notes : list of str
             Shared list the generators append their remarks to.
+        hydrology : Hydrology, optional
+            Soil, groundwater and flow rasters of the climate stage.
 
         Other parameters are the attributes of the same name.
         """
@@ -160,7 +182,7 @@ class CandidateContext:
         else:
             dist_green = np.full(codes.shape, np.inf)
         return cls(codes, grid, legend, guilds, parks, park_index, landcover, lines, link_paths, barriers,
-                   edge_codes, dist_green, notes)
+                   edge_codes, dist_green, notes, hydrology)
 
     @property
     def W(self) -> int:
@@ -296,6 +318,56 @@ def _take_nearest_green(ctx: CandidateContext, cells: np.ndarray, n: int) -> np.
     return np.sort(cells[order[:n]])
 
 
+def _at_low_points(ctx: CandidateContext, typ: InterventionType) -> bool:
+    """Wadis, rain gardens and ponds (infiltrating or near-water types) go to the low points."""
+    hy = ctx.hydrology
+    return hy is not None and hy.has_elevation and (typ.infiltrating or typ.generator == "near_water")
+
+
+def _checks_infiltration(ctx: CandidateContext, typ: InterventionType) -> bool:
+    hy = ctx.hydrology
+    return typ.infiltrating and hy is not None and hy.checks_infiltration
+
+
+def _take(ctx: CandidateContext, typ: InterventionType, cells: np.ndarray, n: int) -> np.ndarray:
+    """``n`` cells of ``cells``: the wettest (low points) or, without elevation, the nearest to green."""
+    if _at_low_points(ctx, typ):
+        return np.sort(ctx.hydrology.wettest_first(cells)[:n])  # type: ignore[union-attr]
+    return _take_nearest_green(ctx, cells, n)
+
+
+def _site_share(
+    ctx: CandidateContext, typ: InterventionType, cells: np.ndarray, n: int, where: str,
+) -> tuple[np.ndarray, InterventionType, str] | None:
+    """Place ``n`` of a source polygon's eligible ``cells`` for ``typ``, respecting soil and water.
+
+    Returns the footprint, the type proposed (``typ`` or its retention variant) and the siting
+    note; None when an infiltrating measure is not allowed and it has no retention variant (the
+    reason is appended to the context's notes).
+    """
+    hy = ctx.hydrology
+    low = _at_low_points(ctx, typ)
+    if not _checks_infiltration(ctx, typ):
+        fp = _take(ctx, typ, cells, n)
+        return fp, typ, hy.describe_low_point(fp) if low and hy is not None else ""
+    assert hy is not None and typ.bottom_m is not None
+    flags = hy.refusal(cells, typ.bottom_m)
+    ok = cells[flags == 0]
+    if ok.size >= n:
+        fp = _take(ctx, typ, ok, n)
+        note = hy.describe_allowed(fp, typ.bottom_m)
+        return fp, typ, "; ".join(x for x in (note, hy.describe_low_point(fp) if low else "") if x)
+    fp = _take(ctx, typ, cells, n)
+    fflags = hy.refusal(fp, typ.bottom_m)
+    reason = hy.describe_refusal(fp, fflags, typ.bottom_m)
+    if typ.retention_variant is None:
+        ctx.notes.append(f"{typ.name}: {where}: infiltration not allowed ({reason}); not proposed")
+        return None
+    variant = ctx.catalogue_types[typ.retention_variant]
+    note = f"{typ.name} not allowed ({reason}): retention variant proposed"
+    return fp, variant, "; ".join(x for x in (note, hy.describe_low_point(fp) if low else "") if x)
+
+
 def _gen_polygons(ctx: CandidateContext, typ: InterventionType, facade: bool = False) -> list[Candidate]:
     if ctx.landcover is None:
         ctx.notes.append(f"{typ.name}: no land-cover polygons (landcover.gpkg layer landcover): no candidates")
@@ -316,6 +388,7 @@ def _gen_polygons(ctx: CandidateContext, typ: InterventionType, facade: bool = F
             cells = ctx.eligible(ctx.cells_of_geom(poly), typ, pidx)
             if cells.size == 0:
                 continue
+            use, siting = typ, ""
             if facade:
                 s_cells = set(cells.tolist())
                 W = ctx.W
@@ -323,13 +396,17 @@ def _gen_polygons(ctx: CandidateContext, typ: InterventionType, facade: bool = F
                 outline = poly.exterior.length if poly.geom_type == "Polygon" else poly.boundary.length
                 size = outline * float(typ.params.get("height_m", 6)) * float(typ.params.get("coverage", 0.5))
             else:
-                if typ.cells is not None:
-                    cells = _take_nearest_green(ctx, cells, min(typ.cells, cells.size))
-                elif typ.share < 1:
-                    cells = _take_nearest_green(ctx, cells, max(1, int(round(typ.share * cells.size))))
+                n = min(typ.cells, cells.size) if typ.cells is not None else \
+                    max(1, int(round(typ.share * cells.size))) if typ.share < 1 else cells.size
+                if n < cells.size or _checks_infiltration(ctx, typ):  # placed (as before: n = all keeps all)
+                    sited = _site_share(ctx, typ, cells, n, f"polygon lc{j} in park {row.park_id}")
+                    if sited is None:
+                        continue
+                    cells, use, siting = sited
                 size = cells.size * cell_m2
-            c = _make(ctx, typ, cells, size, f"lc{j}", park_id=str(row.park_id), check_min=False)
+            c = _make(ctx, use, cells, size, f"lc{j}", park_id=str(row.park_id), check_min=False)
             if c is not None:
+                c.siting_note = siting
                 out.append(c)
     return out
 
@@ -403,7 +480,42 @@ def _gen_street_edge(ctx: CandidateContext, typ: InterventionType) -> list[Candi
     return out
 
 
+def _gen_low_points(ctx: CandidateContext, typ: InterventionType) -> list[Candidate]:
+    """Near-water types with an elevation model: the park's low points, wettest first, spaced apart."""
+    hy = ctx.hydrology
+    assert hy is not None and hy.flow_acc_m2 is not None
+    n_max = int(typ.params.get("max_per_park", 3))
+    spacing = float(typ.params.get("min_spacing_m", 100))
+    ncell = typ.cells or 1
+    ok = (ctx.code_mask(typ.applies_to)[ctx.codes] & (ctx.park_index > 0) & ~ctx.edge_codes[ctx.codes]
+          & np.isfinite(hy.flow_acc_m2))
+    out: list[Candidate] = []
+    W = ctx.W
+    for pidx in range(len(ctx.parks)):
+        cells = np.flatnonzero(ok.ravel() & (ctx.park_index.ravel() == pidx + 1))
+        if cells.size == 0:
+            continue
+        okset = set(cells.tolist())
+        for c in spaced_picks(hy.wettest_first(cells), W, ctx.grid.res_m, spacing, n_max):
+            nb = np.array([x for x in (c + 1, c - 1, c + W, c - W) if x in okset], np.int64)
+            fp = np.array([c] + hy.wettest_first(nb)[: ncell - 1].tolist(), np.int64)
+            park_id = str(ctx.parks["park_id"].iloc[pidx])
+            use, siting = typ, hy.describe_low_point(fp)
+            if _checks_infiltration(ctx, typ):
+                sited = _site_share(ctx, typ, fp, fp.size, f"low point {c} in park {park_id}")
+                if sited is None:
+                    continue
+                fp, use, siting = sited
+            cand = _make(ctx, use, fp, 1.0, f"p{c}", park_id=park_id)
+            if cand is not None:
+                cand.siting_note = siting
+                out.append(cand)
+    return out
+
+
 def _gen_near_water(ctx: CandidateContext, typ: InterventionType) -> list[Candidate]:
+    if ctx.hydrology is not None and ctx.hydrology.has_elevation:
+        return _gen_low_points(ctx, typ)
     water_cls = list(typ.params.get("water_classes", ["open_water", "waterway", "wetland"]))
     near = float(typ.params.get("near_m", 150))
     n_max = int(typ.params.get("max_per_park", 3))
@@ -587,6 +699,7 @@ def generate_candidates(
         Deterministic order: catalogue order, then park, then source feature; duplicate ids dropped.
     """
     out: list[Candidate] = []
+    ctx.catalogue_types = dict(catalogue.types)
     for typ in catalogue.types.values():
         cands = GENERATORS[typ.generator](ctx, typ)
         cands = _limit(cands, max_per_type_park if typ.generator != "barrier" else None)
@@ -672,6 +785,7 @@ def read_user_candidates(path: str | os.PathLike[str], ctx: CandidateContext, ca
         if park is None or (isinstance(park, float) and math.isnan(park)) or str(park) == "":
             park = ctx.park_of_cells(cells if cells.size else raw)
         out.append(Candidate(cid, typ.name, str(park), np.unique(cells), float(size), typ.size_unit, cost_f,
-                             exclusive_key=f"user:{cid}", source="user", geometry=geom, note=note))
+                             exclusive_key=f"user:{cid}", source="user", geometry=geom, note=note,
+                             siting_note=ctx.hydrology.user_note(typ, np.unique(cells)) if ctx.hydrology else ""))
     log.info("user candidates: %d read from %s", len(out), p)
     return out

@@ -39,7 +39,7 @@ BIOPHYSICAL_KEYS = ("shade", "albedo", "kc", "green_area", "cn", "storage_mm", "
 #: Keys of a catalogue row and of its ``effect``.
 ROW_KEYS = (
     "label", "generator", "applies_to", "min_size", "max_size", "share", "cells", "params", "effect",
-    "size_unit", "unit_cost", "cost_source", "exclusive",
+    "size_unit", "unit_cost", "cost_source", "exclusive", "infiltrating", "bottom_m", "retention_variant",
 )
 EFFECT_KEYS = ("class", "biophysical", "suitability", "resistance")
 #: Suitability/resistance value that leaves a guild's raster as it is.
@@ -80,6 +80,14 @@ class InterventionType:
         Source or "estimate".
     exclusive : str or None
         Key of mutually exclusive types on one source feature.
+    infiltrating : bool
+        The measure infiltrates rain into the soil: it is sited only where the soil infiltrates and
+        the groundwater (GHG) stays ``interventions.groundwater_clearance_m`` below its bottom.
+    bottom_m : float or None
+        Depth of an infiltrating measure's bottom below the surface, m.
+    retention_variant : str or None
+        Type proposed instead of an infiltrating one where infiltration is not allowed (a
+        non-infiltrating retention measure); None = nothing is proposed there.
     """
 
     name: str
@@ -99,6 +107,9 @@ class InterventionType:
     unit_cost: float
     cost_source: str
     exclusive: str | None
+    infiltrating: bool = False
+    bottom_m: float | None = None
+    retention_variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +202,26 @@ def load_catalogue(path: str | os.PathLike[str], legend: Legend, guilds: Mapping
     edge_classes = {c for g in guilds.values() for c in g.edge_classes}
     types = {str(name): _load_type(str(name), row, p, legend, guilds, edge_classes)
              for name, row in doc["types"].items()}
+    _check_variants(types, p)
     return Catalogue(types, p)
+
+
+def _check_variants(types: Mapping[str, InterventionType], p: str) -> None:
+    """Every ``retention_variant`` names a non-infiltrating type priced in the same unit."""
+    for t in types.values():
+        v = t.retention_variant
+        if v is None:
+            continue
+        w = f"{p}: types.{t.name}.retention_variant"
+        if v not in types:
+            raise WerklandInputError(f"unknown type {v!r}", path=w, fix=f"use one of: {', '.join(types)}")
+        if types[v].infiltrating:
+            raise WerklandInputError(f"retention variant {v!r} is itself infiltrating", path=w,
+                                     fix="name a non-infiltrating (retention) type")
+        if types[v].size_unit != t.size_unit:
+            raise WerklandInputError(
+                f"retention variant {v!r} is priced per {types[v].size_unit}, {t.name} per {t.size_unit}", path=w,
+                fix="use a variant with the same size_unit")
 
 
 def _load_type(
@@ -253,6 +283,7 @@ def _load_type(
     if cells is not None and (not isinstance(cells, int) or cells < 1):
         raise WerklandInputError(f"cells {cells!r} must be a positive integer", path=f"{w}.cells")
     max_size = t.get("max_size")
+    infiltrating, bottom_m, variant = _infiltration(t, w)
     return InterventionType(
         name=name,
         label=str(t.get("label", name)),
@@ -271,7 +302,29 @@ def _load_type(
         unit_cost=cost_f,
         cost_source=str(t.get("cost_source", "estimate")),
         exclusive=None if t.get("exclusive") is None else str(t["exclusive"]),
+        infiltrating=infiltrating,
+        bottom_m=bottom_m,
+        retention_variant=variant,
     )
+
+
+def _infiltration(t: Mapping[str, Any], w: str) -> tuple[bool, float | None, str | None]:
+    """Validated ``infiltrating``, ``bottom_m`` and ``retention_variant`` of a row."""
+    infiltrating = t.get("infiltrating", False)
+    if not isinstance(infiltrating, bool):
+        raise WerklandInputError(f"infiltrating {infiltrating!r} must be true or false", path=f"{w}.infiltrating")
+    bottom = t.get("bottom_m")
+    variant = t.get("retention_variant")
+    if not infiltrating:
+        for key, val in (("bottom_m", bottom), ("retention_variant", variant)):
+            if val is not None:
+                raise WerklandInputError(f"{key} is only used by infiltrating measures", path=f"{w}.{key}",
+                                         fix="set infiltrating: true or remove the key")
+        return False, None, None
+    if bottom is None:
+        raise WerklandInputError("an infiltrating measure needs bottom_m", path=w,
+                                 fix="give the depth of its bottom below the surface in m (bottom_m)")
+    return True, check_number(bottom, f"{w}.bottom_m", lo=0), None if variant is None else str(variant)
 
 
 def _biophysical(raw: Mapping[str, Any], w: str) -> dict[str, Any]:

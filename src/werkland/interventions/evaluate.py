@@ -10,7 +10,10 @@ and water per park, and evaluates a candidate *locally*:
   5·d_cool, and each of those cells sees 5·d_cool further), summed as HM-weighted hectares ``d_hm``;
   cool-spot access (workplace area newly within the cool-spot distance); SCS-CN runoff before/after on
   the footprint plus the explicit storage added, pooled per park, as ``d_retained_m3`` for the design
-  storm.
+  storm. With the climate stage's flow accumulation (an elevation model was given) the storage
+  catches at most the run-on arriving at its footprint -- its upslope area times the park's mean
+  runoff depth, plus the runoff of its own cells -- and the park's pool includes the run-on from
+  outside the park; with a soil-group raster the curve numbers use each cell's soil group.
 
 A commit applies a candidate to the state; :func:`evaluate_all` runs the first evaluation of every
 candidate on worker processes.
@@ -36,6 +39,7 @@ from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
 from werkland.interventions.guild_graph import GuildGraph
 from werkland.interventions.search import Box
+from werkland.interventions.siting import Hydrology
 from werkland.raster.io import Grid
 from werkland.tables import Guild, Legend
 
@@ -68,6 +72,9 @@ class Gains:
         Per guild: nodes tied to the change with the ``-ln p`` of their tie (interaction tests).
     d_cn_m3, d_storage_m3 : float
         Retention from the curve-number change and explicit storage added (before the park's cap), m³.
+    d_inflow_m3 : float
+        Design-storm water arriving at the footprint (routed run-on plus its own runoff), m³: the
+        most its storage can catch (``inf`` without an elevation model: only the park's pool caps it).
     window, cs_window : tuple of int or None
         Boxes the candidate's heat and cool-spot effects can reach (interaction tests).
     bio_cache : dict
@@ -85,6 +92,7 @@ class Gains:
     seeds: dict[str, dict[int, float]] = field(default_factory=dict)
     d_cn_m3: float = 0.0
     d_storage_m3: float = 0.0
+    d_inflow_m3: float = math.inf
     window: Box | None = None
     cs_window: Box | None = None
     bio_cache: dict[str, Any] = field(default_factory=dict)
@@ -115,12 +123,15 @@ class Evaluator:
         Depth of the design storm, mm.
     workers : int
         FFT threads of the baseline urban-cooling run.
+    hydrology : Hydrology, optional
+        The climate stage's soil-group raster (per-cell curve numbers where known), flow accumulation
+        (run-on caught by storage) and run-on per park; None or unknown cells: as without them.
     """
 
     def __init__(
         self, codes: np.ndarray, grid: Grid, legend: Legend, guilds: Mapping[str, Guild],
         graphs: Mapping[str, GuildGraph], catalogue: Catalogue, climate: ClimateParams, park_index: np.ndarray,
-        design_storm_mm: float, *, workers: int = 1,
+        design_storm_mm: float, *, workers: int = 1, hydrology: Hydrology | None = None,
     ) -> None:
         self.codes = np.ascontiguousarray(codes, dtype=np.uint8).copy()
         self.grid = grid
@@ -136,6 +147,12 @@ class Evaluator:
         self.n_parks = int(park_index.max(initial=0))
         self.storm_mm = float(design_storm_mm)
         self.workers = workers
+        self.hydrology = hydrology
+        self.soil: np.ndarray | None = None  # per-cell soil group 1..4 where a soil raster is known
+        if hydrology is not None and hydrology.has_soil:
+            sg = hydrology.soil_group.ravel()  # type: ignore[union-attr]
+            self.soil = np.where(sg > 0, sg, "ABCD".index(climate.soil_group) + 1).astype(np.uint8)
+        self.routed = hydrology is not None and hydrology.has_elevation
         self._guild_tables()
         self._variant_codes(BiophysicalTable.from_legend(legend))
         self.valid = self.codes != 0
@@ -220,19 +237,52 @@ class Evaluator:
         self.margin_cs = int(math.ceil(self.p.cool_spot_distance_m / self.res_m)) + 1
 
     def _water_baseline(self) -> None:
-        """Design-storm runoff and explicit storage per park, m³."""
+        """Design-storm runoff and explicit storage per park, m³ (with routing: run-on and mean depths)."""
         q = self._q(self.codes.ravel())
         st = np.nan_to_num(self.bio.storage_mm, nan=0.0)[self.codes.ravel()]
         pi = self.park_index.ravel()
         self.park_runoff_m3 = np.bincount(pi, weights=np.nan_to_num(q) * self.cell_m2 / 1000, minlength=self.n_parks + 1)[1:]
         self.park_storage_m3 = np.bincount(pi, weights=st * self.cell_m2 / 1000, minlength=self.n_parks + 1)[1:]
+        # run-on from outside each park (routed; 0 without an elevation model): storage may catch it too
+        self.park_runon_m3 = np.zeros(self.n_parks)
+        if self.routed:
+            assert self.hydrology is not None
+            self.park_runon_m3 = np.array([self.hydrology.runon_of(k) for k in range(self.n_parks)], np.float64)
+            # mean effective runoff depth (after storage) per park; index 0 = the region outside parks
+            q_eff = np.maximum(np.nan_to_num(q) - st, 0.0)
+            valid = np.isfinite(q)
+            n = np.bincount(pi, weights=valid, minlength=self.n_parks + 1)
+            tot = np.bincount(pi, weights=q_eff, minlength=self.n_parks + 1)
+            region_mean = float(q_eff[valid].mean()) if valid.any() else 0.0
+            self.park_q_mm = np.where(n > 0, tot / np.maximum(n, 1), region_mean)
+            self.park_q_mm[0] = region_mean
+
+    def inflow_m3(self, cells: np.ndarray, q_new: np.ndarray, park: int) -> float:
+        """Design-storm water arriving at a footprint, m³ (``inf`` without routing).
+
+        The footprint's upslope area is the largest flow accumulation over its cells (exact when it
+        drains to one outlet cell, as a low point does) less its own cells; the run-on from there
+        is that area times the mean runoff depth of the park (``park_q_mm``, the region's outside
+        parks), plus the runoff ``q_new`` (mm) of the footprint cells themselves.
+        """
+        if not self.routed or cells.size == 0:
+            return math.inf
+        acc = self.hydrology.flow_acc_m2.ravel()[cells]  # type: ignore[union-attr]
+        own_m2 = cells.size * self.cell_m2
+        up_m2 = max(float(np.nanmax(acc)) - own_m2, 0.0) if np.isfinite(acc).any() else 0.0
+        depth = float(self.park_q_mm[park + 1]) if park >= 0 else float(self.park_q_mm[0])
+        return up_m2 * depth / 1000 + float(np.nansum(q_new)) * self.cell_m2 / 1000
 
     # -- climate helpers -----------------------------------------------------------------------
-    def _q(self, codes_flat: np.ndarray) -> np.ndarray:
+    def _q(self, codes_flat: np.ndarray, cells: np.ndarray | None = None) -> np.ndarray:
+        """Curve-number runoff (mm, no storage) of ``codes_flat`` on ``cells`` (None = every cell)."""
         c = np.asarray(codes_flat, np.uint8).reshape(1, -1)
         if c.size == 0:
             return np.zeros(0)
-        return runoff_mm(c, self.bio, self.storm_mm, self.p.soil_group, self.p.lambda_, storage=False).ravel()
+        soil: str | np.ndarray = self.p.soil_group
+        if self.soil is not None:
+            soil = (self.soil if cells is None else self.soil[cells]).reshape(1, -1)
+        return runoff_mm(c, self.bio, self.storm_mm, soil, self.p.lambda_, storage=False).ravel()
 
     def _refresh_cool(self, green: np.ndarray) -> None:
         with np.errstate(invalid="ignore"):
@@ -318,17 +368,19 @@ class Evaluator:
             gains.seeds[gname] = d.seeds
         old_codes = self.codes.ravel()[cells]
         # water: curve-number change on the footprint + explicit storage, pooled per park
-        q_old, q_new = self._q(old_codes), self._q(new_codes)
+        q_old, q_new = self._q(old_codes, cells), self._q(new_codes, cells)
         d_cn = float(np.nansum(q_old - q_new)) * self.cell_m2 / 1000
         sto = np.nan_to_num(self.bio.storage_mm, nan=0.0)
         d_sto = float(np.sum(sto[new_codes] - sto[old_codes])) * self.cell_m2 / 1000
         if gains.park >= 0:
-            avail = max(0.0, self.park_runoff_m3[gains.park] - d_cn - self.park_storage_m3[gains.park])
+            avail = max(0.0, self.park_runoff_m3[gains.park] + self.park_runon_m3[gains.park] - d_cn
+                        - self.park_storage_m3[gains.park])
         else:
             avail = max(0.0, float(np.nansum(q_new)) * self.cell_m2 / 1000)
-        d_sto_eff = min(d_sto, avail) if d_sto > 0 else d_sto
+        inflow = self.inflow_m3(cells, q_new, gains.park)
+        d_sto_eff = min(d_sto, avail, inflow) if d_sto > 0 else d_sto
         gains.d_retained_m3 = d_cn + d_sto_eff
-        gains.d_cn_m3, gains.d_storage_m3 = d_cn, d_sto
+        gains.d_cn_m3, gains.d_storage_m3, gains.d_inflow_m3 = d_cn, d_sto, inflow
         fr, fc = cells // self.W, cells % self.W
         mw = int(math.ceil(2 * self.p.cooling_distance_m / self.res_m))
         gains.window = (int(fr.min()) - mw, int(fr.max()) + mw + 1, int(fc.min()) - mw, int(fc.max()) + mw + 1)
@@ -441,8 +493,9 @@ class Evaluator:
             pc = self.graphs[gname].pcnum
             out.d_eca_ha[gname] = math.sqrt(max(pc + dpc, 0.0)) - math.sqrt(max(pc, 0.0))
         if g.park >= 0 and g.d_storage_m3 > 0:
-            avail = max(0.0, self.park_runoff_m3[g.park] - g.d_cn_m3 - self.park_storage_m3[g.park])
-            out.d_retained_m3 = g.d_cn_m3 + min(g.d_storage_m3, avail)
+            avail = max(0.0, self.park_runoff_m3[g.park] + self.park_runon_m3[g.park] - g.d_cn_m3
+                        - self.park_storage_m3[g.park])
+            out.d_retained_m3 = g.d_cn_m3 + min(g.d_storage_m3, avail, g.d_inflow_m3)
         return out
 
     def _cool_access(self, inner: Box, hm_new: np.ndarray, green_new: np.ndarray) -> tuple[float, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,13 @@ class InterventionInputs:
         Outputs (see :func:`werkland.interventions.run_interventions`).
     user_candidates : Path or None
         Optional user candidate layer (:func:`werkland.interventions.read_user_candidates`).
+    soil_group, ghg, infiltration, flow_accumulation : Path or None
+        The climate stage's hydrology rasters ``climate/soil_group.tif``, ``ghg_m.tif``,
+        ``infiltration_mm_h.tif`` and ``flow_accumulation.tif`` (nodata where its soil, groundwater
+        or elevation input was not given); None = not used. Water-led siting and run-on gains
+        (:mod:`werkland.interventions.siting`); a given file that does not exist is a warning.
+    ponding : dict of str to Path
+        Per design storm: ``climate/ponding_<storm>.tif`` (the design storm's is read).
     """
 
     landcover_tif: Path
@@ -79,6 +86,11 @@ class InterventionInputs:
     out_portfolio_csv: Path
     out_park_totals_csv: Path
     user_candidates: Path | None = None
+    soil_group: Path | None = None
+    ghg: Path | None = None
+    infiltration: Path | None = None
+    flow_accumulation: Path | None = None
+    ponding: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -91,9 +103,12 @@ class InterventionInputs:
     @classmethod
     def from_layout(
         cls, paths: RegionPaths, guilds: Sequence[str], *, legend_yaml: PathLike, guilds_yaml: PathLike,
-        catalogue_yaml: PathLike, user_candidates: PathLike | None = None,
+        catalogue_yaml: PathLike, user_candidates: PathLike | None = None, storms: Sequence[str] = (),
     ) -> InterventionInputs:
-        """The files of a region of the data contract (:class:`werkland.layout.RegionPaths`)."""
+        """The files of a region of the data contract (:class:`werkland.layout.RegionPaths`).
+
+        ``storms`` are the design-storm names whose ponding rasters are listed.
+        """
         return cls(
             landcover_tif=paths.landcover_tif,
             landcover_gpkg=paths.landcover_gpkg,
@@ -111,6 +126,11 @@ class InterventionInputs:
             out_portfolio_csv=paths.portfolio,
             out_park_totals_csv=paths.park_totals,
             user_candidates=None if user_candidates is None else Path(user_candidates),
+            soil_group=paths.soil_group,
+            ghg=paths.ghg,
+            infiltration=paths.infiltration,
+            flow_accumulation=paths.flow_accumulation,
+            ponding={s: paths.ponding(s) for s in storms},
         )
 
     def check(self, guilds: Sequence[str]) -> None:

@@ -44,7 +44,7 @@ def candidate_columns(guilds: Sequence[str]) -> list[str]:
             + [f"d_eca_ha_{gn}" for gn in guilds]
             + ["d_habitat_ha", "d_hm", "d_cool_access_m2", "d_retained_m3", "score_bio", "score_climate", "score",
                "score_per_keur", "rank", "selected", "select_order", "pareto", "source", "exclusive_key", "cost_source",
-               "note"])
+               "note", "siting_note"])
 
 
 def portfolio_columns(guilds: Sequence[str]) -> list[str]:
@@ -92,7 +92,7 @@ def write_candidates(
             "score_per_keur": scores.per_keur[i] if np.isfinite(scores.per_keur[i]) else 1e12,
             "rank": int(scores.rank[i]), "selected": i in sel_order, "select_order": sel_order.get(i, 0),
             "pareto": bool(scores.pareto[i]), "source": c.source, "exclusive_key": c.exclusive_key or "",
-            "cost_source": typ.cost_source, "note": c.note,
+            "cost_source": typ.cost_source, "note": c.note, "siting_note": c.siting_note,
         })
         rows.append(row)
     df = pd.DataFrame(rows, columns=candidate_columns(guilds))

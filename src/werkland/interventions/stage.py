@@ -35,6 +35,7 @@ from werkland.interventions.inputs import (
 from werkland.interventions.outputs import park_totals_table, portfolio_table, write_candidates
 from werkland.interventions.search import Searcher
 from werkland.interventions.select import Scorer, Scores, score_candidates, select_portfolio
+from werkland.interventions.siting import Hydrology, park_runon, read_hydrology
 from werkland.params import ClimateParams, InterventionParams
 from werkland.raster.io import write_csv
 from werkland.tables import Guild, Legend, load_guilds, load_legend
@@ -55,15 +56,17 @@ def run_interventions(inputs: InterventionInputs, params: InterventionParams) ->
         ``landcover``, ``lines``), ``region.gpkg`` (layer ``parks``), per guild the habitat,
         resistance and patch rasters and the least-cost links (the baseline patch graph),
         ``barriers/all_guilds.gpkg`` (fauna-passage candidates; none if not given or empty),
-        ``climate/summary.csv`` (storage still needed and HM per park), the legend, the guild table,
-        the catalogue and the optional user candidate layer. Writes:
+        ``climate/summary.csv`` (storage still needed and HM per park; run-on per park), the climate
+        stage's hydrology rasters (soil group, GHG, infiltration, flow accumulation, ponding of the
+        design storm: water-led siting and run-on gains, :mod:`werkland.interventions.siting`), the
+        legend, the guild table, the catalogue and the optional user candidate layer. Writes:
 
         * ``out_candidates_gpkg``, layer ``candidates``: ``candidate_id``, ``type``, ``label``,
           ``park_id``, ``size``, ``size_unit``, ``cost_eur``, ``n_cells``, ``d_eca_ha_<guild>``,
           ``d_habitat_ha``, ``d_hm``, ``d_cool_access_m2``, ``d_retained_m3``, ``score_bio``,
           ``score_climate``, ``score``, ``score_per_keur``, ``rank``, ``selected``, ``select_order``,
-          ``pareto``, ``source``, ``exclusive_key``, ``cost_source``, ``note``; geometry = footprint
-          cells (MultiPolygon);
+          ``pareto``, ``source``, ``exclusive_key``, ``cost_source``, ``note``, ``siting_note``;
+          geometry = footprint cells (MultiPolygon);
         * ``out_portfolio_csv``: selected measures in selection order with cumulative cost and
           marginal/cumulative gains;
         * ``out_park_totals_csv``: per park, candidates, selected measures, cost and gains of the
@@ -89,14 +92,17 @@ def run_interventions(inputs: InterventionInputs, params: InterventionParams) ->
     climate = params.climate
     storm_mm = _design_storm_mm(climate, params.design_storm)
     region = read_region(inputs, warnings)
+    climate_summary = read_climate_summary(inputs.climate_summary)
+    hydrology = _hydrology(inputs, params, region, climate_summary, warnings)
     graphs, link_paths = _baseline_graphs(inputs, params, region)
     t_base = time.perf_counter()
     ev = Evaluator(region.codes, region.grid, legend, guilds, graphs, catalogue, climate, region.park_index,
-                   storm_mm, workers=_COOLING_WORKERS)
-    cands = _candidates(inputs, params, region, legend, guilds, catalogue, link_paths, ev, warnings)
+                   storm_mm, workers=_COOLING_WORKERS, hydrology=hydrology)
+    cands = _candidates(inputs, params, region, legend, guilds, catalogue, link_paths, ev, warnings,
+                        hydrology=hydrology)
     t_gen = time.perf_counter()
     log.info("%d candidates (%d types) in %.1f s", len(cands), len({c.type for c in cands}), t_gen - t_base)
-    scorer = _scorer(params, graphs, region, ev, read_climate_summary(inputs.climate_summary), climate, warnings)
+    scorer = _scorer(params, graphs, region, ev, climate_summary, climate, warnings)
     gains = _first_evaluation(ev, cands, params)
     t_eval = time.perf_counter()
     scores = score_candidates(scorer, cands, gains)
@@ -145,6 +151,33 @@ def _design_storm_mm(climate: ClimateParams, storm: str) -> float:
     return float(storms[storm])
 
 
+def _hydrology(
+    inputs: InterventionInputs, params: InterventionParams, region: RegionData, climate_summary: pd.DataFrame,
+    warnings: list[str],
+) -> Hydrology | None:
+    """The climate stage's soil, groundwater and flow rasters (None when none is given).
+
+    Says in ``warnings`` which fallbacks apply: no soil or groundwater (infiltrating measures are
+    proposed everywhere), no elevation (siting by distance to green and water, no run-on).
+    """
+    given = (inputs.soil_group, inputs.ghg, inputs.infiltration, inputs.flow_accumulation)
+    if all(p is None for p in given) and not inputs.ponding:
+        return None
+    storm = params.design_storm
+    hy = read_hydrology(
+        inputs.soil_group, inputs.ghg, inputs.infiltration, inputs.flow_accumulation, inputs.ponding.get(storm),
+        region.grid, clearance_m=params.groundwater_clearance_m, warnings=warnings,
+        runon_m3=park_runon(climate_summary, list(region.parks["park_id"]), storm),
+    )
+    if not hy.checks_infiltration:
+        warnings.append("no soil or groundwater data: infiltrating measures (wadis, rain gardens) are not checked "
+                        "against soil and groundwater")
+    if not hy.has_elevation:
+        warnings.append("no elevation model: wadis, rain gardens and ponds are placed by distance to green and "
+                        "water, and storage gains count no run-on")
+    return hy
+
+
 def _baseline_graphs(
     inputs: InterventionInputs, params: InterventionParams, region: RegionData,
 ) -> tuple[dict[str, GuildGraph], dict[str, list[np.ndarray]]]:
@@ -161,14 +194,14 @@ def _baseline_graphs(
 def _candidates(
     inputs: InterventionInputs, params: InterventionParams, region: RegionData, legend: Legend,
     guilds: dict[str, Guild], catalogue: Catalogue, link_paths: dict[str, list[np.ndarray]], ev: Evaluator,
-    warnings: list[str],
+    warnings: list[str], *, hydrology: Hydrology | None = None,
 ) -> list[Candidate]:
     """Generated candidates (capped) and/or the user's, with the generators' notes as warnings."""
     notes: list[str] = []
     ctx = CandidateContext.build(
         region.codes, region.grid, legend, guilds, region.parks, region.park_index, landcover=region.landcover,
         lines=region.lines, link_paths=link_paths, barriers=region.barriers, green_area=ev.bio.green_area,
-        notes=notes,
+        notes=notes, hydrology=hydrology,
     )
     user = inputs.user_candidates
     cands: list[Candidate] = []

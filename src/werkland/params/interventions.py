@@ -59,6 +59,9 @@ class InterventionParams(StageParams):
         of the job.
     user_candidates_mode : str
         ``add`` user candidates to the generated ones or ``replace`` them.
+    groundwater_clearance_m : float
+        Least distance between an infiltrating measure's bottom and the mean highest groundwater
+        level (GHG), m.
     climate : ClimateParams
         The climate stage's parameters (urban cooling, cool spots, runoff and the design storms).
     connectivity : tuple of ConnectivityParams
@@ -84,6 +87,7 @@ class InterventionParams(StageParams):
     eager_max: int
     n_workers: int
     user_candidates_mode: str
+    groundwater_clearance_m: float
     climate: ClimateParams
     connectivity: tuple[ConnectivityParams, ...]
 
@@ -138,6 +142,7 @@ class InterventionParams(StageParams):
             eager_max=int(i["eager_max"]),
             n_workers=max(1, min(int(i["n_workers"]), int(n_workers))),
             user_candidates_mode=str(i["user_candidates_mode"]),
+            groundwater_clearance_m=float(i["groundwater_clearance_m"]),
             climate=climate,
             connectivity=tuple(
                 ConnectivityParams.from_config(config, guilds[g], n_threads=n_workers) for g in names
