@@ -61,7 +61,7 @@ def _config(**over) -> dict:
         "connectivity": {"convention": "conefor", "corridor_width_cost": 2000},
         "climate": {"storms": [{"name": "70mm_2h", "depth_mm": 70}, {"name": "140mm_2h", "depth_mm": 140}]},
         "interventions": {"catalogue": "config/interventions.yaml", "budget_eur": 100000},
-        "report": {"language": "en"},
+        "report": {"language": "en", "pdf": False},
     }
     cfg.update(over)
     return cfg
@@ -243,7 +243,7 @@ def test_full_report_renders_every_section(full_report):
         png = out.parent / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f'id="fig-{key}" data-ok="true"' in html
-    assert html.count("data:image/png;base64,") == len(FIGURES)
+    assert html.count("data:image/png;base64,") == len(FIGURES) + 1  # + the map of where to act first
     assert "(c) OpenStreetMap contributors, ODbL" in html
     assert "10.15468/dl.test01" in html  # GBIF DOI in the citations
     assert "k = -ln(p0) / d0" in html and "Chao1" in html and "Q = (P - lambda S)^2" in html
@@ -332,7 +332,7 @@ def test_region_without_species_and_candidates_says_why(empty_report):
 def test_dutch_report(tmp_path):
     make_region(tmp_path, "nl-test", full=False)
     out = tmp_path / "nl-test" / "report" / "index.html"
-    res = _build(tmp_path, "nl-test", _params(report={"language": "nl"}), qml_styles=False)
+    res = _build(tmp_path, "nl-test", _params(report={"language": "nl", "pdf": False}), qml_styles=False)
     html = out.read_text(encoding="utf-8")
     assert '<html lang="nl">' in html
     assert tr("summary", "nl") in html and "Samenvatting per bedrijventerrein" in html
@@ -394,7 +394,10 @@ def test_format_and_layout():
     paths = RegionPaths("results", "demo")
     files = [p.as_posix() for p in paths.stage_outputs("report", ["hedgehog"], ["70mm_2h"])]
     n_styles = len(style_targets(["hedgehog"], ["70mm_2h"]))
-    assert "results/demo/report/index.html" in files and len(files) == 3 + len(FIGURES) + n_styles
+    assert "results/demo/report/index.html" in files and len(files) == 4 + len(FIGURES) + n_styles
+    assert "results/demo/report/measures.xlsx" in files and "results/demo/report/summary.pdf" not in files
+    with_pdf = [p.as_posix() for p in paths.stage_outputs("report", ["hedgehog"], ["70mm_2h"], pdf=True)]
+    assert set(with_pdf) - set(files) == {"results/demo/report/summary.pdf"}
     sf = [p.as_posix() for p in paths.report_inputs(["hedgehog"], ["70mm_2h"])]
     assert "results/demo/graph/hedgehog_summary.json" in sf and "results/demo/climate/runoff_70mm_2h.tif" in sf
 
@@ -580,16 +583,16 @@ def test_every_text_has_english_and_dutch():
 
 def test_dutch_report_shows_dutch_where_english_was(tmp_path):
     make_region(tmp_path, "nl", full=True)
-    res = _build(tmp_path, "nl", _params(report={"language": "nl"}), qml_styles=False)
+    res = _build(tmp_path, "nl", _params(report={"language": "nl", "pdf": False}), qml_styles=False)
     page = (tmp_path / "nl" / "report" / "index.html").read_text(encoding="utf-8")
-    html = _html.unescape(page[: page.index("<pre>")])  # the config as run is printed as it is
+    html = _html.unescape(page[: page.index("<pre translate=\"no\">")])  # the config as run is printed as it is
     for key in ("guild_all", "col_d0", "col_k", "convention", "f_cost_distance", "f_barrier", "f_heat"):
         assert STRINGS[key]["en"] not in html, key
         assert STRINGS[key]["nl"] in html, key
     assert "omvang in m², m of stuks" in html
     assert all(s["ok"] for s in res["sections"].values())
     make_region(tmp_path / "b", "bare", full=False)
-    bare = _build(tmp_path / "b", "bare", _params(report={"language": "nl"}), qml_styles=False)
+    bare = _build(tmp_path / "b", "bare", _params(report={"language": "nl", "pdf": False}), qml_styles=False)
     assert bare["sections"]["map_species"]["reason"] == "geen soortgegevens: GBIF onbereikbaar en geen cache"
     assert bare["parks"][0]["measures"]["reason"] == "geen kandidaten"
     assert "niet berekend in deze run: bare/barriers/all_guilds.gpkg ontbreekt" in bare["sections"]["map_barriers"]["reason"]

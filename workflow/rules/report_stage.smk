@@ -35,6 +35,8 @@ rule report:
             labels={"region": "{region}", "file": "map.html"},
         ),
         summary=LAYOUT.report_summary.as_posix(),
+        measures=LAYOUT.report_measures_xlsx.as_posix(),
+        **report_pdf_output(),
         styles=REPORT_STYLES,
     log:
         "results/logs/report/{region}.log",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from werkland.params.base import StageParams, _plain
@@ -35,6 +38,17 @@ class ReportParams(StageParams):
         (``interventions.catalogue``).
     config_as_run : dict
         The whole validated configuration, printed in the methods section.
+    plans : dict of str to list of str
+        Names of the intervention plans to compare, per region (``regions.<id>.plans``, else
+        ``region_defaults.plans``: a list of names, or a mapping whose keys are the names); the
+        region summary reads ``plans/{name}.csv`` of each.
+    basemap : str
+        Background map of the interactive map (``report.basemap``): ``none`` (offline, the
+        default), ``brt`` (PDOK BRT-Achtergrondkaart) or ``aerial`` (PDOK aerial photo); both WMTS
+        need internet.
+    pdf : bool
+        Write ``report/summary.pdf`` with headless Chromium (``report.pdf``: ``true``, ``false`` or
+        ``auto`` = when a Chromium is found, :func:`werkland.report.export.find_chromium`).
     """
 
     language: str
@@ -45,6 +59,9 @@ class ReportParams(StageParams):
     budget_eur: float
     catalogue: str
     config_as_run: dict[str, Any]
+    plans: dict[str, list[str]] = field(default_factory=dict)
+    basemap: str = "none"
+    pdf: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ReportParams:
@@ -59,9 +76,62 @@ class ReportParams(StageParams):
             budget_eur=float(config["interventions"]["budget_eur"]),
             catalogue=str(config["interventions"]["catalogue"]),
             config_as_run=_plain(config),
+            plans=plan_names(config),
+            basemap=str(config["report"].get("basemap") or "none"),
+            pdf=_pdf_wanted(config["report"].get("pdf", "auto")),
         )
 
     @property
     def storm_names(self) -> list[str]:
         """Design-storm names in configured order."""
         return [s.name for s in self.storms]
+
+
+def _names(value: Any) -> list[str]:
+    """Plan names of a ``plans`` setting: a list of names (or of mappings with ``name``), or a mapping."""
+    if isinstance(value, Mapping):
+        return [str(k) for k in value]
+    if isinstance(value, list | tuple):
+        return [str(v.get("name")) if isinstance(v, Mapping) else str(v) for v in value]
+    return []
+
+
+def plan_names(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Plan names per region: ``regions.<id>.plans``, else ``region_defaults.plans`` (empty: none)."""
+    default = _names((config.get("region_defaults") or {}).get("plans"))
+    out: dict[str, list[str]] = {}
+    for rid, settings in (config.get("regions") or {}).items():
+        own = (settings or {}).get("plans") if isinstance(settings, Mapping) else None
+        names = _names(own) if own is not None else default
+        if names:
+            out[str(rid)] = names
+    return out
+
+
+def _pdf_wanted(setting: Any) -> bool:
+    """``report.pdf``: true / false, or ``auto`` (the default) = a Chromium is installed."""
+    if isinstance(setting, bool):
+        return setting
+    if str(setting).lower() in ("true", "yes", "on"):
+        return True
+    if str(setting).lower() in ("false", "no", "off", "none"):
+        return False
+    return find_chromium() is not None
+
+
+#: Chromium executables looked for, in this order (Debian, Ubuntu snap / upstream, Google Chrome).
+CHROMIUM_NAMES: tuple[str, ...] = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_chromium() -> str | None:
+    """The headless browser that prints ``summary.pdf``: ``$WERKLAND_CHROMIUM`` when set, else the
+    first of :data:`CHROMIUM_NAMES` on ``PATH``, else ``/usr/bin/chromium`` if it exists; None when
+    none is found."""
+    env = os.environ.get("WERKLAND_CHROMIUM", "").strip()
+    if env:
+        return env if Path(env).is_file() or shutil.which(env) else None
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None

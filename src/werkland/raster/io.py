@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyogrio
 import rasterio
+import rasterio.shutil
 import shapely
 from affine import Affine
 from pyproj import CRS
@@ -212,7 +213,7 @@ def write_raster(
     description: str | None = None,
     colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
 ) -> None:
-    """Write a single-band GeoTIFF atomically, with tags recording units and provenance.
+    """Write a single-band Cloud-Optimized GeoTIFF atomically, with tags recording units and provenance.
 
     Parameters
     ----------
@@ -249,10 +250,11 @@ def raster_writer(
     description: str | None = None,
     colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
 ) -> Iterator[Any]:
-    """Open a single-band GeoTIFF for writing piece by piece (windows), atomically.
+    """Open a single-band GeoTIFF for writing piece by piece (windows), atomically, as a COG.
 
     The file has the profile, tags and band description :func:`write_raster` gives it; it is
-    written beside ``path`` and renamed onto it only when the ``with`` block ends without an
+    written beside ``path``, copied into a Cloud-Optimized GeoTIFF with overviews
+    (:func:`to_cog`) and renamed onto it only when the ``with`` block ends without an
     exception (otherwise it is deleted), so a failure never leaves a half-written raster.
 
     Parameters
@@ -277,14 +279,53 @@ def raster_writer(
         if not (info.min <= nodata <= info.max):
             raise ValueError(f"nodata {nodata} not representable in {dt.name}")
     with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **grid.profile(dt.name, nodata)) as dst:
-            if colormap:
-                dst.write_colormap(1, dict(colormap))
-            yield dst
-            if tags:
-                dst.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()})
-            if description:
-                dst.set_band_description(1, description)
+        build = tmp.with_name(tmp.name + ".build.tif")
+        try:
+            with rasterio.open(build, "w", **grid.profile(dt.name, nodata)) as dst:
+                if colormap:
+                    dst.write_colormap(1, dict(colormap))
+                yield dst
+                if tags:
+                    dst.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()})
+                if description:
+                    dst.set_band_description(1, description)
+            to_cog(build, tmp, resampling=cog_resampling(dt))
+        finally:
+            build.unlink(missing_ok=True)
+
+
+#: Tile size of the Cloud-Optimized GeoTIFFs (and of the overviews).
+COG_BLOCKSIZE = 256
+
+
+def cog_resampling(dtype: Any) -> str:
+    """Overview resampling of a raster: ``NEAREST`` for integer codes (classes, ids), ``AVERAGE`` for floats."""
+    return "AVERAGE" if np.dtype(dtype).kind == "f" else "NEAREST"
+
+
+def to_cog(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, resampling: str = "NEAREST") -> None:
+    """Copy a GeoTIFF into a Cloud-Optimized GeoTIFF (GDAL's COG driver) with internal overviews.
+
+    The pixel values, nodata, tags, band description and colour table are copied unchanged;
+    the file is tiled (:data:`COG_BLOCKSIZE`), deflate-compressed with the horizontal (integers)
+    or floating-point predictor, and gets overviews (``OVERVIEWS=AUTO``: halved until a level fits
+    in one tile) resampled with ``resampling``. One thread, no timestamps: the same input gives
+    the same bytes.
+
+    Parameters
+    ----------
+    src : path-like
+        A GeoTIFF readable by GDAL.
+    dst : path-like
+        The COG to write (overwritten; not atomic by itself, :func:`raster_writer` renames it
+        into place).
+    resampling : str
+        GDAL overview resampling (``NEAREST``, ``AVERAGE``, ...).
+    """
+    rasterio.shutil.copy(
+        str(src), str(dst), driver="COG", compress="DEFLATE", predictor="YES", blocksize=COG_BLOCKSIZE,
+        overviews="AUTO", resampling=resampling, num_threads=1, bigtiff="IF_SAFER",
+    )
 
 
 @contextlib.contextmanager
@@ -352,7 +393,7 @@ def read_raster(path: str | os.PathLike[str], *, masked_value: float | None = No
     return arr, grid, nodata
 
 
-def _fix_gpkg_date() -> None:
+def fix_gpkg_date() -> None:
     """GeoPackages record a ``gpkg_contents.last_change`` date: fix it (``SOURCE_DATE_EPOCH``, else
     1970-01-01) so that writing the same layers twice gives the same bytes."""
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
@@ -366,7 +407,7 @@ def write_gpkg(gdf: Any, path: str | os.PathLike[str], layer: str, *, mode: str 
     a copy that is renamed into place). The ``gpkg_contents.last_change`` date is fixed
     (``SOURCE_DATE_EPOCH``, else 1970-01-01), so writing the same layer twice gives the same bytes.
     """
-    _fix_gpkg_date()
+    fix_gpkg_date()
     target = Path(path)
     with atomic_path(target) as tmp:
         if mode == "a" and target.exists():
@@ -377,7 +418,7 @@ def write_gpkg(gdf: Any, path: str | os.PathLike[str], layer: str, *, mode: str 
 def write_gpkg_layers(layers: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write several GeoDataFrames as the layers of one new GeoPackage, atomically, in the given order
     (same fixed ``last_change`` date as :func:`write_gpkg`)."""
-    _fix_gpkg_date()
+    fix_gpkg_date()
     with atomic_path(path) as tmp:
         for name, gdf in layers.items():
             gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", append=False)

@@ -36,7 +36,7 @@ from werkland.report.furniture import (
     placeholder,
     png,
 )
-from werkland.report.i18n import tr
+from werkland.report.i18n import measure_name, tr
 from werkland.report.load import LinkLines, RegionData
 from werkland.species import richness
 
@@ -291,7 +291,7 @@ def fig_climate(data: RegionData) -> FigureResult:
         frame(ax1, data)
         ax1.set_title(tr("hm_title", lang), fontsize=10)
     else:
-        empty_panel(ax1, "HM", data.cooling.reason)
+        empty_panel(ax1, tr("hm_short", lang), data.cooling.reason)
     if ro is not None and ro.ok:
         arr, grid = ro.value
         im = imshow(ax2, arr, grid, mask_invalid=True, cmap="Blues", vmin=0, zorder=2)
@@ -327,7 +327,7 @@ def fig_interventions(data: RegionData) -> FigureResult:
             gdf[unsel].plot(ax=ax, color=colour, alpha=0.3, linewidth=1.0, markersize=12, zorder=6)
         if chosen.any():
             gdf[chosen].plot(ax=ax, color=colour, edgecolor="black", linewidth=1.8, markersize=30, zorder=7)
-        handles.append(Patch(facecolor=colour, edgecolor="none", label=t.replace("_", " ")))
+        handles.append(Patch(facecolor=colour, edgecolor="none", label=measure_name(t, lang)))
     handles.append(Patch(facecolor="none", edgecolor="black", linewidth=1.8, label=tr("selected", lang)))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     frame(ax, data)
@@ -349,8 +349,8 @@ def fig_dpc(data: RegionData) -> FigureResult:
     n = len(data.guilds)
     fig = Figure(figsize=(10, panel_height(n, 3.8)))
     axes = grid_axes(fig, n)
-    parts = (("dPC_intra", "#fdae6b", "intra"), ("dPC_flux", "#e6550d", "flux"),
-             ("dPC_connector", "#7f2704", "connector"))
+    parts = (("dPC_intra", "#fdae6b", tr("dpc_intra", lang)), ("dPC_flux", "#e6550d", tr("dpc_flux", lang)),
+             ("dPC_connector", "#7f2704", tr("dpc_connector", lang)))
     for ax, (g, guild) in zip(axes, data.guilds.items(), strict=True):
         m = data.metrics[g]
         if not m.ok or m.value.empty:
@@ -533,9 +533,11 @@ def fig_budget(data: RegionData) -> FigureResult:
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
     x = np.concatenate([[0.0], curve["cost_eur"].to_numpy(dtype=float)]) / 1000
-    for s, colour in (("score", "#333333"), ("score_bio", "#1b9e77"), ("score_climate", "#2171b5")):
+    for s, colour, key in (("score", "#333333", "score_total"), ("score_bio", "#1b9e77", "bio_score"),
+                           ("score_climate", "#2171b5", "climate_score")):
         if s in curve.columns:
-            ax.step(x, np.concatenate([[0.0], curve[s].to_numpy(dtype=float)]), where="post", color=colour, label=s)
+            ax.step(x, np.concatenate([[0.0], curve[s].to_numpy(dtype=float)]), where="post", color=colour,
+                    label=tr(key, lang))
     budget = as_float(data.params.budget_eur)
     if np.isfinite(budget):
         ax.axvline(budget / 1000, color="#b2182b", linestyle=":",

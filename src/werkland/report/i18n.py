@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["LANGUAGES", "STRINGS", "tr"]
+__all__ = ["LANGUAGES", "MEASURE_NAMES", "STRINGS", "measure_name", "tr"]
 
 LANGUAGES: tuple[str, ...] = ("en", "nl")
 
@@ -208,6 +208,100 @@ STRINGS: dict[str, dict[str, str]] = {
     "f_runoff": {"en": "Runoff (SCS curve number)", "nl": "Afvoer (SCS curve number)"},
     "f_storage": {"en": "Storage norm", "nl": "Bergingsnorm"},
     "f_interventions": {"en": "Interventions", "nl": "Maatregelen"},
+    # the region summary that opens the report
+    "region_summary": {"en": "The region at a glance", "nl": "De regio in één oogopslag"},
+    "region_nav": {"en": "Region", "nl": "Regio"},
+    "parks_nav": {"en": "Parks", "nl": "Terreinen"},
+    "more_nav": {"en": "Further analyses", "nl": "Verdere analyses"},
+    "portfolio_title": {"en": "Recommended measures across all parks", "nl": "Aanbevolen maatregelen over alle terreinen"},
+    "portfolio_lead": {
+        "en": "{n} measures within the budget of {budget}, together {cost}.",
+        "nl": "{n} maatregelen binnen het budget van {budget}, samen {cost}.",
+    },
+    "portfolio_gains": {"en": "What the measures buy together", "nl": "Wat de maatregelen samen opleveren"},
+    "gain_eca": {"en": "more connected habitat (ECA), {guild}", "nl": "meer verbonden leefgebied (ECA), {guild}"},
+    "gain_habitat": {"en": "more habitat (quality-weighted)", "nl": "meer leefgebied (kwaliteitsgewogen)"},
+    "gain_water": {"en": "more rain retained in the design storm", "nl": "meer regenwater vastgehouden bij de maatgevende bui"},
+    "gain_heat": {"en": "heat mitigation gained (sum of HM gains)", "nl": "winst in hittemitigatie (som van de HM-winsten)"},
+    "top_measures": {"en": "The first {n} measures, in order of choice", "nl": "De eerste {n} maatregelen, in volgorde van keuze"},
+    "order": {"en": "No.", "nl": "Nr."},
+    "where": {"en": "Where", "nl": "Waar"},
+    "outside_parks": {"en": "outside the parks", "nl": "buiten de terreinen"},
+    "act_first": {"en": "Where to act first", "nl": "Waar eerst handelen"},
+    "act_first_map": {"en": "Where to act first", "nl": "Waar eerst handelen"},
+    "act_first_text": {
+        "en": "Numbers: the selected measures in order of choice. B: the barriers whose removal gains most connectivity.",
+        "nl": "Nummers: de gekozen maatregelen in volgorde van keuze. B: de barrières waarvan opheffen de meeste verbondenheid oplevert.",
+    },
+    "act_barriers": {"en": "{n} best-ranked barriers", "nl": "{n} hoogst gerangschikte barrières"},
+    "act_legend": {"en": "measures by type", "nl": "maatregelen per soort"},
+    "baseline": {"en": "The region today in five figures", "nl": "De regio nu in vijf getallen"},
+    "base_runoff": {
+        "en": "Runoff above the natural reference, storm {storm} (all parks)",
+        "nl": "Afvoer boven de natuurlijke referentie, bui {storm} (alle terreinen)",
+    },
+    "base_hot": {"en": "Hot area share in the parks (HM below the threshold)", "nl": "Aandeel heet oppervlak in de terreinen (HM onder de drempel)"},
+    "base_eca": {"en": "Connected habitat (ECA) per guild", "nl": "Verbonden leefgebied (ECA) per gilde"},
+    "base_species": {"en": "Species recorded in the region", "nl": "Soorten waargenomen in de regio"},
+    "base_barriers": {"en": "Barrier segments ranked", "nl": "Gerangschikte barrièresegmenten"},
+    "plans_title": {"en": "Plans compared", "nl": "Plannen vergeleken"},
+    "plan": {"en": "Plan", "nl": "Plan"},
+    "n_measures": {"en": "Measures", "nl": "Maatregelen"},
+    "plan_score": {"en": "Score", "nl": "Score"},
+    "plan_optimum": {"en": "Best possible score", "nl": "Best haalbare score"},
+    "plan_attainment": {"en": "Share of the best possible", "nl": "Aandeel van het best haalbare"},
+    "plan_columns": {"en": "plan table lacks columns: {cols}", "nl": "plantabel mist kolommen: {cols}"},
+    "no_plans": {
+        "en": "No plans configured (regions.<id>.plans).",
+        "nl": "Geen plannen ingesteld (regions.<id>.plans).",
+    },
+    "park_totals": {"en": "Per park", "nl": "Per terrein"},
+    "n_selected": {"en": "Measures chosen", "nl": "Gekozen maatregelen"},
+    "to_card": {"en": "details", "nl": "details"},
+    "downloads": {"en": "For the people who act", "nl": "Voor wie aan de slag gaat"},
+    "download_xlsx": {
+        "en": "Every selected measure per park with its place, size, cost and gains: measures.xlsx",
+        "nl": "Elke gekozen maatregel per terrein met plaats, omvang, kosten en winst: measures.xlsx",
+    },
+    "download_pdf": {"en": "This summary on A4: summary.pdf", "nl": "Deze samenvatting op A4: summary.pdf"},
+    "no_pdf": {"en": "(not written in this run: report.pdf is off)", "nl": "(niet gemaakt in deze run: report.pdf staat uit)"},
+    # data values of the methods section, the interactive map and the figures
+    "notation": {"en": "notation", "nl": "notatie"},
+    "tip_rank": {"en": "rank", "nl": "rang"},
+    "tip_segment": {"en": "segment", "nl": "segment"},
+    "tip_kind": {"en": "kind", "nl": "soort"},
+    "tip_road_class": {"en": "road class", "nl": "wegklasse"},
+    "tip_length": {"en": "length (m)", "nl": "lengte (m)"},
+    "tip_deca": {"en": "ECA gain if removed (ha)", "nl": "ECA-winst bij opheffen (ha)"},
+    "tip_candidate": {"en": "measure", "nl": "maatregel"},
+    "tip_type": {"en": "type", "nl": "soort"},
+    "tip_cost": {"en": "cost (EUR)", "nl": "kosten (EUR)"},
+    "tip_d_habitat": {"en": "habitat gain (ha)", "nl": "winst leefgebied (ha)"},
+    "tip_d_hm": {"en": "HM gain", "nl": "HM-winst"},
+    "tip_d_retained": {"en": "extra rain retained (m³)", "nl": "extra vastgehouden regen (m³)"},
+    "tip_score": {"en": "score", "nl": "score"},
+    "tip_guild": {"en": "guild", "nl": "gilde"},
+    "tip_species": {"en": "species", "nl": "soort"},
+    "tip_patch": {"en": "patch", "nl": "vlek"},
+    "tip_dpc": {"en": "dPC (%)", "nl": "dPC (%)"},
+    "tip_area_ha": {"en": "area (ha)", "nl": "oppervlakte (ha)"},
+    "top_n": {"en": "(top {n})", "nl": "(top {n})"},
+    "layer_habitat": {"en": "Habitat suitability: {guild}", "nl": "Geschiktheid leefgebied: {guild}"},
+    "layer_patches": {"en": "Habitat patches: {guild}", "nl": "Leefgebiedvlekken: {guild}"},
+    "layer_corridors": {"en": "Corridors: {guild}", "nl": "Corridors: {guild}"},
+    "layer_species": {"en": "Species records", "nl": "Soortwaarnemingen"},
+    "layer_current": {"en": "Current: {guild}", "nl": "Stroom: {guild}"},
+    "layer_pinchpoints": {"en": "Pinch points: {guild}", "nl": "Knelpunten: {guild}"},
+    "basemap_brt": {"en": "Base map (PDOK BRT)", "nl": "Achtergrondkaart (PDOK BRT)"},
+    "basemap_aerial": {"en": "Aerial photo (PDOK)", "nl": "Luchtfoto (PDOK)"},
+    "dpc_intra": {"en": "intra (habitat within the patch)", "nl": "intra (leefgebied binnen de vlek)"},
+    "dpc_flux": {"en": "flux (movement from and to it)", "nl": "flux (beweging van en naar de vlek)"},
+    "dpc_connector": {"en": "connector (stepping stone)", "nl": "verbinder (stapsteen)"},
+    "score_total": {"en": "total score", "nl": "totaalscore"},
+    "hm_short": {"en": "HM", "nl": "HM"},
+    "mm": {"en": "mm", "nl": "mm"},
+    "zoom_in": {"en": "Zoom in", "nl": "Inzoomen"},
+    "zoom_out": {"en": "Zoom out", "nl": "Uitzoomen"},
 }
 
 
@@ -216,3 +310,34 @@ def tr(key: str, language: str = "en", **fmt: object) -> str:
     entry: Mapping[str, str] = STRINGS.get(key, {"en": key})
     text = entry.get(language) or entry.get("en") or key
     return text.format(**fmt) if fmt else text
+
+
+#: Readable names of the shipped catalogue's measure types (other types: the type with spaces).
+MEASURE_NAMES: dict[str, dict[str, str]] = {
+    "green_roof_extensive": {"en": "extensive (sedum) green roof", "nl": "extensief (sedum)dak"},
+    "green_roof_biodiverse": {"en": "biodiverse / retention roof", "nl": "biodivers dak / retentiedak"},
+    "green_roof": {"en": "green roof", "nl": "groen dak"},
+    "green_roof_retention": {"en": "green roof with water storage", "nl": "groen dak met waterberging"},
+    "green_facade": {"en": "green facade (climbers)", "nl": "groene gevel (klimplanten)"},
+    "depaving": {"en": "depaving, grass and shrubs", "nl": "ontharden, gras en struiken"},
+    "wadi": {"en": "wadi / bioswale", "nl": "wadi"},
+    "rain_garden": {"en": "rain garden", "nl": "regentuin"},
+    "tree_row": {"en": "street trees / tree row", "nl": "straatbomen / bomenrij"},
+    "flower_meadow": {"en": "flower meadow", "nl": "bloemrijk grasland"},
+    "pond": {"en": "pond with natural banks", "nl": "poel met natuurlijke oevers"},
+    "hedgerow": {"en": "native hedgerow", "nl": "inheemse haag"},
+    "stepping_stone": {"en": "shrub stepping stone", "nl": "stapsteen van struiken"},
+    "fauna_tunnel": {"en": "small fauna tunnel", "nl": "kleine faunatunnel"},
+    "culvert_ledge": {"en": "culvert with fauna ledge", "nl": "duiker met faunarichel"},
+    "ecoduct": {"en": "eco-duct", "nl": "ecoduct"},
+    "retention_basin": {"en": "retention basin", "nl": "retentiebekken"},
+    "fauna_passage": {"en": "fauna passage", "nl": "faunapassage"},
+}
+
+
+def measure_name(kind: str, language: str = "en") -> str:
+    """The readable name of a measure type in ``language`` (unknown types: underscores as spaces)."""
+    entry = MEASURE_NAMES.get(str(kind))
+    if entry is None:
+        return str(kind).replace("_", " ")
+    return entry.get(language) or entry["en"]

@@ -304,7 +304,7 @@ def _load_region_outputs(data: RegionData) -> None:
     def load(path: Path, reader: Callable[[Path], Any]) -> Loaded:
         return _load(path, reader, data.missing(path), lang)
 
-    data.barriers = load(p.barriers_all, _read_gpkg(None))
+    data.barriers = load(p.barriers_all, _read_gpkg("barriers"))
     data.counts = load(p.counts, _read_csv)
     data.citation = load(p.citation, _read_json)
     data.occurrences = load(p.occurrences, _read_gpkg("occurrences"))
@@ -312,7 +312,7 @@ def _load_region_outputs(data: RegionData) -> None:
     data.cooling = load(p.cooling, read_raster_masked)
     for s in data.params.storm_names:
         data.runoff[s] = load(p.runoff(s), read_raster_masked)
-    data.candidates = load(p.candidates, _read_gpkg(None))
+    data.candidates = load(p.candidates, _read_gpkg("candidates"))
     data.portfolio = load(p.portfolio, _read_csv)
 
 

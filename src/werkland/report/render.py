@@ -21,17 +21,20 @@ import numpy as np
 
 from werkland import __version__
 from werkland._errors import WerklandInputError
-from werkland.layout import REPORT_FIGURES, RegionPaths
+from werkland.layout import REPORT_FIGURES, RegionPaths, style_targets
 from werkland.params.report import ReportParams
 from werkland.provenance import OSM_CITATION
 from werkland.raster.io import atomic_path, write_json
 from werkland.report.cards import as_float, park_cards, species_reason
+from werkland.report.export import print_pdf, write_measures_xlsx
 from werkland.report.figures import FigureResult, render_figures
-from werkland.report.i18n import LANGUAGES, tr
+from werkland.report.gpkg_styles import write_region_layer_styles
+from werkland.report.i18n import LANGUAGES, measure_name, tr
 from werkland.report.load import RegionData, load_region
 from werkland.report.methods import connectivity_warnings, formulas, kernel_table, provenance
 from werkland.report.section_registry import build_sections
 from werkland.report.styles import write_region_styles
+from werkland.report.summary import action_map, region_summary, selected_measures
 from werkland.report.webmap import build_interactive_map
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,13 @@ def template_env() -> jinja2.Environment:
 
 
 def generation_time(inputs: Iterable[str | os.PathLike[str]]) -> str:
-    """The time a report states it was generated, reproducibly (``YYYY-MM-DD HH:MM UTC``).
+    """The time a report states it was generated, reproducibly (``YYYY-MM-DD HH:MM UTC``); see
+    :func:`generation_datetime`."""
+    return generation_datetime(inputs).strftime(DATE_FORMAT)
+
+
+def generation_datetime(inputs: Iterable[str | os.PathLike[str]]) -> _dt.datetime:
+    """The time a report states it was generated, reproducibly (UTC, naive, whole seconds).
 
     ``SOURCE_DATE_EPOCH`` (seconds since 1970-01-01 UTC, the reproducible-builds convention) when the
     environment sets it; else the newest modification time among the existing ``inputs``; 1970-01-01
@@ -94,7 +103,7 @@ def generation_time(inputs: Iterable[str | os.PathLike[str]]) -> str:
     else:
         times = [Path(p).stat().st_mtime for p in inputs if Path(p).is_file()]
         seconds = int(max(times)) if times else 0
-    return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime(DATE_FORMAT)
+    return _dt.datetime.fromtimestamp(seconds, _dt.UTC).replace(tzinfo=None)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -145,11 +154,14 @@ def _page_context(
     sections: Mapping[str, dict[str, Any]],
     prov: Mapping[str, Any],
     date: str,
+    summary: Mapping[str, Any],
 ) -> dict[str, Any]:
     language = data.language
     return {
+        **summary,
         "lang": language,
         "t": lambda key, **kw: tr(key, language, **kw),
+        "mname": lambda kind: measure_name(kind, language),
         "region": data.region,
         "version": __version__,
         "date": date,
@@ -171,6 +183,34 @@ def _page_context(
     }
 
 
+def _write_styles(data: RegionData, legend_yaml: str | os.PathLike[str]) -> list[str]:
+    """The ``.qml`` beside every layer, and the GeoPackage styles in their ``layer_styles`` tables.
+
+    The table gets the same QML text as the ``.qml`` file (see :mod:`werkland.report.gpkg_styles`
+    for why the report writes into the stage outputs and why that is safe).
+    """
+    paths, params = data.paths, data.params
+    labels = {g: guild.label for g, guild in data.guilds.items()}
+    written = write_region_styles(paths, legend_yaml, labels, params)
+    on_disk = set(written)
+    pairs = [(t, paths.qml(t).read_text(encoding="utf-8")) for t in style_targets(list(labels), params.storm_names)
+             if t.data.endswith(".gpkg") and paths.qml(t) in on_disk]
+    write_region_layer_styles(paths, pairs)
+    return [str(p) for p in written]
+
+
+def _summary_context(data: RegionData, measures: Any) -> dict[str, Any]:
+    """The region summary's template variables: ``rs``, ``act_map``, ``budget``, ``pdf``, ``downloads``."""
+    png_bytes, ok, reason = action_map(data, measures)
+    return {
+        "rs": region_summary(data, measures),
+        "act_map": {"b64": base64.b64encode(png_bytes).decode("ascii"), "ok": ok, "reason": reason},
+        "budget": data.params.budget_eur,
+        "pdf": data.params.pdf,
+        "downloads": True,
+    }
+
+
 def build_region_report(
     paths: RegionPaths,
     legend_yaml: str | os.PathLike[str],
@@ -183,10 +223,13 @@ def build_region_report(
     """Write the report of one region: ``index.html``, ``map.html``, ``summary.json`` and the figure PNGs.
 
     Reads the stage outputs named by ``paths`` (:meth:`werkland.layout.RegionPaths.report_inputs`)
-    that exist; every section without its inputs says why. Writes ``paths.report_html``,
-    ``paths.report_map``, ``paths.report_summary`` and ``paths.report_figure(key)`` for every key of
+    that exist; every section without its inputs says why. Writes ``paths.report_html`` (opening
+    with the region summary, :mod:`werkland.report.summary`), ``paths.report_map``,
+    ``paths.report_summary``, ``paths.report_measures_xlsx``, with ``params.pdf``
+    ``paths.report_summary_pdf`` (headless Chromium), ``paths.report_figure(key)`` for every key of
     :data:`werkland.layout.REPORT_FIGURES`, and with ``qml_styles`` the QGIS styles
-    (``paths.qml(target)``).
+    (``paths.qml(target)``, and the ``layer_styles`` table of every GeoPackage:
+    :func:`werkland.report.gpkg_styles.write_region_layer_styles`).
 
     Parameters
     ----------
@@ -200,7 +243,7 @@ def build_region_report(
         Further files to list with their SHA-256 (land-cover sources, intervention catalogue).
     qml_styles : bool
         Also write the QGIS ``.qml`` style of every layer beside the stage outputs
-        (:func:`werkland.report.write_region_styles`).
+        (:func:`werkland.report.write_region_styles`) and store the GeoPackage styles in the files.
 
     Returns
     -------
@@ -212,27 +255,35 @@ def build_region_report(
     Raises
     ------
     WerklandInputError
-        Unknown language, missing ``region.gpkg``, a guild not in the guild table, unreadable tables.
+        Unknown language, missing ``region.gpkg``, a guild not in the guild table, unreadable tables,
+        ``params.pdf`` without a working Chromium.
     """
     _check_language(params.language)
     data = load_region(paths, legend_yaml, guilds_yaml, params)
     log.info("region %s: %d parks, report in %s", paths.region, len(data.parks), params.language)
+    # styles first: the GeoPackages then hold their layer_styles when the methods section hashes them
+    styles = _write_styles(data, legend_yaml) if qml_styles else []
     cards = park_cards(data)
     figures = render_figures(data)
     files = _write_figures(paths, figures)
     files.append(str(build_interactive_map(data, paths.report_map, cards)))
     inputs = [*paths.report_inputs(params.guilds, params.storm_names), legend_yaml, guilds_yaml, *extra_inputs]
     sections = _sections(figures, params.language)
+    when = generation_datetime(inputs)
+    measures = selected_measures(data)
+    summary = _summary_context(data, measures)
     context = _page_context(data, cards, figures, sections, provenance(data, legend_yaml, guilds_yaml, extra_inputs),
-                            generation_time(inputs))
-    html = template_env().get_template("region_report.html.j2").render(**context)
+                            when.strftime(DATE_FORMAT), summary)
+    env = template_env()
+    html = env.get_template("region_report.html.j2").render(**context)
     with atomic_path(paths.report_html) as tmp:
         tmp.write_text(html, encoding="utf-8")
     files.append(str(paths.report_html))
-    styles: list[str] = []
-    if qml_styles:
-        labels = {g: guild.label for g, guild in data.guilds.items()}
-        styles = [str(p) for p in write_region_styles(paths, legend_yaml, labels, params)]
+    reason = summary["rs"]["portfolio"]["reason"]
+    files.append(str(write_measures_xlsx(data, measures, paths.report_measures_xlsx, when, reason)))
+    if params.pdf:
+        page = env.get_template("summary_print.html.j2").render(**{**context, "downloads": False})
+        files.append(str(print_pdf(page, paths.report_summary_pdf, when)))
     result = {"region": paths.region, "language": params.language, "parks": cards, "sections": sections,
               "files": files, "styles": styles}
     write_json(_jsonable(result), paths.report_summary)
