@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import geopandas as gpd
@@ -22,6 +23,9 @@ NODATA_CODE = 0
 GRID_SIZE_M = 0.01
 #: ``source`` of the polygons that no source covers (the fill class).
 FILL_SOURCE = "fill"
+#: Threads that dissolve and clip the class groups while the priority chain runs (shapely releases
+#: the GIL; the machine the workflow targets has 2 cores).
+OVERLAY_THREADS = 2
 
 _COLUMNS = ["class", "source", "source_file"]
 
@@ -35,8 +39,15 @@ def _groups(feats: gpd.GeoDataFrame, prio: dict[str, int]) -> list[tuple[tuple[s
     return sorted(groups, key=lambda kv: (-prio[kv[0][0]], kv[0][1], kv[0][2] or ""))
 
 
+def _dissolve_clip(geoms: np.ndarray, area: shapely.Geometry) -> shapely.Geometry:
+    """The union of a group's features on the precision grid, clipped to the region."""
+    geom = polygonal(shapely.union_all(geoms, grid_size=GRID_SIZE_M))
+    return polygonal(shapely.intersection(geom, area, grid_size=GRID_SIZE_M))
+
+
 def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely.Geometry,
-                     fill_class: str | None = None, *, under: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+                     fill_class: str | None = None, *, under: gpd.GeoDataFrame | None = None,
+                     threads: int = OVERLAY_THREADS) -> gpd.GeoDataFrame:
     """Resolve overlaps by legend priority and clip to the region.
 
     Features are dissolved per (class, source, source file); from the highest priority down, each
@@ -44,6 +55,11 @@ def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely
     sources) then gets what no feature covers, whatever its priority (as in the class raster). With
     ``fill_class``, the rest of the region gets that class (source ``fill``), so the polygons tile
     the region like the raster does.
+
+    The groups are dissolved and clipped on ``threads`` threads, ahead of the priority chain
+    (difference with what is covered, then union into it), which runs in order on the calling
+    thread. Every overlay call and its inputs are those of a serial run, so the polygons do not
+    depend on ``threads``.
 
     Parameters
     ----------
@@ -54,6 +70,8 @@ def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely
     fill_class : str, optional
     under : GeoDataFrame, optional
         Polygons below every feature (``class``, ``source``, ``source_file``).
+    threads : int
+        Threads dissolving the groups (1: all on the calling thread).
 
     Returns
     -------
@@ -62,15 +80,20 @@ def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely
         layer CRS).
     """
     prio = {c.name: c.priority for c in legend.classes}
+    if fill_class is not None:
+        legend.code(fill_class, where="config: fill_class")
     rows: list[dict[str, Any]] = []
     covered: shapely.Geometry = shapely.Polygon()
     area = polygonal(region)
-    layers = [features] + ([under] if under is not None else [])
-    for layer in layers:
-        feats = layer[layer.geometry.intersects(region)] if len(layer) else layer
-        for (cls, src, src_file), grp in _groups(feats, prio):
-            geom = polygonal(shapely.union_all(grp.geometry.values, grid_size=GRID_SIZE_M))
-            geom = polygonal(shapely.intersection(geom, area, grid_size=GRID_SIZE_M))
+    groups: list[tuple[tuple[str, str, str | None], np.ndarray]] = []
+    for layer in [features] + ([under] if under is not None else []):
+        feats = layer[shapely.intersects(layer.geometry.values, region)] if len(layer) else layer
+        groups.extend((key, grp.geometry.values) for key, grp in _groups(feats, prio))
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        # submitted in priority order: the chain below takes each group as soon as it is ready
+        clipped = [pool.submit(_dissolve_clip, geoms, area) for _, geoms in groups]
+        for ((cls, src, src_file), _), done in zip(groups, clipped, strict=True):
+            geom = done.result()
             if not covered.is_empty and not geom.is_empty:
                 geom = polygonal(shapely.difference(geom, covered, grid_size=GRID_SIZE_M))
             if geom.is_empty:
@@ -79,7 +102,6 @@ def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely
             rows.extend({"class": cls, "source": src, "source_file": src_file, "geometry": part}
                         for part in polygon_parts(geom))
     if fill_class is not None:
-        legend.code(fill_class, where="config: fill_class")
         rest = polygonal(shapely.difference(area, covered, grid_size=GRID_SIZE_M))
         rows.extend({"class": fill_class, "source": FILL_SOURCE, "source_file": None, "geometry": part}
                     for part in polygon_parts(rest))
@@ -127,14 +149,21 @@ def rasterize_landcover(
         out[:] = legend.code(fill_class, where="config: fill_class")
     if background is not None:
         out = np.where(background > 0, background, out).astype(np.uint8)
+    # one burn per run of classes with the same all_touched, in priority order: a later shape
+    # overwrites an earlier one, as a higher-priority class overwrites the classes below it
+    runs: list[tuple[bool, list[tuple[Any, int]]]] = []
+    classes = features["class"].to_numpy()
+    geoms = features.geometry.values
     for cls in sorted(legend.classes, key=lambda c: c.priority):
-        geoms = features.geometry.values[(features["class"] == cls.name).to_numpy()]
-        if len(geoms) == 0:
+        shapes = [(g, cls.code) for g in geoms[classes == cls.name]]
+        if not shapes:
             continue
-        mask = rasterio.features.geometry_mask(
-            geoms, out_shape=grid.shape, transform=grid.transform, invert=True, all_touched=cls.continuous
-        )
-        out[mask] = cls.code
+        if runs and runs[-1][0] == cls.continuous:
+            runs[-1][1].extend(shapes)
+        else:
+            runs.append((cls.continuous, shapes))
+    for all_touched, shapes in runs:
+        rasterio.features.rasterize(shapes, out=out, transform=grid.transform, all_touched=all_touched)
     out[~region_mask(region, grid)] = NODATA_CODE
     return out
 

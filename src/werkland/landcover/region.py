@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,9 +334,14 @@ def build_region(params: LandcoverParams, legend: Legend) -> RegionLandcover:
         assert sources.owner is not None
         under = polygonize_classes(sources.background, sources.owner, grid, legend, sources.raster_files)
     log.info("resolving overlaps of %d features by priority", len(features))
-    landcover = resolve_overlaps(features, legend, region_geom, fill_class=params.fill_class, under=under)
-    codes = rasterize_landcover(features[features.geometry.intersects(region_geom)], legend, grid, region_geom,
-                                background=sources.background, fill_class=params.fill_class)
+    inside = features[shapely.intersects(features.geometry.values, region_geom)]
+    # the class raster is burnt from the features (not from the polygons): on its own thread while
+    # the overlay runs
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        burnt = pool.submit(rasterize_landcover, inside, legend, grid, region_geom,
+                            background=sources.background, fill_class=params.fill_class)
+        landcover = resolve_overlaps(features, legend, region_geom, fill_class=params.fill_class, under=under)
+        codes = burnt.result()
     region = gpd.GeoDataFrame({"region_area_m2": [region_geom.area], "crs": [frame.crs.to_string()]},
                               geometry=[region_geom], crs=frame.crs)
     counts["landcover_polygons"] = len(landcover)
