@@ -79,7 +79,19 @@ class StyleTarget:
     kind: str
 
 
-def style_targets(guilds: Sequence[str], storms: Sequence[str]) -> list[StyleTarget]:
+#: Currents rasters of a guild that get a QGIS style: (file suffix, style kind).
+CURRENT_RASTERS: tuple[tuple[str, str], ...] = (
+    ("current", "current"),
+    ("pinchpoints", "pinchpoints"),
+    ("omni_current", "omni_current"),
+    ("flow_potential", "flow_potential"),
+    ("normalized", "normalized"),
+)
+
+
+def style_targets(
+    guilds: Sequence[str], storms: Sequence[str], *, currents: bool = False
+) -> list[StyleTarget]:
     """Every style file of a region (paths relative to ``results/{region}``).
 
     Parameters
@@ -88,6 +100,9 @@ def style_targets(guilds: Sequence[str], storms: Sequence[str]) -> list[StyleTar
         Guild ids.
     storms : sequence of str
         Design-storm names (``climate/runoff_<storm>.tif``).
+    currents : bool
+        The currents stage runs (``currents.enabled``): add the styles of its rasters
+        (``currents/{guild}_<name>.qml``, :data:`CURRENT_RASTERS`) after the other styles.
     """
     t = [
         StyleTarget("landcover.tif", None, "landcover.qml", "landcover_raster"),
@@ -118,6 +133,12 @@ def style_targets(guilds: Sequence[str], storms: Sequence[str]) -> list[StyleTar
     t.append(
         StyleTarget("interventions/candidates.gpkg", None, "interventions/candidates.qml", "candidates")
     )
+    if currents:
+        t += [
+            StyleTarget(f"currents/{g}_{name}.tif", None, f"currents/{g}_{name}.qml", kind)
+            for g in guilds
+            for name, kind in CURRENT_RASTERS
+        ]
     return t
 
 
@@ -224,6 +245,10 @@ class RegionPaths:
         """Omniscape current / flow potential (> 1 channelised, < 1 impeded)."""
         return self.dir / "currents" / f"{guild}_normalized.tif"
 
+    def current_links(self, guild: str) -> Path:
+        """Layer ``links``: every column of the links layer plus ``r_eff`` and ``cwd_to_r_eff``."""
+        return self.dir / "currents" / f"{guild}_links.gpkg"
+
     # --- barriers ---------------------------------------------------------------------------------
     def barriers(self, guild: str) -> Path:
         """Barrier segments ranked for one guild."""
@@ -255,6 +280,31 @@ class RegionPaths:
         """Records removed by each cleaning rule."""
         return self.dir / "species" / "cleaning_log.csv"
 
+    @property
+    def citation_txt(self) -> Path:
+        """Data citation as plain text for reports."""
+        return self.dir / "species" / "citation.txt"
+
+    @property
+    def species_names(self) -> Path:
+        """GBIF Backbone match of every guild taxon and table name, with match type and use."""
+        return self.dir / "species" / "names.csv"
+
+    @property
+    def habitat_validation(self) -> Path:
+        """Continuous Boyce index of each guild's habitat map against its records, with status."""
+        return self.dir / "species" / "habitat_validation.csv"
+
+    @property
+    def habitat_pe_curve(self) -> Path:
+        """Predicted-to-expected ratio per Boyce moving window and guild."""
+        return self.dir / "species" / "habitat_pe_curve.csv"
+
+    @property
+    def species_periods(self) -> Path:
+        """Richness per park, guild and period at a common coverage, with a verdict."""
+        return self.dir / "species" / "periods.csv"
+
     # --- climate ----------------------------------------------------------------------------------
     @property
     def cooling(self) -> Path:
@@ -269,6 +319,30 @@ class RegionPaths:
     def climate_summary(self) -> Path:
         """Per-park heat and water figures."""
         return self.dir / "climate" / "summary.csv"
+
+    @property
+    def soil_group(self) -> Path:
+        """uint8 hydrologic soil group 1..4 (A..D) after the shallow-groundwater override, 0 nodata."""
+        return self.dir / "climate" / "soil_group.tif"
+
+    @property
+    def ghg(self) -> Path:
+        """float32 mean highest groundwater level (GHG), m below the surface, NaN unknown."""
+        return self.dir / "climate" / "ghg_m.tif"
+
+    @property
+    def infiltration(self) -> Path:
+        """float32 infiltration capacity, mm/h, NaN unknown."""
+        return self.dir / "climate" / "infiltration_mm_h.tif"
+
+    @property
+    def flow_accumulation(self) -> Path:
+        """float32 upslope contributing area including the cell, m2, NaN without elevation."""
+        return self.dir / "climate" / "flow_accumulation.tif"
+
+    def ponding(self, storm: str) -> Path:
+        """float32 standing water depth of a design storm, mm, NaN without elevation."""
+        return self.dir / "climate" / f"ponding_{storm}.tif"
 
     # --- interventions ----------------------------------------------------------------------------
     @property
@@ -285,6 +359,24 @@ class RegionPaths:
     def park_totals(self) -> Path:
         """Per-park totals of the selected measures."""
         return self.dir / "interventions" / "park_totals.csv"
+
+    def after_habitat(self, guild: str) -> Path:
+        """float32 suitability of a guild after the selected portfolio."""
+        return self.dir / "interventions" / "after" / f"habitat_{guild}.tif"
+
+    @property
+    def after_summary(self) -> Path:
+        """Per park and guild: habitat, ECA, heat and runoff before and after the selected portfolio."""
+        return self.dir / "interventions" / "after" / "summary.csv"
+
+    # --- plans ------------------------------------------------------------------------------------
+    def plan_gpkg(self, name: str) -> Path:
+        """Layers ``measures`` (a user plan's measures with their gains) and ``optimum``."""
+        return self.dir / "plans" / f"{name}.gpkg"
+
+    def plan_csv(self, name: str) -> Path:
+        """A user plan's totals: cost, score, optimum at its cost, attainment."""
+        return self.dir / "plans" / f"{name}.csv"
 
     # --- report -----------------------------------------------------------------------------------
     @property
@@ -307,6 +399,16 @@ class RegionPaths:
         """Park-card numbers of the report (JSON)."""
         return self.report_dir / "summary.json"
 
+    @property
+    def report_measures_xlsx(self) -> Path:
+        """Workbook of the selected measures: one sheet per park (place, size, cost, gains)."""
+        return self.report_dir / "measures.xlsx"
+
+    @property
+    def report_summary_pdf(self) -> Path:
+        """The region summary on A4 (headless Chromium; only with ``report.pdf``)."""
+        return self.report_dir / "summary.pdf"
+
     def report_figure(self, key: str) -> Path:
         """A report figure by its key in :data:`REPORT_FIGURES`."""
         return self.report_dir / REPORT_FIGURES[key][0]
@@ -322,7 +424,14 @@ class RegionPaths:
 
     # --- stage groups -----------------------------------------------------------------------------
     def stage_outputs(
-        self, stage: str, guilds: Sequence[str] = (), storms: Sequence[str] = ()
+        self,
+        stage: str,
+        guilds: Sequence[str] = (),
+        storms: Sequence[str] = (),
+        *,
+        currents: bool = False,
+        pdf: bool = False,
+        plans: Sequence[str] = (),
     ) -> list[Path]:
         """Every file a stage writes for this region (all guilds and storms).
 
@@ -332,6 +441,13 @@ class RegionPaths:
             One of :data:`STAGES`.
         guilds, storms : sequence of str
             Guild ids and design-storm names.
+        currents : bool
+            The currents stage runs: the report also writes the styles of the currents rasters
+            (:func:`style_targets`).
+        pdf : bool
+            ``report.pdf`` is on: the report also writes :attr:`report_summary_pdf`.
+        plans : sequence of str
+            Names of the region's plans (``regions.<id>.plans``): their files are interventions outputs.
 
         Raises
         ------
@@ -368,38 +484,70 @@ class RegionPaths:
                     self.omni_current,
                     self.flow_potential,
                     self.normalized_current,
+                    self.current_links,
                 )
             ]
         if stage == "barriers":
             return [self.barriers(x) for x in g] + [self.barriers_all]
         if stage == "species":
-            return [self.occurrences, self.counts, self.citation, self.cleaning_log]
+            return [
+                self.occurrences,
+                self.counts,
+                self.citation,
+                self.cleaning_log,
+                self.citation_txt,
+                self.species_names,
+                self.habitat_validation,
+                self.habitat_pe_curve,
+                self.species_periods,
+            ]
         if stage == "climate":
-            return [self.cooling, *(self.runoff(s) for s in storms), self.climate_summary]
+            return [
+                self.cooling,
+                *(self.runoff(s) for s in storms),
+                self.climate_summary,
+                self.soil_group,
+                self.ghg,
+                self.infiltration,
+                self.flow_accumulation,
+                *(self.ponding(s) for s in storms),
+            ]
         if stage == "interventions":
-            return [self.candidates, self.portfolio, self.park_totals]
+            return [
+                self.candidates,
+                self.portfolio,
+                self.park_totals,
+                *(self.after_habitat(x) for x in g),
+                self.after_summary,
+                *(f(n) for n in plans for f in (self.plan_gpkg, self.plan_csv)),
+            ]
         if stage == "report":
             return [
                 self.report_html,
                 self.report_map,
                 self.report_summary,
+                self.report_measures_xlsx,
+                *([self.report_summary_pdf] if pdf else []),
                 *(self.report_figure(k) for k in REPORT_FIGURES),
-                *(self.qml(t) for t in style_targets(g, storms)),
+                *(self.qml(t) for t in style_targets(g, storms, currents=currents)),
             ]
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
 
-    def report_inputs(self, guilds: Sequence[str], storms: Sequence[str]) -> list[Path]:
-        """The stage outputs the region report reads (every stage before the report)."""
+    def report_inputs(
+        self, guilds: Sequence[str], storms: Sequence[str], plans: Sequence[str] = ()
+    ) -> list[Path]:
+        """The stage outputs the region report reads (every stage before the report; ``plans``: the
+        region's plan names)."""
         return [
             path
             for stage in STAGES
             if stage != "report"
-            for path in self.stage_outputs(stage, guilds, storms)
+            for path in self.stage_outputs(stage, guilds, storms, plans=plans)
             if path.suffix != ".graphml"
         ]
 
 
-def architecture_table(guild: str = "{guild}", storm: str = "{storm}") -> str:
+def architecture_table(guild: str = "{guild}", storm: str = "{storm}", plan: str = "{plan}") -> str:
     """The per-region file table of ``docs/architecture.md`` (Markdown), from :class:`RegionPaths`.
 
     Each row names a stage, a file relative to ``results/{region}`` and what it holds (the property's
@@ -419,13 +567,14 @@ def architecture_table(guild: str = "{guild}", storm: str = "{storm}") -> str:
     for name in docs:
         attr = getattr(p, name, None)
         try:
-            val = (attr(storm) if name == "runoff" else attr(guild)) if callable(attr) else attr
+            arg = plan if name.startswith("plan_") else storm if name in ("runoff", "ponding") else guild
+            val = attr(arg) if callable(attr) else attr
         except (TypeError, KeyError):
             continue
         if isinstance(val, Path):
             lookup[val.as_posix()] = docs[name]
     for stage in STAGES:
-        for path in p.stage_outputs(stage, [guild], [storm]):
+        for path in p.stage_outputs(stage, [guild], [storm], plans=[plan]):
             rel = path.relative_to(p.dir).as_posix()
             if stage == "report" and (path.suffix in (".png", ".qml")):
                 continue

@@ -7,6 +7,9 @@ parameters (:mod:`werkland.params`), in the same order, writing the same files
 (:class:`werkland.layout.RegionPaths`). The DAG then has one job per region plus the overview, and a
 region's chain is one cluster job.
 
+The currents stage runs only when ``currents.enabled`` is true, as in the per-stage workflow; the
+barrier ranking then reads its current map.
+
 ``pipeline.json`` records which stages ran and the outputs they wrote; it carries no wall-clock
 times, so a rerun writes the same bytes. Stage times go to the log and to
 ``results/benchmarks/region_pipeline/{region}_stages.json``.
@@ -14,33 +17,43 @@ times, so a rerun writes the same bytes. Stage times go to the log and to
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from werkland.barriers import combine_barriers, run_barriers
 from werkland.climate import run_climate
+from werkland.climate.stage import HydrologyOutputs
 from werkland.connectivity import run_connectivity
+from werkland.currents import CurrentsFiles, run_currents
 from werkland.habitat import run_habitat
 from werkland.interventions import InterventionInputs, run_interventions
+from werkland.interventions.after import AfterInputs, run_interventions_after
+from werkland.interventions.plans import PlanInputs, run_plan
 from werkland.landcover import run_landcover
 from werkland.layout import STAGES, RegionPaths
 from werkland.params import (
     BarrierParams,
     ClimateParams,
     ConnectivityParams,
+    CurrentsParams,
     HabitatParams,
+    HydrologyInputs,
     InterventionParams,
     LandcoverParams,
     ReportParams,
+    SpeciesEvidenceParams,
     SpeciesParams,
     barrier_guild_weights,
 )
 from werkland.raster.io import write_json
 from werkland.report import build_region_report
 from werkland.species import run_species
+from werkland.species.evidence import run_species_evidence
 from werkland.tables import Guild, load_guilds, load_legend
 
 log = logging.getLogger(__name__)
@@ -105,24 +118,32 @@ def run_region_pipeline(
     storms = [s["name"] for s in config["climate"]["storms"]]
     table = load_guilds(config["guilds_table"], load_legend(config["legend"]))
     clock = _StageClock(region)
+    currents = currents_enabled(config)
     _landcover_and_habitat(clock, paths, settings, config, guilds)
-    _connectivity_and_barriers(clock, paths, config, guilds, table, threads)
+    _connectivity_and_barriers(clock, paths, config, guilds, table, threads, currents)
     _climate_and_species(clock, paths, settings, config, guilds, storms, threads, cache_dir)
     _interventions_and_report(clock, paths, settings, config, guilds, table, threads)
     done = {
         "region": region,
-        "stages": [s for s in STAGES if s != "currents"],
+        "stages": [s for s in STAGES if currents or s != "currents"],
         "outputs": [
             p.relative_to(paths.dir).as_posix()
             for s in STAGES
-            if s != "currents"
-            for p in paths.stage_outputs(s, guilds, storms)
+            if currents or s != "currents"
+            for p in paths.stage_outputs(s, guilds, storms, currents=currents,
+                                         pdf=ReportParams.from_config(config).pdf,
+                                         plans=list(settings.get("plans") or {}))
         ],
     }
     if timings_json is not None:
         write_json({"region": region, "stage_seconds": clock.seconds}, timings_json)
     write_json(done, out_done_json)
     return clock.seconds
+
+
+def currents_enabled(config: Mapping[str, Any]) -> bool:
+    """Whether the config switches the currents stage on (``currents.enabled``, default false)."""
+    return bool((config.get("currents") or {}).get("enabled", False))
 
 
 def _landcover_and_habitat(clock: _StageClock, paths: RegionPaths, settings: Mapping[str, Any],
@@ -136,16 +157,24 @@ def _landcover_and_habitat(clock: _StageClock, paths: RegionPaths, settings: Map
 
 
 def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: Mapping[str, Any],
-                               guilds: list[str], table: Mapping[str, Guild], threads: int) -> None:
+                               guilds: list[str], table: Mapping[str, Guild], threads: int,
+                               currents: bool = False) -> None:
     for g in guilds:
         clock(f"connectivity_{g}", run_connectivity, paths.habitat(g), paths.resistance(g), paths.region_gpkg,
               paths.patches_gpkg(g), paths.patches_tif(g), paths.links(g), paths.graphml(g), paths.metrics(g),
               paths.summary(g), paths.corridors(g),
               params=ConnectivityParams.from_config(config, table[g], n_threads=threads))
+    if currents:
+        source = config["currents"]["source_raster"] or None
+        for g in guilds:
+            files = dataclasses.replace(CurrentsFiles.of(paths, g), source=None if source is None else Path(source))
+            clock(f"currents_{g}", run_currents, files,
+                  CurrentsParams.from_config(config, table[g], n_threads=threads))
     for g in guilds:
         clock(f"barriers_{g}", run_barriers, paths.landcover_gpkg, paths.resistance(g), paths.patches_tif(g),
               paths.patches_gpkg(g), paths.links(g), paths.summary(g), paths.barriers(g),
-              params=BarrierParams.from_config(config, table[g], n_threads=threads))
+              params=BarrierParams.from_config(config, table[g], n_threads=threads),
+              current_tif=paths.current(g) if currents else None)
     clock("barriers_combine", combine_barriers, {g: paths.barriers(g) for g in guilds},
           barrier_guild_weights(config), paths.barriers_all)
 
@@ -155,10 +184,18 @@ def _climate_and_species(clock: _StageClock, paths: RegionPaths, settings: Mappi
                          cache_dir: str | os.PathLike[str]) -> None:
     clock("climate", run_climate, paths.landcover_tif, paths.landcover_gpkg, paths.region_gpkg, config["legend"],
           paths.cooling, {s: paths.runoff(s) for s in storms}, paths.climate_summary,
-          params=ClimateParams.from_config(config), threads=threads)
+          params=ClimateParams.from_config(config), threads=threads,
+          hydrology=HydrologyInputs.from_region(settings, where=f"config: regions.{paths.region}"),
+          out_hydrology=HydrologyOutputs(paths.soil_group, paths.ghg, paths.infiltration, paths.flow_accumulation,
+                                         {s: paths.ponding(s) for s in storms}),
+          where=f"config: regions.{paths.region}")
     clock("species", run_species, paths.region_gpkg, paths.landcover_tif, {g: paths.patches_tif(g) for g in guilds},
           config["legend"], config["guilds_table"], paths.occurrences, paths.counts, paths.citation,
-          paths.cleaning_log, params=SpeciesParams.from_config(config, settings), cache_dir=cache_dir)
+          paths.cleaning_log, params=SpeciesParams.from_config(config, settings), cache_dir=cache_dir,
+          out_citation_txt=paths.citation_txt, out_names_csv=paths.species_names)
+    clock("species_evidence", run_species_evidence, paths.occurrences, {g: paths.habitat(g) for g in guilds},
+          paths.region_gpkg, paths.habitat_validation, paths.habitat_pe_curve, paths.species_periods,
+          params=SpeciesEvidenceParams.from_config(config))
 
 
 def _interventions_and_report(clock: _StageClock, paths: RegionPaths, settings: Mapping[str, Any],
@@ -167,9 +204,16 @@ def _interventions_and_report(clock: _StageClock, paths: RegionPaths, settings: 
     inputs = InterventionInputs.from_layout(
         paths, guilds, legend_yaml=config["legend"], guilds_yaml=config["guilds_table"],
         catalogue_yaml=config["interventions"]["catalogue"],
-        user_candidates=config["interventions"]["user_candidates"] or None)
-    clock("interventions", run_interventions, inputs,
-          InterventionParams.from_config(config, guilds=table, n_workers=threads))
+        user_candidates=config["interventions"]["user_candidates"] or None,
+        storms=[s["name"] for s in config["climate"]["storms"]])
+    iparams = InterventionParams.from_config(config, guilds=table, n_workers=threads)
+    clock("interventions", run_interventions, inputs, iparams)
+    clock("interventions_after", run_interventions_after,
+          AfterInputs(inputs, paths.candidates, paths.portfolio, {g: paths.after_habitat(g) for g in guilds},
+                      paths.after_summary), iparams)
+    for name, plan in (settings.get("plans") or {}).items():
+        clock(f"plans_{name}", run_plan, PlanInputs(inputs, name, plan, paths.plan_gpkg(name), paths.plan_csv(name)),
+              iparams)
     sources = [s["path"] for s in settings["land_cover"]]
     clock("report", build_region_report, paths, config["legend"], config["guilds_table"],
           ReportParams.from_config(config), extra_inputs=sources)

@@ -19,6 +19,9 @@ from werkland.params import (
     SpeciesParams,
 )
 from werkland.params import barrier_guild_weights as werkland_barrier_guild_weights
+from werkland.params.climate import HydrologyInputs
+from werkland.params.species import species_table_inputs
+from werkland.params.species_evidence import SpeciesEvidenceParams
 from werkland.tables import load_guilds, load_legend
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -104,9 +107,35 @@ def species_params(wildcards):
     return SpeciesParams.from_config(config, REGIONS[wildcards.region]).as_dict()
 
 
+def species_table_files(wildcards):
+    """The monitoring table of a region with species_source table, and its preset file (else none)."""
+    return species_table_inputs(REGIONS[wildcards.region])
+
+
+def species_evidence_params(wildcards):
+    """SpeciesEvidenceParams (periods, Boyce and bootstrap keys of the species section) as a plain dict."""
+    return SpeciesEvidenceParams.from_config(config).as_dict()
+
+
 def climate_params(wildcards):
     """ClimateParams (the climate section) as a plain dict."""
     return ClimateParams.from_config(config).as_dict()
+
+
+def climate_hydrology(wildcards):
+    """HydrologyInputs of a region (its optional soil, groundwater and elevation inputs)."""
+    region = wildcards.region
+    return HydrologyInputs.from_region(REGIONS[region], where=f"config: regions.{region}")
+
+
+def climate_hydrology_params(wildcards):
+    """HydrologyInputs of a region as a plain dict."""
+    return climate_hydrology(wildcards).as_dict()
+
+
+def climate_hydrology_files(wildcards):
+    """The region's soil map, groundwater and elevation files and their mapping tables ([] when none)."""
+    return climate_hydrology(wildcards).files()
 
 
 def intervention_params(wildcards, threads):
@@ -131,6 +160,13 @@ def currents_source(wildcards):
     return [path] if path else []
 
 
+def barriers_current(wildcards):
+    """The guild's current map for the barrier ranking when currents.enabled: [] when off."""
+    if not currents_enabled():
+        return []
+    return [RegionPaths(LAYOUT.root, wildcards.region).current(wildcards.guild).as_posix()]
+
+
 def currents_params(wildcards, threads):
     """CurrentsParams of a guild (currents section, its corridor width) as a plain dict."""
     return CurrentsParams.from_config(
@@ -142,7 +178,37 @@ def stage_outputs(region):
     """Every file the per-stage rules write for a region, up to the report (werkland.layout)."""
     paths = RegionPaths(LAYOUT.root, region)
     stages = [s for s in STAGES if s != "report" and (s != "currents" or currents_enabled())]
-    return [p.as_posix() for stage in stages for p in paths.stage_outputs(stage, GUILDS, STORMS)]
+    plans = region_plan_names(region)
+    return [
+        p.as_posix()
+        for stage in stages
+        for p in paths.stage_outputs(stage, GUILDS, STORMS, plans=plans)
+    ]
+
+
+def region_plan_names(region):
+    """Names of the user plans of a region (regions.<id>.plans), in config order."""
+    return list(REGIONS[region].get("plans") or {})
+
+
+def intervention_engine_inputs(wildcards):
+    """The interventions rule's named inputs for a region: the interventions_after and plans rules
+    replay the same engine on the same files."""
+
+    def resolve(value):
+        if callable(value):
+            return resolve(value(wildcards))
+        if isinstance(value, str):
+            return str(value).replace("{region}", wildcards.region)
+        return [resolve(v) for v in value]
+
+    return {name: resolve(value) for name, value in rules.interventions.input.items()}
+
+
+def plan_file(wildcards):
+    """The plan file of results/{region}/plans/{plan}.* (regions.<id>.plans.<plan>)."""
+    plans = REGIONS[wildcards.region].get("plans") or {}
+    return plans[wildcards.plan]
 
 
 def all_outputs():
@@ -156,14 +222,19 @@ def all_outputs():
 
 # --- report -----------------------------------------------------------------------------------
 # .qml styles written beside the stage outputs (rule patterns, results/{region}/...).
-REPORT_STYLES = [LAYOUT.qml(target).as_posix() for target in style_targets(GUILDS, STORMS)]
+REPORT_STYLES = [
+    LAYOUT.qml(target).as_posix()
+    for target in style_targets(GUILDS, STORMS, currents=currents_enabled())
+]
 
 
 def report_inputs(wildcards):
     """The stage outputs the report reads (RegionPaths.report_inputs) that some rule of this workflow produces."""
     paths = [
         p.as_posix()
-        for p in RegionPaths(LAYOUT.root, wildcards.region).report_inputs(GUILDS, STORMS)
+        for p in RegionPaths(LAYOUT.root, wildcards.region).report_inputs(
+            GUILDS, STORMS, plans=region_plan_names(wildcards.region)
+        )
     ]
     return [
         path
@@ -195,8 +266,20 @@ def report_targets(region):
     """Files of a region's report and its QGIS styles (for rule all)."""
     return [
         p.as_posix()
-        for p in RegionPaths(LAYOUT.root, region).stage_outputs("report", GUILDS, STORMS)
+        for p in RegionPaths(LAYOUT.root, region).stage_outputs(
+            "report", GUILDS, STORMS, currents=currents_enabled(), pdf=REPORT_PDF
+        )
     ]
+
+
+# report.pdf resolved once at parse time (auto: a Chromium is installed here); the rule then declares
+# report/summary.pdf and fails with a clear error when the job finds no Chromium.
+REPORT_PDF = ReportParams.from_config(config).pdf
+
+
+def report_pdf_output():
+    """{'pdf': results/{region}/report/summary.pdf} when report.pdf is on, else {}."""
+    return {"pdf": LAYOUT.report_summary_pdf.as_posix()} if REPORT_PDF else {}
 
 
 def overview_targets():

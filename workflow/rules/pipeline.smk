@@ -8,6 +8,7 @@ rule region_pipeline:
         sources=landcover_source_paths,
         legend=config["legend"],
         guilds=config["guilds_table"],
+        species_table=species_table_files,
     output:
         done=LAYOUT.pipeline_json.as_posix(),
         report=LAYOUT.report_html.as_posix(),

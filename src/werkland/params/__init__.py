@@ -12,7 +12,7 @@ Public API: :class:`LandcoverParams` (:class:`LandcoverSource`, :class:`ParksPar
 """
 
 from werkland.params.base import StageParams, closest, reject_unknown
-from werkland.params.climate import ClimateParams, Storm
+from werkland.params.climate import ClimateParams, HydrologyInputs, Storm
 from werkland.params.currents import CurrentsParams
 from werkland.params.interventions import InterventionParams
 from werkland.params.landcover import LandcoverParams, LandcoverSource, ParksParams
@@ -24,6 +24,7 @@ from werkland.params.landscape import (
 )
 from werkland.params.report import ReportParams
 from werkland.params.species import SpeciesParams
+from werkland.params.species_evidence import Period, SpeciesEvidenceParams
 
 __all__ = [
     "BarrierParams",
@@ -31,11 +32,14 @@ __all__ = [
     "ConnectivityParams",
     "CurrentsParams",
     "HabitatParams",
+    "HydrologyInputs",
     "InterventionParams",
     "LandcoverParams",
     "LandcoverSource",
     "ParksParams",
+    "Period",
     "ReportParams",
+    "SpeciesEvidenceParams",
     "SpeciesParams",
     "StageParams",
     "Storm",

@@ -7,13 +7,28 @@ listed here once.
 
 from __future__ import annotations
 
+from werkland.report import (
+    before_after_section,
+    currents_section,
+    plans_section,
+    species_evidence_section,
+    species_names_section,
+    water_section,
+)
 from werkland.report.load import RegionData
 from werkland.report.sections import ReportSection, SectionBuilder
 
 __all__ = ["SECTION_BUILDERS", "build_sections"]
 
 #: Section builders in page order (anchor key -> builder).
-SECTION_BUILDERS: dict[str, SectionBuilder] = {}
+SECTION_BUILDERS: dict[str, SectionBuilder] = {
+    "currents": currents_section.build,
+    "species_names": species_names_section.build,
+    "species_evidence": species_evidence_section.build,
+    "water": water_section.build,
+    "plans": plans_section.build,
+    "before_after": before_after_section.build,
+}
 
 
 def build_sections(data: RegionData) -> list[ReportSection]:
