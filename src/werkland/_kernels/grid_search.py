@@ -180,3 +180,68 @@ def label_search(res, H, W, lens, starts, max_cost, labels, src_label, cum, touc
         cmin = min(cmin, cc)
         cmax = max(cmax, cc)
     return labs, costs, n_t, rmin, rmax, cmin, cmax, touched
+
+
+@numba.njit(cache=True, nogil=True)
+def pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, touched):  # pragma: no cover
+    """Bounded search for pairs of wanted patches whose two costs sum to at most ``max_cost``.
+
+    Pops exactly what :func:`dijkstra` (zero start costs, no pruning, bound ``max_cost``) pops, in
+    the same order, until the first cell of a wanted patch (``wanted[label]``) is popped at cost
+    ``c1``; from then on the bound is ``max_cost - c1`` (plus a margin of 1e-9 x ``max_cost``
+    against rounding): a pair ``c_p + c_q <= max_cost`` has both costs ``>= c1``, so neither exceeds
+    it. Costs only (no predecessors). Every cell at or below the returned bound has its
+    :func:`dijkstra` cost; cells beyond it keep larger (tentative) costs or ``inf``.
+
+    Returns ``(n_touched, touched, bound)``.
+    """
+    bound = max_cost
+    first = True
+    n_t = 0
+    cap = 1024
+    if 4 * starts.shape[0] > cap:
+        cap = 4 * starts.shape[0]
+    hk = np.empty(cap, np.float64)
+    hv = np.empty(cap, np.int64)
+    hn = 0
+    for s in range(starts.shape[0]):
+        c = starts[s]
+        if not (res[c] < np.inf):
+            continue
+        if 0.0 < cum[c]:
+            if cum[c] == np.inf:
+                touched, n_t = append(touched, n_t, c)
+            cum[c] = 0.0
+            hk, hv, hn = heap_push(hk, hv, hn, 0.0, c)
+    while hn > 0:
+        key, v, hn = heap_pop(hk, hv, hn)
+        if key > cum[v]:
+            continue
+        if key > bound:
+            break
+        if first:
+            lab = labels[v]
+            if lab > 0 and wanted[lab]:
+                first = False
+                b2 = max_cost - key + 1e-9 * max_cost
+                if b2 < bound:
+                    bound = b2
+        r = v // W
+        cc = v - r * W
+        rv = res[v]
+        for d in range(8):
+            rr = r + DR[d]
+            c2 = cc + DC[d]
+            if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
+                continue
+            u = rr * W + c2
+            ru = res[u]
+            if not (ru < np.inf):
+                continue
+            nkey = key + lens[d] * 0.5 * (rv + ru)
+            if nkey < cum[u]:
+                if cum[u] == np.inf:
+                    touched, n_t = append(touched, n_t, u)
+                cum[u] = nkey
+                hk, hv, hn = heap_push(hk, hv, hn, nkey, u)
+    return n_t, touched, bound

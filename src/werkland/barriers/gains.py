@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from werkland._errors import WerklandInputError
-from werkland._kernels.grid_search import collect_targets, dijkstra, reset_search, step_lengths
+from werkland._kernels.grid_search import (
+    collect_targets,
+    dijkstra,
+    pair_bound_search,
+    reset_search,
+    step_lengths,
+)
 from werkland.connectivity import (
     GraphState,
     LinkChangeResult,
@@ -63,6 +69,28 @@ class _Searcher:
         keep = self.in_affected[found]
         return found[keep], costs[keep]
 
+    def search_pairs(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Affected patches reached from ``starts`` and their costs, for pairs only.
+
+        The search stops at ``max_cost - c1`` (``c1`` = the cost of the nearest affected patch):
+        every pair with ``c_p + c_q <= max_cost`` is returned with the costs of :meth:`search`; the
+        patches beyond it, which can pair with none, are left out.
+        """
+        H, W = self.shape
+        ws = self.pool.get()
+        try:
+            n_t, ws.touched, bound = pair_bound_search(
+                self.res_flat, H, W, self.lens, starts, self.max_cost, self.lab_flat, self.in_affected, ws.cum,
+                ws.touched,
+            )
+            found, costs, _ = collect_targets(ws.cum, self.lab_flat, ws.touched, n_t, -1, bound, ws.best_cost,
+                                              ws.best_cell)
+            ws.cum[ws.touched[:n_t]] = np.inf  # reset in O(touched); no predecessors were written
+        finally:
+            self.pool.put(ws)
+        keep = self.in_affected[found]
+        return found[keep], costs[keep]
+
 
 def _costs_from_patches(searcher: _Searcher, ex: ThreadPoolExecutor, affected: np.ndarray, cells: np.ndarray,
                         ptr: np.ndarray) -> dict[Pair, float]:
@@ -81,7 +109,7 @@ def _costs_from_patches(searcher: _Searcher, ex: ThreadPoolExecutor, affected: n
 def _costs_from_footprint(searcher: _Searcher, ex: ThreadPoolExecutor, footprint: np.ndarray) -> dict[Pair, float]:
     """New least costs through the footprint: ``min_x d'(x, p) + d'(x, q)`` over its cells."""
     new: dict[Pair, float] = {}
-    outs = list(ex.map(lambda x: searcher.search(np.array([x], np.int64), -1), footprint))
+    outs = list(ex.map(lambda x: searcher.search_pairs(np.array([x], np.int64)), footprint))
     for found, costs in outs:
         for a_ in range(found.size):
             for b_ in range(a_ + 1, found.size):

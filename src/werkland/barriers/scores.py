@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from werkland._kernels.barrier_scores import pair_scores, probe_mins
-from werkland._kernels.grid_search import dijkstra, reset_search, step_lengths
+from werkland._kernels.grid_search import dijkstra, step_lengths
 from werkland.barriers.segments import BarrierSegments, disk_offsets
 from werkland.connectivity import SearchWorkspace, patch_cells
 
@@ -264,6 +264,7 @@ def patch_searches(
     bound: float,
     probes: Probes,
     n_threads: int,
+    patch_bounds: np.ndarray | None = None,
 ) -> ProbeMinima:
     """One bounded cost-distance search per patch, reduced to its probe-group minima.
 
@@ -283,12 +284,17 @@ def patch_searches(
         The probe groups.
     n_threads : int
         Worker threads (each with its own search workspace).
+    patch_bounds : numpy.ndarray, optional
+        Per-patch bound (index = patch id, each ``<= bound``); None: ``bound`` for every patch.
+        :func:`search_bounds` gives the smallest bounds with the same pair scores, corridor
+        memberships and reaching patches as ``bound``.
     """
     H, W = res.shape
     res_flat = res.ravel()
     lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
     cells, ptr = patch_cells(lab_flat, n)
     lens = step_lengths(res_m)
+    no_pred = np.empty(0, np.int64)
     pool: queue.Queue[Any] = queue.Queue()
     for _ in range(max(1, min(n_threads, n))):  # a search workspace and a group-minimum scratch each
         pool.put((SearchWorkspace(H * W, n, False), np.full(max(probes.n_groups, 1), np.inf)))
@@ -300,11 +306,13 @@ def patch_searches(
         ws, gmin = slot = pool.get()
         try:
             starts = cells[ptr[pid - 1] : ptr[pid]]
+            b = bound if patch_bounds is None else min(bound, float(patch_bounds[pid]))
+            # costs only: no predecessors (the surfaces are reduced to minima)
             n_t, ws.touched = dijkstra(
-                res_flat, H, W, lens, starts, np.zeros(starts.size), bound, ws.cum, ws.pred, ws.touched, ws.cum, 0.0, False
+                res_flat, H, W, lens, starts, np.zeros(starts.size), b, ws.cum, no_pred, ws.touched, ws.cum, 0.0, False
             )
-            out[pid] = probe_mins(ws.cum, ws.touched, n_t, bound, probes.cell_slot, probes.slot_ptr, probes.slot_groups, gmin)
-            reset_search(ws.cum, ws.pred, ws.touched, n_t)
+            out[pid] = probe_mins(ws.cum, ws.touched, n_t, b, probes.cell_slot, probes.slot_ptr, probes.slot_groups, gmin)
+            ws.cum[ws.touched[:n_t]] = np.inf  # reset in O(touched); no predecessors were written
         finally:
             pool.put(slot)
         if pid % step == 0:
@@ -323,6 +331,40 @@ def patch_searches(
         groups[pptr[p] : pptr[p + 1]], vals[pptr[p] : pptr[p + 1]] = out[p]
         out[p] = None
     return ProbeMinima(pptr, groups, vals)
+
+
+def search_bounds(n: int, lp: np.ndarray, lq: np.ndarray, lcd: np.ndarray, max_cost: float, width: float) -> np.ndarray:
+    """Smallest search bound of each patch that leaves the barrier scores unchanged.
+
+    A patch's cost surface is read (a) by the windows of a link only where it is below the link's
+    least-cost distance ``L`` (otherwise ``LCD' >= L`` and the score is 0), (b) by the corridor test
+    of a centre-line cell only where it is at most ``L + width``, and (c) by the reaching test of a
+    footprint only up to ``max_cost``. So patch ``p`` needs its surface up to ``max(max_cost,
+    L_p + width)``, ``L_p`` the largest least-cost distance of its links, plus a relative margin of
+    1e-9 against rounding; never more than ``max_cost + width``. Searches bounded this way give the
+    same probe minima wherever they can matter.
+
+    Parameters
+    ----------
+    n : int
+        Number of patches.
+    lp, lq, lcd : numpy.ndarray
+        Patch ids (1-based) and least-cost distance of each link.
+    max_cost, width : float
+        Link bound and corridor width (cost-weighted m).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 bound per patch id (index 0 unused).
+    """
+    lmax = np.full(n + 1, -np.inf)
+    if lcd.size:
+        np.maximum.at(lmax, np.asarray(lp, np.int64), np.asarray(lcd, np.float64))
+        np.maximum.at(lmax, np.asarray(lq, np.int64), np.asarray(lcd, np.float64))
+    full = float(max_cost) + float(width)
+    need = (lmax + float(width)) * (1.0 + 1e-9)
+    return np.minimum(full, np.maximum(float(max_cost), need))
 
 
 class PairScores(NamedTuple):
