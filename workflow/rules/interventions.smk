@@ -12,6 +12,11 @@ rule interventions:
         links=expand(LAYOUT.links("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
         barriers=LAYOUT.barriers_all.as_posix(),
         climate=LAYOUT.climate_summary.as_posix(),
+        soil_group=LAYOUT.soil_group.as_posix(),
+        ghg=LAYOUT.ghg.as_posix(),
+        infiltration=LAYOUT.infiltration.as_posix(),
+        flow_accumulation=LAYOUT.flow_accumulation.as_posix(),
+        ponding=expand(LAYOUT.ponding("{storm}").as_posix(), storm=STORMS, allow_missing=True),
         legend=config["legend"],
         guilds_table=config["guilds_table"],
         catalogue=config["interventions"]["catalogue"],
@@ -36,3 +41,60 @@ rule interventions:
         p=intervention_params,
     script:
         "../../scripts/interventions.py"
+
+
+# The region after the selected portfolio: habitat per guild, ECA, heat and runoff before and after,
+# from the same engine (the portfolio replayed on the interventions stage's inputs).
+rule interventions_after:
+    input:
+        unpack(intervention_engine_inputs),
+        candidates=LAYOUT.candidates.as_posix(),
+        portfolio=LAYOUT.portfolio.as_posix(),
+    output:
+        habitat=expand(LAYOUT.after_habitat("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
+        summary=LAYOUT.after_summary.as_posix(),
+    log:
+        "results/logs/interventions_after/{region}.log",
+    benchmark:
+        "results/benchmarks/interventions_after/{region}.tsv"
+    group:
+        "region_{region}"
+    conda:
+        "../envs/werkland.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        p=intervention_params,
+    script:
+        "../../scripts/interventions_after.py"
+
+
+# A user plan (regions.<id>.plans.<plan>) scored with the same engine: per-measure and joint gains,
+# the optimal portfolio at the plan's cost, attainment and the measures the optimiser would swap.
+rule plans:
+    input:
+        unpack(intervention_engine_inputs),
+        plan=plan_file,
+    output:
+        gpkg=LAYOUT.plan_gpkg("{plan}").as_posix(),
+        csv=LAYOUT.plan_csv("{plan}").as_posix(),
+    log:
+        "results/logs/plans/{region}_{plan}.log",
+    benchmark:
+        "results/benchmarks/plans/{region}_{plan}.tsv"
+    group:
+        "region_{region}"
+    wildcard_constraints:
+        plan="[A-Za-z0-9][A-Za-z0-9_-]*",
+    conda:
+        "../envs/werkland.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=30,
+    params:
+        p=intervention_params,
+    script:
+        "../../scripts/plans.py"

@@ -1,0 +1,349 @@
+"""Tests of scoring a user's plan (werkland.interventions.plans) and of the region after the selected
+portfolio (werkland.interventions.after), on the synthetic region of test_interventions."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from werkland._errors import WerklandInputError
+from werkland.climate import heat_mitigation, runoff_mm
+from werkland.connectivity import build_links, find_patches, prepare_resistance, probability_metrics
+from werkland.interventions import InterventionInputs, run_interventions
+from werkland.interventions.after import (
+    REGION_ROW,
+    AfterInputs,
+    build_engine,
+    run_interventions_after,
+)
+from werkland.interventions.outputs import footprint_polygon
+from werkland.interventions.plans import PLAN_CSV_COLUMNS, PlanInputs, run_plan
+from werkland.interventions.stage import _candidates
+from werkland.layout import RegionPaths
+from werkland.raster.io import read_raster
+
+from .test_interventions import (
+    ANALYSED,
+    CATALOGUE,
+    CRS28992,
+    GUILDS,
+    LEGEND,
+    RES,
+    X0,
+    Y0,
+    _box_cells,
+    _params,
+    make_region,
+)
+
+
+def _inputs(paths: RegionPaths, out: Path) -> InterventionInputs:
+    """The interventions stage's files of the synthetic region (no barrier or hydrology input)."""
+    g = ANALYSED
+    return InterventionInputs(
+        landcover_tif=paths.landcover_tif, landcover_gpkg=paths.landcover_gpkg, region_gpkg=paths.region_gpkg,
+        habitat={x: paths.habitat(x) for x in g}, resistance={x: paths.resistance(x) for x in g},
+        patches={x: paths.patches_tif(x) for x in g}, links={x: paths.links(x) for x in g}, barriers_all=None,
+        climate_summary=paths.climate_summary, legend_yaml=LEGEND, guilds_yaml=GUILDS, catalogue_yaml=CATALOGUE,
+        out_candidates_gpkg=out / "candidates.gpkg", out_portfolio_csv=out / "portfolio.csv",
+        out_park_totals_csv=out / "park_totals.csv",
+    )
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory):
+    from werkland.tables import load_legend
+
+    return make_region(tmp_path_factory.mktemp("plans"), load_legend(LEGEND))
+
+
+def _plan_file(path: Path, rows: list[dict], crs=CRS28992) -> Path:
+    geoms = [r.pop("geometry") for r in rows]
+    gpd.GeoDataFrame(rows, geometry=geoms, crs=crs).to_file(path, engine="pyogrio")
+    return path
+
+
+def _score(tmp_path: Path, paths: RegionPaths, plan: Path, name: str = "p", **params):
+    out = tmp_path / "plans"
+    inputs = PlanInputs(_inputs(paths, tmp_path / "unused"), name, plan, out / f"{name}.gpkg", out / f"{name}.csv")
+    s = run_plan(inputs, _params(**params))
+    csv = pd.read_csv(inputs.out_csv)
+    measures = gpd.read_file(inputs.out_gpkg, layer="measures")
+    optimum = gpd.read_file(inputs.out_gpkg, layer="optimum")
+    return s, csv, measures, optimum
+
+
+def test_one_measure_scores_its_own_gain(tmp_path, region):
+    paths, grid, _ = region
+    plan = _plan_file(tmp_path / "one.gpkg", [
+        {"measure_id": "depave", "type": "depaving", "geometry": _box_cells(35, 55, 35, 55, grid.height)}])
+    _, csv, measures, optimum = _score(tmp_path, paths, plan)
+    for col in PLAN_CSV_COLUMNS:
+        assert col in csv.columns
+    row = csv.iloc[0]
+    m = measures.iloc[0]
+    assert row["n_measures"] == 1 and m["measure_id"] == "depave" and m["park_id"] == "p1"
+    assert m["n_cells"] == 400 and m["cost_eur"] == pytest.approx(400 * 100 * 35.0, rel=0.5)  # catalogue cost
+    assert row["cost_eur"] == pytest.approx(m["cost_eur"])
+    assert row["score"] > 0
+    assert row["score"] == pytest.approx(m["score"], rel=1e-9)
+    assert row["score"] == pytest.approx(m["marginal_score"], rel=1e-12)
+    assert row["d_retained_m3"] == pytest.approx(m["d_retained_m3"], rel=1e-9)
+    assert row["interaction_score"] == pytest.approx(0.0, abs=1e-9 * row["score"])
+    assert 0 < row["attainment_pct"] <= 100.0
+    assert row["optimum_cost_eur"] <= row["cost_eur"] + 1e-6 and len(optimum) == row["optimum_n_measures"]
+
+
+def test_overlapping_measures_score_less_than_the_sum(tmp_path, region):
+    """Two depavings sharing 200 cells (the engine's interaction test: shared footprint cells): the
+    plan's joint gain counts the shared cells once."""
+    paths, grid, _ = region
+    h = grid.height
+    plan = _plan_file(tmp_path / "two.gpkg", [
+        {"type": "depaving", "geometry": _box_cells(35, 55, 35, 50, h)},
+        {"type": "depaving", "geometry": _box_cells(35, 55, 40, 55, h)},
+    ])
+    _, csv, measures, _ = _score(tmp_path, paths, plan)
+    row = csv.iloc[0]
+    assert list(measures["measure_id"]) == ["m1", "m2"]
+    standalone = measures["score"].sum()
+    assert row["sum_standalone_score"] == pytest.approx(standalone, rel=1e-9)
+    assert row["score"] < standalone - 1e-6
+    assert row["interaction_score"] == pytest.approx(row["score"] - standalone, rel=1e-9)
+    # one of them, alone, then the other's cells: the marginal of the second is below its standalone
+    assert measures["marginal_score"].sum() == pytest.approx(row["score"], rel=1e-9)
+    assert (measures["marginal_score"] <= measures["score"] + 1e-12).all()
+    assert row["d_retained_m3"] < measures["d_retained_m3"].sum()
+
+
+def test_plan_equal_to_the_optimal_portfolio_scores_100(tmp_path, region):
+    """A plan of three generated candidates, then a plan equal to the optimiser's portfolio at its cost:
+    the second reaches 100 % and nothing is swapped."""
+    paths, grid, _ = region
+    params = _params(lazy_epsilon=0.0)
+    eng = build_engine(_inputs(paths, tmp_path / "unused"), params)
+    pool = _candidates(_inputs(paths, tmp_path / "unused"), params, eng.region, eng.legend, eng.guilds, eng.catalogue,
+                       eng.link_paths, eng.ev, [], hydrology=eng.hydrology)
+    by_id = {c.candidate_id: c for c in pool}
+    picked = [c for c in pool if c.type in ("green_roof_extensive", "hedgerow", "wadi")][:3]
+    assert len(picked) == 3
+
+    def rows(cands):
+        return [{"measure_id": c.candidate_id, "type": c.type, "cost_eur": c.cost_eur, "size": c.size,
+                 "geometry": footprint_polygon(c.cells, grid)} for c in cands]
+
+    _, csv1, m1, opt1 = _score(tmp_path, paths, _plan_file(tmp_path / "a.gpkg", rows(picked)), "a", lazy_epsilon=0.0)
+    assert len(opt1) >= 1
+    opt_cands = [by_id[i] for i in opt1["candidate_id"]]
+    _, csv2, m2, opt2 = _score(tmp_path, paths, _plan_file(tmp_path / "b.gpkg", rows(opt_cands)), "b",
+                               lazy_epsilon=0.0)
+    r = csv2.iloc[0]
+    assert r["attainment_pct"] == pytest.approx(100.0, abs=1e-9)
+    assert r["score"] == pytest.approx(r["optimum_score"], rel=1e-12)
+    assert r["n_swapped_out"] == 0 and r["n_swapped_in"] == 0 and m2["in_optimum"].all()
+    assert r["score"] == pytest.approx(csv1.iloc[0]["optimum_score"], rel=1e-12)
+    # the first plan: its swapped-out measures name what replaces them
+    r1 = csv1.iloc[0]
+    assert r1["attainment_pct"] <= 100.0
+    out = m1[~m1["in_optimum"]]
+    assert r1["n_swapped_out"] == len(out)
+    if len(out) and r1["n_swapped_in"]:
+        named = {x.strip() for v in out["replaced_by"] for x in str(v).split(",") if x.strip()}
+        assert named and named <= set(opt1["candidate_id"])
+
+
+@pytest.fixture(scope="module")
+def small_park_region(region, tmp_path_factory):
+    """The synthetic region with its park reduced to the left half (the region outline unchanged)."""
+    paths, grid, lc = region
+    root = tmp_path_factory.mktemp("smallpark")
+    p2 = RegionPaths(root, "region")
+    shutil.copytree(paths.dir, p2.dir)
+    h = grid.height
+    park = _box_cells(1, 60, 0, 30, h)
+    outline = _box_cells(1, 60, 0, 60, h)
+    gpd.GeoDataFrame({"park_id": ["p1"], "name": ["Test park"], "area_m2": [park.area]}, geometry=[park],
+                     crs=CRS28992).to_file(p2.region_gpkg, layer="parks", engine="pyogrio")
+    gpd.GeoDataFrame({"name": ["r"]}, geometry=[outline], crs=CRS28992).to_file(p2.region_gpkg, layer="region",
+                                                                                  engine="pyogrio")
+    return p2, grid, lc
+
+
+def _bad(tmp_path, paths, grid, case):
+    h = grid.height
+    if case == "type":
+        return _plan_file(tmp_path / "x.gpkg", [{"type": "moat", "geometry": _box_cells(35, 45, 5, 30, h)}])
+    if case == "outside_region":
+        return _plan_file(tmp_path / "x.gpkg", [{"type": "depaving", "geometry": shapely.box(X0 - 900, Y0, X0 - 500, Y0 + 200)}])
+    if case == "partly_outside_region":
+        return _plan_file(tmp_path / "x.gpkg", [{"type": "depaving", "geometry": shapely.box(X0 + 500, Y0 + 100, X0 + 900, Y0 + 200)}])
+    if case == "outside_park":
+        return _plan_file(tmp_path / "x.gpkg", [{"type": "depaving", "geometry": _box_cells(35, 55, 35, 55, h)}])
+    if case == "crs":
+        p = tmp_path / "x.gpkg"
+        gpd.GeoDataFrame({"type": ["depaving"]}, geometry=[_box_cells(35, 55, 35, 55, h)]).to_file(p, engine="pyogrio")
+        return p
+    if case == "empty":
+        p = tmp_path / "x.gpkg"
+        gpd.GeoDataFrame({"type": pd.Series([], dtype=str)}, geometry=gpd.GeoSeries([], crs=CRS28992)).to_file(
+            p, engine="pyogrio")
+        return p
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    "case, msg",
+    [
+        ("type", r"x.gpkg: measure m1: unknown type 'moat' -- fix: use one of the catalogue types: green_roof_extensive, "),
+        ("outside_region", r"x.gpkg: measure m1 \(depaving\) lies outside the region"),
+        ("partly_outside_region", r"x.gpkg: measure m1 \(depaving\) lies partly outside the region"),
+        ("outside_park", r"x.gpkg: measure m1 \(depaving\) lies outside every park -- fix: a depaving is placed inside"),
+        ("crs", r"x.gpkg: the plan has no CRS"),
+        ("empty", r"x.gpkg: the plan is empty \(no measures\)"),
+    ],
+)
+def test_bad_plans_are_one_clear_error(tmp_path, small_park_region, case, msg):
+    paths, grid, _ = small_park_region
+    plan = _bad(tmp_path, paths, grid, case)
+    with pytest.raises(WerklandInputError, match=msg):
+        _score(tmp_path, paths, plan)
+    assert not (tmp_path / "plans" / "p.csv").exists()
+
+
+def test_geojson_plan_in_another_crs_is_reprojected(tmp_path, region):
+    paths, grid, _ = region
+    geom = gpd.GeoSeries([_box_cells(35, 55, 35, 55, grid.height)], crs=CRS28992).to_crs(4326).iloc[0]
+    plan = _plan_file(tmp_path / "plan.geojson", [{"type": "depaving", "geometry": geom}], crs=4326)
+    _, csv, measures, _ = _score(tmp_path, paths, plan)
+    assert 390 <= measures.iloc[0]["n_cells"] <= 410 and csv.iloc[0]["score"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# after the selected portfolio
+# --------------------------------------------------------------------------------------------
+
+
+def test_after_state_equals_a_recomputation_from_scratch(tmp_path, region):
+    """The portfolio of the interventions stage, replayed: the after habitat rasters, ECA, heat and
+    runoff of after/summary.csv equal the final state recomputed from scratch (habitat rasters
+    changed cell by cell, patches, links and ECA rebuilt, urban cooling and runoff re-run on the
+    changed land cover), and the gains the engine reported in portfolio.csv."""
+    paths, grid, lc = region
+    params = _params(budget_eur=150_000)
+    out = tmp_path / "int"
+    inputs = _inputs(paths, out)
+    run_interventions(inputs, params)
+    port = pd.read_csv(out / "portfolio.csv")
+    assert len(port) >= 2
+    after_dir = tmp_path / "after"
+    ai = AfterInputs(inputs, out / "candidates.gpkg", out / "portfolio.csv",
+                     {g: after_dir / f"habitat_{g}.tif" for g in ANALYSED}, after_dir / "summary.csv")
+    run_interventions_after(ai, params)
+    summ = pd.read_csv(ai.out_summary_csv, dtype={"park_id": str})
+    reg = summ[summ["park_id"] == REGION_ROW].set_index("guild")
+    # --- from scratch: a fresh engine only for its lookup tables and the candidates' footprints
+    eng = build_engine(inputs, params)
+    ev = eng.ev
+    cand = gpd.read_file(out / "candidates.gpkg", layer="candidates").set_index("candidate_id")
+    codes = ev.codes.copy()
+    suit = {g: eng.graphs[g].suit.copy() for g in ANALYSED}
+    res = {g: eng.graphs[g].res.copy() for g in ANALYSED}
+    for cid in port.sort_values("order")["candidate_id"]:
+        cells = np.unique(eng.ctx.cells_of_geom(cand.loc[cid, "geometry"]))
+        typ = eng.catalogue.types[cand.loc[cid, "type"]]
+        for g in ANALYSED:  # the type's new values given the current rasters
+            eng.graphs[g].suit, eng.graphs[g].res = suit[g], res[g]
+        new_codes, per_guild = ev.new_values(typ, cells)
+        codes.ravel()[cells] = new_codes
+        for g in ANALYSED:
+            suit[g].ravel()[cells], res[g].ravel()[cells] = per_guild[g]
+    last = port.iloc[-1]
+    for g in ANALYSED:
+        written, _, _ = read_raster(ai.out_habitat[g])
+        base, _, _ = read_raster(paths.habitat(g))
+        valid = lc != 0
+        np.testing.assert_array_equal(written[valid], suit[g][valid])
+        np.testing.assert_array_equal(written[~valid], base[~valid])
+        conn = params.guild_connectivity(g)
+        ps = find_patches(suit[g], res_m=RES, threshold=conn.suitability_threshold, min_area_m2=conn.min_patch_area_m2)
+        links = build_links(prepare_resistance(res[g], -1.0), ps.labels, res_m=RES,
+                            max_cost=conn.kernel.max_cost(conn.p_floor), n_threads=1, with_paths=False)
+        a = ps.table["quality_ha"].to_numpy()
+        eca = probability_metrics(a, (links.from_id - 1, links.to_id - 1, links.cost), conn.kernel.k_per_m, 1.0,
+                                  node_metrics=False).ECA_ha
+        assert reg.loc[g, "eca_ha_after"] == pytest.approx(eca, rel=1e-5)
+        assert reg.loc[g, "habitat_ha_after"] == pytest.approx(a.sum(), rel=1e-9)
+        assert reg.loc[g, "eca_ha_after"] - reg.loc[g, "eca_ha_before"] == pytest.approx(
+            last[f"cum_d_eca_ha_{g}"], rel=1e-9, abs=1e-9)
+    w = params.guild_weights
+    wsum = sum(w[g] for g in ANALYSED)
+    d_hab = sum(w[g] / wsum * (reg.loc[g, "habitat_ha_after"] - reg.loc[g, "habitat_ha_before"]) for g in ANALYSED)
+    assert d_hab == pytest.approx(last["cum_d_habitat_ha"], rel=1e-9, abs=1e-9)
+    # heat and runoff re-run on the whole changed land cover
+    cp = params.climate
+    hm0 = heat_mitigation(ev.codes, ev.bio, RES, cp)
+    hm1 = heat_mitigation(codes, ev.bio, RES, cp)
+    r = reg.iloc[0]
+    d_hm = float(np.nansum(hm1 - hm0)) * grid.cell_area_m2 / 1e4
+    assert r["d_hm"] == pytest.approx(d_hm, rel=1e-6, abs=1e-9)
+    assert r["d_hm"] == pytest.approx(last["cum_d_hm"], rel=1e-9, abs=1e-12)
+    park = summ[summ["park_id"] == "p1"].iloc[0]
+    in_park = ev.park_index > 0
+    assert park["hm_mean_after"] == pytest.approx(float(np.nanmean(hm1[in_park & (lc != 0)])), rel=1e-6)
+    q1 = runoff_mm(codes, ev.bio, eng.storm_mm, cp.soil_group, cp.lambda_, storage=False)
+    assert park["runoff_m3_after"] == pytest.approx(float(np.nansum(q1[in_park])) * grid.cell_area_m2 / 1000, rel=1e-9)
+    assert park["runoff_m3_after"] < park["runoff_m3_before"]
+    assert r["d_retained_m3"] == pytest.approx(last["cum_d_retained_m3"], rel=1e-9)
+    assert park["n_measures"] == len(port) and park["cost_eur"] == pytest.approx(port["cost_eur"].sum())
+
+
+def test_after_state_of_an_empty_portfolio_equals_before(tmp_path, region):
+    paths, _, _ = region
+    params = _params(budget_eur=1.0)
+    out = tmp_path / "int"
+    inputs = _inputs(paths, out)
+    run_interventions(inputs, params)
+    ai = AfterInputs(replace(inputs), out / "candidates.gpkg", out / "portfolio.csv",
+                     {g: tmp_path / f"h_{g}.tif" for g in ANALYSED}, tmp_path / "summary.csv")
+    run_interventions_after(ai, params)
+    s = pd.read_csv(ai.out_summary_csv)
+    for a, b in (("habitat_ha_before", "habitat_ha_after"), ("runoff_m3_before", "runoff_m3_after"),
+                 ("hm_mean_before", "hm_mean_after")):
+        np.testing.assert_array_equal(s[a].to_numpy(), s[b].to_numpy())
+    assert (s["n_measures"] == 0).all() and (s["d_hm"] == 0).all()
+    for g in ANALYSED:
+        np.testing.assert_array_equal(read_raster(ai.out_habitat[g])[0], read_raster(paths.habitat(g))[0])
+
+
+@pytest.mark.parametrize("lang", ["en", "nl"])
+def test_plans_report_section(tmp_path, region, lang):
+    from types import SimpleNamespace
+
+    from werkland.report import plans_section
+
+    paths, grid, _ = region
+    h = grid.height
+    plan = _plan_file(tmp_path / "two.gpkg", [
+        {"measure_id": "roof<1>", "type": "green_roof_extensive", "geometry": _box_cells(35, 45, 5, 30, h)},
+        {"type": "depaving", "geometry": _box_cells(35, 55, 35, 55, h)},
+    ])
+    _score(tmp_path, paths, plan, name="mine")
+    data = SimpleNamespace(paths=RegionPaths(tmp_path.parent, tmp_path.name), params=SimpleNamespace(plans={}),
+                           language=lang, region=tmp_path.name)
+    sec = plans_section.build(data)
+    assert sec is not None and sec.key == "plans" and not sec.reason
+    assert "roof&lt;1&gt;" in sec.html and "roof<1>" not in sec.html  # values are escaped
+    assert ("attainable gain" if lang == "en" else "haalbare winst") in sec.html
+    empty = SimpleNamespace(paths=RegionPaths(tmp_path, "none"), params=SimpleNamespace(plans={}), language=lang,
+                            region="none")
+    assert plans_section.build(empty) is None
+    gone = SimpleNamespace(paths=RegionPaths(tmp_path, "none"), params=SimpleNamespace(plans={"none": ["x"]}),
+                           language=lang, region="none")
+    assert plans_section.build(gone).reason
