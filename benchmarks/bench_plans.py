@@ -31,10 +31,9 @@ from bench_interventions import GUILDS_TABLE, LEGEND, ROOT, load_config  # noqa:
 from werkland.climate import run_climate  # noqa: E402
 from werkland.connectivity import run_connectivity  # noqa: E402
 from werkland.interventions import InterventionInputs, cap_candidates  # noqa: E402
-from werkland.interventions.after import build_engine  # noqa: E402
+from werkland.interventions.engine import build_engine, candidate_pool  # noqa: E402
 from werkland.interventions.outputs import footprint_polygon  # noqa: E402
 from werkland.interventions.plans import PlanInputs, run_plan  # noqa: E402
-from werkland.interventions.stage import _candidates  # noqa: E402
 from werkland.layout import RegionPaths  # noqa: E402
 from werkland.params import ClimateParams, ConnectivityParams, InterventionParams  # noqa: E402
 from werkland.tables import load_guilds, load_legend  # noqa: E402
@@ -94,8 +93,7 @@ def main() -> None:
     plan_path = paths.dir / "plans" / f"bench_{a.measures}.gpkg"
     if not plan_path.exists():  # the plan: generated candidates spread over types and parks (untimed)
         eng = build_engine(inputs, params)
-        pool = _candidates(inputs, params, eng.region, eng.legend, eng.guilds, eng.catalogue, eng.link_paths,
-                           eng.ev, [])
+        pool = candidate_pool(eng, params, inputs.user_candidates)
         picked = cap_candidates(pool, a.measures)
         plan_path.parent.mkdir(exist_ok=True)
         gpd.GeoDataFrame(

@@ -23,9 +23,9 @@ from werkland.interventions.after import (
     build_engine,
     run_interventions_after,
 )
+from werkland.interventions.engine import candidate_pool
 from werkland.interventions.outputs import footprint_polygon
 from werkland.interventions.plans import PLAN_CSV_COLUMNS, PlanInputs, run_plan
-from werkland.interventions.stage import _candidates
 from werkland.layout import RegionPaths
 from werkland.raster.io import read_raster
 
@@ -129,8 +129,7 @@ def test_plan_equal_to_the_optimal_portfolio_scores_100(tmp_path, region):
     paths, grid, _ = region
     params = _params(lazy_epsilon=0.0)
     eng = build_engine(_inputs(paths, tmp_path / "unused"), params)
-    pool = _candidates(_inputs(paths, tmp_path / "unused"), params, eng.region, eng.legend, eng.guilds, eng.catalogue,
-                       eng.link_paths, eng.ev, [], hydrology=eng.hydrology)
+    pool = candidate_pool(eng, params, None)
     by_id = {c.candidate_id: c for c in pool}
     picked = [c for c in pool if c.type in ("green_roof_extensive", "hedgerow", "wadi")][:3]
     assert len(picked) == 3

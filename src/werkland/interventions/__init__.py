@@ -23,7 +23,8 @@ Modules: :mod:`~werkland.interventions.catalogue`, :mod:`~werkland.interventions
 :mod:`~werkland.interventions.search` and :mod:`~werkland.interventions.pair_distances` (building
 blocks of :mod:`~werkland.interventions.guild_graph`), :mod:`~werkland.interventions.evaluate`,
 :mod:`~werkland.interventions.select`, :mod:`~werkland.interventions.inputs`,
-:mod:`~werkland.interventions.outputs` and :mod:`~werkland.interventions.stage`.
+:mod:`~werkland.interventions.outputs`, :mod:`~werkland.interventions.engine` (the set-up steps shared
+by the stage, the after-state and the plans) and :mod:`~werkland.interventions.stage`.
 """
 
 from werkland.interventions.candidates import (

@@ -1,9 +1,9 @@
 """The region before and after a set of measures, from the same engine that scores them.
 
-:func:`build_engine` sets up the interventions stage's engine for a region -- tables, land cover,
-baseline guild graphs, the :class:`~werkland.interventions.evaluate.Evaluator` and the target
-:class:`~werkland.interventions.select.Scorer` -- exactly as :func:`~werkland.interventions.run_interventions`
-does. :func:`replay` commits measures one after the other (each commit is the engine's exact local
+:func:`~werkland.interventions.engine.build_engine` sets up the interventions stage's engine for a
+region -- tables, land cover, baseline guild graphs, the :class:`~werkland.interventions.evaluate.Evaluator`
+and the target :class:`~werkland.interventions.select.Scorer` -- as
+:func:`~werkland.interventions.run_interventions` does. :func:`replay` commits measures one after the other (each commit is the engine's exact local
 update, so the sum of the marginal gains is the joint gain of the set), and :func:`state_table`
 reads the state: per park and guild the quality-weighted habitat area, the guild's ECA, heat
 mitigation, served workplaces, design-storm runoff and storage.
@@ -16,9 +16,8 @@ and ``interventions/after/summary.csv``.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +25,15 @@ import numpy as np
 import pandas as pd
 
 from werkland._errors import WerklandInputError
-from werkland.interventions.candidates import Candidate, CandidateContext
-from werkland.interventions.catalogue import Catalogue
+from werkland.interventions.candidates import Candidate
+from werkland.interventions.engine import Engine, build_engine
 from werkland.interventions.evaluate import Evaluator
-from werkland.interventions.guild_graph import GuildGraph
-from werkland.interventions.inputs import (
-    InterventionInputs,
-    RegionData,
-    read_climate_summary,
-    read_layer,
-    read_region,
-)
+from werkland.interventions.inputs import InterventionInputs, as_paths, read_layer
 from werkland.interventions.select import Scorer
-from werkland.interventions.siting import Hydrology
-from werkland.interventions.stage import (
-    _COOLING_WORKERS,
-    _baseline_graphs,
-    _design_storm_mm,
-    _hydrology,
-    _load_tables,
-    _scorer,
-)
 from werkland.params import InterventionParams
 from werkland.raster.io import read_raster, write_csv, write_raster
-from werkland.tables import Guild, Legend
 
 log = logging.getLogger(__name__)
-
-PathLike = str | os.PathLike[str]
 
 #: Park id of the rows of ``after/summary.csv`` that hold the whole region.
 REGION_ROW = "(region)"
@@ -65,79 +45,6 @@ SUMMARY_COLUMNS = (
     "design_storm", "runoff_m3_before", "runoff_m3_after", "storage_m3_before", "storage_m3_after",
     "d_retained_m3", "n_measures", "cost_eur",
 )
-
-
-@dataclass
-class Engine:
-    """The interventions engine of one region in its baseline state.
-
-    Attributes
-    ----------
-    legend, guilds, catalogue : Legend, dict of str to Guild, Catalogue
-        Tables (the analysed guilds, in order).
-    region : RegionData
-        Land cover, parks and vector layers.
-    graphs : dict of str to GuildGraph
-        Baseline patch graph per guild (the evaluator's).
-    link_paths : dict of str to list of numpy.ndarray
-        Least-cost link cells per guild (candidate generation).
-    ev : Evaluator
-        The evaluator (baseline until something is committed).
-    scorer : Scorer
-        Target-attainment scores (the targets of the interventions stage).
-    ctx : CandidateContext
-        Footprints of geometries (no candidate generation data: see :func:`generation_context`).
-    storm_mm : float
-        Depth of the design storm, mm.
-    hydrology : Hydrology or None
-        The climate stage's soil, groundwater and flow rasters (as the interventions stage reads them).
-    warnings : list of str
-        Remarks of the set-up.
-    """
-
-    legend: Legend
-    guilds: dict[str, Guild]
-    catalogue: Catalogue
-    region: RegionData
-    graphs: dict[str, GuildGraph]
-    link_paths: dict[str, list[np.ndarray]]
-    ev: Evaluator
-    scorer: Scorer
-    ctx: CandidateContext
-    storm_mm: float
-    hydrology: Hydrology | None
-    warnings: list[str]
-
-
-def build_engine(inputs: InterventionInputs, params: InterventionParams) -> Engine:
-    """The engine of the interventions stage for one region, in the baseline state.
-
-    Same tables, graphs, evaluator and targets as :func:`werkland.interventions.run_interventions`
-    (its outputs in ``inputs`` are not used).
-
-    Raises
-    ------
-    WerklandInputError
-        A missing or unreadable input.
-    """
-    warnings: list[str] = []
-    inputs.check(params.guilds)
-    legend, guilds, catalogue = _load_tables(inputs, params)
-    storm_mm = _design_storm_mm(params.climate, params.design_storm)
-    region = read_region(inputs, warnings)
-    climate_summary = read_climate_summary(inputs.climate_summary)
-    hydrology = _hydrology(inputs, params, region, climate_summary, warnings)
-    graphs, link_paths = _baseline_graphs(inputs, params, region)
-    ev = Evaluator(region.codes, region.grid, legend, guilds, graphs, catalogue, params.climate, region.park_index,
-                   storm_mm, workers=_COOLING_WORKERS, hydrology=hydrology)
-    scorer = _scorer(params, graphs, region, ev, climate_summary, params.climate, warnings)
-    ctx = CandidateContext.build(
-        region.codes, region.grid, legend, guilds, region.parks, region.park_index, landcover=region.landcover,
-        lines=region.lines, link_paths=link_paths, barriers=region.barriers, green_area=ev.bio.green_area,
-        notes=warnings, hydrology=hydrology,
-    )
-    return Engine(legend, guilds, catalogue, region, graphs, link_paths, ev, scorer, ctx, storm_mm, hydrology,
-                  warnings)
 
 
 @dataclass
@@ -313,12 +220,7 @@ class AfterInputs:
     out_summary_csv: Path
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, Mapping):
-                object.__setattr__(self, f.name, {str(k): Path(p) for k, p in v.items()})
-            elif isinstance(v, (str, os.PathLike)):
-                object.__setattr__(self, f.name, Path(v))
+        as_paths(self)
 
 
 def portfolio_candidates(candidates_gpkg: Path, portfolio_csv: Path, engine: Engine) -> list[Candidate]:

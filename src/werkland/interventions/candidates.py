@@ -19,12 +19,10 @@ import hashlib
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import shapely
 from affine import Affine
@@ -34,6 +32,7 @@ from shapely.ops import substring
 
 from werkland._errors import WerklandInputError
 from werkland.interventions.catalogue import Catalogue, InterventionType, check_number
+from werkland.interventions.inputs import read_vector_file
 from werkland.interventions.siting import Hydrology, spaced_picks
 from werkland.raster.io import Grid
 from werkland.tables import Guild, Legend
@@ -480,6 +479,15 @@ def _gen_street_edge(ctx: CandidateContext, typ: InterventionType) -> list[Candi
     return out
 
 
+def _cells_per_park(ctx: CandidateContext, ok: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Per park row with cells in the mask ``ok``: the row and those flat cells (ascending)."""
+    okr, pi = ok.ravel(), ctx.park_index.ravel()
+    for pidx in range(len(ctx.parks)):
+        cells = np.flatnonzero(okr & (pi == pidx + 1))
+        if cells.size:
+            yield pidx, cells
+
+
 def _gen_low_points(ctx: CandidateContext, typ: InterventionType) -> list[Candidate]:
     """Near-water types with an elevation model: the park's low points, wettest first, spaced apart."""
     hy = ctx.hydrology
@@ -491,10 +499,7 @@ def _gen_low_points(ctx: CandidateContext, typ: InterventionType) -> list[Candid
           & np.isfinite(hy.flow_acc_m2))
     out: list[Candidate] = []
     W = ctx.W
-    for pidx in range(len(ctx.parks)):
-        cells = np.flatnonzero(ok.ravel() & (ctx.park_index.ravel() == pidx + 1))
-        if cells.size == 0:
-            continue
+    for pidx, cells in _cells_per_park(ctx, ok):
         okset = set(cells.tolist())
         for c in spaced_picks(hy.wettest_first(cells), W, ctx.grid.res_m, spacing, n_max):
             nb = np.array([x for x in (c + 1, c - 1, c + W, c - W) if x in okset], np.int64)
@@ -529,10 +534,7 @@ def _gen_near_water(ctx: CandidateContext, typ: InterventionType) -> list[Candid
     ok = ctx.code_mask(typ.applies_to)[ctx.codes] & (dist <= near) & (ctx.park_index > 0) & ~ctx.edge_codes[ctx.codes]
     out: list[Candidate] = []
     W = ctx.W
-    for pidx in range(len(ctx.parks)):
-        cells = np.flatnonzero(ok.ravel() & (ctx.park_index.ravel() == pidx + 1))
-        if cells.size == 0:
-            continue
+    for pidx, cells in _cells_per_park(ctx, ok):
         order = np.lexsort((cells, dist.ravel()[cells]))
         chosen: list[int] = []
         okset = set(cells.tolist())
@@ -729,12 +731,8 @@ def read_user_candidates(path: str | os.PathLike[str], ctx: CandidateContext, ca
         duplicate ids, a size unit other than the type's.
     """
     p = str(path)
-    if not Path(p).exists():
-        raise WerklandInputError("user candidate layer not found", path=p, fix="check interventions.user_candidates")
-    try:
-        gdf = gpd.read_file(p, engine="pyogrio")
-    except Exception as exc:  # noqa: BLE001
-        raise WerklandInputError(f"cannot read ({str(exc).splitlines()[0]})", path=p) from exc
+    gdf = read_vector_file(p, missing="user candidate layer not found", missing_fix="check interventions.user_candidates",
+                           unreadable="cannot read")
     missing = [f for f in ("candidate_id", "type") if f not in gdf.columns]
     if missing:
         raise WerklandInputError(f"missing field(s) {missing}", path=p,

@@ -1,7 +1,8 @@
 """The files the interventions stage reads and writes, and reading them.
 
 :class:`InterventionInputs` names every file explicitly (the Snakemake rule's declared inputs and
-outputs, or :meth:`InterventionInputs.from_layout` for a region of the data contract): the stage reads
+outputs, :meth:`InterventionInputs.from_rule`, or :meth:`InterventionInputs.from_layout` for a region
+of the data contract): the stage reads
 exactly these and looks for nothing else. A missing input is an error naming the stage that writes it.
 """
 
@@ -34,6 +35,22 @@ PathLike = str | os.PathLike[str]
 
 #: Columns of ``climate/summary.csv`` the targets are read from.
 CLIMATE_SUMMARY_COLUMNS = ("park_id", "storage_needed_m3", "hm_mean", "area_m2")
+
+
+def as_paths(obj: Any, *, skip: Sequence[str] = ()) -> None:
+    """Make the file fields of a frozen dataclass :class:`~pathlib.Path` objects, in place.
+
+    A string or path-like field becomes a ``Path``, a mapping a ``dict`` of ``str`` to ``Path``;
+    ``None`` and other values (and the fields named in ``skip``) stay as they are.
+    """
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if f.name in skip:
+            continue
+        if isinstance(v, Mapping):
+            object.__setattr__(obj, f.name, {str(k): Path(p) for k, p in v.items()})
+        elif isinstance(v, (str, os.PathLike)):
+            object.__setattr__(obj, f.name, Path(v))
 
 
 @dataclass(frozen=True)
@@ -93,12 +110,7 @@ class InterventionInputs:
     ponding: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, Mapping):
-                object.__setattr__(self, f.name, {str(k): Path(p) for k, p in v.items()})
-            elif v is not None:
-                object.__setattr__(self, f.name, Path(v))
+        as_paths(self)
 
     @classmethod
     def from_layout(
@@ -131,6 +143,59 @@ class InterventionInputs:
             infiltration=paths.infiltration,
             flow_accumulation=paths.flow_accumulation,
             ponding={s: paths.ponding(s) for s in storms},
+        )
+
+    @classmethod
+    def from_rule(
+        cls, inputs: Any, guilds: Sequence[str], storms: Sequence[str], *, out_candidates_gpkg: PathLike = "",
+        out_portfolio_csv: PathLike = "", out_park_totals_csv: PathLike = "",
+    ) -> InterventionInputs:
+        """The files named by the ``interventions`` rule's inputs.
+
+        Parameters
+        ----------
+        inputs : object
+            Any object with the rule's named inputs as attributes (a Snakemake ``Namedlist`` works):
+            ``landcover_tif``, ``landcover_gpkg``, ``region``, the per-guild lists ``habitat``,
+            ``resistance``, ``patches`` and ``links`` (in the order of ``guilds``), ``barriers``,
+            ``climate``, ``legend``, ``guilds_table``, ``catalogue``, ``user_candidates`` (a list of at
+            most one file) and optionally ``soil_group``, ``ghg``, ``infiltration``,
+            ``flow_accumulation`` and ``ponding`` (in the order of ``storms``).
+        guilds : sequence of str
+            The analysed guilds.
+        storms : sequence of str
+            The design-storm names of the ponding rasters.
+        out_candidates_gpkg, out_portfolio_csv, out_park_totals_csv : path-like
+            The outputs (empty when the caller writes none of them).
+        """
+        def per_guild(name: str) -> dict[str, Path]:
+            return dict(zip(guilds, getattr(inputs, name), strict=True))
+
+        hydro: dict[str, Any] = {
+            k: getattr(inputs, k) for k in ("soil_group", "ghg", "infiltration", "flow_accumulation")
+            if hasattr(inputs, k)
+        }
+        if hasattr(inputs, "ponding"):
+            hydro["ponding"] = dict(zip(storms, inputs.ponding, strict=True))
+        user = inputs.user_candidates
+        return cls(
+            landcover_tif=inputs.landcover_tif,
+            landcover_gpkg=inputs.landcover_gpkg,
+            region_gpkg=inputs.region,
+            habitat=per_guild("habitat"),
+            resistance=per_guild("resistance"),
+            patches=per_guild("patches"),
+            links=per_guild("links"),
+            barriers_all=inputs.barriers,
+            climate_summary=inputs.climate,
+            legend_yaml=inputs.legend,
+            guilds_yaml=inputs.guilds_table,
+            catalogue_yaml=inputs.catalogue,
+            out_candidates_gpkg=Path(out_candidates_gpkg),
+            out_portfolio_csv=Path(out_portfolio_csv),
+            out_park_totals_csv=Path(out_park_totals_csv),
+            user_candidates=user[0] if len(user) else None,
+            **hydro,
         )
 
     def check(self, guilds: Sequence[str]) -> None:
@@ -208,6 +273,26 @@ def read_layer(path: Path, layer: str | None, grid: Grid, what: str) -> Any:
     if len(gdf) and gdf.crs is not None and not gdf.crs.equals(grid.crs):
         gdf = gdf.to_crs(grid.crs.to_wkt())
     return gdf
+
+
+def read_vector_file(
+    path: PathLike, *, missing: str, missing_fix: str, unreadable: str, read_fix: str | None = None,
+) -> Any:
+    """Every feature of a user's vector file (GeoPackage, GeoJSON, ...) as stored (CRS unchanged).
+
+    Raises
+    ------
+    WerklandInputError
+        ``missing`` (fix ``missing_fix``) when the file does not exist, ``unreadable`` with the
+        reader's message (fix ``read_fix``) when it cannot be read.
+    """
+    p = str(path)
+    if not Path(p).exists():
+        raise WerklandInputError(missing, path=p, fix=missing_fix)
+    try:
+        return gpd.read_file(p, engine="pyogrio")
+    except Exception as exc:  # noqa: BLE001
+        raise WerklandInputError(f"{unreadable} ({str(exc).splitlines()[0]})", path=p, fix=read_fix) from exc
 
 
 def park_raster(parks: Any, grid: Grid) -> np.ndarray:

@@ -41,14 +41,14 @@ import pandas as pd
 import shapely
 
 from werkland._errors import WerklandInputError
-from werkland.interventions.after import Engine, Replay, build_engine, replay
+from werkland.interventions.after import Replay, replay
 from werkland.interventions.candidates import Candidate, CandidateContext
 from werkland.interventions.catalogue import Catalogue, InterventionType, check_number
+from werkland.interventions.engine import Engine, build_engine, candidate_pool, first_evaluation
 from werkland.interventions.evaluate import Evaluator, Gains
-from werkland.interventions.inputs import InterventionInputs, read_layer
+from werkland.interventions.inputs import InterventionInputs, as_paths, read_layer, read_vector_file
 from werkland.interventions.outputs import footprint_polygon
 from werkland.interventions.select import Scorer, score_candidates, select_portfolio
-from werkland.interventions.stage import _candidates, _first_evaluation
 from werkland.params import InterventionParams
 from werkland.raster.io import write_csv, write_gpkg_layers
 
@@ -112,13 +112,8 @@ def read_plan(path: str | Path, ctx: CandidateContext, catalogue: Catalogue, reg
         outside every park for a type placed in parks, a bad size or cost, duplicate ids.
     """
     p = str(path)
-    if not Path(p).exists():
-        raise WerklandInputError("plan file not found", path=p, fix="check regions.<region>.plans in the config")
-    try:
-        gdf = gpd.read_file(p, engine="pyogrio")
-    except Exception as exc:  # noqa: BLE001
-        raise WerklandInputError(f"cannot read the plan ({str(exc).splitlines()[0]})", path=p,
-                                 fix="give a GeoPackage or GeoJSON of measures") from exc
+    gdf = read_vector_file(p, missing="plan file not found", missing_fix="check regions.<region>.plans in the config",
+                           unreadable="cannot read the plan", read_fix="give a GeoPackage or GeoJSON of measures")
     if len(gdf) == 0:
         raise WerklandInputError("the plan is empty (no measures)", path=p,
                                  fix="add at least one measure with a type and a geometry")
@@ -372,7 +367,7 @@ def score_plan(eng: Engine, plan: list[Candidate], pool: list[Candidate], params
     n_pool = len(pool)
     order = canonical_order(plan)
     # every candidate alone (the plan's measures included: their standalone gains)
-    gains = _first_evaluation(ev, cands, params)
+    gains = first_evaluation(ev, cands, params)
     scores = score_candidates(scorer, cands, gains)
     for gg in ev.graphs.values():
         gg.n_threads = params.n_workers
@@ -507,8 +502,7 @@ class PlanInputs:
     out_csv: Path
 
     def __post_init__(self) -> None:
-        for f in ("plan", "out_gpkg", "out_csv"):
-            object.__setattr__(self, f, Path(getattr(self, f)))
+        as_paths(self, skip=("name",))
 
 
 def run_plan(inputs: PlanInputs, params: InterventionParams) -> dict[str, Any]:
@@ -534,8 +528,7 @@ def run_plan(inputs: PlanInputs, params: InterventionParams) -> dict[str, Any]:
     region_poly = shapely.union_all(region_layer.geometry.values) if len(region_layer) else None
     plan = read_plan(inputs.plan, eng.ctx, eng.catalogue, region_poly)
     t_read = time.perf_counter()
-    pool = _candidates(inputs.engine, params, eng.region, eng.legend, eng.guilds, eng.catalogue, eng.link_paths,
-                       eng.ev, eng.warnings, hydrology=eng.hydrology)
+    pool = candidate_pool(eng, params, inputs.engine.user_candidates)
     ps = score_plan(eng, plan, pool, params)
     t_score = time.perf_counter()
     inputs.out_gpkg.parent.mkdir(parents=True, exist_ok=True)
