@@ -31,17 +31,9 @@ from markupsafe import Markup, escape
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from werkland.report.cards import as_float
-from werkland.report.furniture import (
-    empty_panel,
-    faint_landcover,
-    frame,
-    grid_axes,
-    imshow,
-    panel_height,
-    png,
-)
+from werkland.report.furniture import empty_panel, grid_axes, map_panel, panel_height, png
 from werkland.report.load import RegionData, read_raster_masked
+from werkland.report.section_html import data_cell, fmt_value, raw_value, table_html, text
 from werkland.report.sections import ReportSection, SectionFigure
 
 log = logging.getLogger(__name__)
@@ -60,6 +52,8 @@ REQUIRED = (
 )
 _NUMERIC = tuple(c for c in REQUIRED if c not in ("park_id", "guild", "design_storm"))
 BEFORE_COLOUR, AFTER_COLOUR = "#bdbdbd", "#1b9e77"
+#: Colour bar of the suitability maps.
+_COLORBAR = {"fraction": 0.035, "pad": 0.02}
 
 TEXT: dict[str, dict[str, str]] = {
     "title": {"en": "Before and after the measures", "nl": "Vóór en na de maatregelen"},
@@ -152,8 +146,7 @@ _RULE = "interventions_after"
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
-    s = TEXT[key].get(lang, TEXT[key]["en"])
-    return s.format(**kw) if kw else s
+    return text(TEXT, key, lang, **kw)
 
 
 def _h(key: str, lang: str, **kw: Any) -> Markup:
@@ -173,24 +166,6 @@ def _fill(template: str, values: list[Any]) -> str:
         else:
             out.append(part)
     return "".join(out)
-
-
-def fmt(v: Any, digits: int = 2, unit: str = "") -> str:
-    """A number as the report page formats it (thousands separators, fixed digits); ``-`` when missing."""
-    x = as_float(v)
-    if not math.isfinite(x):
-        return "-"
-    return f"{x:,.{digits}f} {unit}".strip()
-
-
-def _raw(v: Any) -> str:
-    x = as_float(v)
-    return "nan" if not math.isfinite(x) else repr(x)
-
-
-def _cell(key: str, v: Any, digits: int) -> str:
-    return (f'<td class="num" data-key="{escape(key)}" data-value="{escape(_raw(v))}">'
-            f"{escape(fmt(v, digits))}</td>")
 
 
 @dataclass
@@ -330,13 +305,11 @@ def _region_table(data: RegionData, s: AfterSummary) -> str:
         cells = [f'<td translate="no">{escape(_guild_label(data, g))}</td>']
         for col, digits in (("habitat_ha", 3), ("eca_ha", 3)):
             before, after = float(r[f"{col}_before"]), float(r[f"{col}_after"])
-            cells.append(_cell(f"after:region:{g}:{col}_before", before, digits))
-            cells.append(_cell(f"after:region:{g}:{col}_after", after, digits))
-            cells.append(f'<td class="num">{escape(fmt(after - before, digits))}</td>')
+            cells.append(data_cell(f"after:region:{g}:{col}_before", before, digits))
+            cells.append(data_cell(f"after:region:{g}:{col}_after", after, digits))
+            cells.append(f'<td class="num">{escape(fmt_value(after - before, digits=digits))}</td>')
         rows.append(f'<tr data-guild="{escape(g)}">{"".join(cells)}</tr>')
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    return (f"<h3>{escape(_t('region_table', lang))}</h3>\n<table class=\"before-after region\"><thead><tr>{th}"
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return f"<h3>{escape(_t('region_table', lang))}</h3>\n" + table_html(head, rows, "before-after region")
 
 
 def _park_table(data: RegionData, s: AfterSummary) -> str:
@@ -355,17 +328,15 @@ def _park_table(data: RegionData, s: AfterSummary) -> str:
     for _, r in s.parks.iterrows():
         pid = str(r["park_id"])
         cells = [f'<td><a href="#park-{escape(pid)}">{escape(_park_name(r))}</a></td>',
-                 f'<td class="num">{escape(fmt(r["n_measures"], 0))}</td>']
+                 f'<td class="num">{escape(fmt_value(r["n_measures"], digits=0))}</td>']
         for col, digits in (("hm_mean", 4), ("runoff_m3", 0)):
-            cells.append(_cell(f"after:{pid}:{col}_before", r[f"{col}_before"], digits))
-            cells.append(_cell(f"after:{pid}:{col}_after", r[f"{col}_after"], digits))
+            cells.append(data_cell(f"after:{pid}:{col}_before", r[f"{col}_before"], digits))
+            cells.append(data_cell(f"after:{pid}:{col}_after", r[f"{col}_after"], digits))
         for g in s.guilds:
             for when in ("before", "after"):
-                cells.append(_cell(f"after:{pid}:{g}:habitat_ha_{when}", s.habitat(pid, g, when), 3))
+                cells.append(data_cell(f"after:{pid}:{g}:habitat_ha_{when}", s.habitat(pid, g, when), 3))
         rows.append(f'<tr data-park="{escape(pid)}">{"".join(cells)}</tr>')
-    th = "".join(f"<th>{h}</th>" for h in head)
-    return (f"<h3>{escape(_t('park_table', lang))}</h3>\n<table class=\"before-after parks\"><thead><tr>{th}"
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return f"<h3>{escape(_t('park_table', lang))}</h3>\n" + table_html(head, rows, "before-after parks")
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -469,11 +440,8 @@ def maps_figure(data: RegionData, guilds: list[str]) -> tuple[Figure, int]:
             if layer is None:
                 empty_panel(ax, title, why)
                 continue
-            faint_landcover(ax, data)
-            im = imshow(ax, layer[0], layer[1], mask_invalid=True, cmap="YlGn", vmin=0.0, vmax=1.0, zorder=2)
-            fig.colorbar(im, ax=ax, fraction=0.035, pad=0.02).ax.tick_params(labelsize=7)
-            frame(ax, data)
-            ax.set_title(title, fontsize=10)
+            map_panel(ax, fig, data, layer[0], layer[1], title, colorbar=_COLORBAR, cmap="YlGn", vmin=0.0,
+                      vmax=1.0).ax.tick_params(labelsize=7)
         if m.before is None or m.after is None:
             empty_panel(row[2], titles[2], m.reason_before or m.reason_after)
             continue
@@ -484,12 +452,8 @@ def maps_figure(data: RegionData, guilds: list[str]) -> tuple[Figure, int]:
         diff[~np.isfinite(diff) | (diff == 0)] = np.nan
         changed += int(np.count_nonzero(np.isfinite(diff)))
         lim = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
-        faint_landcover(row[2], data)
-        im = imshow(row[2], diff, m.after[1], mask_invalid=True, cmap="PiYG",
-                    norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), zorder=2)
-        fig.colorbar(im, ax=row[2], fraction=0.035, pad=0.02).ax.tick_params(labelsize=7)
-        frame(row[2], data)
-        row[2].set_title(titles[2], fontsize=10)
+        map_panel(row[2], fig, data, diff, m.after[1], titles[2], colorbar=_COLORBAR, cmap="PiYG",
+                  norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)).ax.tick_params(labelsize=7)
     return fig, changed
 
 
@@ -505,10 +469,10 @@ def build(data: RegionData) -> ReportSection:
     r = s.region.iloc[0]
     rel = "interventions/after/summary.csv"
     intro = _h("intro", lang,
-               n=Markup(f'<span data-key="after:region:n_measures" data-value="{escape(_raw(r["n_measures"]))}">'
-                        f'{escape(fmt(r["n_measures"], 0))}</span>'),
-               cost=Markup(f'<span data-key="after:region:cost_eur" data-value="{escape(_raw(r["cost_eur"]))}">'
-                           f'{escape(fmt(r["cost_eur"], 0, "EUR"))}</span>'), storm=s.storm)
+               n=Markup(f'<span data-key="after:region:n_measures" data-value="{escape(raw_value(r["n_measures"]))}">'
+                        f'{escape(fmt_value(r["n_measures"], digits=0))}</span>'),
+               cost=Markup(f'<span data-key="after:region:cost_eur" data-value="{escape(raw_value(r["cost_eur"]))}">'
+                           f'{escape(fmt_value(r["cost_eur"], "EUR", 0))}</span>'), storm=s.storm)
     html = "\n".join([
         f"<p>{intro}</p>",
         _region_table(data, s),

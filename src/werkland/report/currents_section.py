@@ -33,8 +33,9 @@ from markupsafe import escape
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from werkland.report.furniture import empty_panel, faint_landcover, frame, imshow, png
+from werkland.report.furniture import empty_panel, map_panel, png
 from werkland.report.load import RegionData, read_raster_masked
+from werkland.report.section_html import table_html, text
 from werkland.report.sections import ReportSection, SectionFigure
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def _t(key: str, language: str, **kw: Any) -> str:
-    entry = TEXT[key]
-    text = entry.get(language, entry["en"])
-    return text.format(**kw) if kw else text
+    return text(TEXT, key, language, **kw)
 
 
 def _enabled(data: RegionData) -> bool:
@@ -162,11 +161,8 @@ def _draw_panel(ax: Any, fig: Figure, data: RegionData, panel: _Panel) -> bool:
     if norm is None or not np.any(np.isfinite(arr)):
         empty_panel(ax, title, _t("no_current", lang))
         return False
-    faint_landcover(ax, data)
-    im = imshow(ax, arr, grid, mask_invalid=True, cmap=panel.cmap, norm=norm, zorder=2)
-    frame(ax, data)
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax, shrink=0.7, orientation="horizontal", pad=0.08)
+    map_panel(ax, fig, data, arr, grid, title, colorbar={"shrink": 0.7, "orientation": "horizontal", "pad": 0.08},
+              cmap=panel.cmap, norm=norm)
     return True
 
 
@@ -230,12 +226,7 @@ def build(data: RegionData) -> ReportSection | None:
         return None
     lang = data.language
     figures = tuple(_guild_figure(data, g, guild.label) for g, guild in data.guilds.items())
-    rows = "".join(_links_row(data, g, guild.label) for g, guild in data.guilds.items())
-    table = (
-        "<table><thead><tr>"
-        f"<th>{escape(_t('table_guild', lang))}</th><th>{escape(_t('table_links', lang))}</th>"
-        f"<th>{escape(_t('table_narrowest', lang))}</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table>"
-    )
+    rows = [_links_row(data, g, guild.label) for g, guild in data.guilds.items()]
+    table = table_html([_t(k, lang) for k in ("table_guild", "table_links", "table_narrowest")], rows)
     return ReportSection(key="currents", title=_t("title", lang), html=_t("guide", lang) + table,
                          figures=figures)

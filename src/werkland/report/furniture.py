@@ -179,6 +179,42 @@ def faint_landcover(ax: Any, data: RegionData) -> None:
     imshow(ax, arr, grid, mask_value=0, cmap=cmap, norm=norm, alpha=0.25, zorder=1)
 
 
+def map_panel(
+    ax: Any, fig: Figure, data: RegionData, arr: np.ndarray, grid: Any, title: str, *,
+    colorbar: dict[str, Any], **kw: Any,
+) -> Any:
+    """One raster map panel of a section figure: the faint land cover, ``arr`` over it (invalid cells
+    transparent), its colour bar, the region frame and the title.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Target axes.
+    fig : matplotlib.figure.Figure
+        The figure of ``ax`` (for the colour bar).
+    data : werkland.report.load.RegionData
+        The region (land cover, outline, parks).
+    arr, grid
+        Raster and its grid (:func:`imshow`).
+    title : str
+        Panel title.
+    colorbar : dict
+        Keywords of :meth:`matplotlib.figure.Figure.colorbar` (``shrink``, ``label``, ...).
+    **kw
+        Keywords of :func:`imshow` (``cmap``, ``norm``, ``vmin``, ...).
+
+    Returns
+    -------
+    matplotlib.colorbar.Colorbar
+    """
+    faint_landcover(ax, data)
+    im = imshow(ax, arr, grid, mask_invalid=True, zorder=2, **kw)
+    cb = fig.colorbar(im, ax=ax, **colorbar)
+    frame(ax, data)
+    ax.set_title(title, fontsize=10)
+    return cb
+
+
 def grid_axes(fig: Figure, n: int) -> list[Any]:
     """``n`` axes in one column (n = 1) or two, the unused ones hidden."""
     ncols = 1 if n == 1 else 2

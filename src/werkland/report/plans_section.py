@@ -15,6 +15,7 @@ import pandas as pd
 from markupsafe import escape
 
 from werkland.report.load import RegionData
+from werkland.report.section_html import table_html, text
 from werkland.report.sections import ReportSection
 
 __all__ = ["build"]
@@ -63,8 +64,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
-    s = TEXT[key].get(lang, TEXT[key]["en"])
-    return s.format(**kw) if kw else s
+    return text(TEXT, key, lang, **kw)
 
 
 def _eur(x: Any, lang: str) -> str:
@@ -104,8 +104,8 @@ def _plan_html(name: str, row: pd.Series, measures: Any, lang: str) -> str:
                    pct=escape(pct_s)) + "</p>"
     ]
     if measures is not None and len(measures):
-        head = "".join(f"<th>{escape(_t(k, lang))}</th>" for k in
-                       ("col_measure", "col_type", "col_park", "col_cost", "col_alone", "col_in_plan", "col_kept"))
+        head = [_t(k, lang) for k in
+                ("col_measure", "col_type", "col_park", "col_cost", "col_alone", "col_in_plan", "col_kept")]
         body = []
         for m in measures.itertuples():
             kept = _t("yes" if bool(m.in_optimum) else "no", lang)
@@ -113,7 +113,7 @@ def _plan_html(name: str, row: pd.Series, measures: Any, lang: str) -> str:
                 f"<tr><td>{escape(m.measure_id)}</td><td>{escape(m.label)}</td><td>{escape(m.park_id or '')}</td>"
                 f"<td>{escape(_eur(m.cost_eur, lang))}</td><td>{escape(_num(m.score, lang))}</td>"
                 f"<td>{escape(_num(m.marginal_score, lang))}</td><td>{escape(kept)}</td></tr>")
-        parts.append(f"<table class=\"plan-measures\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        parts.append(table_html(head, body, "plan-measures"))
         out = measures[~measures["in_optimum"].astype(bool)]
         if len(out):
             parts.append("<p>" + escape(_t("swaps", lang, n_out=len(out), n_in=int(row["n_swapped_in"]))) + "</p><ul>")

@@ -25,13 +25,14 @@ from werkland.layout import REPORT_FIGURES, RegionPaths, style_targets
 from werkland.params.report import ReportParams
 from werkland.provenance import OSM_CITATION
 from werkland.raster.io import atomic_path, write_json
-from werkland.report.cards import as_float, park_cards, species_reason
+from werkland.report.cards import park_cards, species_reason
 from werkland.report.export import print_pdf, write_measures_xlsx
 from werkland.report.figures import FigureResult, render_figures
 from werkland.report.gpkg_styles import write_region_layer_styles
 from werkland.report.i18n import LANGUAGES, measure_name, tr
 from werkland.report.load import RegionData, load_region
 from werkland.report.methods import connectivity_warnings, formulas, kernel_table, provenance
+from werkland.report.section_html import fmt_value, raw_value
 from werkland.report.section_registry import build_sections
 from werkland.report.styles import write_region_styles
 from werkland.report.summary import action_map, region_summary, selected_measures
@@ -41,22 +42,6 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DATE_FORMAT = "%Y-%m-%d %H:%M UTC"
-
-
-def fmt_value(v: Any, unit: str = "", digits: int = 2, *, percent: bool = False) -> str:
-    """A number for the report: thousands separators, fixed digits, unit; '-' for missing."""
-    x = as_float(v)
-    if not math.isfinite(x):
-        return "-"
-    if percent:
-        return f"{100 * x:,.{max(0, digits - 1)}f} %"
-    s = f"{x:,.{digits}f}"
-    return f"{s} {unit}".strip()
-
-
-def _raw(v: Any) -> str:
-    x = as_float(v)
-    return "nan" if not math.isfinite(x) else repr(x)
 
 
 def template_env() -> jinja2.Environment:
@@ -69,7 +54,7 @@ def template_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = fmt_value
-    env.filters["raw"] = _raw
+    env.filters["raw"] = raw_value
     return env
 
 

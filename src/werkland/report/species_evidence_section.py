@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 
 from werkland.report.furniture import png
 from werkland.report.load import RegionData
+from werkland.report.section_html import table_html, text
 from werkland.report.sections import ReportSection, SectionFigure
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
-    text = TEXT[key].get(lang, TEXT[key]["en"])
-    return text.format(**kw) if kw else text
+    return text(TEXT, key, lang, **kw)
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -169,7 +169,6 @@ def _settings(data: RegionData) -> tuple[str, str, str]:
 
 
 def _boyce_table(val: pd.DataFrame, lang: str) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in _t("cols", lang).split("|"))
     rows = []
     for r in val.itertuples(index=False):
         status = str(r.status)
@@ -178,7 +177,7 @@ def _boyce_table(val: pd.DataFrame, lang: str) -> str:
             f"<tr class=\"status-{escape(status)}\"><td>{escape(r.guild)}</td><td>{escape(int(r.n_presences))}</td>"
             f"<td>{escape(_num(r.boyce))}</td><td>{escape(_num(r.boyce_lo))} – {escape(_num(r.boyce_hi))}</td>"
             f"<td>{escape(label)}</td></tr>")
-    return f"<table class=\"data\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return table_html(_t("cols", lang).split("|"), rows, "data")
 
 
 def _pe_figure(val: pd.DataFrame, curve: pd.DataFrame, lang: str) -> bytes:

@@ -21,6 +21,7 @@ import pandas as pd
 from markupsafe import escape
 
 from werkland.report.load import RegionData
+from werkland.report.section_html import table_html, text
 from werkland.report.sections import ReportSection
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def _t(key: str, lang: str) -> str:
-    return TEXT[key].get(lang, TEXT[key]["en"])
+    return text(TEXT, key, lang)
 
 
 def _cell(v: Any) -> str:
@@ -118,14 +119,13 @@ def build(data: RegionData) -> ReportSection | None:
     if not len(bad):
         parts.append(_t("none_flagged", lang))
     else:
-        head = "".join(f"<th>{escape(c)}</th>" for c in _t("cols", lang).split("|"))
         rows = []
         for r in bad.head(MAX_ROWS).itertuples(index=False):
             src = _t("guild", lang).format(g=r.guild) if r.source == "guild" else _t("table", lang)
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in (
                 f"<em>{_cell(r.name)}</em>", escape(src), _cell(r.n_records if r.source == "table" else None),
                 _cell(r.matchType), _cell(r.confidence), _cell(r.matched_name), _cell(r.reason))) + "</tr>")
-        parts.append(f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        parts.append(table_html(_t("cols", lang).split("|"), rows, "data"))
         if len(bad) > MAX_ROWS:
             rest = bad.iloc[MAX_ROWS:]
             parts.append(_t("more", lang).format(n=len(rest), records=int(rest["n_records"].sum())))

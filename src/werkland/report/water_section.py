@@ -32,8 +32,9 @@ from markupsafe import escape
 from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
 from matplotlib.figure import Figure
 
-from werkland.report.furniture import empty_panel, faint_landcover, frame, imshow, png
+from werkland.report.furniture import empty_panel, map_panel, png
 from werkland.report.load import RegionData, read_raster_masked
+from werkland.report.section_html import text
 from werkland.report.sections import ReportSection, SectionFigure
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
-    s = TEXT[key].get(lang, TEXT[key]["en"])
-    return s.format(**{k: escape(v) for k, v in kw.items()}) if kw else s
+    return text(TEXT, key, lang, **{k: escape(v) for k, v in kw.items()})
 
 
 @dataclass
@@ -273,26 +273,19 @@ def _map_figure(data: RegionData, maps: HydrologyMaps, storm: str | None) -> Fig
     # soil group: categorical A..D
     ax = axes[0]
     if maps.soil is not None and maps.soil_share > 0:
-        faint_landcover(ax, data)
         cmap = ListedColormap(list(SOIL_COLOURS))
         cmap.set_bad((1, 1, 1, 0))
-        im = imshow(ax, maps.soil[0], maps.soil[1], mask_invalid=True, cmap=cmap,
-                    norm=BoundaryNorm([0.5, 1.5, 2.5, 3.5, 4.5], 4), zorder=2)
-        cb = fig.colorbar(im, ax=ax, shrink=0.7, ticks=[1, 2, 3, 4])
+        cb = map_panel(ax, fig, data, maps.soil[0], maps.soil[1], _t("p_soil", lang),
+                       colorbar={"shrink": 0.7, "ticks": [1, 2, 3, 4]}, cmap=cmap,
+                       norm=BoundaryNorm([0.5, 1.5, 2.5, 3.5, 4.5], 4))
         cb.ax.set_yticklabels(["A", "B", "C", "D"])
-        frame(ax, data)
-        ax.set_title(_t("p_soil", lang), fontsize=10)
     else:
         empty_panel(ax, _t("p_soil", lang), not_given)
     # GHG
     ax = axes[1]
     if maps.ghg is not None and maps.ghg_share > 0:
-        faint_landcover(ax, data)
-        im = imshow(ax, maps.ghg[0], maps.ghg[1], mask_invalid=True, cmap="viridis", vmin=0, vmax=GHG_MAX_M,
-                    zorder=2)
-        fig.colorbar(im, ax=ax, shrink=0.7, label="m")
-        frame(ax, data)
-        ax.set_title(_t("p_ghg", lang), fontsize=10)
+        map_panel(ax, fig, data, maps.ghg[0], maps.ghg[1], _t("p_ghg", lang), colorbar={"shrink": 0.7, "label": "m"},
+                  cmap="viridis", vmin=0, vmax=GHG_MAX_M)
     else:
         empty_panel(ax, _t("p_ghg", lang), not_given)
     # flow accumulation (log) and ponding
@@ -300,13 +293,9 @@ def _map_figure(data: RegionData, maps: HydrologyMaps, storm: str | None) -> Fig
     if maps.acc is not None and maps.has_elevation:
         arr = maps.acc[0]
         pos = arr[np.isfinite(arr) & (arr > 0)]
-        faint_landcover(ax, data)
-        im = imshow(ax, np.where(arr > 0, arr, np.nan), maps.acc[1], mask_invalid=True, cmap="cividis",
-                    norm=LogNorm(vmin=float(pos.min()), vmax=max(float(pos.max()), float(pos.min()) * 10)),
-                    zorder=2)
-        fig.colorbar(im, ax=ax, shrink=0.7, label="m²")
-        frame(ax, data)
-        ax.set_title(_t("p_acc", lang), fontsize=10)
+        map_panel(ax, fig, data, np.where(arr > 0, arr, np.nan), maps.acc[1], _t("p_acc", lang),
+                  colorbar={"shrink": 0.7, "label": "m²"}, cmap="cividis",
+                  norm=LogNorm(vmin=float(pos.min()), vmax=max(float(pos.max()), float(pos.min()) * 10)))
     else:
         empty_panel(ax, _t("p_acc", lang), not_given)
     ax = axes[3]
@@ -314,12 +303,9 @@ def _map_figure(data: RegionData, maps: HydrologyMaps, storm: str | None) -> Fig
     if maps.pond is not None and np.isfinite(maps.pond[0]).any():
         arr = maps.pond[0]
         wet = np.where(arr > 0, arr, np.nan)
-        faint_landcover(ax, data)
         vmax = float(np.nanmax(wet)) if np.isfinite(wet).any() else 1.0
-        im = imshow(ax, wet, maps.pond[1], mask_invalid=True, cmap="Blues", vmin=0, vmax=max(vmax, 1.0), zorder=2)
-        fig.colorbar(im, ax=ax, shrink=0.7, label="mm")
-        frame(ax, data)
-        ax.set_title(title, fontsize=10)
+        map_panel(ax, fig, data, wet, maps.pond[1], title, colorbar={"shrink": 0.7, "label": "mm"}, cmap="Blues",
+                  vmin=0, vmax=max(vmax, 1.0))
     else:
         empty_panel(ax, title, not_given)
     fig.suptitle(_t("maps", lang))

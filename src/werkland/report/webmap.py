@@ -17,7 +17,7 @@ import math
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,7 +39,7 @@ from werkland.raster.io import atomic_path
 from werkland.report.figures import rank_column
 from werkland.report.furniture import GUILD_COLOURS, MEASURE_COLOURS, region_bounds
 from werkland.report.i18n import measure_name, tr
-from werkland.report.load import RegionData, read_raster_masked
+from werkland.report.load import Loaded, RegionData, read_raster_masked
 
 log = logging.getLogger(__name__)
 
@@ -316,28 +316,29 @@ def _add_image(m: folium.Map, overlay: tuple[str, list[list[float]]] | None, nam
     return True
 
 
+def _guild_rasters(data: RegionData, layers: Mapping[str, Loaded]) -> Iterator[tuple[str, np.ndarray, Any]]:
+    """``(guild label, array, grid)`` of every guild whose raster in ``layers`` was read, in guild order."""
+    for g, guild in data.guilds.items():
+        layer = layers.get(g)
+        if layer is None or not layer.ok:
+            continue
+        arr, grid = layer.value
+        yield guild.label, arr, grid
+
+
 def _add_habitat(m: folium.Map, data: RegionData) -> None:
     """Habitat suitability (0..1) of every guild, one switchable layer each (off at start)."""
-    for g, guild in data.guilds.items():
-        h = data.habitat.get(g)
-        if h is None or not h.ok:
-            continue
-        arr, grid = h.value
-        _add_image(m, value_overlay(arr, grid, "YlGn", 0.0, 1.0), tr("layer_habitat", data.language, guild=guild.label))
+    for label, arr, grid in _guild_rasters(data, data.habitat):
+        _add_image(m, value_overlay(arr, grid, "YlGn", 0.0, 1.0), tr("layer_habitat", data.language, guild=label))
 
 
 def _add_corridors(m: folium.Map, data: RegionData) -> None:
     """Least-cost corridors of every guild (0 = on the least-cost path; darker = closer to it)."""
-    for g, guild in data.guilds.items():
-        c = data.corridors.get(g)
-        if c is None or not c.ok:
-            continue
-        arr, grid = c.value
-        finite = np.isfinite(arr)
-        if not finite.any():
+    for label, arr, grid in _guild_rasters(data, data.corridors):
+        if not np.isfinite(arr).any():
             continue
         vmax = float(np.nanmax(arr)) or 1.0
-        _add_image(m, value_overlay(arr, grid, "magma", 0.0, vmax), tr("layer_corridors", data.language, guild=guild.label))
+        _add_image(m, value_overlay(arr, grid, "magma", 0.0, vmax), tr("layer_corridors", data.language, guild=label))
 
 
 def _add_currents(m: folium.Map, data: RegionData) -> None:
