@@ -39,6 +39,16 @@ D8_DC = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
 _DIST = np.array([1.0, np.sqrt(2.0), 1.0, np.sqrt(2.0), 1.0, np.sqrt(2.0), 1.0, np.sqrt(2.0)])
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _neighbour(r, c, k, H, W):  # pragma: no cover - compiled
+    """Flat index of neighbour ``k`` (:data:`D8_DR`, :data:`D8_DC`) of cell (r, c), -1 off the raster."""
+    rr = r + D8_DR[k]
+    cc = c + D8_DC[k]
+    if rr < 0 or rr >= H or cc < 0 or cc >= W:
+        return -1
+    return rr * W + cc
+
+
 @numba.njit(cache=True, nogil=True)
 def priority_flood(dem, valid):  # pragma: no cover - compiled
     """Fill every depression of ``dem`` to its spill level (priority-flood with a pit queue).
@@ -87,9 +97,8 @@ def priority_flood(dem, valid):  # pragma: no cover - compiled
                 continue
             edge = False
             for k in range(8):
-                rr = r + D8_DR[k]
-                cc = c + D8_DC[k]
-                if rr < 0 or rr >= H or cc < 0 or cc >= W or not v[rr * W + cc]:
+                j = _neighbour(r, c, k, H, W)
+                if j < 0 or not v[j]:
                     edge = True
                     break
             if edge:
@@ -108,12 +117,8 @@ def priority_flood(dem, valid):  # pragma: no cover - compiled
         c = i - r * W
         zi = filled[i]
         for k in range(8):
-            rr = r + D8_DR[k]
-            cc = c + D8_DC[k]
-            if rr < 0 or rr >= H or cc < 0 or cc >= W:
-                continue
-            j = rr * W + cc
-            if closed[j] or not v[j]:
+            j = _neighbour(r, c, k, H, W)
+            if j < 0 or closed[j] or not v[j]:
                 continue
             closed[j] = True
             parent[j] = i
@@ -154,12 +159,8 @@ def d8_downstream(filled, valid, parent, width):  # pragma: no cover - compiled
         best = 0.0
         bj = -1
         for k in range(8):
-            rr = r + D8_DR[k]
-            cc = c + D8_DC[k]
-            if rr < 0 or rr >= H or cc < 0 or cc >= width:
-                continue
-            j = rr * width + cc
-            if not v[j]:
+            j = _neighbour(r, c, k, H, width)
+            if j < 0 or not v[j]:
                 continue
             s = (zi - filled[j]) / _DIST[k]
             if s > best:
@@ -237,23 +238,19 @@ def route_storm(down, order, lake, lake_pos, n_lake_cells, release, capacity, q_
         if L >= 0:
             received[lake_pos[i]] = tot
             lake_in[L] += tot
-            if i == release[L]:
-                s = min(lake_in[L], capacity[L])
-                stored[L] = s
-                o = lake_in[L] - s
-                out[i] = o
-                d = down[i]
-                if d >= 0:
-                    inflow[d] += o
-                else:
-                    leaving += o
+            if i != release[L]:
+                continue  # inside the depression: the water stays until the release cell
+            s = min(lake_in[L], capacity[L])
+            stored[L] = s
+            o = lake_in[L] - s
         else:
-            out[i] = tot
-            d = down[i]
-            if d >= 0:
-                inflow[d] += tot
-            else:
-                leaving += tot
+            o = tot
+        out[i] = o
+        d = down[i]
+        if d >= 0:
+            inflow[d] += o
+        else:
+            leaving += o
     return out, received, stored, leaving
 
 

@@ -20,17 +20,10 @@ def step_lengths(res_m: float) -> np.ndarray:
     return np.sqrt((DR * s) ** 2.0 + (DC * s) ** 2.0).astype(np.float64)
 
 
-@numba.njit(cache=True, nogil=True)
-def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, prune, prune_limit, use_prune):  # pragma: no cover
-    """Bounded multi-source Dijkstra on an 8-connected grid (MCP_Geometric step rule).
-
-    ``cum`` (inf) and ``pred`` (-1) are full-size work arrays that must be clean on entry; every
-    cell written is listed in ``touched[:n_touched]`` so the caller can reset in O(touched).
-    Cells with ``cum <= max_cost`` are final; others (if any) are tentative. An empty ``pred``
-    skips the predecessors (searches that need only costs save a full-size array).
-    """
-    track = pred.shape[0] > 0
-    n_t = 0
+@numba.njit(cache=True, nogil=True, inline="always")
+def _seed(res, starts, start_cost, cum, pred, track, touched, n_t):  # pragma: no cover - compiled
+    """Write the start costs into ``cum`` and a new heap: the first step of :func:`dijkstra` and
+    :func:`pair_bound_search`. Returns ``(touched, n_t, hk, hv, hn)``."""
     cap = 1024
     if 4 * starts.shape[0] > cap:
         cap = 4 * starts.shape[0]
@@ -49,6 +42,20 @@ def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, 
             if track:
                 pred[c] = -1
             hk, hv, hn = heap_push(hk, hv, hn, v0, c)
+    return touched, n_t, hk, hv, hn
+
+
+@numba.njit(cache=True, nogil=True)
+def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, prune, prune_limit, use_prune):  # pragma: no cover
+    """Bounded multi-source Dijkstra on an 8-connected grid (MCP_Geometric step rule).
+
+    ``cum`` (inf) and ``pred`` (-1) are full-size work arrays that must be clean on entry; every
+    cell written is listed in ``touched[:n_touched]`` so the caller can reset in O(touched).
+    Cells with ``cum <= max_cost`` are final; others (if any) are tentative. An empty ``pred``
+    skips the predecessors (searches that need only costs save a full-size array).
+    """
+    track = pred.shape[0] > 0
+    touched, n_t, hk, hv, hn = _seed(res, starts, start_cost, cum, pred, track, touched, 0)
     while hn > 0:
         key, v, hn = heap_pop(hk, hv, hn)
         if key > cum[v]:
@@ -195,24 +202,12 @@ def pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, to
 
     Returns ``(n_touched, touched, bound)``.
     """
+    # The relaxation loop is written out here as in dijkstra: an inline helper for it (8 arrays
+    # passed per popped cell) measured about 5 % slower on both kernels.
     bound = max_cost
     first = True
-    n_t = 0
-    cap = 1024
-    if 4 * starts.shape[0] > cap:
-        cap = 4 * starts.shape[0]
-    hk = np.empty(cap, np.float64)
-    hv = np.empty(cap, np.int64)
-    hn = 0
-    for s in range(starts.shape[0]):
-        c = starts[s]
-        if not (res[c] < np.inf):
-            continue
-        if 0.0 < cum[c]:
-            if cum[c] == np.inf:
-                touched, n_t = append(touched, n_t, c)
-            cum[c] = 0.0
-            hk, hv, hn = heap_push(hk, hv, hn, 0.0, c)
+    no_pred = np.empty(0, np.int64)  # costs only
+    touched, n_t, hk, hv, hn = _seed(res, starts, np.zeros(starts.shape[0]), cum, no_pred, False, touched, 0)
     while hn > 0:
         key, v, hn = heap_pop(hk, hv, hn)
         if key > cum[v]:

@@ -56,7 +56,7 @@ from werkland.params.climate import (
     SoilInput,
     SoilJoin,
 )
-from werkland.raster.io import Grid
+from werkland.raster.io import Grid, value_index
 
 __all__ = [
     "RASTER_SUFFIXES",
@@ -540,12 +540,7 @@ def _raster_units(path: str, grid: Grid, what: str, where: str) -> tuple[list[st
             tr, crs, nodata = ds.window_transform(win), ds.crs, ds.nodata
     except RasterioIOError as exc:
         raise unreadable(what, exc, path, "check the file is a complete GDAL raster") from exc
-    ok = np.ones(arr.shape, dtype=bool)
-    if nodata is not None:
-        ok = ~np.isnan(arr) if np.isnan(nodata) else arr != nodata
-    values, inv = np.unique(arr[ok], return_inverse=True)
-    src = np.zeros(arr.shape, dtype=np.uint32)
-    src[ok] = inv.astype(np.uint32) + 1
+    values, src = value_index(arr, nodata)
     index = np.zeros(grid.shape, dtype=np.uint32)
     rasterio.warp.reproject(source=src, destination=index, src_transform=tr, src_crs=crs,
                             dst_transform=grid.transform, dst_crs=rasterio.crs.CRS.from_wkt(grid.crs.to_wkt()),

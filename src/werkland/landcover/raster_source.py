@@ -22,7 +22,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 
 from werkland._errors import WerklandInputError, unreadable
-from werkland.raster.io import Grid
+from werkland.raster.io import Grid, value_index
 from werkland.tables import Legend
 
 #: Source cells read beyond the region's bounds on every side (nearest-neighbour sampling margin).
@@ -45,17 +45,6 @@ def region_window(ds: rasterio.io.DatasetReader, grid: Grid) -> rasterio.windows
     if col1 <= col0 or row1 <= row0:
         return None
     return rasterio.windows.Window(col0, row0, col1 - col0, row1 - row0)
-
-
-def _value_index(arr: np.ndarray, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct data values of ``arr`` and each cell's index into them + 1 (0 = nodata)."""
-    valid = np.ones(arr.shape, dtype=bool)
-    if nodata is not None:
-        valid = ~np.isnan(arr) if np.isnan(nodata) else arr != nodata
-    values, inverse = np.unique(arr[valid], return_inverse=True)
-    index = np.zeros(arr.shape, dtype=np.uint32)
-    index[valid] = inverse.astype(np.uint32) + 1
-    return values, index
 
 
 def _open_error(path: str, exc: Exception) -> WerklandInputError:
@@ -118,7 +107,7 @@ def read_raster_classes(
             src_crs, nodata = ds.crs, ds.nodata
     except RasterioIOError as exc:
         raise _open_error(p, exc) from exc
-    values, index = _value_index(arr, nodata)
+    values, index = value_index(arr, nodata)
     on_grid = np.zeros(grid.shape, dtype=np.uint32)
     rasterio.warp.reproject(source=index, destination=on_grid, src_transform=src_transform, src_crs=src_crs,
                             dst_transform=grid.transform, dst_crs=_rio_crs(grid), src_nodata=0, dst_nodata=0,

@@ -393,6 +393,32 @@ def read_raster(path: str | os.PathLike[str], *, masked_value: float | None = No
     return arr, grid, nodata
 
 
+def value_index(arr: np.ndarray, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct data values of a categorical raster and each cell's index into them.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray
+        Raster values.
+    nodata : number or None
+        The nodata value (NaN allowed); ``None``: every cell holds data.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        Sorted distinct values of the data cells.
+    index : numpy.ndarray of uint32
+        Shape of ``arr``: 1 + index into ``values``, 0 = nodata.
+    """
+    valid = np.ones(arr.shape, dtype=bool)
+    if nodata is not None:
+        valid = ~np.isnan(arr) if np.isnan(nodata) else arr != nodata
+    values, inverse = np.unique(arr[valid], return_inverse=True)
+    index = np.zeros(arr.shape, dtype=np.uint32)
+    index[valid] = inverse.astype(np.uint32) + 1
+    return values, index
+
+
 def fix_gpkg_date() -> None:
     """GeoPackages record a ``gpkg_contents.last_change`` date: fix it (``SOURCE_DATE_EPOCH``, else
     1970-01-01) so that writing the same layers twice gives the same bytes."""

@@ -95,9 +95,7 @@ def citation_text(cit: Mapping[str, Any]) -> str:
         preset = f", preset {q['preset']}" if q.get("preset") else ""
         lines.append(f"Monitoring-table records: {q.get('table')}{preset}, read {cit.get('access_date')}; "
                      f"names matched to the GBIF Backbone Taxonomy; query sha256 {cit['query_sha256'][:12]}.")
-        lines.append(f"Data from {cit['n_datasets']} dataset(s): "
-                     + "; ".join(f"{d['datasetKey']} ({d['records_clean']} records, {d['license']})" for d in cit["datasets"][:20])
-                     + (" ..." if cit["n_datasets"] > 20 else ""))
+        lines.append(_datasets_line(cit))
         lines.append(TABLE_CITATION_INSTRUCTION)
         lines.append(cit["commercial_use_note"])
         return "\n".join(lines)
@@ -108,12 +106,17 @@ def citation_text(cit: Mapping[str, Any]) -> str:
         lines.append(f"GBIF.org ({cit.get('access_date')}) occurrence data accessed via {how}; query sha256 {cit['query_sha256'][:12]}.")
         if cit.get("gbif_citation"):
             lines.append(cit["gbif_citation"])
-        lines.append(f"Data from {cit['n_datasets']} dataset(s): "
-                     + "; ".join(f"{d['datasetKey']} ({d['records_clean']} records, {d['license']})" for d in cit["datasets"][:20])
-                     + (" ..." if cit["n_datasets"] > 20 else ""))
+        lines.append(_datasets_line(cit))
         lines.append(DERIVED_DATASET_INSTRUCTION)
     lines.append(cit["commercial_use_note"])
     return "\n".join(lines)
+
+
+def _datasets_line(cit: Mapping[str, Any]) -> str:
+    """The citation line naming the first 20 datasets with their clean record counts and licences."""
+    return (f"Data from {cit['n_datasets']} dataset(s): "
+            + "; ".join(f"{d['datasetKey']} ({d['records_clean']} records, {d['license']})" for d in cit["datasets"][:20])
+            + (" ..." if cit["n_datasets"] > 20 else ""))
 
 
 # --------------------------------------------------------------------------------------------
