@@ -86,6 +86,9 @@ _SKIPPED_DIRS = {
 _SKIPPED_SUFFIXES = {
     ".html": "report pages: folium's random element ids, the generation time and the sha256 of "
     "GeoPackages (which embed write timestamps); their data come from the compared files",
+    ".pdf": "the region summary printed by Chromium: it shows the report's generation time (the "
+    "newest input's modification time, which differs between the two work directories) inside "
+    "compressed page streams; its figures come from the compared files",
 }
 
 
@@ -202,7 +205,29 @@ def _compare_gpkg(a: Path, b: Path) -> str | None:
     return None
 
 
+# The report's generation time (SOURCE_DATE_EPOCH, else the newest input's modification time, so it
+# differs between two work directories) is the workbook's created/modified stamp; every other part
+# of the workbook must be equal byte for byte.
+_XLSX_STAMP = re.compile(rb"<dcterms:(created|modified)[^>]*>[^<]*</dcterms:\1>")
+
+
+def _compare_xlsx(a: Path, b: Path) -> str | None:
+    import zipfile
+
+    with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+        if za.namelist() != zb.namelist():
+            return f"workbook parts: {za.namelist()} != {zb.namelist()}"
+        for name in za.namelist():
+            pa, pb = za.read(name), zb.read(name)
+            if name == "docProps/core.xml":
+                pa, pb = _XLSX_STAMP.sub(b"", pa), _XLSX_STAMP.sub(b"", pb)
+            if pa != pb:
+                return f"workbook part {name} differs"
+    return None
+
+
 _COMPARERS = {
+    ".xlsx": _compare_xlsx,
     ".tif": _compare_tif,
     ".csv": _compare_csv,
     ".json": _compare_json,
@@ -418,11 +443,15 @@ def test_comparison_detects_a_changed_raster(runs, tmp_path: Path) -> None:
     compare_results(runs["local"], copy)
     # a changed cell of one raster is a difference
     tif = copy / "results" / "south" / "habitat" / "hedgehog.tif"
-    with rasterio.open(tif, "r+") as ds:
+    # outputs are Cloud-Optimized GeoTIFFs (GDAL writes COGs once, no in-place update): rewrite it
+    with rasterio.open(tif) as ds:
+        profile = {**ds.profile, "driver": "GTiff"}
         band = ds.read(1)
-        cells = np.argwhere(np.isfinite(band) & (band != ds.nodata))
-        row, col = cells[len(cells) // 2]
-        band[row, col] += 0.125
+    cells = np.argwhere(np.isfinite(band) & (band != profile["nodata"]))
+    row, col = cells[len(cells) // 2]
+    band[row, col] += 0.125
+    tif.unlink()
+    with rasterio.open(tif, "w", **profile) as ds:
         ds.write(band, 1)
     with pytest.raises(AssertionError, match=r"results/south/habitat/hedgehog\.tif: array: 1 of"):
         compare_results(runs["local"], copy)
@@ -502,7 +531,8 @@ def test_slurm_run_went_through_sbatch_one_job_per_region_chain(runs) -> None:
         assert len(chain_jobs[region]) == 1, (
             f"region {region}: its grouped chain was split over SLURM jobs {summary[region]}"
         )
-        # chain + species (outside the group: global gbif_api cap) + what needs species (report)
+        # chain + species (outside the group: global gbif_api cap) + what needs species
+        # (species_evidence and report: group report_{region})
         assert len(jobs_of_region[region]) <= 3, summary[region]
     local_only = {rule for kind, rule, _ in blocks if kind == "localrule"}
     assert local_only <= LOCAL_RULES, f"rules run on the submit host: {local_only - LOCAL_RULES}"

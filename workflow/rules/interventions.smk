@@ -84,10 +84,10 @@ rule plans:
         "results/logs/plans/{region}_{plan}.log",
     benchmark:
         "results/benchmarks/plans/{region}_{plan}.tsv"
-    group:
-        "region_{region}"
     wildcard_constraints:
         plan="[A-Za-z0-9][A-Za-z0-9_-]*",
+    group:
+        "region_{region}"
     conda:
         "../envs/werkland.yaml"
     threads: 2

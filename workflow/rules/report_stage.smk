@@ -20,6 +20,7 @@ rule report:
             )
             for key, (name, category) in REPORT_FIGURES.items()
         },
+        **report_pdf_output(),
         html=report(
             LAYOUT.report_html.as_posix(),
             caption="../report/index.rst",
@@ -36,12 +37,13 @@ rule report:
         ),
         summary=LAYOUT.report_summary.as_posix(),
         measures=LAYOUT.report_measures_xlsx.as_posix(),
-        **report_pdf_output(),
         styles=REPORT_STYLES,
     log:
         "results/logs/report/{region}.log",
     benchmark:
         "results/benchmarks/report/{region}.tsv"
+    group:
+        "report_{region}"
     conda:
         "../envs/werkland.yaml"
     threads: 1

@@ -50,6 +50,8 @@ rule species_evidence:
         "results/logs/species_evidence/{region}.log",
     benchmark:
         "results/benchmarks/species_evidence/{region}.tsv"
+    group:
+        "report_{region}"
     conda:
         "../envs/werkland.yaml"
     threads: 1
