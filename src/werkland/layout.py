@@ -130,6 +130,20 @@ def style_targets(
         StyleTarget(f"climate/runoff_{s}.tif", None, f"climate/runoff_{s}.qml", f"runoff:{s}")
         for s in storms
     ]
+    t += [
+        StyleTarget("climate/soil_group.tif", None, "climate/soil_group.qml", "soil_group"),
+        StyleTarget("climate/ghg_m.tif", None, "climate/ghg_m.qml", "ghg"),
+        StyleTarget("climate/infiltration_mm_h.tif", None, "climate/infiltration_mm_h.qml", "infiltration"),
+        StyleTarget("climate/flow_accumulation.tif", None, "climate/flow_accumulation.qml", "flow_accumulation"),
+    ]
+    t += [
+        StyleTarget(f"climate/ponding_{s}.tif", None, f"climate/ponding_{s}.qml", f"ponding:{s}")
+        for s in storms
+    ]
+    t += [
+        StyleTarget(f"interventions/after/habitat_{g}.tif", None, f"interventions/after/habitat_{g}.qml", "habitat")
+        for g in guilds
+    ]
     t.append(
         StyleTarget("interventions/candidates.gpkg", None, "interventions/candidates.qml", "candidates")
     )

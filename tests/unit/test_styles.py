@@ -122,3 +122,21 @@ def test_measure_types_from_catalogue(tmp_path):
     cat.write_text("types:\n  green_roof: {unit_cost_eur: 60}\n  wadi: {unit_cost_eur: 40}\n")
     assert measure_types(str(cat)) == ["green_roof", "wadi"]
     assert "hedgerow" in measure_types(None) and measure_types(tmp_path / "missing.yaml") == measure_types("")
+
+
+def test_hydrology_and_after_state_rasters_get_styles(tmp_path, legend):
+    paths = RegionPaths(tmp_path.parent, tmp_path.name)
+    write_region_styles(paths, LEGEND, {"hedgehog": "Hedgehog"}, _params(guilds=("hedgehog",)))
+    soil = _xml((tmp_path / "climate" / "soil_group.qml").read_text())
+    entries = soil.findall("pipe/rasterrenderer/colorPalette/paletteEntry")
+    assert [e.get("value") for e in entries] == ["1", "2", "3", "4"]
+    assert entries[0].get("label").startswith("A") and entries[3].get("label").startswith("D")
+    ghg = _xml((tmp_path / "climate" / "ghg_m.qml").read_text()).find("pipe/rasterrenderer")
+    assert (ghg.get("classificationMin"), ghg.get("classificationMax")) == ("0", "2")
+    acc = _xml((tmp_path / "climate" / "flow_accumulation.qml").read_text()).find("pipe/rasterrenderer")
+    assert (acc.get("classificationMin"), acc.get("classificationMax")) == ("100", "1e+06")
+    # ponding depth ramp ends at the storm's rain depth, like the runoff
+    pond = _xml((tmp_path / "climate" / "ponding_70mm_2h.qml").read_text()).find("pipe/rasterrenderer")
+    assert pond.get("classificationMax") == "70"
+    after = (tmp_path / "interventions" / "after" / "habitat_hedgehog.qml").read_text()
+    assert after == (tmp_path / "habitat" / "hedgehog.qml").read_text()

@@ -85,6 +85,9 @@ RAMPS: dict[str, tuple[str, ...]] = {
     "current": ("#000004", "#51127c", "#b73779", "#fc8961", "#fcfdbf"),
     "flow_potential": ("#f7fcfd", "#bfd3e6", "#8c96c6", "#88419d", "#4d004b"),
     "normalized": ("#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b"),
+    "groundwater": ("#08306b", "#2171b5", "#6baed6", "#c6dbef", "#f7fbff"),
+    "infiltration": ("#fff7ec", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000"),
+    "flow_accumulation": ("#f7fbff", "#9ecae1", "#4292c6", "#08519c", "#08306b"),
 }
 
 
@@ -497,6 +500,18 @@ _FIXED_STYLES: dict[str, Callable[[], str]] = {
         "p_direct", [0, 0.05, 0.25, 0.5, 1.0], RAMPS["probability"], "line", widths=[0.3, 0.5, 0.8, 1.2]
     ),
     "cooling": lambda: pseudocolor_raster_qml(0.0, 1.0, RAMPS["cooling"], n_classes=6, unit="HM"),
+    # hydrologic soil group codes of climate/soil_group.tif (1..4 = A..D, 0 nodata)
+    "soil_group": lambda: paletted_raster_qml([
+        (1, "#ffffb2", "A (sand, high infiltration)"), (2, "#fecc5c", "B"), (3, "#fd8d3c", "C"),
+        (4, "#bd0026", "D (clay, peat or shallow groundwater)"),
+    ]),
+    # GHG: 0 m (groundwater at the surface, dark) .. 2 m and deeper
+    "ghg": lambda: pseudocolor_raster_qml(0.0, 2.0, RAMPS["groundwater"], n_classes=5, unit="m below surface"),
+    "infiltration": lambda: pseudocolor_raster_qml(0.0, 100.0, RAMPS["infiltration"], n_classes=5, unit="mm/h"),
+    # upslope area: one 10 m cell .. 1 km2, logarithmic
+    "flow_accumulation": lambda: pseudocolor_raster_qml(
+        100.0, 1.0e6, RAMPS["flow_accumulation"], n_classes=5, log_scale=True, unit="m2 upslope"
+    ),
 }
 
 
@@ -579,7 +594,7 @@ def style_text(
     if kind == "occurrences":
         cats = [(g, _QUALITATIVE[i % len(_QUALITATIVE)], guild_labels[g]) for i, g in enumerate(guild_labels)]
         return categorised_vector_qml("guild", cats, "point")
-    if kind.startswith("runoff:"):
+    if kind.startswith(("runoff:", "ponding:")):
         storm = kind.split(":", 1)[1]
         depths = {s.name: s.depth_mm for s in params.storms}
         depth = depths.get(storm, _RUNOFF_RANGE_DEFAULT_MM) or _RUNOFF_RANGE_DEFAULT_MM
