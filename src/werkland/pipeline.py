@@ -50,6 +50,7 @@ from werkland.params import (
     SpeciesParams,
     barrier_guild_weights,
 )
+from werkland.params.report import region_source_files
 from werkland.raster.io import write_json
 from werkland.report import build_region_report
 from werkland.species import run_species
@@ -214,6 +215,6 @@ def _interventions_and_report(clock: _StageClock, paths: RegionPaths, settings: 
     for name, plan in (settings.get("plans") or {}).items():
         clock(f"plans_{name}", run_plan, PlanInputs(inputs, name, plan, paths.plan_gpkg(name), paths.plan_csv(name)),
               iparams)
-    sources = [s["path"] for s in settings["land_cover"]]
+    sources = region_source_files(settings, paths.region, config["interventions"]["catalogue"])
     clock("report", build_region_report, paths, config["legend"], config["guilds_table"],
           ReportParams.from_config(config), extra_inputs=sources)

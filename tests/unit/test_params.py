@@ -67,3 +67,17 @@ def test_from_dict_rejects_unknown_and_missing(config, guilds):
     d.pop("p_floor")
     with pytest.raises(WerklandInputError, match="missing p_floor"):
         ConnectivityParams.from_dict(d)
+
+
+def test_region_source_files_lists_every_region_input_once(tmp_path):
+    from werkland.params.report import region_source_files
+
+    catalogue = tmp_path / "interventions.yaml"
+    catalogue.write_text("types: {}\n")
+    region = {"land_cover": [{"path": "a.osm.pbf"}, {"path": "a.osm.pbf"}], "species_source": "table",
+              "species_table": {"path": "t.csv", "preset": "ndff"}, "plans": {"p": "plan.geojson"},
+              "elevation": {"path": "dtm.tif"}}
+    assert region_source_files(region, "x", str(catalogue)) == [
+        "a.osm.pbf", "dtm.tif", "t.csv", "config/mappings/ndff.yaml", "plan.geojson", str(catalogue)]
+    # no optional inputs, no catalogue file: the land-cover sources only (the report of today)
+    assert region_source_files({"land_cover": [{"path": "a.gpkg"}]}, "x", str(tmp_path / "none.yaml")) == ["a.gpkg"]

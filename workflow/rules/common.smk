@@ -20,6 +20,7 @@ from werkland.params import (
 )
 from werkland.params import barrier_guild_weights as werkland_barrier_guild_weights
 from werkland.params.climate import HydrologyInputs
+from werkland.params.report import region_source_files
 from werkland.params.species import species_table_inputs
 from werkland.params.species_evidence import SpeciesEvidenceParams
 from werkland.tables import load_guilds, load_legend
@@ -244,12 +245,10 @@ def report_inputs(wildcards):
 
 
 def report_sources(wildcards):
-    """Land-cover sources and the intervention catalogue: hashed in the methods section."""
-    paths = [src["path"] for src in REGIONS[wildcards.region]["land_cover"]]
-    catalogue = config["interventions"]["catalogue"]
-    if os.path.exists(catalogue):
-        paths.append(catalogue)
-    return paths
+    """The region's input files (land cover, soil and water, species table, plans, catalogue): hashed in the methods section."""
+    return region_source_files(
+        REGIONS[wildcards.region], wildcards.region, config["interventions"]["catalogue"]
+    )
 
 
 def report_results_root(wildcards, output):

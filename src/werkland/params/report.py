@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from werkland.params.base import StageParams, _plain
-from werkland.params.climate import Storm
+from werkland.params.climate import HydrologyInputs, Storm
+from werkland.params.species import species_table_inputs
 
 
 @dataclass(frozen=True)
@@ -135,3 +136,28 @@ def find_chromium() -> str | None:
         if found:
             return found
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None
+
+
+def region_source_files(region: Mapping[str, Any], region_id: str, catalogue: str | None = None) -> list[str]:
+    """The input files of a region whose SHA-256 the report's provenance lists.
+
+    Land-cover sources, the soil, groundwater and elevation inputs with their mapping tables, the
+    monitoring table with its preset, the user plans, and the intervention catalogue when it exists,
+    in that order without repeats.
+
+    Parameters
+    ----------
+    region : mapping
+        The region's settings (:func:`werkland.config.region_settings`).
+    region_id : str
+        Region id (for error messages of the hydrology inputs).
+    catalogue : str, optional
+        ``interventions.catalogue``.
+    """
+    paths = [str(src["path"]) for src in region.get("land_cover") or []]
+    paths += HydrologyInputs.from_region(region, where=f"config: regions.{region_id}").files()
+    paths += species_table_inputs(region)
+    paths += [str(p) for p in (region.get("plans") or {}).values()]
+    if catalogue and os.path.exists(catalogue):
+        paths.append(str(catalogue))
+    return list(dict.fromkeys(paths))
