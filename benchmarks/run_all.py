@@ -15,6 +15,14 @@ Usage::
     .venv/bin/python benchmarks/run_all.py                # 1 and 4 M cells (about 10 minutes)
     .venv/bin/python benchmarks/run_all.py --sizes 1 4 16 # adds the 16 M-cell region
     .venv/bin/python benchmarks/run_all.py --sizes 1 4 16 --reuse  # table from the sizes already run
+    .venv/bin/python benchmarks/run_all.py --sizes 4 --baseline c2d7bd4  # side by side with that commit
+
+``--baseline REF`` checks the commit ``REF`` out in a git worktree (``<out>/baseline-<sha>``) and, for
+each size, runs that commit's workflow on the same generated region (its own Snakefile, config and
+library: ``PYTHONPATH`` puts the worktree's ``src`` before the installed package) right before the
+current one, so both runs see the same machine conditions. The table then gives, per stage, the
+baseline's seconds, the current seconds, their ratio (baseline / current: above 1 is a speed-up) and the
+target with met/missed. Baseline figures are kept in ``<out>/region-<N>M-baseline-<sha>/figures.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -82,12 +91,46 @@ class _PeakMemory(threading.Thread):
         self.join()
 
 
-def run_size(mcells: float, out: Path, cores: int) -> dict[str, dict[str, float]]:
-    """Generate a region of ``mcells`` million cells and run the workflow; return per-rule figures."""
+#: Targets per size (million cells): stage -> seconds; ``peak PSS MB`` for the whole run's memory.
+TARGETS: dict[float, dict[str, float]] = {
+    4: {"(whole workflow, wall)": 300, "landcover": 10, "connectivity": 60, "barriers": 45, "interventions": 120,
+        "report": 15, "peak PSS MB": 2048},
+    16: {"(whole workflow, wall)": 900, "peak PSS MB": 6144},
+}
+WHOLE = "(whole workflow, wall)"
+
+
+def baseline_worktree(ref: str, out: Path) -> tuple[str, Path]:
+    """Check ``ref`` out in a detached git worktree under ``out`` (reused when present); its sha and root."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=7", f"{ref}^{{commit}}"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    tree = out / f"baseline-{sha}"
+    if not (tree / "workflow" / "Snakefile").exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(tree), sha],
+                       check=True, capture_output=True, text=True)
+    return sha, tree
+
+
+def workflow_env(root: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a workflow run from checkout ``root``: for another checkout (a baseline
+    worktree) its ``src`` comes first on ``PYTHONPATH``, before the installed (editable) package."""
+    env = dict(os.environ if base is None else base)
+    if Path(root).resolve() != ROOT:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(root) / "src"), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str = "") -> dict[str, dict[str, float]]:
+    """Generate a region of ``mcells`` million cells and run the workflow; return per-rule figures.
+
+    ``root`` is the checkout whose Snakefile, config and library run (a baseline worktree or this one);
+    ``tag`` names its work directory (``region-<N>M<tag>``). The generated region is the same for every
+    ``root`` (fixed seed).
+    """
     side_km = math.sqrt(mcells) * 10.0  # 10 m cells: 1 M cells = 10 km x 10 km
-    work = out / f"region-{mcells:g}M"
+    work = out / f"region-{mcells:g}M{tag}"
     gen = make_region(work / "input", size_km=side_km, n_polygons=int(10000 * mcells), seed=7)
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg = yaml.safe_load((root / "config" / "config.yaml").read_text())
     cfg["regions"] = {
         "bench": {
             "land_cover": [{"type": "vector", "path": str(gen["landcover"]), "class_field": "class"}],
@@ -100,13 +143,14 @@ def run_size(mcells: float, out: Path, cores: int) -> dict[str, dict[str, float]
     for sub in ("config",):
         target = work / sub
         if not target.exists():
-            subprocess.run(["cp", "-r", str(ROOT / sub), str(target)], check=True)
+            subprocess.run(["cp", "-r", str(root / sub), str(target)], check=True)
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     t0 = time.perf_counter()
+    env = workflow_env(root)
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("snakemake")), "-s", str(ROOT / "workflow" / "Snakefile"), "-d", str(work),
+        [str(Path(sys.executable).with_name("snakemake")), "-s", str(root / "workflow" / "Snakefile"), "-d", str(work),
          "--cores", str(cores), "--forceall", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     peak = _PeakMemory(proc.pid)
     peak.start()
@@ -136,36 +180,88 @@ def run_size(mcells: float, out: Path, cores: int) -> dict[str, dict[str, float]
     return figures
 
 
+def _cell(fig: dict[str, dict[str, float]], st: str) -> str:
+    if st not in fig:
+        return "-"
+    r = fig[st]
+    return f"{r['s']:.1f} / {r['max_rss_mb']:.0f} / {r.get('max_pss_mb', 0):.0f}"
+
+
+def exponents(results: dict[float, dict[str, dict[str, float]]], sizes: list[float], st: str) -> str:
+    """Scaling exponent b of time = a * cells^b (least squares over the sizes), or ``-``."""
+    secs = [results[s].get(st, {}).get("s") for s in sizes]
+    if len(sizes) < 2 or not all(c and c > 0.05 for c in secs):
+        return "-"
+    x = [math.log(results[s].get(WHOLE, {}).get("cells") or s * 1e6) for s in sizes]
+    y = [math.log(c) for c in secs]  # type: ignore[arg-type]
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    return f"{sum((xi - mx) * (yi - my) for xi, yi in zip(x, y, strict=True)) / sum((xi - mx) ** 2 for xi in x):.2f}"
+
+
+def curve_table(results: dict[float, dict[str, dict[str, float]]], sizes: list[float]) -> list[str]:
+    """Per stage and size: seconds / peak RSS / peak PSS, and the scaling exponent."""
+    stages = sorted({r for res in results.values() for r in res})
+    head = "| stage | " + " | ".join(f"{s:g} M cells: s / peak RSS MB / peak PSS MB" for s in sizes) + " | exponent |"
+    lines = [head, "|" + "---|" * (len(sizes) + 2)]
+    for st in stages:
+        lines.append(f"| {st} | " + " | ".join(_cell(results[s], st) for s in sizes) + f" | {exponents(results, sizes, st)} |")
+    cells = [results[s].get(WHOLE, {}).get("cells") for s in sizes]
+    lines += ["", "cells: " + ", ".join(f"{s:g} M -> {c:,}" for s, c in zip(sizes, cells, strict=True) if c)]
+    return lines
+
+
+def _verdict(value: float | None, target: float | None) -> str:
+    if target is None:
+        return ""
+    if value is None:
+        return f"{target:g} (not run)"
+    return f"{target:g} ({'met' if value <= target else 'missed'})"
+
+
+def side_by_side(results: dict[float, dict[str, dict[str, float]]], base: dict[float, dict[str, dict[str, float]]],
+                 sizes: list[float], sha: str) -> list[str]:
+    """Per size and stage: baseline seconds, current seconds, ratio baseline/current, target (met/missed)."""
+    lines = [f"| size | stage | baseline {sha} s | current s | speed-up (baseline / current) | target s |",
+             "|---|---|---|---|---|---|"]
+    for s in sizes:
+        cur, old = results[s], base.get(s, {})
+        targets = TARGETS.get(s, {})
+        for st in sorted(set(cur) | set(old)):
+            c, b = cur.get(st, {}).get("s"), old.get(st, {}).get("s")
+            ratio = f"{b / c:.2f}x" if b and c else "-"
+            lines.append(f"| {s:g} M | {st} | {'-' if b is None else f'{b:.1f}'} | {'-' if c is None else f'{c:.1f}'} "
+                         f"| {ratio} | {_verdict(c, targets.get(st))} |")
+        pc, pb = cur.get(WHOLE, {}).get("max_pss_mb"), old.get(WHOLE, {}).get("max_pss_mb")
+        ratio = f"{pb / pc:.2f}x" if pb and pc else "-"
+        lines.append(f"| {s:g} M | peak PSS MB (whole run) | {'-' if pb is None else f'{pb:.0f}'} | "
+                     f"{'-' if pc is None else f'{pc:.0f}'} | {ratio} | {_verdict(pc, targets.get('peak PSS MB'))} |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=float, nargs="+", default=[1, 4], help="region sizes in million cells")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     ap.add_argument("--reuse", action="store_true", help="read a size's figures.json instead of rerunning it")
+    ap.add_argument("--baseline", metavar="REF", help="also run this git commit's workflow on each size, side by side")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
+    results: dict[float, dict[str, dict[str, float]]] = {}
+    base: dict[float, dict[str, dict[str, float]]] = {}
+    sha, tree = baseline_worktree(a.baseline, out) if a.baseline else ("", ROOT)
     for s in a.sizes:
+        if a.baseline:
+            saved = out / f"region-{s:g}M-baseline-{sha}" / "figures.json"
+            base[s] = (json.loads(saved.read_text()) if a.reuse and saved.exists()
+                       else run_size(s, out, a.cores, root=tree, tag=f"-baseline-{sha}"))
         saved = out / f"region-{s:g}M" / "figures.json"
         results[s] = json.loads(saved.read_text()) if a.reuse and saved.exists() else run_size(s, out, a.cores)
-    stages = sorted({r for res in results.values() for r in res})
-    head = "| stage | " + " | ".join(f"{s:g} M cells: s / peak RSS MB / peak PSS MB" for s in a.sizes) + " | exponent |"
-    lines = [head, "|" + "---|" * (len(a.sizes) + 2)]
-    for st in stages:
-        cells = [results[s].get(st, {}).get("s") for s in a.sizes]
-        cols = [f"{results[s][st]['s']:.1f} / {results[s][st]['max_rss_mb']:.0f} / {results[s][st].get('max_pss_mb', 0):.0f}"
-                if st in results[s] else "-" for s in a.sizes]
-        expo = "-"
-        if len(a.sizes) >= 2 and all(c and c > 0.05 for c in cells):
-            x = [math.log(results[s].get("(whole workflow, wall)", {}).get("cells") or s * 1e6) for s in a.sizes]
-            y = [math.log(c) for c in cells]
-            mx, my = sum(x) / len(x), sum(y) / len(y)
-            expo = f"{sum((xi - mx) * (yi - my) for xi, yi in zip(x, y, strict=True)) / sum((xi - mx) ** 2 for xi in x):.2f}"
-        lines.append(f"| {st} | " + " | ".join(cols) + f" | {expo} |")
-    cells = [results[s].get("(whole workflow, wall)", {}).get("cells") for s in a.sizes]
-    lines.append("")
-    lines.append("cells: " + ", ".join(f"{s:g} M -> {c:,}" for s, c in zip(a.sizes, cells, strict=True) if c))
+    lines = curve_table(results, a.sizes)
+    if a.baseline:
+        lines += ["", f"Side by side with {a.baseline} ({sha}), each size run right after its baseline:", "",
+                  *side_by_side(results, base, a.sizes, sha)]
     print("\n".join(lines))
     (out / "curve.md").write_text("\n".join(lines) + "\n")
 

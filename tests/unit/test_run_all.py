@@ -1,0 +1,84 @@
+"""The benchmark driver's side-by-side table, exponents and baseline checkout (no workflow run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run_all():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("run_all", ROOT / "benchmarks" / "run_all.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def _fig(whole: float, pss: float, cells: int, **stages: float) -> dict:
+    out = {k: {"s": v, "max_rss_mb": 1.0, "max_pss_mb": 1.0, "jobs": 1} for k, v in stages.items()}
+    out["(whole workflow, wall)"] = {"s": whole, "max_rss_mb": pss * 2, "max_pss_mb": pss, "jobs": 0, "cells": cells}
+    return out
+
+
+def test_side_by_side_ratios_and_targets(run_all):
+    base = {4: _fig(600.0, 2100.0, 4_000_000, landcover=20.0, report=30.0, interventions_after=70.0)}
+    cur = {4: _fig(400.0, 1900.0, 4_000_000, landcover=8.0, report=30.0)}
+    rows = run_all.side_by_side(cur, base, [4], "abc1234")
+    text = "\n".join(rows)
+    assert "baseline abc1234 s" in rows[0]
+    land = next(r for r in rows if "| landcover |" in r)
+    assert "| 20.0 | 8.0 | 2.50x | 10 (met) |" in land
+    rep = next(r for r in rows if "| report |" in r)
+    assert "| 30.0 | 30.0 | 1.00x | 15 (missed) |" in rep
+    whole = next(r for r in rows if "(whole workflow, wall)" in r)
+    assert "| 600.0 | 400.0 | 1.50x | 300 (missed) |" in whole
+    # a stage only the baseline has: no ratio, no current figure
+    gone = next(r for r in rows if "interventions_after" in r)
+    assert "| 70.0 | - | - |" in gone
+    pss = next(r for r in rows if "peak PSS MB" in r)
+    assert "| 2100 | 1900 | 1.11x | 2048 (met) |" in pss
+    assert "16 M" not in text
+
+
+def test_exponent_recovers_power_law(run_all):
+    sizes = [1, 4, 16]
+    res = {s: _fig(100.0 * s ** 1.3, 1.0, int(s * 1e6), barriers=5.0 * s ** 0.8) for s in sizes}
+    assert run_all.exponents(res, sizes, "(whole workflow, wall)") == "1.30"
+    assert run_all.exponents(res, sizes, "barriers") == "0.80"
+    assert run_all.exponents(res, [4], "barriers") == "-"
+
+
+def test_baseline_env_puts_its_library_first(run_all, tmp_path):
+    env = run_all.workflow_env(tmp_path, {"PYTHONPATH": "/x"})
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path / "src"), "/x"]
+    assert "PYTHONPATH" not in run_all.workflow_env(ROOT, {})
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the project's git checkout (a clean clone has it)")
+def test_baseline_worktree_checks_out_the_commit(run_all, tmp_path):
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=7", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    try:
+        sha, tree = run_all.baseline_worktree("HEAD", tmp_path)
+        assert sha == head
+        assert (tree / "workflow" / "Snakefile").exists() and (tree / "src" / "werkland").is_dir()
+        got = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short=7", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert got == head
+        # reused, not checked out twice
+        assert run_all.baseline_worktree("HEAD", tmp_path) == (sha, tree)
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp_path / f"baseline-{head}")],
+                       capture_output=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], capture_output=True)
