@@ -21,12 +21,12 @@ import yaml
 
 from tests.conftest import LEGEND
 from tests.unit.test_barriers import CONN, _params, _two_patch_landscape, _write
+from tests.unit.test_currents import _params as currents_params
 from werkland import barriers as br
 from werkland.barriers.stage import _current_columns
-from werkland.config import validate_config
 from werkland.currents import CurrentsFiles, run_currents, segment_current_crossing
 from werkland.layout import CURRENT_RASTERS, RegionPaths, style_targets
-from werkland.params import CurrentsParams, ReportParams, Storm
+from werkland.params import ReportParams, Storm
 from werkland.report import currents_section, write_region_styles
 from werkland.report.load import Loaded, RegionData
 from werkland.report.section_registry import SECTION_BUILDERS
@@ -103,21 +103,6 @@ def test_current_rank_orders_by_crossing_then_segment_id(tmp_path: Path) -> None
 # --------------------------------------------------------------------------------------------
 
 
-def _currents_params() -> CurrentsParams:
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    cfg["currents"] = {"enabled": True, "omniscape": False}
-    import os
-
-    cwd = Path.cwd()
-    try:
-        os.chdir(ROOT)
-        validate_config(cfg, ROOT / "workflow" / "schemas" / "config.schema.yaml")
-        guilds = load_guilds(cfg["guilds_table"], load_legend(cfg["legend"]))
-    finally:
-        os.chdir(cwd)
-    return CurrentsParams.from_config(cfg, guilds["hedgehog"], n_threads=1)
-
-
 @pytest.fixture(scope="module")
 def road_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two patches either side of a road spanning the whole raster; connectivity and currents run."""
@@ -130,7 +115,7 @@ def road_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         p / "currents/g_omni_current.tif", p / "currents/g_flow_potential.tif", p / "currents/g_normalized.tif",
         current_links=p / "currents/g_links.gpkg",
     )
-    run_currents(files, _currents_params())
+    run_currents(files, currents_params(enabled=True, omniscape=False))
     return p
 
 
