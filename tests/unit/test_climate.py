@@ -137,6 +137,26 @@ def test_invest_cc_rasters() -> None:
     assert res.t_air_degC is not None and np.all(np.isfinite(res.t_air_degC))
 
 
+def test_urban_cooling_is_the_same_on_one_or_two_threads() -> None:
+    """The climate rule runs on one thread (it gains nothing from two): the FFT workers do not change
+    a single value, so the outputs are those of the two-thread runs before."""
+    rng = np.random.default_rng(3)
+    base = np.array(INVEST_LULC, dtype=np.uint8)
+    lc = np.tile(base, (60, 50))
+    lc = np.where(rng.random(lc.shape) < 0.3, rng.permutation(lc.ravel()).reshape(lc.shape), lc).astype(np.uint8)
+    p = ClimateParams.from_section({"cooling_distance_m": 450, "t_air_radius_m": 600, "t_ref_degC": 23.5,
+                                    "uhi_max_degC": 2.05})
+    one = urban_cooling(lc, _invest_legend(), 30.0, p, workers=1)
+    two = urban_cooling(lc, _invest_legend(), 30.0, p, workers=2)
+    for name in ("cc", "cc_park", "hm", "ga_m2", "t_air_degC", "green"):
+        a, b = getattr(one, name), getattr(two, name)
+        if a is None:
+            assert b is None
+            continue
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert one.hm.std() > 0
+
+
 def test_cooling_capacity_weights_renormalised() -> None:
     a = cooling_capacity(0.5, 0.3, 0.7, {"shade": 3, "albedo": 1, "eti": 1})
     b = cooling_capacity(0.5, 0.3, 0.7)

@@ -26,7 +26,7 @@ rule climate:
         "region_{region}"
     conda:
         "../envs/werkland.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
