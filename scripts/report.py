@@ -13,4 +13,5 @@ run_step(
     snakemake.input.guilds,
     ReportParams.from_dict(snakemake.params.p),
     extra_inputs=list(snakemake.input.sources),
+    workers=max(1, int(snakemake.threads)),
 )

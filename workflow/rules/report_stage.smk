@@ -46,7 +46,7 @@ rule report:
         "report_{region}"
     conda:
         "../envs/werkland.yaml"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=15,

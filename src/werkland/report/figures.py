@@ -6,10 +6,11 @@ Every builder takes the :class:`~werkland.report.load.RegionData` and returns a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.path import Path
+from matplotlib.transforms import IdentityTransform
 
 from werkland._errors import WerklandInputError
 from werkland.layout import REPORT_FIGURES
@@ -120,6 +123,61 @@ def draw_links(ax: Any, links: LinkLines) -> None:
     ax.autoscale_view()
 
 
+class _PathOnly:
+    """What a PatchCollection reads of each patch: the path and the (identity) patch transform.
+
+    geopandas builds one :class:`matplotlib.patches.PathPatch` per polygon only to hand the
+    collection ``patch.get_transform().transform_path(patch.get_path())``; for a new patch that
+    transform is the identity, so the collection gets the very same path from this stand-in, without
+    the cost of a full artist per polygon (about a fifth of the patch map at 19,000 patches).
+    """
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def get_path(self) -> Path:
+        return self._path
+
+    def get_transform(self) -> IdentityTransform:
+        return IdentityTransform()
+
+
+def polygon_path(polygon: Any) -> _PathOnly:
+    """A (Multi)Polygon as geopandas' ``_PolygonPatch`` draws it: one compound path, rings as given."""
+    parts = [polygon] if polygon.geom_type == "Polygon" else polygon.geoms
+    paths = []
+    for part in parts:
+        paths.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
+        paths.extend(Path(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors)
+    return _PathOnly(Path.make_compound_path(*paths))
+
+
+@contextlib.contextmanager
+def light_polygon_patches() -> Iterator[None]:
+    """Within the block, ``GeoDataFrame.plot`` of polygons builds its collection from :func:`polygon_path`.
+
+    The collection, and so the drawing, is the same (geopandas passes no style to the per-polygon
+    patch); without geopandas' ``_PolygonPatch`` (another geopandas version) nothing is changed.
+    """
+    import geopandas.plotting as gpp
+
+    original = getattr(gpp, "_PolygonPatch", None)
+    if original is None:
+        yield
+        return
+
+    def patch(polygon: Any, **kwargs: Any) -> Any:
+        return original(polygon, **kwargs) if kwargs else polygon_path(polygon)
+
+    gpp._PolygonPatch = patch
+    try:
+        yield
+    finally:
+        gpp._PolygonPatch = original
+
+
 def _patch_panel(ax: Any, data: RegionData, g: str, label: str) -> bool:
     """One guild's patches by dPC and its links; False when there is nothing to draw."""
     p = data.patches[g]
@@ -133,9 +191,10 @@ def _patch_panel(ax: Any, data: RegionData, g: str, label: str) -> bool:
     faint_landcover(ax, data)
     dpc = pd.to_numeric(pg.get("dPC", pd.Series(0.0, index=pg.index)), errors="coerce").fillna(0.0)
     vmax = max(float(dpc.max()), 1e-9)
-    pg.assign(_dpc=dpc).plot(ax=ax, column="_dpc", cmap="Oranges", vmin=0, vmax=vmax, edgecolor="#7f2704",
-                             linewidth=0.3, zorder=3, legend=True,
-                             legend_kwds={"label": "dPC (%)", "shrink": 0.6})
+    with light_polygon_patches():
+        pg.assign(_dpc=dpc).plot(ax=ax, column="_dpc", cmap="Oranges", vmin=0, vmax=vmax, edgecolor="#7f2704",
+                                 linewidth=0.3, zorder=3, legend=True,
+                                 legend_kwds={"label": "dPC (%)", "shrink": 0.6})
     lk = data.links[g]
     if lk.ok and len(lk.value):
         draw_links(ax, lk.value)
@@ -566,15 +625,25 @@ FIGURE_BUILDERS: dict[str, Callable[[RegionData], FigureResult]] = {
 }
 
 
+def render_figure(data: RegionData, key: str) -> FigureResult:
+    """The figure ``key`` of :data:`REPORT_FIGURES`; when it fails, a placeholder naming the error."""
+    try:
+        return FIGURE_BUILDERS[key](data)
+    except (WerklandInputError, KeyError, ValueError, TypeError) as exc:
+        log.warning("figure %s failed: %s", key, exc)
+        reason = tr("figure_failed", data.language, error=f"{type(exc).__name__}: {exc}")
+        return _empty(key, data, reason)
+
+
+def log_figure(result: FigureResult) -> None:
+    """Log whether a rendered figure shows data, else why not."""
+    log.info("figure %s: %s", result.key, "ok" if result.ok else result.reason)
+
+
 def render_figures(data: RegionData) -> dict[str, FigureResult]:
     """Every figure of :data:`REPORT_FIGURES`; a failing figure becomes a placeholder naming the error."""
     out: dict[str, FigureResult] = {}
     for key in REPORT_FIGURES:
-        try:
-            out[key] = FIGURE_BUILDERS[key](data)
-        except (WerklandInputError, KeyError, ValueError, TypeError) as exc:
-            log.warning("figure %s failed: %s", key, exc)
-            reason = tr("figure_failed", data.language, error=f"{type(exc).__name__}: {exc}")
-            out[key] = _empty(key, data, reason)
-        log.info("figure %s: %s", key, "ok" if out[key].ok else out[key].reason)
+        out[key] = render_figure(data, key)
+        log_figure(out[key])
     return out

@@ -294,8 +294,18 @@ def _load_guild_outputs(data: RegionData) -> None:
         data.summary[g] = _load(p.summary(g), _read_json, data.missing(p.summary(g)), lang)
         data.metrics[g] = _load(p.metrics(g), _read_csv, data.missing(p.metrics(g)), lang)
         data.patches[g] = _load(p.patches_gpkg(g), _read_gpkg("patches"), data.missing(p.patches_gpkg(g)), lang)
-        data.links[g] = _load(p.links(g), read_links, data.missing(p.links(g)), lang)
         data.corridors[g] = _load(p.corridors(g), read_raster_masked, data.missing(p.corridors(g)), lang)
+
+
+def load_links(data: RegionData) -> None:
+    """Read every guild's links (:func:`read_links`) into ``data.links``.
+
+    Only the patch map draws them; :func:`load_region` with ``links=False`` leaves them to the
+    worker process that draws that map (see :func:`werkland.report.render.build_region_report`).
+    """
+    p, lang = data.paths, data.language
+    for g in data.guilds:
+        data.links[g] = _load(p.links(g), read_links, data.missing(p.links(g)), lang)
 
 
 def _load_region_outputs(data: RegionData) -> None:
@@ -321,6 +331,8 @@ def load_region(
     legend_yaml: str | os.PathLike[str],
     guilds_yaml: str | os.PathLike[str],
     params: ReportParams,
+    *,
+    links: bool = True,
 ) -> RegionData:
     """Read every stage output of a region that exists.
 
@@ -332,6 +344,9 @@ def load_region(
         ``config/landcover_classes.yaml`` and ``config/guilds.yaml``.
     params : ReportParams
         Guilds, storms and language of the report.
+    links : bool
+        Also read the links of every guild (:func:`load_links`); without, ``data.links`` stays
+        empty until :func:`load_links` is called.
 
     Raises
     ------
@@ -354,5 +369,7 @@ def load_region(
     data.region_poly = _load(paths.region_gpkg, _read_gpkg("region"), data.missing(paths.region_gpkg), data.language)
     data.landcover = _load(paths.landcover_tif, _read_landcover, data.missing(paths.landcover_tif), data.language)
     _load_guild_outputs(data)
+    if links:
+        load_links(data)
     _load_region_outputs(data)
     return data

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +29,15 @@ from werkland.provenance import OSM_CITATION
 from werkland.raster.io import atomic_path, write_json
 from werkland.report.cards import park_cards, species_reason
 from werkland.report.export import print_pdf, write_measures_xlsx
-from werkland.report.figures import FigureResult, render_figures
+from werkland.report.figures import FigureResult, log_figure, render_figure
 from werkland.report.gpkg_styles import write_region_layer_styles
 from werkland.report.i18n import LANGUAGES, measure_name, tr
-from werkland.report.load import RegionData, load_region
+from werkland.report.load import RegionData, load_links, load_region
 from werkland.report.methods import connectivity_warnings, formulas, kernel_table, provenance
+from werkland.report.parallel import TaskPool, default_workers
 from werkland.report.section_html import fmt_value, raw_value
-from werkland.report.section_registry import build_sections
+from werkland.report.section_registry import SECTION_BUILDERS, build_sections
+from werkland.report.sections import ReportSection
 from werkland.report.styles import write_region_styles
 from werkland.report.summary import action_map, region_summary, selected_measures
 from werkland.report.webmap import build_interactive_map
@@ -132,15 +136,8 @@ def _sections(figures: Mapping[str, FigureResult], language: str) -> dict[str, d
     }
 
 
-def _page_context(
-    data: RegionData,
-    cards: list[dict[str, Any]],
-    figures: Mapping[str, FigureResult],
-    sections: Mapping[str, dict[str, Any]],
-    prov: Mapping[str, Any],
-    date: str,
-    summary: Mapping[str, Any],
-) -> dict[str, Any]:
+def _base_context(data: RegionData, date: str, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The template variables that need no figure, section or map: enough for ``summary_print.html.j2``."""
     language = data.language
     return {
         **summary,
@@ -150,21 +147,37 @@ def _page_context(
         "region": data.region,
         "version": __version__,
         "date": date,
-        "cards": cards,
         "guilds": data.guilds,
         "storms": data.params.storm_names,
+    }
+
+
+def _page_context(
+    data: RegionData,
+    cards: list[dict[str, Any]],
+    figures: Mapping[str, FigureResult],
+    sections: Mapping[str, dict[str, Any]],
+    prov: Mapping[str, Any],
+    date: str,
+    summary: Mapping[str, Any],
+    extra_sections: list[ReportSection] | None = None,
+) -> dict[str, Any]:
+    """The variables of ``region_report.html.j2``; ``extra_sections`` default to :func:`build_sections`."""
+    return {
+        **_base_context(data, date, summary),
+        "cards": cards,
         "figures": [
             {**sections[k], "key": k, "b64": base64.b64encode(figures[k].png).decode("ascii")} for k in REPORT_FIGURES
         ],
         "species_reason": species_reason(data),
         "no_parks": len(data.parks) == 0,
-        "formulas": formulas(language),
+        "formulas": formulas(data.language),
         "kernels": kernel_table(data),
         "prov": prov,
         "citation": data.citation.value if data.citation.ok else None,
         "osm": OSM_CITATION,
         "connectivity_warnings": connectivity_warnings(data),
-        "extra_sections": build_sections(data),
+        "extra_sections": build_sections(data) if extra_sections is None else extra_sections,
     }
 
 
@@ -196,6 +209,54 @@ def _summary_context(data: RegionData, measures: Any) -> dict[str, Any]:
     }
 
 
+#: Figures started first in the worker processes (the slowest at 4 M cells), then the rest in page order.
+_SLOW_FIGURES = ("map_patches",)
+#: Optional sections started before the figures (the before/after maps are the slowest part of a report).
+_SLOW_SECTIONS = ("before_after",)
+
+
+def _figure_task(data: RegionData, key: str) -> FigureResult:
+    if key == "map_patches" and not data.links:
+        load_links(data)  # only the patch map draws the links: read them where it is drawn
+    return render_figure(data, key)
+
+
+def _tasks(data: RegionData, cards: list[dict[str, Any]]) -> dict[str, Callable[[], Any]]:
+    """The report's independent parts as named tasks, the slowest first (see :mod:`~werkland.report.parallel`)."""
+    figures = [*_SLOW_FIGURES, *(k for k in REPORT_FIGURES if k not in _SLOW_FIGURES)]
+    sections = [*_SLOW_SECTIONS, *(k for k in SECTION_BUILDERS if k not in _SLOW_SECTIONS)]
+    tasks: dict[str, Callable[[], Any]] = {}
+    tasks[f"figure:{figures[0]}"] = functools.partial(_figure_task, data, figures[0])
+    for key in sections:
+        tasks[f"section:{key}"] = functools.partial(SECTION_BUILDERS[key], data)
+    tasks["map"] = functools.partial(build_interactive_map, data, data.paths.report_map, cards)
+    for key in figures[1:]:
+        tasks[f"figure:{key}"] = functools.partial(_figure_task, data, key)
+    return tasks
+
+
+class _PdfPrinter:
+    """:func:`print_pdf` in a thread (Chromium runs while the figures are drawn); :meth:`join` re-raises."""
+
+    def __init__(self, page: str, out: Path, when: _dt.datetime) -> None:
+        self._error: BaseException | None = None
+        self._out = out
+        self._thread = threading.Thread(target=self._run, args=(page, out, when), name="werkland-pdf", daemon=True)
+        self._thread.start()
+
+    def _run(self, page: str, out: Path, when: _dt.datetime) -> None:
+        try:
+            print_pdf(page, out, when)
+        except BaseException as exc:  # re-raised by join() in the calling thread
+            self._error = exc
+
+    def join(self) -> Path:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._out
+
+
 def build_region_report(
     paths: RegionPaths,
     legend_yaml: str | os.PathLike[str],
@@ -204,6 +265,7 @@ def build_region_report(
     *,
     extra_inputs: Sequence[str | os.PathLike[str]] = (),
     qml_styles: bool = True,
+    workers: int | None = 1,
 ) -> dict[str, Any]:
     """Write the report of one region: ``index.html``, ``map.html``, ``summary.json`` and the figure PNGs.
 
@@ -215,6 +277,11 @@ def build_region_report(
     :data:`werkland.layout.REPORT_FIGURES`, and with ``qml_styles`` the QGIS styles
     (``paths.qml(target)``, and the ``layer_styles`` table of every GeoPackage:
     :func:`werkland.report.gpkg_styles.write_region_layer_styles`).
+
+    The figures, the optional sections and the interactive map are drawn by ``workers`` forked
+    processes (:class:`werkland.report.parallel.TaskPool`) while this process writes the styles,
+    hashes the inputs, writes the workbook and has Chromium print the summary (in a thread); the
+    files are the same bytes with any number of workers.
 
     Parameters
     ----------
@@ -229,6 +296,9 @@ def build_region_report(
     qml_styles : bool
         Also write the QGIS ``.qml`` style of every layer beside the stage outputs
         (:func:`werkland.report.write_region_styles`) and store the GeoPackage styles in the files.
+    workers : int or None
+        Worker processes for the figures, sections and map; 1 draws them in this process, None
+        uses :func:`werkland.report.parallel.default_workers`.
 
     Returns
     -------
@@ -241,34 +311,49 @@ def build_region_report(
     ------
     WerklandInputError
         Unknown language, missing ``region.gpkg``, a guild not in the guild table, unreadable tables,
-        ``params.pdf`` without a working Chromium.
+        ``params.pdf`` without a working Chromium, ``workers`` below 1.
     """
     _check_language(params.language)
-    data = load_region(paths, legend_yaml, guilds_yaml, params)
+    n_workers = default_workers() if workers is None else int(workers)
+    if n_workers < 1:
+        raise WerklandInputError(f"workers={workers!r} is below 1", path="build_region_report(workers=...)",
+                                 fix="pass 1 or more worker processes, or None for the default")
+    data = load_region(paths, legend_yaml, guilds_yaml, params, links=False)
     log.info("region %s: %d parks, report in %s", paths.region, len(data.parks), params.language)
-    # styles first: the GeoPackages then hold their layer_styles when the methods section hashes them
-    styles = _write_styles(data, legend_yaml) if qml_styles else []
     cards = park_cards(data)
-    figures = render_figures(data)
-    files = _write_figures(paths, figures)
-    files.append(str(build_interactive_map(data, paths.report_map, cards)))
-    inputs = [*paths.report_inputs(params.guilds, params.storm_names), legend_yaml, guilds_yaml, *extra_inputs]
+    with TaskPool(_tasks(data, cards), n_workers) as pool:
+        # styles first: the GeoPackages then hold their layer_styles when the methods section hashes them
+        styles = _write_styles(data, legend_yaml) if qml_styles else []
+        inputs = [*paths.report_inputs(params.guilds, params.storm_names), legend_yaml, guilds_yaml, *extra_inputs]
+        when = generation_datetime(inputs)
+        date = when.strftime(DATE_FORMAT)
+        measures = selected_measures(data)
+        summary = _summary_context(data, measures)
+        env = template_env()
+        printer = None
+        if params.pdf:
+            page = env.get_template("summary_print.html.j2").render(
+                **{**_base_context(data, date, summary), "downloads": False})
+            printer = _PdfPrinter(page, paths.report_summary_pdf, when)
+        prov = provenance(data, legend_yaml, guilds_yaml, extra_inputs)
+        reason = summary["rs"]["portfolio"]["reason"]
+        xlsx = write_measures_xlsx(data, measures, paths.report_measures_xlsx, when, reason)
+        figures = {key: pool.result(f"figure:{key}") for key in REPORT_FIGURES}
+        for fig in figures.values():
+            log_figure(fig)
+        files = _write_figures(paths, figures)
+        files.append(str(pool.result("map")))
+        extra = [s for key in SECTION_BUILDERS if (s := pool.result(f"section:{key}")) is not None]
+        pdf = printer.join() if printer is not None else None
     sections = _sections(figures, params.language)
-    when = generation_datetime(inputs)
-    measures = selected_measures(data)
-    summary = _summary_context(data, measures)
-    context = _page_context(data, cards, figures, sections, provenance(data, legend_yaml, guilds_yaml, extra_inputs),
-                            when.strftime(DATE_FORMAT), summary)
-    env = template_env()
+    context = _page_context(data, cards, figures, sections, prov, date, summary, extra)
     html = env.get_template("region_report.html.j2").render(**context)
     with atomic_path(paths.report_html) as tmp:
         tmp.write_text(html, encoding="utf-8")
     files.append(str(paths.report_html))
-    reason = summary["rs"]["portfolio"]["reason"]
-    files.append(str(write_measures_xlsx(data, measures, paths.report_measures_xlsx, when, reason)))
-    if params.pdf:
-        page = env.get_template("summary_print.html.j2").render(**{**context, "downloads": False})
-        files.append(str(print_pdf(page, paths.report_summary_pdf, when)))
+    files.append(str(xlsx))
+    if pdf is not None:
+        files.append(str(pdf))
     result = {"region": paths.region, "language": params.language, "parks": cards, "sections": sections,
               "files": files, "styles": styles}
     write_json(_jsonable(result), paths.report_summary)
