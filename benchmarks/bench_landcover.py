@@ -5,8 +5,8 @@ region of ``--mcells`` million 10 m cells that ``run_all.py --sizes <mcells>`` g
 cover, road grid, 16 parks, context buffer side/8 * 0.9), then runs
 :func:`werkland.landcover.run_landcover` with the region's validated settings, ``--repeat`` times,
 alternating before and after, each run in a fresh Python process. A run reports the wall time of the
-stage call (imports excluded) and the process's peak RSS (``VmHWM``, imports included). The three
-outputs of every run are compared by their values (``tests/output_manifest.py`` digests: raster
+stage call, its CPU time (user + system, all threads; imports excluded) and the process's peak RSS
+(``VmHWM``, imports included). The three outputs of every run are compared by their values (``tests/output_manifest.py`` digests: raster
 arrays, GeoPackage layers, columns and geometries) with the first "after" run.
 
 "before" is the ``src`` of another checkout of the project, e.g. a read-only worktree of the last
@@ -48,7 +48,7 @@ SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 OUTPUTS = ("region.gpkg", "landcover.gpkg", "landcover.tif")
 
 _CHILD = """
-import json, sys, time
+import json, resource, sys, time
 from werkland.landcover import run_landcover
 from werkland.params import LandcoverParams
 def hwm_mb():
@@ -56,10 +56,13 @@ def hwm_mb():
         return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:")) / 1024
 job = json.loads(sys.argv[1])
 base_mb = hwm_mb()
-t0 = time.perf_counter()
+def cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+c0, t0 = cpu_s(), time.perf_counter()
 counts = run_landcover(LandcoverParams.from_region(job["settings"]), job["legend"], *job["outputs"])
-wall = time.perf_counter() - t0
-print("__BENCH__" + json.dumps({"wall_s": wall, "peak_mb": hwm_mb(), "base_mb": base_mb,
+wall, cpu = time.perf_counter() - t0, cpu_s() - c0
+print("__BENCH__" + json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_mb": hwm_mb(), "base_mb": base_mb,
                                 "polygons": counts.get("landcover_polygons")}))
 """
 
@@ -117,17 +120,19 @@ def main() -> None:
             r["identical"] = values == reference
             same &= r["identical"]
             runs[key].append(r)
-            print(f"{key} run {i + 1}: {r['wall_s']:.2f} s, peak RSS {r['peak_mb']:.0f} MB, "
+            print(f"{key} run {i + 1}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s CPU, peak RSS {r['peak_mb']:.0f} MB, "
                   f"{r['polygons']} polygons, outputs identical to the first run: {r['identical']}", flush=True)
     rows = {k: {"median_s": statistics.median(r["wall_s"] for r in rs),
+                "median_cpu_s": statistics.median(r["cpu_s"] for r in rs),
                 "each_s": [round(r["wall_s"], 2) for r in rs],
                 "peak_mb": max(r["peak_mb"] for r in rs), "base_mb": min(r["base_mb"] for r in rs)}
             for k, rs in runs.items()}
-    print("\n| code | runs | stage wall time, median (each) | peak RSS MB (of which imports) |")
-    print("|---|---|---|---|")
+    print("\n| code | runs | stage wall time, median (each) | CPU s, median | peak RSS MB (of which imports) |")
+    print("|---|---|---|---|---|")
     for k, r in rows.items():
         each = ", ".join(f"{s:.2f}" for s in r["each_s"])
-        print(f"| {k} | {len(runs[k])} | {r['median_s']:.2f} s ({each}) | {r['peak_mb']:.0f} ({r['base_mb']:.0f}) |")
+        print(f"| {k} | {len(runs[k])} | {r['median_s']:.2f} s ({each}) | {r['median_cpu_s']:.2f} | "
+              f"{r['peak_mb']:.0f} ({r['base_mb']:.0f}) |")
     if "before" in rows:
         print(f"\nspeed-up (median): {rows['before']['median_s'] / rows['after']['median_s']:.2f}x")
     print(f"outputs of every run identical (values of {', '.join(OUTPUTS)}): {same}")

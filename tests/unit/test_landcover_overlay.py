@@ -181,3 +181,25 @@ def test_unknown_fill_class_fails_before_any_overlay(legend):
     with pytest.raises(WerklandInputError, match="fill_class"):
         resolve_overlaps(features, legend, shapely.box(0, 0, 10, 10), "no_such_class")
 
+
+
+def test_prepared_region_selects_the_same_features_and_parts(tmp_path):
+    # the stage tests every feature against a prepared region: same selection as the plain test
+    from werkland.landcover.overlay import _prepared
+
+    gen = _synthetic_module().make_region(tmp_path / "gen", size_km=2.0, n_polygons=400, seed=11)
+    feats = gpd.read_file(gen["landcover"])
+    parks = gpd.read_file(gen["parks"])
+    region = parks.geometry.iloc[0].buffer(40)
+    probe = _prepared(region)
+    assert shapely.is_prepared(probe) and not shapely.is_prepared(region)
+    assert shapely.equals_exact(probe, region, tolerance=0)
+    plain = shapely.intersects(feats.geometry.values, region)
+    assert 0 < plain.sum() < len(feats)
+    np.testing.assert_array_equal(shapely.intersects(feats.geometry.values, probe), plain)
+    # polygon_parts keeps the polygons with area, in order, as the per-part loop did
+    geom = shapely.union_all(feats.geometry.values[plain][:50], grid_size=GRID_SIZE_M)
+    mixed = shapely.GeometryCollection([geom, shapely.LineString([(0, 0), (1, 1)]), shapely.Polygon()])
+    for g in (geom, mixed, shapely.Polygon()):
+        old = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) == 3 and p.area > 0]
+        assert shapely.to_wkb(polygon_parts(g)).tolist() == shapely.to_wkb(old).tolist()

@@ -64,7 +64,8 @@ def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
 
 def polygon_parts(geom: shapely.Geometry) -> list[shapely.Geometry]:
     """The polygons (with area) of a polygonal geometry."""
-    return [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) == 3 and p.area > 0]
+    parts = shapely.get_parts(geom)
+    return list(parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)])
 
 
 def invalid_reason(geom: shapely.Geometry | None) -> str:

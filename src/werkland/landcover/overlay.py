@@ -45,6 +45,18 @@ def _dissolve_clip(geoms: np.ndarray, area: shapely.Geometry) -> shapely.Geometr
     return polygonal(shapely.intersection(geom, area, grid_size=GRID_SIZE_M))
 
 
+def _prepared(geom: shapely.Geometry) -> shapely.Geometry:
+    """``geom`` prepared for many predicate tests (a prepared copy when it is not prepared yet).
+
+    Prepared predicates give the same answers as plain ones; they index the segments once.
+    """
+    if shapely.is_prepared(geom):
+        return geom
+    copy = shapely.from_wkb(shapely.to_wkb(geom))
+    shapely.prepare(copy)
+    return copy
+
+
 def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely.Geometry,
                      fill_class: str | None = None, *, under: gpd.GeoDataFrame | None = None,
                      threads: int = OVERLAY_THREADS) -> gpd.GeoDataFrame:
@@ -86,8 +98,9 @@ def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely
     covered: shapely.Geometry = shapely.Polygon()
     area = polygonal(region)
     groups: list[tuple[tuple[str, str, str | None], np.ndarray]] = []
+    probe = _prepared(region)
     for layer in [features] + ([under] if under is not None else []):
-        feats = layer[shapely.intersects(layer.geometry.values, region)] if len(layer) else layer
+        feats = layer[shapely.intersects(layer.geometry.values, probe)] if len(layer) else layer
         groups.extend((key, grp.geometry.values) for key, grp in _groups(feats, prio))
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         # submitted in priority order: the chain below takes each group as soon as it is ready

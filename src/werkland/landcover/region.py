@@ -272,9 +272,8 @@ def _features(polygons: list[gpd.GeoDataFrame], crs: CRS) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.concat(polygons, ignore_index=True), geometry="geometry", crs=crs)
 
 
-def _check_data_in_region(features: gpd.GeoDataFrame, sources: _Sources, params: LandcoverParams,
-                          frame: _Frame, region: shapely.Geometry) -> None:
-    if sources.background is not None or (len(features) and features.geometry.intersects(region).any()):
+def _check_data_in_region(in_region: np.ndarray, sources: _Sources, params: LandcoverParams, frame: _Frame) -> None:
+    if sources.background is not None or in_region.any():
         return
     files = ", ".join(s.path for s in params.sources)
     where = {"config: clip_lonlat": "the clip box (config: clip_lonlat)", "": "the region"}.get(
@@ -325,16 +324,18 @@ def build_region(params: LandcoverParams, legend: Legend) -> RegionLandcover:
     _read_osm_sources(params, legend, frame, counts, sources)
     parks = _parks(params.parks, frame, sources)
     region_geom = _region_geometry(parks, frame, params.context_buffer_m)
+    shapely.prepare(region_geom)  # every feature is tested against it (same answers, indexed)
     grid = Grid.from_bounds(region_geom.bounds, params.resolution_m, frame.crs)
     _read_around_region(params, legend, frame.crs, region_geom, grid, counts, sources)
     features = _features(sources.polygons, frame.crs)
-    _check_data_in_region(features, sources, params, frame, region_geom)
+    in_region = shapely.intersects(features.geometry.values, region_geom) if len(features) else np.zeros(0, bool)
+    _check_data_in_region(in_region, sources, params, frame)
     under = None
     if sources.background is not None:
         assert sources.owner is not None
         under = polygonize_classes(sources.background, sources.owner, grid, legend, sources.raster_files)
     log.info("resolving overlaps of %d features by priority", len(features))
-    inside = features[shapely.intersects(features.geometry.values, region_geom)]
+    inside = features[in_region]
     # the class raster is burnt from the features (not from the polygons): on its own thread while
     # the overlay runs
     with ThreadPoolExecutor(max_workers=1) as pool:
