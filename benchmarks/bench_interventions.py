@@ -93,14 +93,17 @@ def run(paths: RegionPaths, label: str, target_s: float, cfg: dict[str, Any]) ->
                                             catalogue_yaml=ROOT / cfg["interventions"]["catalogue"])
     inputs = replace(inputs, barriers_all=paths.barriers_all if paths.barriers_all.exists() else None,
                      out_candidates_gpkg=out / "candidates.gpkg", out_portfolio_csv=out / "portfolio.csv",
-                     out_park_totals_csv=out / "park_totals.csv")
+                     out_park_totals_csv=out / "park_totals.csv",
+                     out_after_habitat={g: out / "after" / f"habitat_{g}.tif" for g in params.guilds},
+                     out_after_summary_csv=out / "after" / "summary.csv")
     t0 = time.perf_counter()
     s = run_interventions(inputs, params)
     wall = time.perf_counter() - t0
     t = s["timing_s"]
     print(f"\n{label}: {s['n_candidates']} candidates, {s['n_selected']} selected for {s['cost_selected_eur']:,.0f} EUR")
     print(f"  baseline {t['baseline']:.1f} s, candidates {t['candidates']:.1f} s, first evaluation {t['evaluation']:.1f} s "
-          f"({s['candidates_per_s']:.1f} candidates/s), selection {t['selection']:.1f} s, whole stage {wall:.1f} s")
+          f"({s['candidates_per_s']:.1f} candidates/s), selection {t['selection']:.1f} s, outputs and after-state "
+          f"{t['outputs']:.1f} s, whole stage {wall:.1f} s")
     scoring = t["evaluation"] + t["selection"]
     print(f"  scoring with marginal gains (first evaluation + budgeted selection): {scoring:.1f} s "
           f"(target < {target_s:.0f} s: {'OK' if scoring < target_s else 'MISSED'}); evaluations {s['evaluations']}")

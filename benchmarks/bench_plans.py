@@ -7,8 +7,13 @@ candidates plus the plan's measures, attainment and swaps -- in at most 2 minute
 Run: ``.venv/bin/python benchmarks/bench_plans.py [--size-km 20] [--measures 200] [--candidates 1000]``
 (``--size-km 10``: the 1 M-cell region). The region comes from ``benchmarks/bench_foundation.py``
 (written to ``benchmarks/out/plans-<size>km/foundation-generated``); its connectivity and climate
-outputs are computed once, untimed. The plan is ``--measures`` generated candidates spread over
-types and parks (``cap_candidates``), written as a GeoPackage of their footprints.
+outputs and the interventions stage (whose ``candidates.gpkg`` holds the candidates' standalone
+gains) are computed once, untimed. The plan is ``--measures`` generated candidates spread over
+types and parks, written as a GeoPackage of their footprints: ``--plan random`` (default) a seeded
+random sample of the candidates, so typical sizes; ``--plan largest`` the largest of every type and
+park first (``cap_candidates``), an extreme plan whose cost buys most of the candidates.
+``--optimum marginal`` times the stage's lazy greedy on marginal gains instead of the default
+standalone optimiser (``interventions.plan_optimum``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -30,7 +36,7 @@ from bench_interventions import GUILDS_TABLE, LEGEND, ROOT, load_config  # noqa:
 
 from werkland.climate import run_climate  # noqa: E402
 from werkland.connectivity import run_connectivity  # noqa: E402
-from werkland.interventions import InterventionInputs, cap_candidates  # noqa: E402
+from werkland.interventions import InterventionInputs, cap_candidates, run_interventions  # noqa: E402
 from werkland.interventions.engine import build_engine, candidate_pool  # noqa: E402
 from werkland.interventions.outputs import footprint_polygon  # noqa: E402
 from werkland.interventions.plans import PlanInputs, run_plan  # noqa: E402
@@ -74,8 +80,9 @@ def engine_inputs(paths: RegionPaths, guilds: tuple[str, ...], cfg: dict) -> Int
         habitat={g: paths.habitat(g) for g in guilds}, resistance={g: paths.resistance(g) for g in guilds},
         patches={g: paths.patches_tif(g) for g in guilds}, links={g: paths.links(g) for g in guilds},
         barriers_all=None, climate_summary=paths.climate_summary, legend_yaml=LEGEND, guilds_yaml=GUILDS_TABLE,
-        catalogue_yaml=ROOT / cfg["interventions"]["catalogue"], out_candidates_gpkg="", out_portfolio_csv="",
-        out_park_totals_csv="",
+        catalogue_yaml=ROOT / cfg["interventions"]["catalogue"],
+        out_candidates_gpkg=paths.candidates, out_portfolio_csv=paths.portfolio,
+        out_park_totals_csv=paths.park_totals,
     )
 
 
@@ -84,27 +91,45 @@ def main() -> None:
     ap.add_argument("--size-km", type=float, default=20.0)
     ap.add_argument("--measures", type=int, default=200)
     ap.add_argument("--candidates", type=int, default=1000)
+    ap.add_argument("--optimum", choices=("standalone", "marginal"), default="standalone")
+    ap.add_argument("--plan", choices=("random", "largest"), default="random",
+                    help="the plan's measures: a seeded random sample of the candidates (typical sizes) or the "
+                         "largest of every type and park first (an extreme plan whose cost buys most candidates)")
+    ap.add_argument("--setup-only", action="store_true", help="prepare the region, stage and plan; time nothing")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(n_workers=2, max_candidates=a.candidates, max_candidates_per_type_park=200)
     paths = prepare(a.size_km, cfg)
+    cfg["interventions"]["plan_optimum"] = a.optimum
     params = InterventionParams.from_config(cfg, guilds=load_guilds(GUILDS_TABLE, load_legend(LEGEND)), n_workers=2)
     inputs = engine_inputs(paths, params.guilds, cfg)
-    plan_path = paths.dir / "plans" / f"bench_{a.measures}.gpkg"
+    if not paths.candidates.exists():  # the interventions stage (untimed): the candidates' standalone gains
+        paths.candidates.parent.mkdir(exist_ok=True)
+        t = time.perf_counter()
+        run_interventions(inputs, params)
+        print(f"interventions stage (setup, untimed): {time.perf_counter() - t:.1f} s")
+    plan_path = paths.dir / "plans" / f"bench_{a.measures}{'' if a.plan == 'largest' else '_random'}.gpkg"
     if not plan_path.exists():  # the plan: generated candidates spread over types and parks (untimed)
         eng = build_engine(inputs, params)
         pool = candidate_pool(eng, params, inputs.user_candidates)
-        picked = cap_candidates(pool, a.measures)
+        if a.plan == "largest":
+            picked = cap_candidates(pool, a.measures)
+        else:
+            rng = np.random.default_rng(11)
+            picked = [pool[i] for i in sorted(rng.choice(len(pool), size=min(a.measures, len(pool)), replace=False))]
         plan_path.parent.mkdir(exist_ok=True)
         gpd.GeoDataFrame(
             {"measure_id": [f"b{k + 1}" for k in range(len(picked))], "type": [c.type for c in picked]},
             geometry=[footprint_polygon(c.cells, eng.region.grid) for c in picked], crs=eng.region.grid.crs.to_wkt(),
         ).to_file(plan_path, engine="pyogrio")
         del eng
+    if a.setup_only:
+        return
     out = paths.dir / "plans"
     t0 = time.perf_counter()
     c0 = time.process_time()
-    s = run_plan(PlanInputs(inputs, "bench", plan_path, out / "bench.gpkg", out / "bench.csv"), params)
+    s = run_plan(PlanInputs(inputs, "bench", plan_path, out / "bench.gpkg", out / "bench.csv", paths.candidates),
+                 params)
     wall = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() - c0 + ru.ru_utime + ru.ru_stime  # evaluation workers are children
@@ -113,6 +138,7 @@ def main() -> None:
 
     with rasterio.open(paths.landcover_tif) as ds:
         cells = ds.width * ds.height / 1e6
+    print(f"optimum: {a.optimum}; timing {s['timing_s']}")
     print(f"{cells:.2f} M cells, plan of {int(s['n_measures'])} measures ({s['cost_eur']:,.0f} EUR), "
           f"{a.candidates} candidates at most")
     print(f"  score {s['score']:.4f}, optimum {s['optimum_score']:.4f} ({int(s['optimum_n_measures'])} measures), "

@@ -12,5 +12,5 @@ from werkland.runner import run_step
 params = InterventionParams.from_dict(snakemake.params.p)
 inp, out = snakemake.input, snakemake.output
 engine = InterventionInputs.from_rule(inp, params.guilds, params.climate.storm_names)
-inputs = PlanInputs(engine, snakemake.wildcards.plan, inp.plan, out.gpkg, out.csv)
+inputs = PlanInputs(engine, snakemake.wildcards.plan, inp.plan, out.gpkg, out.csv, inp.candidates)
 run_step(snakemake.log[0], run_plan, inputs, params)

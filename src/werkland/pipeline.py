@@ -32,7 +32,6 @@ from werkland.connectivity import run_connectivity
 from werkland.currents import CurrentsFiles, run_currents
 from werkland.habitat import run_habitat
 from werkland.interventions import InterventionInputs, run_interventions
-from werkland.interventions.after import AfterInputs, run_interventions_after
 from werkland.interventions.plans import PlanInputs, run_plan
 from werkland.landcover import run_landcover
 from werkland.layout import STAGES, RegionPaths
@@ -208,13 +207,11 @@ def _interventions_and_report(clock: _StageClock, paths: RegionPaths, settings: 
         user_candidates=config["interventions"]["user_candidates"] or None,
         storms=[s["name"] for s in config["climate"]["storms"]])
     iparams = InterventionParams.from_config(config, guilds=table, n_workers=threads)
-    clock("interventions", run_interventions, inputs, iparams)
-    clock("interventions_after", run_interventions_after,
-          AfterInputs(inputs, paths.candidates, paths.portfolio, {g: paths.after_habitat(g) for g in guilds},
-                      paths.after_summary), iparams)
+    clock("interventions", run_interventions, inputs, iparams)  # writes interventions/after/ too
     for name, plan in (settings.get("plans") or {}).items():
-        clock(f"plans_{name}", run_plan, PlanInputs(inputs, name, plan, paths.plan_gpkg(name), paths.plan_csv(name)),
+        clock(f"plans_{name}", run_plan, PlanInputs(inputs, name, plan, paths.plan_gpkg(name), paths.plan_csv(name),
+                                                      paths.candidates),
               iparams)
     sources = region_source_files(settings, paths.region, config["interventions"]["catalogue"])
     clock("report", build_region_report, paths, config["legend"], config["guilds_table"],
-          ReportParams.from_config(config), extra_inputs=sources)
+          ReportParams.from_config(config), extra_inputs=sources, workers=max(1, int(threads)))

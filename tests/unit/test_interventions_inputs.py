@@ -40,6 +40,7 @@ def test_from_rule_equals_from_layout(tmp_path: Path) -> None:
     got = InterventionInputs.from_rule(
         _rule_inputs(paths, user=["user.gpkg"]), GUILDS, STORMS, out_candidates_gpkg=paths.candidates,
         out_portfolio_csv=str(paths.portfolio), out_park_totals_csv=paths.park_totals,
+        out_after_habitat=[str(paths.after_habitat(g)) for g in GUILDS], out_after_summary_csv=str(paths.after_summary),
     )
     want = InterventionInputs.from_layout(
         paths, GUILDS, legend_yaml="config/legend.yaml", guilds_yaml="config/guilds.yaml",
@@ -55,6 +56,7 @@ def test_from_rule_without_outputs_user_layer_or_hydrology(tmp_path: Path) -> No
     assert got.user_candidates is None
     assert (got.soil_group, got.ghg, got.infiltration, got.flow_accumulation, got.ponding) == (None, None, None, None, {})
     assert got.out_candidates_gpkg == Path("") and got.out_park_totals_csv == Path("")
+    assert got.out_after_summary_csv is None and got.out_after_habitat == {}  # the after-state is not written
 
 
 def test_from_rule_guild_count_mismatch(tmp_path: Path) -> None:

@@ -71,9 +71,15 @@ def _plan_file(path: Path, rows: list[dict], crs=CRS28992) -> Path:
 
 
 def _score(tmp_path: Path, paths: RegionPaths, plan: Path, name: str = "p", **params):
+    """Score ``plan``: the interventions stage first (its candidates.gpkg feeds the optimiser)."""
     out = tmp_path / "plans"
-    inputs = PlanInputs(_inputs(paths, tmp_path / "unused"), name, plan, out / f"{name}.gpkg", out / f"{name}.csv")
-    s = run_plan(inputs, _params(**params))
+    p = _params(**params)
+    stage = _inputs(paths, tmp_path / "stage")
+    if not stage.out_candidates_gpkg.exists():
+        run_interventions(stage, p)
+    inputs = PlanInputs(_inputs(paths, tmp_path / "unused"), name, plan, out / f"{name}.gpkg", out / f"{name}.csv",
+                        stage.out_candidates_gpkg)
+    s = run_plan(inputs, p)
     csv = pd.read_csv(inputs.out_csv)
     measures = gpd.read_file(inputs.out_gpkg, layer="measures")
     optimum = gpd.read_file(inputs.out_gpkg, layer="optimum")
@@ -147,7 +153,9 @@ def test_plan_equal_to_the_optimal_portfolio_scores_100(tmp_path, region):
     assert r["attainment_pct"] == pytest.approx(100.0, abs=1e-9)
     assert r["score"] == pytest.approx(r["optimum_score"], rel=1e-12)
     assert r["n_swapped_out"] == 0 and r["n_swapped_in"] == 0 and m2["in_optimum"].all()
-    assert r["score"] == pytest.approx(csv1.iloc[0]["optimum_score"], rel=1e-12)
+    # the same set: scored one commit after another as the plan, per batch as the optimum of the first
+    # plan (equal up to the graph update's PC tolerance, interventions.pc_tolerance = 1e-6)
+    assert r["score"] == pytest.approx(csv1.iloc[0]["optimum_score"], rel=1e-6)
     # the first plan: its swapped-out measures name what replaces them
     r1 = csv1.iloc[0]
     assert r1["attainment_pct"] <= 100.0
@@ -229,23 +237,45 @@ def test_geojson_plan_in_another_crs_is_reprojected(tmp_path, region):
 # --------------------------------------------------------------------------------------------
 
 
+def _with_after(inputs: InterventionInputs, out: Path) -> InterventionInputs:
+    """``inputs`` with the after-state outputs in ``out/after``."""
+    return replace(inputs, out_after_habitat={g: out / "after" / f"habitat_{g}.tif" for g in ANALYSED},
+                   out_after_summary_csv=out / "after" / "summary.csv")
+
+
+def _recompute_after(tmp_path: Path, inputs: InterventionInputs, out: Path, params) -> AfterInputs:
+    """The after-state recomputed by a fresh engine replaying the portfolio the stage wrote."""
+    d = tmp_path / "replayed"
+    ai = AfterInputs(inputs, out / "candidates.gpkg", out / "portfolio.csv",
+                     {g: d / f"habitat_{g}.tif" for g in ANALYSED}, d / "summary.csv")
+    run_interventions_after(ai, params)
+    return ai
+
+
+def _assert_same_after(inputs: InterventionInputs, ai: AfterInputs) -> None:
+    """The after-state the stage wrote equals the replayed one: same summary file, same rasters."""
+    assert inputs.out_after_summary_csv.read_bytes() == ai.out_summary_csv.read_bytes()
+    for g in ANALYSED:
+        a, grid_a, nd_a = read_raster(inputs.out_after_habitat[g])
+        b, grid_b, nd_b = read_raster(ai.out_habitat[g])
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype and grid_a == grid_b and nd_a == nd_b
+
+
 def test_after_state_equals_a_recomputation_from_scratch(tmp_path, region):
-    """The portfolio of the interventions stage, replayed: the after habitat rasters, ECA, heat and
-    runoff of after/summary.csv equal the final state recomputed from scratch (habitat rasters
-    changed cell by cell, patches, links and ECA rebuilt, urban cooling and runoff re-run on the
-    changed land cover), and the gains the engine reported in portfolio.csv."""
+    """The after-state the interventions stage writes from its final engine state equals (1) a fresh
+    engine replaying its portfolio (identical files) and (2) the final state recomputed from scratch:
+    habitat rasters changed cell by cell, patches, links and ECA rebuilt, urban cooling and runoff
+    re-run on the changed land cover, and the gains the engine reported in portfolio.csv."""
     paths, grid, lc = region
     params = _params(budget_eur=150_000)
     out = tmp_path / "int"
-    inputs = _inputs(paths, out)
+    inputs = _with_after(_inputs(paths, out), out)
     run_interventions(inputs, params)
     port = pd.read_csv(out / "portfolio.csv")
     assert len(port) >= 2
-    after_dir = tmp_path / "after"
-    ai = AfterInputs(inputs, out / "candidates.gpkg", out / "portfolio.csv",
-                     {g: after_dir / f"habitat_{g}.tif" for g in ANALYSED}, after_dir / "summary.csv")
-    run_interventions_after(ai, params)
-    summ = pd.read_csv(ai.out_summary_csv, dtype={"park_id": str})
+    _assert_same_after(inputs, _recompute_after(tmp_path, inputs, out, params))
+    summ = pd.read_csv(inputs.out_after_summary_csv, dtype={"park_id": str})
     reg = summ[summ["park_id"] == REGION_ROW].set_index("guild")
     # --- from scratch: a fresh engine only for its lookup tables and the candidates' footprints
     eng = build_engine(inputs, params)
@@ -265,7 +295,7 @@ def test_after_state_equals_a_recomputation_from_scratch(tmp_path, region):
             suit[g].ravel()[cells], res[g].ravel()[cells] = per_guild[g]
     last = port.iloc[-1]
     for g in ANALYSED:
-        written, _, _ = read_raster(ai.out_habitat[g])
+        written, _, _ = read_raster(inputs.out_after_habitat[g])
         base, _, _ = read_raster(paths.habitat(g))
         valid = lc != 0
         np.testing.assert_array_equal(written[valid], suit[g][valid])
@@ -303,22 +333,55 @@ def test_after_state_equals_a_recomputation_from_scratch(tmp_path, region):
     assert park["n_measures"] == len(port) and park["cost_eur"] == pytest.approx(port["cost_eur"].sum())
 
 
+def test_after_state_when_the_portfolio_is_not_what_was_committed(tmp_path, region, monkeypatch):
+    """When the portfolio differs from the measures the selection committed (the best single measure
+    replacing the greedy portfolio), the stage replays the portfolio on a fresh engine: the files
+    equal the from-scratch replay of the portfolio (not the greedy state)."""
+    import werkland.interventions.stage as stage
+
+    real = stage.select_portfolio
+    seen = {}
+
+    def best_single(*args, **kwargs):
+        picks, pick_vec = real(*args, **kwargs)
+        seen["committed"] = list(kwargs["committed"])
+        b = picks[-1]  # the greedy picks are all committed, the "portfolio" is one of them
+        return [b], {b: pick_vec[b]}
+
+    monkeypatch.setattr(stage, "select_portfolio", best_single)
+    paths, _, _ = region
+    params = _params(budget_eur=150_000)
+    out = tmp_path / "int"
+    inputs = _with_after(_inputs(paths, out), out)
+    run_interventions(inputs, params)
+    assert len(seen["committed"]) >= 2 and len(pd.read_csv(out / "portfolio.csv")) == 1
+    _assert_same_after(inputs, _recompute_after(tmp_path, inputs, out, params))
+    s = pd.read_csv(inputs.out_after_summary_csv)
+    assert (s["n_measures"][s["park_id"] == REGION_ROW] == 1).all()
+
+
 def test_after_state_of_an_empty_portfolio_equals_before(tmp_path, region):
     paths, _, _ = region
     params = _params(budget_eur=1.0)
     out = tmp_path / "int"
-    inputs = _inputs(paths, out)
+    inputs = _with_after(_inputs(paths, out), out)
     run_interventions(inputs, params)
-    ai = AfterInputs(replace(inputs), out / "candidates.gpkg", out / "portfolio.csv",
-                     {g: tmp_path / f"h_{g}.tif" for g in ANALYSED}, tmp_path / "summary.csv")
-    run_interventions_after(ai, params)
-    s = pd.read_csv(ai.out_summary_csv)
+    _assert_same_after(inputs, _recompute_after(tmp_path, inputs, out, params))
+    s = pd.read_csv(inputs.out_after_summary_csv)
     for a, b in (("habitat_ha_before", "habitat_ha_after"), ("runoff_m3_before", "runoff_m3_after"),
                  ("hm_mean_before", "hm_mean_after")):
         np.testing.assert_array_equal(s[a].to_numpy(), s[b].to_numpy())
     assert (s["n_measures"] == 0).all() and (s["d_hm"] == 0).all()
     for g in ANALYSED:
-        np.testing.assert_array_equal(read_raster(ai.out_habitat[g])[0], read_raster(paths.habitat(g))[0])
+        np.testing.assert_array_equal(read_raster(inputs.out_after_habitat[g])[0], read_raster(paths.habitat(g))[0])
+
+
+def test_after_outputs_must_match_the_analysed_guilds(tmp_path, region):
+    paths, _, _ = region
+    out = tmp_path / "int"
+    inputs = replace(_with_after(_inputs(paths, out), out), out_after_habitat={ANALYSED[0]: out / "h.tif"})
+    with pytest.raises(WerklandInputError, match="after habitat outputs"):
+        run_interventions(inputs, _params())
 
 
 @pytest.mark.parametrize("lang", ["en", "nl"])

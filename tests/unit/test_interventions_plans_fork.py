@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from werkland.interventions import run_interventions
 from werkland.interventions.plans import PlanInputs, run_plan
 
 from .test_interventions import LEGEND, _box_cells, _params, make_region
@@ -22,18 +23,22 @@ def region(tmp_path_factory):
     return make_region(tmp_path_factory.mktemp("plans_fork"), load_legend(LEGEND))
 
 
-def test_forked_joint_evaluation_equals_in_process(tmp_path, region):
+@pytest.mark.parametrize("mode", ["standalone", "marginal"])
+def test_forked_joint_evaluation_equals_in_process(tmp_path, region, mode):
     paths, grid, _ = region
     h = grid.height
     plan = _plan_file(tmp_path / "two.gpkg", [
         {"type": "depaving", "geometry": _box_cells(35, 55, 35, 50, h)},
         {"type": "depaving", "geometry": _box_cells(35, 55, 40, 55, h)},
     ])
+    stage = _inputs(paths, tmp_path / "stage")
+    run_interventions(stage, _params())
     out = {}
     for nw in (1, 2):
         d = tmp_path / f"w{nw}"
-        inputs = PlanInputs(_inputs(paths, d / "unused"), "p", plan, d / "p.gpkg", d / "p.csv")
-        run_plan(inputs, replace(_params(), n_workers=nw))
+        inputs = PlanInputs(_inputs(paths, d / "unused"), "p", plan, d / "p.gpkg", d / "p.csv",
+                            stage.out_candidates_gpkg)
+        run_plan(inputs, replace(_params(plan_optimum=mode), n_workers=nw))
         out[nw] = (pd.read_csv(inputs.out_csv), gpd.read_file(inputs.out_gpkg, layer="measures"),
                    gpd.read_file(inputs.out_gpkg, layer="optimum"))
     for a, b in zip(out[1], out[2], strict=True):

@@ -131,7 +131,7 @@ def test_without_after_summary_the_section_and_summary_say_why(tmp_path):
         sec = build(data)
         assert sec.html == "" and sec.figures == ()
         assert "synth/interventions/after/summary.csv" in sec.reason and word in sec.reason
-        assert "interventions_after" in sec.reason
+        assert '<code translate="no">interventions</code>)' in sec.reason
         rows = region_summary(data)["before_after"]
         assert rows["rows"] == [] and rows["reason"] == sec.reason
     html = _build(tmp_path, "synth", qml_styles=False) and (tmp_path / "synth" / "report" / "index.html").read_text()

@@ -193,8 +193,8 @@ def region_plan_names(region):
 
 
 def intervention_engine_inputs(wildcards):
-    """The interventions rule's named inputs for a region: the interventions_after and plans rules
-    replay the same engine on the same files."""
+    """The interventions rule's named inputs for a region: the plans rule replays the same engine
+    on the same files."""
 
     def resolve(value):
         if callable(value):

@@ -1,4 +1,5 @@
-# Interventions: generate green and blue measures, score their combined gain, select under a budget.
+# Interventions: generate green and blue measures, score their combined gain, select under a budget;
+# the region after the selected portfolio (interventions/after/) from the selection's final state.
 
 
 rule interventions:
@@ -25,6 +26,10 @@ rule interventions:
         candidates=LAYOUT.candidates.as_posix(),
         portfolio=LAYOUT.portfolio.as_posix(),
         park_totals=LAYOUT.park_totals.as_posix(),
+        after_habitat=expand(
+            LAYOUT.after_habitat("{guild}").as_posix(), guild=GUILDS, allow_missing=True
+        ),
+        after_summary=LAYOUT.after_summary.as_posix(),
     log:
         "results/logs/interventions/{region}.log",
     benchmark:
@@ -43,40 +48,13 @@ rule interventions:
         "../../scripts/interventions.py"
 
 
-# The region after the selected portfolio: habitat per guild, ECA, heat and runoff before and after,
-# from the same engine (the portfolio replayed on the interventions stage's inputs).
-rule interventions_after:
-    input:
-        unpack(intervention_engine_inputs),
-        candidates=LAYOUT.candidates.as_posix(),
-        portfolio=LAYOUT.portfolio.as_posix(),
-    output:
-        habitat=expand(LAYOUT.after_habitat("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
-        summary=LAYOUT.after_summary.as_posix(),
-    log:
-        "results/logs/interventions_after/{region}.log",
-    benchmark:
-        "results/benchmarks/interventions_after/{region}.tsv"
-    group:
-        "region_{region}"
-    conda:
-        "../envs/werkland.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        p=intervention_params,
-    script:
-        "../../scripts/interventions_after.py"
-
-
 # A user plan (regions.<id>.plans.<plan>) scored with the same engine: per-measure and joint gains,
 # the optimal portfolio at the plan's cost, attainment and the measures the optimiser would swap.
 rule plans:
     input:
         unpack(intervention_engine_inputs),
         plan=plan_file,
+        candidates=LAYOUT.candidates.as_posix(),
     output:
         gpkg=LAYOUT.plan_gpkg("{plan}").as_posix(),
         csv=LAYOUT.plan_csv("{plan}").as_posix(),

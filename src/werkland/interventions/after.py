@@ -8,15 +8,18 @@ update, so the sum of the marginal gains is the joint gain of the set), and :fun
 reads the state: per park and guild the quality-weighted habitat area, the guild's ECA, heat
 mitigation, served workplaces, design-storm runoff and storage.
 
-:func:`run_interventions_after` replays the selected portfolio (``interventions/portfolio.csv``, the
-footprints of ``interventions/candidates.gpkg``) and writes ``interventions/after/habitat_{guild}.tif``
-and ``interventions/after/summary.csv``.
+The interventions stage writes ``interventions/after/habitat_{guild}.tif`` and
+``interventions/after/summary.csv`` from its own engine, in which the selection committed the
+portfolio pick by pick (:func:`write_after_state`). :func:`run_interventions_after` recomputes the
+same files from scratch: a fresh engine replays the selected portfolio (``interventions/portfolio.csv``,
+the footprints of ``interventions/candidates.gpkg``); the two give identical values (tested).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from werkland._errors import WerklandInputError
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.engine import Engine, build_engine
 from werkland.interventions.evaluate import Evaluator
+from werkland.interventions.guild_graph import BioDelta
 from werkland.interventions.inputs import InterventionInputs, as_paths, read_layer
 from werkland.interventions.select import Scorer
 from werkland.params import InterventionParams
@@ -68,15 +72,107 @@ class Replay:
 
 def replay(ev: Evaluator, scorer: Scorer, cands: Sequence[Candidate]) -> Replay:
     """Commit ``cands`` in order to ``ev``; their marginal gains and the joint gain."""
-    vecs = []
+    return replay_of(scorer, [scorer.vector(ev.evaluate(c, commit=True)) for c in cands])
+
+
+def joint_batches(cands: Sequence[Candidate]) -> list[list[int]]:
+    """Group ``cands`` into batches of one park whose footprints do not overlap, for the graphs' update.
+
+    First fit in order: a measure joins the first batch of its park that it does not overlap and that
+    comes after every batch holding a measure it overlaps (so overlapping measures keep their order);
+    otherwise it opens a new batch. Measures outside every park are batches of their own.
+    """
+    batches: list[list[int]] = []
+    parks: list[str] = []
+    cells_of: list[set[int]] = []
+    for i, c in enumerate(cands):
+        cells = set(np.asarray(c.cells, np.int64).tolist())
+        lo = 0
+        for b in range(len(batches) - 1, -1, -1):
+            if not cells_of[b].isdisjoint(cells):
+                lo = b + 1
+                break
+        target = None
+        if c.park_id:
+            for b in range(lo, len(batches)):
+                if parks[b] == c.park_id and cells_of[b].isdisjoint(cells):
+                    target = b
+                    break
+        if target is None:
+            batches.append([i])
+            parks.append(c.park_id)
+            cells_of.append(cells)
+        else:
+            batches[target].append(i)
+            cells_of[target].update(cells)
+    return batches
+
+
+def batched_joint_total(ev: Evaluator, scorer: Scorer, cands: Sequence[Candidate]) -> np.ndarray:
+    """The joint gain of ``cands`` committed to ``ev`` in their order, the guild graphs updated per batch.
+
+    The heat and water part of every measure is evaluated and committed one after the other in the
+    order of ``cands``, exactly as :func:`replay` does (it does not depend on the graphs). The guild
+    graphs then take the measures in :func:`joint_batches`: per batch one exact local update with the
+    batch's footprints and new values, instead of one per measure. A measure's new graph values
+    depend only on its type and on the earlier measures that overlap it, which the batches keep
+    before it, so the final graphs are those of :func:`replay`; the total equals its total up to
+    the PC tolerance of the graph update (``pc_tolerance``) and float rounding, with far fewer
+    searches (a batch's affected patches are searched once, not once per measure).
+    """
+    def climate() -> np.ndarray:
+        t = np.zeros(scorer.size)
+        for c in cands:
+            t = t + scorer.vector(ev.evaluate(c, commit=True, graphs=False))
+        return t
+
+    # the heat and water part (land cover codes, cooling and storage state) on a thread beside the
+    # graphs' updates (guild graph state): they share no state
+    with ThreadPoolExecutor(1) as side:
+        heat_water = side.submit(climate)
+        bio = _batched_graph_total(ev, scorer, cands)
+        return heat_water.result() + bio
+
+
+def _batched_graph_total(ev: Evaluator, scorer: Scorer, cands: Sequence[Candidate]) -> np.ndarray:
+    """The guild graphs' part of :func:`batched_joint_total` (ECA and quality per guild)."""
     tot = np.zeros(scorer.size)
-    for c in cands:
-        g = ev.evaluate(c, commit=True)
-        v = scorer.vector(g)
-        vecs.append(v)
+    ng = len(scorer.guilds)
+    for batch in joint_batches(cands):
+        parts = [cands[i] for i in batch if cands[i].cells.size]
+        if not parts:
+            continue
+        cells = np.concatenate([np.asarray(c.cells, np.int64) for c in parts])
+        new = [ev.new_values(ev.catalogue.get(c.type), c.cells)[1] for c in parts]
+
+        def update(g: str, cells: np.ndarray = cells, new: list[Any] = new) -> BioDelta:
+            return ev.graphs[g].evaluate(cells, np.concatenate([nv[g][0] for nv in new]),
+                                         np.concatenate([nv[g][1] for nv in new]), commit=True)
+
+        names = list(ev.graphs)
+        if ev.guild_threads > 1 and len(names) > 1:  # independent graphs (own search arrays)
+            with ThreadPoolExecutor(min(ev.guild_threads, len(names))) as pool:
+                deltas = list(pool.map(update, names))
+        else:
+            deltas = [update(g) for g in names]
+        for g, d in zip(names, deltas, strict=True):
+            if g in scorer.guilds:
+                k = scorer.guilds.index(g)
+                tot[k] += d.d_eca_ha
+                tot[ng + k] += d.d_quality_ha
+    return tot
+
+
+def replay_of(scorer: Scorer, vectors: Sequence[np.ndarray]) -> Replay:
+    """The :class:`Replay` of commits whose marginal gains vectors were ``vectors`` (in commit order).
+
+    The joint gain is summed in commit order, as :func:`replay` sums it.
+    """
+    tot = np.zeros(scorer.size)
+    for v in vectors:
         tot = tot + v
     ng = len(scorer.guilds)
-    return Replay(vecs, tot, tot[2 * ng + 2:].copy())
+    return Replay(list(vectors), tot, tot[2 * ng + 2:].copy())
 
 
 @dataclass
@@ -260,9 +356,11 @@ def portfolio_candidates(candidates_gpkg: Path, portfolio_csv: Path, engine: Eng
 
 
 def run_interventions_after(inputs: AfterInputs, params: InterventionParams) -> dict[str, Any]:
-    """Replay the selected portfolio and write the region after it.
+    """Recompute the region after the selected portfolio from scratch and write it.
 
-    Writes per analysed guild ``out_habitat[guild]`` (float32 suitability after the measures, the
+    A fresh engine replays the portfolio read back from the interventions stage's outputs; the
+    files equal those the stage writes from its own engine (:func:`write_after_state`). Writes per
+    analysed guild ``out_habitat[guild]`` (float32 suitability after the measures, the
     baseline habitat raster's grid and nodata) and ``out_summary_csv`` (:func:`state_table`).
 
     Returns
@@ -270,33 +368,80 @@ def run_interventions_after(inputs: AfterInputs, params: InterventionParams) -> 
     dict
         ECA before/after per guild, the portfolio's size and cost, the joint score.
     """
-    missing = sorted(set(params.guilds) ^ set(inputs.out_habitat))
-    if missing:
-        raise WerklandInputError(f"after habitat outputs do not match the analysed guilds ({missing})",
-                                 path="interventions after outputs", fix="give one file per analysed guild")
+    check_after_outputs(params.guilds, inputs.out_habitat)
     eng = build_engine(inputs.engine, params)
     cands = portfolio_candidates(inputs.candidates_gpkg, inputs.portfolio_csv, eng)
     before = read_state(eng.ev)
     rep = replay(eng.ev, eng.scorer, cands)
+    out = write_after_state(eng, params, cands, before, rep, inputs.engine.habitat, inputs.out_habitat,
+                            inputs.out_summary_csv)
+    out["warnings"] = eng.warnings
+    return out
+
+
+def check_after_outputs(guilds: Sequence[str], out_habitat: Mapping[str, Path]) -> None:
+    """One after habitat raster per analysed guild.
+
+    Raises
+    ------
+    WerklandInputError
+        Rasters for other guilds than ``guilds``.
+    """
+    missing = sorted(set(guilds) ^ set(out_habitat))
+    if missing:
+        raise WerklandInputError(f"after habitat outputs do not match the analysed guilds ({missing})",
+                                 path="interventions after outputs", fix="give one file per analysed guild")
+
+
+def write_after_state(
+    eng: Engine, params: InterventionParams, cands: Sequence[Candidate], before: State, rep: Replay,
+    habitat: Mapping[str, Path], out_habitat: Mapping[str, Path], out_summary_csv: Path,
+) -> dict[str, Any]:
+    """Write the region after ``cands`` from an engine in which they were committed in order.
+
+    Parameters
+    ----------
+    eng : Engine
+        The engine after the commits (its evaluator's state is read, :func:`read_state`).
+    params : InterventionParams
+        The analysed guilds and the design storm.
+    cands : sequence of Candidate
+        The committed measures in commit order (their cells and, per park, number and cost).
+    before : State
+        The state before the commits.
+    rep : Replay
+        Their marginal gains (:func:`replay` or :func:`replay_of`).
+    habitat : mapping of str to Path
+        Per guild the baseline habitat raster (grid, nodata and the unchanged cells).
+    out_habitat, out_summary_csv : mapping of str to Path, Path
+        ``interventions/after/habitat_{guild}.tif`` (float32 suitability after the measures, the
+        baseline habitat raster's grid and nodata) and ``interventions/after/summary.csv``
+        (:func:`state_table`).
+
+    Returns
+    -------
+    dict
+        ECA before/after per guild, the measures' number and cost, the joint score.
+    """
     after = read_state(eng.ev)
     n, cost = measures_per_park(eng.region.parks, cands)
     table = state_table(eng.region.parks, params.guilds, before, after, rep, design_storm=params.design_storm,
                         n_measures=n, cost_eur=cost)
     changed = np.unique(np.concatenate([c.cells for c in cands])) if cands else np.zeros(0, np.int64)
     for g in params.guilds:
-        base, grid, nodata = read_raster(inputs.engine.habitat[g])
+        base, grid, nodata = read_raster(habitat[g])
         suit = base.astype(np.float32)
         suit.ravel()[changed] = eng.graphs[g].suit.ravel()[changed]
-        out = inputs.out_habitat[g]
+        out = out_habitat[g]
         out.parent.mkdir(parents=True, exist_ok=True)
         write_raster(out, suit, grid, nodata=nodata,
                      tags={"units": "suitability 0..1", "guild": g,
                            "content": f"habitat suitability after the {len(cands)} selected measures"},
                      description=f"{g} habitat after the portfolio")
-    inputs.out_summary_csv.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(table, inputs.out_summary_csv)
+    out_summary_csv.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(table, out_summary_csv)
     score = eng.scorer.total(rep.total)
     log.info("after the portfolio (%d measures, %.0f EUR): score %.4f; ECA %s", len(cands), cost[-1], score,
              ", ".join(f"{g} {before.eca_ha[g]:.2f} -> {after.eca_ha[g]:.2f} ha" for g in params.guilds))
     return {"n_measures": len(cands), "cost_eur": cost[-1], "score": score,
-            "eca_ha_before": before.eca_ha, "eca_ha_after": after.eca_ha, "warnings": eng.warnings}
+            "eca_ha_before": before.eca_ha, "eca_ha_after": after.eca_ha}

@@ -27,6 +27,7 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,7 +38,7 @@ from werkland._errors import WerklandInputError
 from werkland.climate import BiophysicalTable, ClimateParams, runoff_mm, urban_cooling
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
-from werkland.interventions.guild_graph import GuildGraph
+from werkland.interventions.guild_graph import BioDelta, GuildGraph
 from werkland.interventions.search import Box
 from werkland.interventions.siting import Hydrology
 from werkland.raster.io import Grid
@@ -159,6 +160,22 @@ class Evaluator:
         self._climate_baseline()
         self._water_baseline()
         self.n_evals = 0
+        #: threads on which the guilds' graph evaluations of one candidate run (:meth:`use_guild_threads`)
+        self.guild_threads = 1
+
+    def use_guild_threads(self, n: int) -> None:
+        """Evaluate the guilds' graphs of a candidate on up to ``n`` threads (1 = one after the other).
+
+        Each graph then gets its own search work arrays (one H x W float64 array per search thread of
+        each guild instead of one set shared by all guilds). The guilds' evaluations are independent,
+        so the gains are the same as one after the other.
+        """
+        self.guild_threads = max(1, int(n))
+        if self.guild_threads > 1:
+            shared: set[int] = set()
+            for gg in self.graphs.values():
+                if gg.shares_searchers_with(shared):
+                    gg.own_searchers()
 
     # -- baseline ------------------------------------------------------------------------------
     def _guild_tables(self) -> None:
@@ -307,13 +324,19 @@ class Evaluator:
         return max(0, r0), min(self.H, r1), max(0, c0), min(self.W, c1)
 
     # -- the candidate's new values ------------------------------------------------------------
-    def new_values(self, typ: InterventionType, cells: np.ndarray) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """New codes and per-guild (suitability, resistance) of the footprint cells."""
+    def new_values(
+        self, typ: InterventionType, cells: np.ndarray, *, guilds: bool = True,
+    ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """New codes and per-guild (suitability, resistance) of the footprint cells.
+
+        The per-guild values depend on the type and the graphs' current values only (not on the land
+        cover codes); ``guilds=False`` returns the codes alone (and reads no graph).
+        """
         old_codes = self.codes.ravel()[cells]
         code = self.type_code[typ.name]
         new_codes = old_codes.copy() if code is None else np.full(cells.size, code, np.uint8)
-        per_guild = {}
-        for gname, gg in self.graphs.items():
+        per_guild: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for gname, gg in self.graphs.items() if guilds else ():
             cur_s = gg.suit.ravel()[cells]
             cur_r = gg.res.ravel()[cells]
             em = self.edge_mult[gname].ravel()[cells]
@@ -337,11 +360,14 @@ class Evaluator:
         return new_codes, per_guild
 
     # -- evaluation ----------------------------------------------------------------------------
-    def evaluate(self, cand: Candidate, *, commit: bool = False, prev: Gains | None = None) -> Gains:
+    def evaluate(self, cand: Candidate, *, commit: bool = False, prev: Gains | None = None,
+                 graphs: bool = True) -> Gains:
         """Marginal gains of ``cand`` against the current state; ``commit`` applies it.
 
         ``prev`` (an earlier evaluation of the same candidate) lets each guild graph reuse its link
         searches when no commit since then came within their reach (see :meth:`GuildGraph.evaluate`).
+        ``graphs=False`` leaves the guild graphs out (their gains 0, their state untouched): the heat
+        and water part alone, for a caller that updates the graphs itself (:func:`batched_joint_total`).
         """
         self.n_evals += 1
         typ = self.catalogue.get(cand.type)
@@ -355,10 +381,23 @@ class Evaluator:
                 gains.d_eca_ha[gname] = 0.0
                 gains.d_quality_ha[gname] = 0.0
             return gains
-        new_codes, per_guild = self.new_values(typ, cells)
-        for gname, gg in self.graphs.items():
+        new_codes, per_guild = self.new_values(typ, cells, guilds=graphs)
+
+        def bio(gname: str) -> BioDelta:
             s, r = per_guild[gname]
-            d = gg.evaluate(cells, s, r, commit=commit, cache=None if prev is None else prev.bio_cache.get(gname))
+            return self.graphs[gname].evaluate(cells, s, r, commit=commit,
+                                               cache=None if prev is None else prev.bio_cache.get(gname))
+
+        names = list(self.graphs) if graphs else []
+        for gname in self.graphs if not graphs else ():
+            gains.d_eca_ha[gname] = 0.0
+            gains.d_quality_ha[gname] = 0.0
+        if self.guild_threads > 1 and len(names) > 1:
+            with ThreadPoolExecutor(min(self.guild_threads, len(names))) as pool:
+                deltas = list(pool.map(bio, names))
+        else:
+            deltas = [bio(gname) for gname in names]
+        for gname, d in zip(names, deltas, strict=True):
             if d.cache is not None:
                 gains.bio_cache[gname] = d.cache
             gains.d_eca_ha[gname] = d.d_eca_ha
@@ -541,6 +580,7 @@ def _eval_chunk(idx: Sequence[int]) -> list[tuple[int, Gains]]:
     cands: list[Candidate] = _WORK["cands"]
     for gg in ev.graphs.values():  # worker processes already use every core
         gg.n_threads = 1
+    ev.guild_threads = 1
     return [(i, ev.evaluate(cands[i])) for i in idx]
 
 

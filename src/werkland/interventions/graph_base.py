@@ -148,6 +148,19 @@ class GraphCore:
         with ThreadPoolExecutor(self.n_threads) as pool:
             return list(pool.map(work, jobs))
 
+    def shares_searchers_with(self, seen: set[int]) -> bool:
+        """Whether this graph's search work arrays are in ``seen`` (ids of lists); adds them to it."""
+        key = id(self._searchers)
+        if key in seen:
+            return True
+        seen.add(key)
+        return False
+
+    def own_searchers(self) -> None:
+        """Give this graph its own search work arrays, so its evaluations can run concurrently with
+        those of the graphs it shared them with."""
+        self._searchers = [Searcher((self.H, self.W), self.res_m)]
+
     def near(self, seeds: Mapping[int, float], p_min: float) -> np.ndarray:
         """-ln p* from the change to every node: min over seeds of (tie + D[seed, :]), seeds tied with p >= p_min.
 
@@ -165,6 +178,21 @@ class GraphCore:
         if getattr(self, "_bbox_cache_n", -1) != self.n:
             self._bbox_cache = ndimage.find_objects(self.labels, max_label=self.n)
             self._bbox_cache_n = self.n
+
+    def _extend_bbox(self, n_old: int, new_patches: list[np.ndarray]) -> None:
+        """Keep the bounding-box cache valid after a commit: append the boxes of the new patches.
+
+        A commit only removes patches (their labels become 0) and adds new ones with the next labels,
+        so the boxes of the others stay exact; a removed patch keeps its old box, in which
+        :meth:`_cells_of` finds no cell of it (as with no box). Otherwise the cache is rebuilt on use.
+        """
+        if getattr(self, "_bbox_cache_n", -1) != n_old:
+            self._bbox_cache_n = -1
+            return
+        for cells_p in new_patches:
+            r, c = cells_p // self.W, cells_p % self.W
+            self._bbox_cache.append((slice(int(r.min()), int(r.max()) + 1), slice(int(c.min()), int(c.max()) + 1)))
+        self._bbox_cache_n = n_old + len(new_patches)
 
     def _cells_of(self, p: int) -> np.ndarray:
         """Flat cells of patch node ``p`` (bounding boxes cached; call :meth:`_ensure_bbox` first)."""

@@ -161,7 +161,7 @@ class GraphUpdateMixin(GraphCore):
                           data[0] == "rows"))
         for t, cells_p in enumerate(new_patches):
             lab_f[cells_p] = n + t + 1
-        self._bbox_cache_n = -1
+        self._extend_bbox(n, new_patches)
         self.a = np.concatenate([self.a, a_new])
         self.alive = np.concatenate([self.alive, np.ones(nn, bool)])
         self.a[list(Rset)] = 0.0

@@ -85,6 +85,11 @@ class InterventionInputs:
         (:mod:`werkland.interventions.siting`); a given file that does not exist is a warning.
     ponding : dict of str to Path
         Per design storm: ``climate/ponding_<storm>.tif`` (the design storm's is read).
+    out_after_habitat : dict of str to Path
+        Per analysed guild: ``interventions/after/habitat_{guild}.tif`` (the region after the
+        selected portfolio; empty = not written).
+    out_after_summary_csv : Path or None
+        ``interventions/after/summary.csv`` (None = the after-state is not written).
     """
 
     landcover_tif: Path
@@ -108,6 +113,8 @@ class InterventionInputs:
     infiltration: Path | None = None
     flow_accumulation: Path | None = None
     ponding: dict[str, Path] = field(default_factory=dict)
+    out_after_habitat: dict[str, Path] = field(default_factory=dict)
+    out_after_summary_csv: Path | None = None
 
     def __post_init__(self) -> None:
         as_paths(self)
@@ -143,12 +150,15 @@ class InterventionInputs:
             infiltration=paths.infiltration,
             flow_accumulation=paths.flow_accumulation,
             ponding={s: paths.ponding(s) for s in storms},
+            out_after_habitat={g: paths.after_habitat(g) for g in guilds},
+            out_after_summary_csv=paths.after_summary,
         )
 
     @classmethod
     def from_rule(
         cls, inputs: Any, guilds: Sequence[str], storms: Sequence[str], *, out_candidates_gpkg: PathLike = "",
         out_portfolio_csv: PathLike = "", out_park_totals_csv: PathLike = "",
+        out_after_habitat: Sequence[PathLike] = (), out_after_summary_csv: PathLike | None = None,
     ) -> InterventionInputs:
         """The files named by the ``interventions`` rule's inputs.
 
@@ -167,6 +177,9 @@ class InterventionInputs:
             The design-storm names of the ponding rasters.
         out_candidates_gpkg, out_portfolio_csv, out_park_totals_csv : path-like
             The outputs (empty when the caller writes none of them).
+        out_after_habitat, out_after_summary_csv : sequence of path-like, path-like or None
+            The after-state outputs: one habitat raster per guild (in the order of ``guilds``) and
+            the summary (None: the after-state is not written).
         """
         def per_guild(name: str) -> dict[str, Path]:
             return dict(zip(guilds, getattr(inputs, name), strict=True))
@@ -195,6 +208,9 @@ class InterventionInputs:
             out_portfolio_csv=Path(out_portfolio_csv),
             out_park_totals_csv=Path(out_park_totals_csv),
             user_candidates=user[0] if len(user) else None,
+            out_after_habitat=({g: Path(x) for g, x in zip(guilds, out_after_habitat, strict=True)}
+                               if out_after_summary_csv else {}),
+            out_after_summary_csv=Path(out_after_summary_csv) if out_after_summary_csv else None,
             **hydro,
         )
 
@@ -213,6 +229,11 @@ class InterventionInputs:
                     f"{what} files are given for guilds {have}, the analysed guilds are {list(guilds)}",
                     path="interventions inputs", fix="give one file per analysed guild",
                 )
+        if self.out_after_summary_csv is not None and sorted(self.out_after_habitat) != sorted(guilds):
+            raise WerklandInputError(
+                f"after habitat outputs are given for guilds {list(self.out_after_habitat)}, the analysed guilds "
+                f"are {list(guilds)}", path="interventions outputs", fix="give one file per analysed guild",
+            )
         required: list[tuple[Path | None, str]] = [
             (self.landcover_tif, "the landcover stage"), (self.landcover_gpkg, "the landcover stage"),
             (self.region_gpkg, "the landcover stage"),

@@ -44,7 +44,8 @@ def candidate_columns(guilds: Sequence[str]) -> list[str]:
             + [f"d_eca_ha_{gn}" for gn in guilds]
             + ["d_habitat_ha", "d_hm", "d_cool_access_m2", "d_retained_m3", "score_bio", "score_climate", "score",
                "score_per_keur", "rank", "selected", "select_order", "pareto", "source", "exclusive_key", "cost_source",
-               "note", "siting_note"])
+               "note", "siting_note"]
+            + [f"d_quality_ha_{gn}" for gn in guilds] + ["water_park_id"])
 
 
 def portfolio_columns(guilds: Sequence[str]) -> list[str]:
@@ -59,8 +60,14 @@ def portfolio_columns(guilds: Sequence[str]) -> list[str]:
 def write_candidates(
     path: str | os.PathLike[str], cands: Sequence[Candidate], gains: Sequence[Gains], scores: Scores,
     picks: Sequence[int], catalogue: Catalogue, guild_w: np.ndarray, guilds: Sequence[str], grid: Grid,
+    park_ids: Sequence[str] | None = None,
 ) -> None:
     """Write every candidate with its standalone gains, scores, rank and selection, best rank first.
+
+    Besides the weighted ``d_habitat_ha`` each guild's quality-area gain is written
+    (``d_quality_ha_<guild>``, ha), and ``water_park_id``: the park whose runoff the measure's retained
+    water counts against (the park of most of its cells; "" outside every park). With these columns
+    the file holds every standalone gain the selection uses (a plan's optimiser reads them back).
 
     Parameters
     ----------
@@ -70,6 +77,9 @@ def write_candidates(
         Normalised guild weights (``d_habitat_ha`` is their weighted sum of quality-area gains).
     guilds : sequence of str
         The analysed guilds.
+    park_ids : sequence of str, optional
+        The parks' ids in park-index order (``Gains.park`` positions); without them
+        ``water_park_id`` is the 1-based park index as text.
 
     Other parameters: the candidates, their gains and :class:`Scores`, the picks in order, the
     catalogue and the raster grid.
@@ -94,6 +104,9 @@ def write_candidates(
             "pareto": bool(scores.pareto[i]), "source": c.source, "exclusive_key": c.exclusive_key or "",
             "cost_source": typ.cost_source, "note": c.note, "siting_note": c.siting_note,
         })
+        for gn in guilds:
+            row[f"d_quality_ha_{gn}"] = g.d_quality_ha.get(gn, 0.0)
+        row["water_park_id"] = "" if g.park < 0 else (str(park_ids[g.park]) if park_ids is not None else str(g.park + 1))
         rows.append(row)
     df = pd.DataFrame(rows, columns=candidate_columns(guilds))
     geoms = [footprint_polygon(c.cells, grid) for c in cands]

@@ -8,8 +8,24 @@ catalogue when absent). :func:`score_plan`:
    the measures are committed one after the other, each commit the engine's exact local update, so
    the plan's gain is that of the joint state -- interactions (stepping stones that join patches,
    overlapping cooling, storage that saturates a park's runoff) included, not a sum;
-2. selects the optimal portfolio at the plan's total cost with the interventions stage's lazy-greedy
-   selection over its candidates plus the plan's measures, and evaluates it jointly the same way;
+2. selects the optimal portfolio at the plan's total cost over the interventions stage's candidates
+   plus the plan's measures, and evaluates it jointly the same way. Two optimisers
+   (``interventions.plan_optimum``):
+
+   * ``standalone`` (default): the budgeted lazy greedy (:func:`~werkland.interventions.select.celf_select`,
+     same costs, exclusion groups and best-single rule as the stage) on each measure's *standalone*
+     gains, added up with the targets' saturation (:meth:`Scorer.total` of the summed gains vectors).
+     The candidates' standalone gains are read from the interventions stage's ``candidates.gpkg``
+     (:func:`pool_gains_from_candidates`), not evaluated again; only the plan's measures are. The
+     selection needs no engine commits; the chosen set is then evaluated jointly
+     (:func:`~werkland.interventions.after.batched_joint_total`: heat and water measure by measure,
+     each guild graph updated once per batch of non-overlapping measures of a park -- the same joint
+     gain up to the graph update's PC tolerance, with far fewer searches than one commit per
+     measure). Interactions count in its score, not in its choice;
+   * ``marginal``: the stage's own lazy greedy on marginal gains (:func:`select_portfolio`), every
+     pick committed and the interacting candidates re-evaluated. Interactions then steer the choice
+     too, but a budget that buys hundreds of measures costs hundreds of commits, and every
+     candidate is evaluated again;
 3. reports the efficiency ``attainment_pct`` = 100 × plan score / attainable score (the better of the
    optimiser's portfolio and the plan itself), and which measures the optimiser would swap out and
    what it would put in their place (matched by park, then by distance).
@@ -31,7 +47,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +57,14 @@ import pandas as pd
 import shapely
 
 from werkland._errors import WerklandInputError
-from werkland.interventions.after import Replay, replay
+from werkland.interventions.after import Replay, batched_joint_total, replay
 from werkland.interventions.candidates import Candidate, CandidateContext
 from werkland.interventions.catalogue import Catalogue, InterventionType, check_number
 from werkland.interventions.engine import Engine, build_engine, candidate_pool, first_evaluation
 from werkland.interventions.evaluate import Evaluator, Gains
 from werkland.interventions.inputs import InterventionInputs, as_paths, read_layer, read_vector_file
 from werkland.interventions.outputs import footprint_polygon
-from werkland.interventions.select import Scorer, score_candidates, select_portfolio
+from werkland.interventions.select import Scorer, celf_select, score_candidates, select_portfolio
 from werkland.params import InterventionParams
 from werkland.raster.io import write_csv, write_gpkg_layers
 
@@ -64,6 +80,118 @@ PLAN_CSV_COLUMNS = (
     "interaction_score", "optimum_score", "optimum_cost_eur", "optimum_n_measures", "attainable_score",
     "attainment_pct", "n_swapped_out", "n_swapped_in",
 )
+
+
+#: Optimisers of the optimum at a plan's cost (``interventions.plan_optimum``; see the module docstring).
+OPTIMUM_MODES = ("standalone", "marginal")
+
+
+def pool_gains_from_candidates(
+    path: str | Path, pool: Sequence[Candidate], guilds: Sequence[str], park_ids: Sequence[str],
+) -> list[Gains]:
+    """The standalone gains of ``pool`` as the interventions stage evaluated them.
+
+    Reads ``candidates.gpkg`` (layer ``candidates``): per candidate ``d_eca_ha_<guild>``,
+    ``d_quality_ha_<guild>``, ``d_hm``, ``d_cool_access_m2``, ``d_retained_m3`` and ``water_park_id``
+    (the park whose runoff the retained water counts against). The file must hold exactly the
+    candidates of ``pool`` (same ids and types): it comes from the same configuration.
+
+    Parameters
+    ----------
+    path : path-like
+        The interventions stage's ``candidates.gpkg``.
+    pool : sequence of Candidate
+        The candidates as generated again from the same inputs and settings (:func:`candidate_pool`).
+    guilds : sequence of str
+        The analysed guilds.
+    park_ids : sequence of str
+        The region's park ids in park-index order (``Gains.park`` is the position in it).
+
+    Returns
+    -------
+    list of Gains
+        One per ``pool`` candidate, in its order (no interaction data: they are not re-evaluated).
+
+    Raises
+    ------
+    WerklandInputError
+        The file is missing, lacks a column, or holds other candidates than ``pool``.
+    """
+    import pyogrio
+
+    p = str(path)
+    if not Path(p).exists():
+        raise WerklandInputError("candidates file missing", path=p, fix="run the interventions rule first")
+    try:
+        df = pyogrio.read_dataframe(p, layer="candidates", read_geometry=False)
+    except Exception as exc:  # noqa: BLE001 - pyogrio raises several types for unreadable files
+        raise WerklandInputError(f"cannot read layer 'candidates' ({exc})", path=p,
+                                 fix="re-run the interventions rule") from None
+    need = ["candidate_id", "type", *[f"d_eca_ha_{g}" for g in guilds], *[f"d_quality_ha_{g}" for g in guilds],
+            "d_hm", "d_cool_access_m2", "d_retained_m3", "water_park_id"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise WerklandInputError(f"missing column(s) {missing}", path=p,
+                                 fix="re-run the interventions rule (the file is from an older version)")
+    ids = df["candidate_id"].astype(str).to_numpy()
+    row_of = {cid: k for k, cid in enumerate(ids)}
+    stale = [c.candidate_id for c in pool if c.candidate_id not in row_of
+             or str(df["type"].iloc[row_of[c.candidate_id]]) != c.type]
+    if stale or len(df) != len(pool):
+        raise WerklandInputError(
+            f"holds {len(df)} candidates, the configuration generates {len(pool)}"
+            + (f" (first not found: {stale[0]!r})" if stale else ""), path=p,
+            fix="re-run the interventions rule: the candidates file comes from other inputs or settings")
+    park_of = {str(pid): k for k, pid in enumerate(park_ids)}
+    cols = {c: df[c].to_numpy() for c in need[2:]}
+    wp = df["water_park_id"].fillna("").astype(str).to_numpy()
+    out = []
+    for c in pool:
+        k = row_of[c.candidate_id]
+        out.append(Gains(
+            d_eca_ha={g: float(cols[f"d_eca_ha_{g}"][k]) for g in guilds},
+            d_quality_ha={g: float(cols[f"d_quality_ha_{g}"][k]) for g in guilds},
+            d_hm=float(cols["d_hm"][k]), d_cool_access_m2=float(cols["d_cool_access_m2"][k]),
+            d_retained_m3=float(cols["d_retained_m3"][k]), park=park_of.get(wp[k], -1),
+        ))
+    return out
+
+
+def select_standalone(
+    scorer: Scorer, cands: Sequence[Candidate], gains: Sequence[Gains], budget: float,
+) -> list[int]:
+    """Budgeted lazy greedy on standalone gains added up with the targets' saturation.
+
+    The objective of a set is :meth:`Scorer.total` of the sum of its members' standalone gains
+    vectors (monotone and submodular: a sum under capped attainments), maximised per euro by
+    :func:`celf_select` with the stage's exclusion groups and best-single rule. No engine state is
+    touched.
+
+    Returns
+    -------
+    list of int
+        Positions in ``cands``, in pick order.
+    """
+    if not cands:
+        return []
+    vecs = np.array([scorer.vector(g) for g in gains])
+    cost = np.array([c.cost_eur for c in cands], float)
+    if cost.min() > budget:
+        return []
+    cum = np.zeros(scorer.size)
+    now = [scorer.total(cum)]
+
+    def gain(i: int) -> float:
+        return scorer.total(cum + vecs[i]) - now[0]
+
+    def commit(i: int) -> list[int]:
+        cum[:] = cum + vecs[i]
+        now[0] = scorer.total(cum)
+        return []
+
+    initial = [scorer.total(v) - now[0] for v in vecs]
+    picks, _ = celf_select(cost, budget, gain, commit, initial=initial, groups=[c.exclusive_key for c in cands])
+    return picks
 
 
 def check_plan_name(name: str, where: str) -> str:
@@ -226,6 +354,8 @@ class PlanScore:
         The targets and weights.
     warnings : list of str
         Remarks.
+    timing_s : dict of str to float
+        Wall seconds of the steps (evaluation, selection, joint evaluations).
     """
 
     plan: list[Candidate]
@@ -241,6 +371,7 @@ class PlanScore:
     replaces: list[list[str]]
     scorer: Scorer
     warnings: list[str]
+    timing_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def cost(self) -> float:
@@ -330,20 +461,47 @@ def _start_replay(ev: Evaluator, scorer: Scorer, cands: list[Candidate], n_worke
     return lambda: res
 
 
-def score_plan(eng: Engine, plan: list[Candidate], pool: list[Candidate], params: InterventionParams) -> PlanScore:
+def start_plan_replay(eng: Engine, plan: Sequence[Candidate], params: InterventionParams) -> Callable[[], Replay]:
+    """Start the plan's joint evaluation (canonical order, the engine's baseline) beside what follows.
+
+    With ``params.n_workers > 1`` it runs in a forked process from the engine's current (baseline)
+    state; a function waiting for its :class:`Replay`. Start it before the candidates are generated
+    and evaluated, so they overlap.
+    """
+    forked = params.n_workers > 1
+    for gg in eng.ev.graphs.values():  # a forked replay has one core: its searches on one thread
+        gg.n_threads = 1 if forked else params.n_workers
+    job = _start_replay(eng.ev, eng.scorer, [plan[i] for i in canonical_order(plan)], params.n_workers)
+    for gg in eng.ev.graphs.values():
+        gg.n_threads = params.n_workers
+    return job
+
+
+def score_plan(
+    eng: Engine, plan: list[Candidate], pool: list[Candidate], params: InterventionParams,
+    pool_gains: Sequence[Gains] | None = None, plan_job: Callable[[], Replay] | None = None,
+) -> PlanScore:
     """Score ``plan`` against the baseline of ``eng`` and the optimiser's portfolio at its cost.
 
     Parameters
     ----------
     eng : Engine
-        The region's engine in its baseline state; the selection commits to it.
+        The region's engine in its baseline state; the selection and the joint evaluations commit to it.
     plan : list of Candidate
         The plan's measures (:func:`read_plan`).
     pool : list of Candidate
         The optimiser's other candidates (generated and user candidates of the interventions stage).
         A pool candidate equal to a plan measure (same type and cells) is replaced by that measure.
     params : InterventionParams
-        Selection settings (the interventions stage's).
+        Selection settings (the interventions stage's; ``plan_optimum`` picks the optimiser).
+    pool_gains : sequence of Gains, optional
+        The standalone gains of ``pool`` (:func:`pool_gains_from_candidates`); required by the
+        ``standalone`` optimiser, which then evaluates only the plan's measures that are not equal
+        to a candidate (same type and cells). The ``marginal`` optimiser evaluates every candidate
+        again and ignores them.
+    plan_job : callable, optional
+        The plan's joint evaluation already started on the baseline (:func:`start_plan_replay`);
+        started here when not given.
 
     Returns
     -------
@@ -351,34 +509,88 @@ def score_plan(eng: Engine, plan: list[Candidate], pool: list[Candidate], params
     """
     warnings = list(eng.warnings)
     scorer, ev = eng.scorer, eng.ev
+    mode = params.plan_optimum
+    if mode not in OPTIMUM_MODES:
+        raise WerklandInputError(f"unknown plan optimiser {mode!r}", path="config: interventions.plan_optimum",
+                                 fix=f"use one of {', '.join(OPTIMUM_MODES)}")
+    if mode == "standalone" and (pool_gains is None or len(pool_gains) != len(pool)):
+        raise ValueError("the standalone optimiser needs the pool's standalone gains, one per pool candidate")
     # a plan measure equal to a pool candidate takes its place (and its exclusion group: one roof, one
     # kind of green roof)
     plan = list(plan)
     key_of = {(m.type, m.cells.tobytes()): j for j, m in enumerate(plan)}
-    kept = []
-    for c in pool:
+    kept, kept_gains = [], []
+    known: dict[int, Gains] = {}  # plan measures equal to a pool candidate: its standalone gains
+    for k_pool, c in enumerate(pool):
         k = key_of.get((c.type, np.ascontiguousarray(c.cells, np.int64).tobytes()))
         if k is None:
             kept.append(c)
-        elif c.exclusive_key is not None and plan[k].exclusive_key is None:
+            if pool_gains is not None:
+                kept_gains.append(pool_gains[k_pool])
+            continue
+        if pool_gains is not None:
+            known[k] = pool_gains[k_pool]
+        if c.exclusive_key is not None and plan[k].exclusive_key is None:
             plan[k] = replace(plan[k], exclusive_key=c.exclusive_key)
     pool = kept
     cands = pool + list(plan)
     n_pool = len(pool)
     order = canonical_order(plan)
-    # every candidate alone (the plan's measures included: their standalone gains)
-    gains = first_evaluation(ev, cands, params)
-    scores = score_candidates(scorer, cands, gains)
+    cost = float(sum(c.cost_eur for c in plan))
+    clock = [time.perf_counter()]
+    timing: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timing[name] = round(now - clock[0], 2)
+        clock[0] = now
+
+    if mode == "marginal":
+        # every candidate alone (the plan's measures included: their standalone gains)
+        gains = first_evaluation(ev, cands, params)
+        scores = score_candidates(scorer, cands, gains)
+    else:
+        # the pool as the stage evaluated it; the plan's measures alone here, except those equal to
+        # a candidate (same type and cells, so the same standalone gains on the same baseline)
+        todo = [k for k in range(len(plan)) if k not in known]
+        fresh = dict(zip(todo, first_evaluation(ev, [plan[k] for k in todo], params), strict=True))
+        gains = kept_gains + [known[k] if k in known else fresh[k] for k in range(len(plan))]
+    lap("standalone_evaluation")
     for gg in ev.graphs.values():
         gg.n_threads = params.n_workers
     # the plan jointly (canonical order) on a copy of the baseline: in a forked process (a
-    # copy-on-write copy) while this one selects the optimum, else here on a deep copy
-    plan_job = _start_replay(ev, scorer, [plan[i] for i in order], params.n_workers)
-    base = copy.deepcopy(ev)
-    cost = float(sum(c.cost_eur for c in plan))
-    picks, _ = select_portfolio(ev, scorer, cands, gains, scores, budget=cost, interaction_p=params.interaction_p,
-                                eager_max=params.eager_max, lazy_epsilon=params.lazy_epsilon, warnings=warnings)
+    # copy-on-write copy) while this one selects and evaluates the optimum, else here on a deep copy
+    if plan_job is None:
+        plan_job = _start_replay(ev, scorer, [plan[i] for i in order], params.n_workers)
+    if mode == "marginal":
+        base = copy.deepcopy(ev)
+        picks, _ = select_portfolio(ev, scorer, cands, gains, scores, budget=cost, interaction_p=params.interaction_p,
+                                    eager_max=params.eager_max, lazy_epsilon=params.lazy_epsilon, warnings=warnings)
+    else:
+        base = ev  # the standalone selection commits nothing: the optimum is evaluated on the engine itself
+        ev.use_guild_threads(params.n_workers)  # its graphs updated side by side (the fork keeps one thread)
+        picks = select_standalone(scorer, cands, gains, cost)
+        if not picks and cands and min(c.cost_eur for c in cands) > cost:
+            warnings.append(f"the plan's cost {cost:,.0f} EUR is below the cheapest measure: no optimum")
+    lap("optimum_selection")
+    opt = [cands[i] for i in picks]
+    opt_is_plan = sorted(picks) == list(range(n_pool, len(cands)))
+    opt_total = None
+    if not opt_is_plan:
+        # the optimum jointly on the baseline copy (``ev`` itself for the standalone selection, which
+        # committed nothing), beside the plan's joint evaluation in the forked process
+        opt_seq = [opt[i] for i in canonical_order(opt)]
+        # marginal: committed one by one as the selection did; standalone: one graph update per batch
+        # of non-overlapping measures of a park (equal up to the PC tolerance, far fewer searches)
+        opt_total = (replay(base, scorer, opt_seq).total if mode == "marginal"
+                     else batched_joint_total(base, scorer, opt_seq))
+        lap("optimum_joint")
     rep = plan_job()
+    lap("plan_joint_wait")
+    if opt_total is None:
+        # the optimum is the plan: the same measures committed in the same canonical order on the
+        # same baseline -- the plan's joint evaluation is the optimum's
+        opt_total = rep.total
     marginal = np.zeros(len(plan))
     joint_order = np.zeros(len(plan), np.int64)
     cum = np.zeros(scorer.size)
@@ -387,13 +599,6 @@ def score_plan(eng: Engine, plan: list[Candidate], pool: list[Candidate], params
         cum = cum + v
         marginal[i] = scorer.total(cum) - before
         joint_order[i] = k + 1
-    opt = [cands[i] for i in picks]
-    if sorted(picks) == list(range(n_pool, len(cands))):
-        # the optimum is the plan: the same measures committed in the same canonical order on the
-        # same baseline -- the plan's joint evaluation is the optimum's
-        opt_total = rep.total
-    else:
-        opt_total = replay(base, scorer, [opt[i] for i in canonical_order(opt)]).total
     del base
     pick_set = set(picks)
     in_opt = np.array([n_pool + k in pick_set for k in range(len(plan))], bool)
@@ -404,8 +609,9 @@ def score_plan(eng: Engine, plan: list[Candidate], pool: list[Candidate], params
     replaced_by = [[] if keep else next(it) for keep in in_opt]
     rep_map = {c.candidate_id: r for c, r in zip(in_c, reps, strict=True)}
     replaces = [rep_map.get(c.candidate_id, []) for c in opt]
+    log.info("plan scoring steps (s): %s", timing)
     return PlanScore(list(plan), gains[n_pool:], marginal, joint_order, rep.total, opt, opt_total,
-                     [gains[i] for i in picks], in_opt, replaced_by, replaces, scorer, warnings)
+                     [gains[i] for i in picks], in_opt, replaced_by, replaces, scorer, warnings, timing)
 
 
 # --- outputs --------------------------------------------------------------------------------------
@@ -493,6 +699,9 @@ class PlanInputs:
         The plan file (GeoPackage or GeoJSON).
     out_gpkg, out_csv : Path
         ``plans/{name}.gpkg`` (layers ``measures`` and ``optimum``) and ``plans/{name}.csv``.
+    candidates_gpkg : Path, optional
+        The interventions stage's ``candidates.gpkg``: the candidates' standalone gains for the
+        ``standalone`` optimiser (required by it).
     """
 
     engine: InterventionInputs
@@ -500,6 +709,7 @@ class PlanInputs:
     plan: Path
     out_gpkg: Path
     out_csv: Path
+    candidates_gpkg: Path | None = None
 
     def __post_init__(self) -> None:
         as_paths(self, skip=("name",))
@@ -527,9 +737,23 @@ def run_plan(inputs: PlanInputs, params: InterventionParams) -> dict[str, Any]:
     region_layer = read_layer(inputs.engine.region_gpkg, "region", eng.region.grid, "region outline")
     region_poly = shapely.union_all(region_layer.geometry.values) if len(region_layer) else None
     plan = read_plan(inputs.plan, eng.ctx, eng.catalogue, region_poly)
+    standalone = params.plan_optimum == "standalone"
+    if standalone and inputs.candidates_gpkg is None:
+        raise WerklandInputError("the standalone plan optimiser reads the stage's candidates", path=str(inputs.plan),
+                                 fix="give the interventions stage's candidates.gpkg (the plans rule does)")
+    if standalone and not Path(inputs.candidates_gpkg).exists():  # type: ignore[arg-type]
+        raise WerklandInputError("candidates file missing", path=str(inputs.candidates_gpkg),
+                                 fix="run the interventions rule first")
+    # the plan jointly, beside the candidates' generation, evaluation and the optimum
+    plan_job = start_plan_replay(eng, plan, params)
     t_read = time.perf_counter()
     pool = candidate_pool(eng, params, inputs.engine.user_candidates)
-    ps = score_plan(eng, plan, pool, params)
+    pool_gains = None
+    if standalone:
+        assert inputs.candidates_gpkg is not None
+        park_ids = [str(x) for x in eng.region.parks["park_id"]]
+        pool_gains = pool_gains_from_candidates(inputs.candidates_gpkg, pool, params.guilds, park_ids)
+    ps = score_plan(eng, plan, pool, params, pool_gains, plan_job)
     t_score = time.perf_counter()
     inputs.out_gpkg.parent.mkdir(parents=True, exist_ok=True)
     write_gpkg_layers(measures_layers(ps, eng.catalogue, eng.region.grid), inputs.out_gpkg)
@@ -541,6 +765,6 @@ def run_plan(inputs: PlanInputs, params: InterventionParams) -> dict[str, Any]:
              "%d swapped out (%.1f s)", name, len(plan), ps.cost, ps.score, ps.optimum_score, len(ps.optimum),
              ps.attainment_pct, int((~ps.in_optimum).sum()), t_score - t0)
     out = row.iloc[0].to_dict()
-    out.update({"timing_s": {"read": round(t_read - t0, 2), "total": round(time.perf_counter() - t0, 2)},
+    out.update({"timing_s": {"read": round(t_read - t0, 2), **ps.timing_s, "total": round(time.perf_counter() - t0, 2)},
                 "warnings": ps.warnings})
     return out

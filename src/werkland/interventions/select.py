@@ -389,6 +389,7 @@ class _LazyGreedy:
 def select_portfolio(
     ev: Evaluator, scorer: Scorer, cands: Sequence[Candidate], gains: Sequence[Gains], scores: Scores, *,
     budget: float, interaction_p: float, eager_max: int, lazy_epsilon: float, warnings: list[str],
+    committed: list[int] | None = None,
 ) -> tuple[list[int], dict[int, np.ndarray]]:
     """Lazy-greedy budgeted selection with marginal gains re-evaluated on the evaluator's state.
 
@@ -408,6 +409,10 @@ def select_portfolio(
         See :class:`werkland.params.InterventionParams`.
     warnings : list of str
         Appended to when the budget buys nothing.
+    committed : list of int, optional
+        Appended to: the candidates committed to ``ev``, in commit order. These are the picks,
+        except when the best single affordable measure replaces the greedy portfolio (the greedy
+        picks were committed then).
 
     Returns
     -------
@@ -426,6 +431,8 @@ def select_portfolio(
     groups = [c.exclusive_key for c in cands]
     picks, _ = celf_select(cost, budget, greedy.gain, greedy.commit, initial=scores.s_tot, groups=groups,
                            epsilon=lazy_epsilon)
+    if committed is not None:
+        committed.extend(greedy.pick_vec)
     pick_vec = greedy.pick_vec
     if len(picks) == 1 and picks[0] not in pick_vec:
         pick_vec = {picks[0]: scores.vecs[picks[0]]}

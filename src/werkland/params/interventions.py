@@ -54,6 +54,10 @@ class InterventionParams(StageParams):
         (1 - eps)-approximate lazy greedy steps (0 = exact lazy greedy).
     eager_max : int
         Structurally interacting candidates re-evaluated at once after a pick.
+    plan_optimum : str
+        Optimiser of a user plan's comparison portfolio: ``standalone`` (lazy greedy on the
+        stage's standalone gains with the targets' saturation; no commits) or ``marginal`` (the
+        stage's lazy greedy on marginal gains).
     n_workers : int
         Worker processes of the first evaluation: the configured ``n_workers``, at most the threads
         of the job.
@@ -85,6 +89,7 @@ class InterventionParams(StageParams):
     interaction_p: float
     lazy_epsilon: float
     eager_max: int
+    plan_optimum: str
     n_workers: int
     user_candidates_mode: str
     groundwater_clearance_m: float
@@ -140,6 +145,7 @@ class InterventionParams(StageParams):
             interaction_p=float(i["interaction_p"]),
             lazy_epsilon=float(i["lazy_epsilon"]),
             eager_max=int(i["eager_max"]),
+            plan_optimum=str(i["plan_optimum"]),
             n_workers=max(1, min(int(i["n_workers"]), int(n_workers))),
             user_candidates_mode=str(i["user_candidates_mode"]),
             groundwater_clearance_m=float(i["groundwater_clearance_m"]),

@@ -142,7 +142,7 @@ TEXT: dict[str, dict[str, str]] = {
     "sum_indicator": {"en": "indicator", "nl": "indicator"},
 }
 
-_RULE = "interventions_after"
+_RULE = "interventions"
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
