@@ -56,16 +56,6 @@ CRS28992 = CRS.from_epsg(28992)
 X0, Y0, RES = 100_000.0, 450_000.0, 10.0
 
 
-@pytest.fixture(scope="module")
-def legend():
-    return load_legend(LEGEND)
-
-
-@pytest.fixture(scope="module")
-def guilds(legend):
-    return load_guilds(GUILDS, legend)
-
-
 # --------------------------------------------------------------------------------------------
 # catalogue
 # --------------------------------------------------------------------------------------------

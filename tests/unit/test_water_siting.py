@@ -42,7 +42,6 @@ from werkland.interventions.siting import (
 )
 from werkland.params import ClimateParams
 from werkland.raster.io import Grid, write_raster
-from werkland.tables import load_guilds, load_legend
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGEND = ROOT / "config" / "landcover_classes.yaml"
@@ -52,16 +51,6 @@ CRS28992 = CRS.from_epsg(28992)
 X0, Y0, RES = 100_000.0, 450_000.0, 10.0
 H = W = 40
 PIT = (27, 30)  # the bowl's low point: far from the grass strip on the left
-
-
-@pytest.fixture(scope="module")
-def legend():
-    return load_legend(LEGEND)
-
-
-@pytest.fixture(scope="module")
-def guilds(legend):
-    return load_guilds(GUILDS, legend)
 
 
 @pytest.fixture(scope="module")
