@@ -143,19 +143,14 @@ def _batched_graph_total(ev: Evaluator, scorer: Scorer, cands: Sequence[Candidat
         if not parts:
             continue
         cells = np.concatenate([np.asarray(c.cells, np.int64) for c in parts])
-        new = [ev.new_values(ev.catalogue.get(c.type), c.cells)[1] for c in parts]
+        new = [ev.new_guild_values(ev.catalogue.get(c.type), c.cells) for c in parts]
 
         def update(g: str, cells: np.ndarray = cells, new: list[Any] = new) -> BioDelta:
             return ev.graphs[g].evaluate(cells, np.concatenate([nv[g][0] for nv in new]),
                                          np.concatenate([nv[g][1] for nv in new]), commit=True)
 
-        names = list(ev.graphs)
-        if ev.guild_threads > 1 and len(names) > 1:  # independent graphs (own search arrays)
-            with ThreadPoolExecutor(min(ev.guild_threads, len(names))) as pool:
-                deltas = list(pool.map(update, names))
-        else:
-            deltas = [update(g) for g in names]
-        for g, d in zip(names, deltas, strict=True):
+        deltas = ev.map_guilds(update)
+        for g, d in zip(ev.graphs, deltas, strict=True):
             if g in scorer.guilds:
                 k = scorer.guilds.index(g)
                 tot[k] += d.d_eca_ha

@@ -26,10 +26,10 @@ import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import ndimage
@@ -45,6 +45,8 @@ from werkland.raster.io import Grid
 from werkland.tables import Guild, Legend
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -324,40 +326,60 @@ class Evaluator:
         return max(0, r0), min(self.H, r1), max(0, c0), min(self.W, c1)
 
     # -- the candidate's new values ------------------------------------------------------------
-    def new_values(
-        self, typ: InterventionType, cells: np.ndarray, *, guilds: bool = True,
-    ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """New codes and per-guild (suitability, resistance) of the footprint cells.
-
-        The per-guild values depend on the type and the graphs' current values only (not on the land
-        cover codes); ``guilds=False`` returns the codes alone (and reads no graph).
-        """
-        old_codes = self.codes.ravel()[cells]
+    def new_codes(self, typ: InterventionType, cells: np.ndarray) -> np.ndarray:
+        """New land-cover codes of the footprint cells (the type's class, or the current codes)."""
         code = self.type_code[typ.name]
-        new_codes = old_codes.copy() if code is None else np.full(cells.size, code, np.uint8)
+        return self.codes.ravel()[cells].copy() if code is None else np.full(cells.size, code, np.uint8)
+
+    def new_guild_values(self, typ: InterventionType, cells: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per guild the new (suitability, resistance) of the footprint cells.
+
+        They depend on the type and the graphs' current values only: the land-cover codes are not read
+        (a type with a class takes that class's table values), so a caller may change the codes alongside.
+        """
+        code = self.type_code[typ.name]
+        class_codes = None if code is None else np.full(cells.size, code, np.uint8)
         per_guild: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for gname, gg in self.graphs.items() if guilds else ():
+        for gname, gg in self.graphs.items():
             cur_s = gg.suit.ravel()[cells]
             cur_r = gg.res.ravel()[cells]
             em = self.edge_mult[gname].ravel()[cells]
             sv = typ.suitability.get(gname)
             rv: Any = typ.resistance.get(gname)
-            if sv == UNCHANGED or (code is None and sv is None):
+            if sv == UNCHANGED or (class_codes is None and sv is None):
                 s = cur_s.copy()
-            elif code is None:
+            elif class_codes is None:
                 s = np.float32(sv) * em
             else:
-                s = self.suit_lut[gname][new_codes] * em
-            if rv == UNCHANGED or (code is None and rv is None):
+                s = self.suit_lut[gname][class_codes] * em
+            if rv == UNCHANGED or (class_codes is None and rv is None):
                 r = cur_r.copy()
-            elif code is None:
+            elif class_codes is None:
                 r = np.full(cells.size, float(np.float32(rv)) if math.isfinite(rv) else math.inf)
             else:
-                r = self.res_lut[gname][new_codes]
+                r = self.res_lut[gname][class_codes]
             s = np.where(self.valid.ravel()[cells], s, cur_s).astype(np.float32)
             r = np.where(self.valid.ravel()[cells], r, cur_r)
             per_guild[gname] = (s, r)
-        return new_codes, per_guild
+        return per_guild
+
+    def new_values(
+        self, typ: InterventionType, cells: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """New codes and per-guild (suitability, resistance) of the footprint cells."""
+        return self.new_codes(typ, cells), self.new_guild_values(typ, cells)
+
+    def map_guilds(self, fn: Callable[[str], T]) -> list[T]:
+        """``fn`` of every guild name, in guild order: on up to :attr:`guild_threads` threads.
+
+        The guild graphs are independent (with own search arrays: :meth:`use_guild_threads`), so the
+        results are those of calling ``fn`` one guild after the other.
+        """
+        names = list(self.graphs)
+        if self.guild_threads > 1 and len(names) > 1:
+            with ThreadPoolExecutor(min(self.guild_threads, len(names))) as pool:
+                return list(pool.map(fn, names))
+        return [fn(g) for g in names]
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, cand: Candidate, *, commit: bool = False, prev: Gains | None = None,
@@ -381,23 +403,19 @@ class Evaluator:
                 gains.d_eca_ha[gname] = 0.0
                 gains.d_quality_ha[gname] = 0.0
             return gains
-        new_codes, per_guild = self.new_values(typ, cells, guilds=graphs)
+        new_codes = self.new_codes(typ, cells)
+        if graphs:
+            per_guild = self.new_guild_values(typ, cells)
 
-        def bio(gname: str) -> BioDelta:
-            s, r = per_guild[gname]
-            return self.graphs[gname].evaluate(cells, s, r, commit=commit,
-                                               cache=None if prev is None else prev.bio_cache.get(gname))
+            def bio(gname: str) -> BioDelta:
+                s, r = per_guild[gname]
+                return self.graphs[gname].evaluate(cells, s, r, commit=commit,
+                                                   cache=None if prev is None else prev.bio_cache.get(gname))
 
-        names = list(self.graphs) if graphs else []
-        for gname in self.graphs if not graphs else ():
-            gains.d_eca_ha[gname] = 0.0
-            gains.d_quality_ha[gname] = 0.0
-        if self.guild_threads > 1 and len(names) > 1:
-            with ThreadPoolExecutor(min(self.guild_threads, len(names))) as pool:
-                deltas = list(pool.map(bio, names))
+            deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
         else:
-            deltas = [bio(gname) for gname in names]
-        for gname, d in zip(names, deltas, strict=True):
+            deltas = {g: BioDelta() for g in self.graphs}
+        for gname, d in deltas.items():
             if d.cache is not None:
                 gains.bio_cache[gname] = d.cache
             gains.d_eca_ha[gname] = d.d_eca_ha

@@ -60,7 +60,7 @@ def portfolio_columns(guilds: Sequence[str]) -> list[str]:
 def write_candidates(
     path: str | os.PathLike[str], cands: Sequence[Candidate], gains: Sequence[Gains], scores: Scores,
     picks: Sequence[int], catalogue: Catalogue, guild_w: np.ndarray, guilds: Sequence[str], grid: Grid,
-    park_ids: Sequence[str] | None = None,
+    park_ids: Sequence[str],
 ) -> None:
     """Write every candidate with its standalone gains, scores, rank and selection, best rank first.
 
@@ -77,9 +77,8 @@ def write_candidates(
         Normalised guild weights (``d_habitat_ha`` is their weighted sum of quality-area gains).
     guilds : sequence of str
         The analysed guilds.
-    park_ids : sequence of str, optional
-        The parks' ids in park-index order (``Gains.park`` positions); without them
-        ``water_park_id`` is the 1-based park index as text.
+    park_ids : sequence of str
+        The parks' ids in park-index order (``Gains.park`` positions).
 
     Other parameters: the candidates, their gains and :class:`Scores`, the picks in order, the
     catalogue and the raster grid.
@@ -106,7 +105,7 @@ def write_candidates(
         })
         for gn in guilds:
             row[f"d_quality_ha_{gn}"] = g.d_quality_ha.get(gn, 0.0)
-        row["water_park_id"] = "" if g.park < 0 else (str(park_ids[g.park]) if park_ids is not None else str(g.park + 1))
+        row["water_park_id"] = "" if g.park < 0 else str(park_ids[g.park])
         rows.append(row)
     df = pd.DataFrame(rows, columns=candidate_columns(guilds))
     geoms = [footprint_polygon(c.cells, grid) for c in cands]

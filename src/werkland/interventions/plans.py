@@ -86,6 +86,23 @@ PLAN_CSV_COLUMNS = (
 OPTIMUM_MODES = ("standalone", "marginal")
 
 
+def check_candidates_file(path: str | Path | None) -> Path:
+    """The interventions stage's ``candidates.gpkg`` the standalone optimiser reads, if it exists.
+
+    Raises
+    ------
+    WerklandInputError
+        No file given, or the file does not exist.
+    """
+    if path is None:
+        raise WerklandInputError("the standalone plan optimiser reads the stage's candidates (interventions/candidates.gpkg)",
+                                 path="plans: candidates_gpkg", fix="give interventions/candidates.gpkg "
+                                 "(the plans rule does), or set interventions.plan_optimum: marginal")
+    if not Path(path).exists():
+        raise WerklandInputError("candidates file missing", path=str(path), fix="run the interventions rule first")
+    return Path(path)
+
+
 def pool_gains_from_candidates(
     path: str | Path, pool: Sequence[Candidate], guilds: Sequence[str], park_ids: Sequence[str],
 ) -> list[Gains]:
@@ -119,9 +136,7 @@ def pool_gains_from_candidates(
     """
     import pyogrio
 
-    p = str(path)
-    if not Path(p).exists():
-        raise WerklandInputError("candidates file missing", path=p, fix="run the interventions rule first")
+    p = str(check_candidates_file(path))
     try:
         df = pyogrio.read_dataframe(p, layer="candidates", read_geometry=False)
     except Exception as exc:  # noqa: BLE001 - pyogrio raises several types for unreadable files
@@ -737,22 +752,16 @@ def run_plan(inputs: PlanInputs, params: InterventionParams) -> dict[str, Any]:
     region_layer = read_layer(inputs.engine.region_gpkg, "region", eng.region.grid, "region outline")
     region_poly = shapely.union_all(region_layer.geometry.values) if len(region_layer) else None
     plan = read_plan(inputs.plan, eng.ctx, eng.catalogue, region_poly)
-    standalone = params.plan_optimum == "standalone"
-    if standalone and inputs.candidates_gpkg is None:
-        raise WerklandInputError("the standalone plan optimiser reads the stage's candidates", path=str(inputs.plan),
-                                 fix="give the interventions stage's candidates.gpkg (the plans rule does)")
-    if standalone and not Path(inputs.candidates_gpkg).exists():  # type: ignore[arg-type]
-        raise WerklandInputError("candidates file missing", path=str(inputs.candidates_gpkg),
-                                 fix="run the interventions rule first")
+    # checked before the plan's joint evaluation is started in a forked process
+    cand_gpkg = check_candidates_file(inputs.candidates_gpkg) if params.plan_optimum == "standalone" else None
     # the plan jointly, beside the candidates' generation, evaluation and the optimum
     plan_job = start_plan_replay(eng, plan, params)
     t_read = time.perf_counter()
     pool = candidate_pool(eng, params, inputs.engine.user_candidates)
     pool_gains = None
-    if standalone:
-        assert inputs.candidates_gpkg is not None
+    if cand_gpkg is not None:
         park_ids = [str(x) for x in eng.region.parks["park_id"]]
-        pool_gains = pool_gains_from_candidates(inputs.candidates_gpkg, pool, params.guilds, park_ids)
+        pool_gains = pool_gains_from_candidates(cand_gpkg, pool, params.guilds, park_ids)
     ps = score_plan(eng, plan, pool, params, pool_gains, plan_job)
     t_score = time.perf_counter()
     inputs.out_gpkg.parent.mkdir(parents=True, exist_ok=True)

@@ -126,7 +126,7 @@ def _write_outputs(
 ) -> tuple[np.ndarray, float]:
     """Write the candidates, the portfolio and the per-park totals; the portfolio's gains and cost."""
     write_candidates(inputs.out_candidates_gpkg, cands, gains, scores, picks, catalogue, scorer.guild_w,
-                     scorer.guilds, region.grid, park_ids=[str(x) for x in region.parks["park_id"]])
+                     scorer.guilds, region.grid, [str(x) for x in region.parks["park_id"]])
     port, cum, cum_cost = portfolio_table(cands, gains, scores, picks, pick_vec, scorer, scorer.guild_w)
     write_csv(port, inputs.out_portfolio_csv)
     write_csv(park_totals_table(port, region.parks, cands, scorer.need_m3, scorer.guilds), inputs.out_park_totals_csv)
