@@ -1,5 +1,16 @@
 """Bounded multi-source Dijkstra on an 8-connected grid (the MCP_Geometric step rule of
-scikit-image) and the helpers of the link, corridor and label searches."""
+scikit-image) and the helpers of the link, corridor and label searches.
+
+Every kernel reads the resistance as float32 or float64 and widens each value to float64 before
+the step cost ``len * 0.5 * (r_v + r_u)``, so a float32 copy of a raster whose values are all exact
+float32 numbers (:func:`search_resistance`) gives the same costs bit for bit with half the memory
+traffic (the searches are memory-bound).
+
+Two queues: :func:`dijkstra` (binary heap) settles cells in one fixed order, which the
+predecessor ties of equal-cost paths follow, so searches that trace paths use it;
+:func:`cost_search` (a bucket queue, heap fallback) gives the same costs and the same touched set
+in another order, for searches whose consumers take minima only.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +29,35 @@ def step_lengths(res_m: float) -> np.ndarray:
     """Step lengths of the 8 moves, computed like skimage (sqrt of summed squared offsets)."""
     s = float(res_m)
     return np.sqrt((DR * s) ** 2.0 + (DC * s) ** 2.0).astype(np.float64)
+
+
+def search_resistance(res: np.ndarray) -> np.ndarray:
+    """Flat C-contiguous resistance for the kernels: float32 when every value is exactly a float32.
+
+    The kernels widen each value to float64, so the costs are the same bit for bit; rasters are
+    stored as float32, so the prepared float64 resistance of a stage is nearly always exact.
+    Otherwise the float64 values are returned (flat, C-contiguous).
+    """
+    r64 = np.ascontiguousarray(res, dtype=np.float64).reshape(-1)
+    r32 = r64.astype(np.float32)
+    if np.array_equal(r32, r64):
+        return r32
+    return r64
+
+
+def min_step_cost(res_flat: np.ndarray, lens: np.ndarray) -> float:
+    """Smallest step cost ``min(len) * min(resistance)`` of a raster (0.0 if no cell is passable).
+
+    The bucket width of :func:`cost_search`; a smaller value is always safe (more buckets).
+    """
+    finite = res_flat[np.isfinite(res_flat)]
+    if finite.size == 0:
+        return 0.0
+    return float(np.min(lens)) * float(finite.min())
+
+
+#: Largest bucket count of one :func:`cost_search` (beyond it the heap is used).
+MAX_BUCKETS = 1 << 22
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -66,14 +106,14 @@ def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, 
             continue
         r = v // W
         cc = v - r * W
-        rv = res[v]
+        rv = np.float64(res[v])
         for d in range(8):
             rr = r + DR[d]
             c2 = cc + DC[d]
             if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
                 continue
             u = rr * W + c2
-            ru = res[u]
+            ru = np.float64(res[u])
             if not (ru < np.inf):
                 continue
             nkey = key + lens[d] * 0.5 * (rv + ru)
@@ -85,6 +125,143 @@ def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, 
                     pred[u] = v
                 hk, hv, hn = heap_push(hk, hv, hn, nkey, u)
     return n_t, touched
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step):  # pragma: no cover
+    """Costs-only :func:`dijkstra` with a bucket queue (Dial's algorithm); returns ``(n_t, touched, ok)``.
+
+    Bucket ``b`` holds keys in ``[k0 + b w, k0 + (b + 1) w)``, ``w = min_step / 2``. A step costs at
+    least ``min_step``, so a cell taken from bucket ``b`` can only improve cells of later buckets:
+    every non-stale entry of the current bucket is final, and the order within a bucket changes
+    nothing but the order of ``touched``. Keys above ``max_cost`` are written to ``cum`` but never
+    queued (the heap pops them only to stop). A step into the current or an earlier bucket (a
+    ``min_step`` that was too large) returns ``ok = False`` at once; the caller resets and uses the
+    heap.
+    """
+    half = np.empty(8, np.float64)
+    for d in range(8):
+        half[d] = lens[d] * 0.5
+    width = 0.5 * min_step
+    n_t = 0
+    k0 = np.inf
+    for s in range(starts.shape[0]):
+        c = starts[s]
+        if not (np.float64(res[c]) < np.inf):
+            continue
+        v0 = start_cost[s]
+        if v0 < k0:
+            k0 = v0
+        if v0 < cum[c]:
+            if cum[c] == np.inf:
+                touched, n_t = append(touched, n_t, c)
+            cum[c] = v0
+    if not (k0 <= max_cost):
+        return n_t, touched, True
+    nb = int((max_cost - k0) / width) + 2
+    head = np.full(nb, -1, np.int64)
+    cap = max(4096, touched.shape[0] + touched.shape[0] // 2)
+    ek = np.empty(cap, np.float64)
+    ev = np.empty(cap, np.int64)
+    en = np.empty(cap, np.int64)
+    ne = 0
+    for t in range(n_t):  # queue the starts at their (lowest) cost
+        c = touched[t]
+        if cum[c] <= max_cost:
+            b = int((cum[c] - k0) / width)
+            ek[ne] = cum[c]
+            ev[ne] = c
+            en[ne] = head[b]
+            head[b] = ne
+            ne += 1
+            if ne == cap:
+                cap *= 2
+                ek2 = np.empty(cap, np.float64)
+                ev2 = np.empty(cap, np.int64)
+                en2 = np.empty(cap, np.int64)
+                ek2[:ne] = ek[:ne]
+                ev2[:ne] = ev[:ne]
+                en2[:ne] = en[:ne]
+                ek, ev, en = ek2, ev2, en2
+    for b in range(nb):
+        i = head[b]
+        while i >= 0:
+            key = ek[i]
+            v = ev[i]
+            i = en[i]
+            if key > cum[v]:
+                continue
+            if use_prune and key + prune[v] > prune_limit:
+                continue
+            r = v // W
+            cc = v - r * W
+            rv = np.float64(res[v])
+            for d in range(8):
+                rr = r + DR[d]
+                c2 = cc + DC[d]
+                if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
+                    continue
+                u = rr * W + c2
+                ru = np.float64(res[u])
+                if not (ru < np.inf):
+                    continue
+                nkey = key + half[d] * (rv + ru)
+                if nkey < cum[u]:
+                    if cum[u] == np.inf:
+                        touched, n_t = append(touched, n_t, u)
+                    cum[u] = nkey
+                    if nkey <= max_cost:
+                        bb = int((nkey - k0) / width)
+                        if bb <= b:
+                            return n_t, touched, False
+                        ek[ne] = nkey
+                        ev[ne] = u
+                        en[ne] = head[bb]
+                        head[bb] = ne
+                        ne += 1
+                        if ne == cap:
+                            cap *= 2
+                            ek2 = np.empty(cap, np.float64)
+                            ev2 = np.empty(cap, np.int64)
+                            en2 = np.empty(cap, np.int64)
+                            ek2[:ne] = ek[:ne]
+                            ev2[:ne] = ev[:ne]
+                            en2[:ne] = en[:ne]
+                            ek, ev, en = ek2, ev2, en2
+    return n_t, touched, True
+
+
+@numba.njit(cache=True, nogil=True)
+def cost_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step):  # pragma: no cover
+    """:func:`dijkstra` without predecessors: the same ``cum`` bit for bit and the same touched set,
+    listed in another order.
+
+    A bucket queue (:func:`_bucket_search`) when ``min_step`` (the smallest step cost,
+    :func:`min_step_cost`) is positive and the bound needs at most :data:`MAX_BUCKETS` buckets;
+    otherwise, or when a step below ``min_step`` is met, the binary heap. For searches whose results
+    are minima over the touched cells (target costs, probe minima, corridor values), never for
+    predecessors. Returns ``(n_touched, touched, fell_back)``: ``fell_back`` tells that a step below
+    ``min_step`` sent the search to the heap (a smaller ``min_step`` would avoid that).
+    """
+    fell_back = False
+    if min_step > 0.0 and max_cost < np.inf:
+        k0 = np.inf
+        for s in range(starts.shape[0]):
+            if start_cost[s] < k0:
+                k0 = start_cost[s]
+        if (max_cost - k0) / (0.5 * min_step) < MAX_BUCKETS:
+            n_t, touched, ok = _bucket_search(
+                res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step
+            )
+            if ok:
+                return n_t, touched, False
+            for t in range(n_t):
+                cum[touched[t]] = np.inf
+            fell_back = True
+    no_pred = np.empty(0, np.int64)
+    n_t, touched = dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, no_pred, touched, prune,
+                            prune_limit, use_prune)
+    return n_t, touched, fell_back
 
 
 @numba.njit(cache=True, nogil=True)
@@ -165,16 +342,18 @@ def corridor_update(corr, cum1, cum2, touched2, n_t2, width):  # pragma: no cove
 
 
 @numba.njit(cache=True, nogil=True)
-def label_search(res, H, W, lens, starts, max_cost, labels, src_label, cum, touched, best, best_cell):  # pragma: no cover
+def label_search(res, H, W, lens, starts, max_cost, labels, src_label, cum, touched, best, best_cell, min_step):  # pragma: no cover
     """Min cost from ``starts`` to every other label within ``max_cost``: connectivity's bounded
-    Dijkstra (same step rule and heap) and target collection, then one pass over the touched cells.
+    search (same step rule; :func:`cost_search`, so the same costs) and target collection, then one
+    pass over the touched cells.
 
     ``cum`` (inf), ``best`` (per label, inf) and ``best_cell`` (-1) are reset before returning; also
-    returns the box of touched cells and the (possibly grown) ``touched`` buffer.
+    returns the box of touched cells, the (possibly grown) ``touched`` buffer and whether the search
+    fell back to the heap (``min_step`` too large for this raster; see :func:`cost_search`).
     """
     zero = np.zeros(starts.shape[0])
-    no_pred = np.empty(0, np.int64)  # costs only
-    n_t, touched = dijkstra(res, H, W, lens, starts, zero, max_cost, cum, no_pred, touched, zero, 0.0, False)
+    n_t, touched, fell_back = cost_search(res, H, W, lens, starts, zero, max_cost, cum, touched, zero, 0.0, False,
+                                          min_step)
     labs, costs, _ = collect_targets(cum, labels, touched, n_t, src_label, max_cost, best, best_cell)
     rmin, rmax, cmin, cmax = H, -1, W, -1
     for t in range(n_t):
@@ -186,7 +365,7 @@ def label_search(res, H, W, lens, starts, max_cost, labels, src_label, cum, touc
         rmax = max(rmax, r)
         cmin = min(cmin, cc)
         cmax = max(cmax, cc)
-    return labs, costs, n_t, rmin, rmax, cmin, cmax, touched
+    return labs, costs, n_t, rmin, rmax, cmin, cmax, touched, fell_back
 
 
 @numba.njit(cache=True, nogil=True)
@@ -223,14 +402,14 @@ def pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, to
                     bound = b2
         r = v // W
         cc = v - r * W
-        rv = res[v]
+        rv = np.float64(res[v])
         for d in range(8):
             rr = r + DR[d]
             c2 = cc + DC[d]
             if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
                 continue
             u = rr * W + c2
-            ru = res[u]
+            ru = np.float64(res[u])
             if not (ru < np.inf):
                 continue
             nkey = key + lens[d] * 0.5 * (rv + ru)

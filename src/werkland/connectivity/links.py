@@ -17,8 +17,11 @@ from werkland._errors import WerklandInputError
 from werkland._kernels.grid_search import (
     collect_targets,
     corridor_update,
+    cost_search,
     dijkstra,
+    min_step_cost,
     reset_search,
+    search_resistance,
     step_lengths,
     tracebacks,
 )
@@ -198,18 +201,18 @@ class SearchWorkspace:
     nlab : int
         Largest patch id.
     corridor : bool
-        Also allocate the arrays of the corridor search (``cum2``, ``pred2``, ``touched2``, ``corr``).
+        Also allocate the arrays of the corridor search (``cum2``, ``touched2``, ``corr``).
     """
 
     def __init__(self, ncell: int, nlab: int, corridor: bool) -> None:
         self.cum = np.full(ncell, np.inf)
-        self.pred = np.full(ncell, NO_PRED, dtype=np.int64)
+        # int32 predecessors below 2^31 cells: half the memory traffic of the link search's writes
+        self.pred = np.full(ncell, NO_PRED, dtype=np.int32 if ncell < 2**31 else np.int64)
         self.touched = np.empty(1 << 16, np.int64)
         self.best_cost = np.full(nlab + 1, np.inf)
         self.best_cell = np.full(nlab + 1, -1, dtype=np.int64)
         if corridor:
             self.cum2 = np.full(ncell, np.inf)
-            self.pred2 = np.full(ncell, NO_PRED, dtype=np.int64)
             self.touched2 = np.empty(1 << 16, np.int64)
             self.corr = np.full(ncell, np.inf, dtype=np.float32)
 
@@ -259,13 +262,13 @@ def build_links(
     -------
     LinkSet
     """
-    res = np.ascontiguousarray(resistance, dtype=np.float64)
-    H, W = res.shape
-    res_flat = res.ravel()
+    H, W = resistance.shape
+    res_flat = search_resistance(resistance)  # float32 when exact: same costs, half the memory traffic
     lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
     n = int(lab_flat.max()) if lab_flat.size else 0
     cells, ptr = patch_cells(lab_flat, n)
     lens = step_lengths(res_m)
+    min_step = min_step_cost(res_flat, lens)
     want_corr = corridor_width is not None
     search_bound = float(max_cost) + (float(corridor_width) if corridor_width is not None else 0.0)
     n_threads = max(1, int(n_threads))
@@ -297,7 +300,7 @@ def build_links(
             else:
                 pc, pp = np.empty(0, np.int64), np.zeros(t_end.size + 1, np.int64)
             if corridor_width is not None and t_found.size:
-                _corridor_search(ws, res_flat, H, W, lens, cells, ptr, t_found, t_cost, float(corridor_width))
+                _corridor_search(ws, res_flat, H, W, lens, cells, ptr, t_found, t_cost, float(corridor_width), min_step)
             reset_search(ws.cum, ws.pred, ws.touched, n_t)
             results[pid] = (t_found, t_cost, pc, pp)
         finally:
@@ -347,17 +350,18 @@ def build_links(
 
 def _corridor_search(
     ws: SearchWorkspace, res_flat: np.ndarray, H: int, W: int, lens: np.ndarray, cells: np.ndarray,
-    ptr: np.ndarray, t_found: np.ndarray, t_cost: np.ndarray, width: float,
+    ptr: np.ndarray, t_found: np.ndarray, t_cost: np.ndarray, width: float, min_step: float,
 ) -> None:
     """Corridor cells of the links of one source patch into ``ws.corr``.
 
     One multi-source search from the linked patches ``b``, each seeded with ``-LCD_ab`` and pruned
-    where ``CWD_a + CWD_b - LCD_ab`` exceeds the width (``ws.cum`` holds ``CWD_a``).
+    where ``CWD_a + CWD_b - LCD_ab`` exceeds the width (``ws.cum`` holds ``CWD_a``). Costs only
+    (:func:`cost_search`): the corridor takes minima, so the queue's order does not matter.
     """
     s2 = np.concatenate([cells[ptr[b - 1] : ptr[b]] for b in t_found])
     c2 = np.concatenate([np.full(ptr[b] - ptr[b - 1], -c) for b, c in zip(t_found, t_cost, strict=True)])
-    n_t2, ws.touched2 = dijkstra(
-        res_flat, H, W, lens, s2, c2, width, ws.cum2, ws.pred2, ws.touched2, ws.cum, width, True,
+    n_t2, ws.touched2, _ = cost_search(
+        res_flat, H, W, lens, s2, c2, width, ws.cum2, ws.touched2, ws.cum, width, True, min_step,
     )
     corridor_update(ws.corr, ws.cum, ws.cum2, ws.touched2, n_t2, width)
-    reset_search(ws.cum2, ws.pred2, ws.touched2, n_t2)
+    ws.cum2[ws.touched2[:n_t2]] = np.inf  # reset in O(touched); no predecessors were written

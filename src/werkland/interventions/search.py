@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from werkland._kernels.grid_search import label_search, step_lengths
+from werkland._kernels.grid_search import label_search, min_step_cost, step_lengths
 
 Box = tuple[int, int, int, int]
 
@@ -51,6 +51,8 @@ class Searcher:
         self.cells_settled = 0
         self.n_searches = 0
         self.reach: Box | None = None
+        #: bucket width hint of the searches (smallest step cost); None = not yet read from a raster
+        self.min_step: float | None = None
 
     def targets(
         self, res_flat: np.ndarray, labels_flat: np.ndarray, starts: np.ndarray, max_cost: float, src_label: int,
@@ -76,10 +78,16 @@ class Searcher:
         if self.best.size <= max_label:
             self.best = np.full(max(2 * self.best.size, max_label + 1), np.inf)
             self.best_cell = np.full(self.best.size, -1, np.int64)
-        labs, costs, n_t, r0, r1, c0, c1, self.touched = label_search(
+        if self.min_step is None:
+            self.min_step = min_step_cost(res_flat, self.lens)
+        labs, costs, n_t, r0, r1, c0, c1, self.touched, fell_back = label_search(
             res_flat, self.H, self.W, self.lens, np.ascontiguousarray(starts, np.int64), float(max_cost),
-            labels_flat, int(src_label), self.cum, self.touched, self.best, self.best_cell,
+            labels_flat, int(src_label), self.cum, self.touched, self.best, self.best_cell, self.min_step,
         )
+        if fell_back:
+            # a measure lowered the resistance below the raster's smallest value: read it again
+            # (the result above is exact either way: the heap gives the same costs)
+            self.min_step = min_step_cost(res_flat, self.lens)
         self.cells_settled += int(n_t)
         self.n_searches += 1
         if n_t:  # rows/cols whose resistance or labels can change the result: touched cells + 1
