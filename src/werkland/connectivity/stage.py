@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
 
 from werkland._errors import WerklandInputError
+from werkland.connectivity.graphml import networkx_edge_order, write_graphml
 from werkland.connectivity.links import LinkSet, build_links, prepare_resistance
 from werkland.connectivity.metrics import GraphMetrics, probability_metrics
 from werkland.connectivity.patches import PatchSet, find_patches, patch_polygons
@@ -32,7 +32,6 @@ from werkland.connectivity.tiled import build_links_tiled
 from werkland.params import ConnectivityParams
 from werkland.raster.io import (
     Grid,
-    atomic_path,
     read_raster,
     write_csv,
     write_gpkg,
@@ -343,20 +342,40 @@ def _plain(v: Any) -> bool | float | int:
 
 def _write_graphml(ptab: pd.DataFrame, node_tab: pd.DataFrame, ltab: pd.DataFrame, params: ConnectivityParams,
                    out_graphml: PathLike) -> None:
-    """``graph/{guild}.graphml``: patches with their attributes and metrics, links with cost and p."""
+    """``graph/{guild}.graphml``: patches with their attributes and metrics, links with cost and p.
+
+    Written by :func:`werkland.connectivity.graphml.write_graphml`: the bytes networkx wrote from the
+    same graph (patches in table order, links in networkx's edge order), without building it.
+    """
     kern = params.kernel
-    G = nx.Graph(guild=params.guild, d0_m=kern.d0_m, p0=kern.p0, k_per_m=kern.k_per_m, convention=kern.convention)
+    graph_data: dict[str, bool | int | float | str] = {"guild": params.guild, "d0_m": kern.d0_m, "p0": kern.p0, "k_per_m": kern.k_per_m,
+                  "convention": kern.convention}
     full = ptab.merge(node_tab.drop(columns=["dPC", "component"]), on="patch_id", how="left")
-    for row in full.itertuples(index=False):
-        G.add_node(int(row.patch_id), **{k: _plain(v) for k, v in row._asdict().items() if k != "patch_id"})
-    for row in ltab.itertuples(index=False):
-        G.add_edge(
-            int(row.from_id), int(row.to_id), link_id=int(row.link_id), cost_distance=float(row.cost_distance),
-            euclid_m=float(row.euclid_m), p_direct=float(row.p_direct),
-            weight=float(kern.k_per_m * row.cost_distance),
-        )
-    with atomic_path(out_graphml) as tmp:
-        nx.write_graphml(G, tmp)
+    cols = [c for c in full.columns if c != "patch_id"]
+    values = [full[c].tolist() for c in cols]
+    node_ids = full["patch_id"].to_numpy().astype(np.int64)
+    nodes = [(int(pid), {c: _plain(vals[r]) for c, vals in zip(cols, values, strict=True)})
+             for r, pid in enumerate(node_ids)]
+    u = ltab["from_id"].to_numpy().astype(np.int64)
+    v = ltab["to_id"].to_numpy().astype(np.int64)
+    rows, swap = networkx_edge_order(node_ids, u, v)
+    link_id = ltab["link_id"].to_numpy().astype(np.int64)
+    cost = ltab["cost_distance"].to_numpy().astype(np.float64)
+    euclid = ltab["euclid_m"].to_numpy().astype(np.float64)
+    p_direct = ltab["p_direct"].to_numpy().astype(np.float64)
+    weight = kern.k_per_m * cost
+    # a pair listed twice keeps its first place and its last row's values (networkx's add_edge)
+    last = {}
+    for r, pair in enumerate(zip(np.minimum(u, v).tolist(), np.maximum(u, v).tolist(), strict=True)):
+        last[pair] = r
+    edges = []
+    for r, sw in zip(rows.tolist(), swap.tolist(), strict=True):
+        a, b = (int(v[r]), int(u[r])) if sw else (int(u[r]), int(v[r]))
+        d = last[(min(a, b), max(a, b))]
+        edges.append((a, b, {"link_id": int(link_id[d]), "cost_distance": float(cost[d]),
+                             "euclid_m": float(euclid[d]), "p_direct": float(p_direct[d]),
+                             "weight": float(weight[d])}))
+    write_graphml(out_graphml, graph_data, nodes, edges)
 
 
 def _write_corridors(links: LinkSet, grid: Grid, params: ConnectivityParams, out_tif: PathLike) -> None:
