@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--setup-only", action="store_true", help="prepare the region, stage and plan; time nothing")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkland.interventions.after").setLevel(logging.INFO)  # the joint evaluation's split
     cfg = load_config(n_workers=2, max_candidates=a.candidates, max_candidates_per_type_park=200)
     paths = prepare(a.size_km, cfg)
     cfg["interventions"]["plan_optimum"] = a.optimum

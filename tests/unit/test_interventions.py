@@ -764,3 +764,39 @@ def test_inputs_for_other_guilds_are_an_error(tmp_path, region):
                                             catalogue_yaml=CATALOGUE)
     with pytest.raises(WerklandInputError, match="habitat files are given for guilds"):
         run_interventions(inputs, _params())
+
+
+def test_float32_resistance_widens_before_a_value_it_cannot_hold():
+    """The graph keeps its resistance as float32 (the raster's values), which gives the float64
+    costs; a change to a value float32 would round (0.3) widens it to float64 first, so the gain is
+    that of the float64 graph bit for bit."""
+    rng = np.random.default_rng(5)
+    H, W = 36, 44
+    noise = ndimage.gaussian_filter(rng.standard_normal((H, W)), 2)
+    suit = np.clip(noise * 2 + 0.3, 0, 1).astype(np.float32)
+    res = np.where(suit > 0.5, 1.0, rng.choice([2.0, 5.0, 20.0], size=(H, W), p=[0.4, 0.4, 0.2]))
+    thr, min_area, max_cost = 0.5, 300.0, 600.0
+    k = -math.log(0.001) / max_cost
+    ps = find_patches(suit, res_m=RES, threshold=thr, min_area_m2=min_area)
+    L = build_links(res, ps.labels, res_m=RES, max_cost=max_cost, n_threads=1, with_paths=False)
+
+    def graph(r):
+        return GuildGraph("t", suit, r, ps.labels, (L.from_id, L.to_id, L.cost), k_per_m=k, max_cost=max_cost,
+                          threshold=thr, min_area_m2=min_area, res_m=RES)
+
+    g = graph(res)
+    assert g.res.dtype == np.float32
+    cells = np.unique((10 + np.arange(3))[:, None] * W + (12 + np.arange(20))[None, :]).ravel()
+    exact = g.evaluate(cells, suit.ravel()[cells].copy(), np.full(cells.size, 1.0), commit=True)
+    assert g.res.dtype == np.float32  # 1.0 is a float32: still float32
+    d = g.evaluate(cells, suit.ravel()[cells].copy(), np.full(cells.size, 0.3), commit=True)
+    assert g.res.dtype == np.float64 and g.res.ravel()[cells[0]] == 0.3  # not float32(0.3)
+    # the same two commits on a graph that never stored float32 (1 + 1e-12 somewhere forces float64)
+    r64 = res.copy()
+    r64[0, 0] = 1.0 + 1e-12
+    g64 = graph(r64)
+    assert g64.res.dtype == np.float64
+    e1 = g64.evaluate(cells, suit.ravel()[cells].copy(), np.full(cells.size, 1.0), commit=True)
+    d64 = g64.evaluate(cells, suit.ravel()[cells].copy(), np.full(cells.size, 0.3), commit=True)
+    assert d.d_eca_ha == d64.d_eca_ha and exact.d_eca_ha == e1.d_eca_ha
+    assert d.d_eca_ha > 0

@@ -18,6 +18,7 @@ the footprints of ``interventions/candidates.gpkg``); the two give identical val
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -120,18 +121,24 @@ def batched_joint_total(ev: Evaluator, scorer: Scorer, cands: Sequence[Candidate
     the PC tolerance of the graph update (``pc_tolerance``) and float rounding, with far fewer
     searches (a batch's affected patches are searched once, not once per measure).
     """
-    def climate() -> np.ndarray:
+    def climate() -> tuple[np.ndarray, float, float]:
+        t0, c0 = time.perf_counter(), time.thread_time()
         t = np.zeros(scorer.size)
         for c in cands:
             t = t + scorer.vector(ev.evaluate(c, commit=True, graphs=False))
-        return t
+        return t, time.perf_counter() - t0, time.thread_time() - c0
 
     # the heat and water part (land cover codes, cooling and storage state) on a thread beside the
     # graphs' updates (guild graph state): they share no state
+    t0 = time.perf_counter()
     with ThreadPoolExecutor(1) as side:
         heat_water = side.submit(climate)
         bio = _batched_graph_total(ev, scorer, cands)
-        return heat_water.result() + bio
+        t_bio = time.perf_counter() - t0
+        hw, t_hw, cpu_hw = heat_water.result()
+    log.info("joint evaluation of %d measures: guild graphs %.1f s, heat and water %.1f s (%.1f CPU-s) beside them",
+             len(cands), t_bio, t_hw, cpu_hw)
+    return hw + bio
 
 
 def _batched_graph_total(ev: Evaluator, scorer: Scorer, cands: Sequence[Candidate]) -> np.ndarray:

@@ -342,7 +342,7 @@ class Evaluator:
         per_guild: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for gname, gg in self.graphs.items():
             cur_s = gg.suit.ravel()[cells]
-            cur_r = gg.res.ravel()[cells]
+            cur_r = gg.res.ravel()[cells].astype(np.float64)
             em = self.edge_mult[gname].ravel()[cells]
             sv = typ.suitability.get(gname)
             rv: Any = typ.resistance.get(gname)

@@ -37,7 +37,8 @@ class GraphCore:
     H, W : int
         Raster rows and columns.
     suit, res, labels : numpy.ndarray
-        float32 suitability, float64 resistance, int32 patch ids 1..n (0 = none).
+        float32 suitability; resistance as float32 while every value is exactly a float32, else
+        float64 (see :meth:`_hold_resistance`); int32 patch ids 1..n (0 = none).
     k, max_cost : float
         Kernel decay (1 / cost-weighted m) and link bound (cost-weighted m).
     threshold, min_area_m2, res_m, cell_ha : float
@@ -173,6 +174,16 @@ class GraphCore:
         idx = [q for q, _ in sd]
         w = np.array([x for _, x in sd])[:, None]
         return (self.D.rows(idx) + w).min(axis=0)
+
+    def _hold_resistance(self, values: np.ndarray) -> None:
+        """Widen :attr:`res` to float64 for good if ``values`` (about to be written) are not all float32.
+
+        So a float32 resistance never rounds a value: the costs stay those of the float64 raster.
+        """
+        if self.res.dtype == np.float32:
+            v = np.asarray(values, dtype=np.float64)
+            if not np.array_equal(v.astype(np.float32), v):
+                self.res = self.res.astype(np.float64)
 
     def _ensure_bbox(self) -> None:
         if getattr(self, "_bbox_cache_n", -1) != self.n:

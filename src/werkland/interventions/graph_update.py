@@ -145,6 +145,7 @@ class GraphUpdateMixin(GraphCore):
         n = self.n
         nn = len(new_patches)
         self.suit.ravel()[cells] = new_suit
+        self._hold_resistance(new_res)
         self.res.ravel()[cells] = new_res
         lab_f = self.labels.ravel()
         Rset = set(int(x) for x in R)

@@ -95,7 +95,11 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
         self.name = name
         self.H, self.W = suit.shape
         self.suit = np.ascontiguousarray(suit, dtype=np.float32)
-        self.res = np.ascontiguousarray(res, dtype=np.float64)
+        res64 = np.ascontiguousarray(res, dtype=np.float64)
+        res32 = res64.astype(np.float32)
+        #: the resistance the searches read: float32 while every value is exactly a float32 (the
+        #: kernels widen each value, so the costs are the same; half the memory traffic), else float64
+        self.res = res32 if np.array_equal(res32, res64) else res64
         self.labels = np.ascontiguousarray(labels, dtype=np.int32)  # patch ids < 2^31; half the bytes of int64
         self.k = float(k_per_m)
         self.max_cost = float(max_cost)

@@ -94,6 +94,7 @@ class RasterChangeMixin(GraphCore):
     def _raster_part(self, cells: np.ndarray, new_suit: np.ndarray, new_res: np.ndarray, commit: bool) -> RasterPart | None:
         """Patches and link searches of a change (steps 1-2 of :meth:`evaluate`); None = no change."""
         self._ensure_bbox()
+        self._hold_resistance(new_res)
         suit_f = self.suit.ravel()
         res_f = self.res.ravel()
         old_suit = suit_f[cells].copy()
