@@ -112,11 +112,12 @@ def baseline_worktree(ref: str, out: Path) -> tuple[str, Path]:
 
 
 def workflow_env(root: Path, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a workflow run from checkout ``root``: for another checkout (a baseline
-    worktree) its ``src`` comes first on ``PYTHONPATH``, before the installed (editable) package."""
+    """The environment of a workflow run from checkout ``root``: its ``src`` comes first on
+    ``PYTHONPATH``, before the installed (editable) package, so a baseline worktree runs its own
+    library, and so does this script when it runs from a worktree of the current commit (the
+    editable install may point at another checkout that is being edited meanwhile)."""
     env = dict(os.environ if base is None else base)
-    if Path(root).resolve() != ROOT:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(root) / "src"), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(root) / "src"), env.get("PYTHONPATH", "")) if p)
     return env
 
 

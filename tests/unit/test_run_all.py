@@ -62,7 +62,7 @@ def test_exponent_recovers_power_law(run_all):
 def test_baseline_env_puts_its_library_first(run_all, tmp_path):
     env = run_all.workflow_env(tmp_path, {"PYTHONPATH": "/x"})
     assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path / "src"), "/x"]
-    assert "PYTHONPATH" not in run_all.workflow_env(ROOT, {})
+    assert run_all.workflow_env(ROOT, {})["PYTHONPATH"] == str(ROOT / "src")
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the project's git checkout (a clean clone has it)")
