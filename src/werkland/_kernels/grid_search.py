@@ -57,7 +57,7 @@ def min_step_cost(res_flat: np.ndarray, lens: np.ndarray) -> float:
 
 
 #: Largest bucket count of one :func:`cost_search` (beyond it the heap is used).
-MAX_BUCKETS = 1 << 22
+MAX_BUCKETS = 1 << 20
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -18,9 +18,10 @@ import numpy as np
 from werkland._errors import WerklandInputError
 from werkland._kernels.grid_search import (
     collect_targets,
-    dijkstra,
+    cost_search,
+    min_step_cost,
     pair_bound_search,
-    reset_search,
+    search_resistance,
     step_lengths,
 )
 from werkland.connectivity import (
@@ -37,33 +38,40 @@ _METHODS = ("auto", "patches", "footprint")
 
 
 class _Searcher:
-    """Bounded searches on a shared raster from a pool of per-thread workspaces."""
+    """Bounded searches on a raster (as it is when the searcher is made) from per-thread workspaces.
+
+    The searches read :func:`~werkland._kernels.grid_search.search_resistance` of the raster (a
+    float32 copy when every value is a float32: the same costs), so the searcher is made after the
+    footprint took the passage resistance and used before it is restored.
+    """
 
     def __init__(self, res: np.ndarray, labels: np.ndarray, n: int, res_m: float, max_cost: float,
                  in_affected: np.ndarray, n_threads: int) -> None:
         self.shape = res.shape
-        self.res_flat = res.reshape(-1)
+        self.res_flat = search_resistance(res)
         self.lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
         self.lens = step_lengths(res_m)
+        self.min_step = min_step_cost(self.res_flat, self.lens)
         self.max_cost = float(max_cost)
         self.in_affected = in_affected
         self.pool: queue.Queue[Any] = queue.Queue()
         H, W = self.shape
         for _ in range(max(1, n_threads)):
-            self.pool.put(SearchWorkspace(H * W, n, False))
+            self.pool.put(SearchWorkspace(H * W, n, False, predecessors=False))
 
     def search(self, starts: np.ndarray, src: int) -> tuple[np.ndarray, np.ndarray]:
         """Affected patches reached from ``starts`` (excluding patch ``src``) and their costs."""
         H, W = self.shape
         ws = self.pool.get()
         try:
-            n_t, ws.touched = dijkstra(
-                self.res_flat, H, W, self.lens, starts, np.zeros(starts.size), self.max_cost, ws.cum, ws.pred,
-                ws.touched, ws.cum, 0.0, False
+            # costs only (minimum per patch): the bucket queue, the heap's costs
+            n_t, ws.touched, _ = cost_search(
+                self.res_flat, H, W, self.lens, starts, np.zeros(starts.size), self.max_cost, ws.cum, ws.touched,
+                ws.cum, 0.0, False, self.min_step
             )
             found, costs, _ = collect_targets(ws.cum, self.lab_flat, ws.touched, n_t, src, self.max_cost,
                                               ws.best_cost, ws.best_cell)
-            reset_search(ws.cum, ws.pred, ws.touched, n_t)
+            ws.cum[ws.touched[:n_t]] = np.inf  # reset in O(touched); no predecessors were written
         finally:
             self.pool.put(ws)
         keep = self.in_affected[found]
@@ -197,10 +205,10 @@ def mitigation_gain(
     in_a[A] = True
     if method == "auto":
         method = "footprint" if footprint.size < A.size - 1 else "patches"
-    searcher = _Searcher(res, labels, n, res_m, max_cost, in_a, n_threads)
     saved = res_flat[footprint].copy()
     try:
         res_flat[footprint] = float(passage_resistance)
+        searcher = _Searcher(res, labels, n, res_m, max_cost, in_a, n_threads)
         with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
             if method == "patches":
                 cells, ptr = patch_cells(searcher.lab_flat, n)

@@ -302,7 +302,7 @@ def patch_searches(
     min_step = min_step_cost(res_flat, lens)
     pool: queue.Queue[Any] = queue.Queue()
     for _ in range(max(1, min(n_threads, n))):  # a search workspace and a group-minimum scratch each
-        pool.put((SearchWorkspace(H * W, n, False), np.full(max(probes.n_groups, 1), np.inf)))
+        pool.put((SearchWorkspace(H * W, n, False, predecessors=False), np.full(max(probes.n_groups, 1), np.inf)))
     out: list[Any] = [None] * (n + 1)
     t0 = time.perf_counter()
     step = max(1, n // 10)

@@ -202,12 +202,14 @@ class SearchWorkspace:
         Largest patch id.
     corridor : bool
         Also allocate the arrays of the corridor search (``cum2``, ``touched2``, ``corr``).
+    predecessors : bool
+        Allocate ``pred`` (False: an empty array, for searches that record costs only).
     """
 
-    def __init__(self, ncell: int, nlab: int, corridor: bool) -> None:
+    def __init__(self, ncell: int, nlab: int, corridor: bool, predecessors: bool = True) -> None:
         self.cum = np.full(ncell, np.inf)
         # int32 predecessors below 2^31 cells: half the memory traffic of the link search's writes
-        self.pred = np.full(ncell, NO_PRED, dtype=np.int32 if ncell < 2**31 else np.int64)
+        self.pred = np.full(ncell if predecessors else 0, NO_PRED, dtype=np.int32 if ncell < 2**31 else np.int64)
         self.touched = np.empty(1 << 16, np.int64)
         self.best_cost = np.full(nlab + 1, np.inf)
         self.best_cell = np.full(nlab + 1, -1, dtype=np.int64)
