@@ -729,6 +729,32 @@ def test_compiled_apsp_equals_scipy_bit_for_bit(integer_weights):
     assert np.isinf(D[0, n - 1]) and D[5, 5] == 0.0
 
 
+@pytest.mark.parametrize("integer_weights", [False, True])
+@pytest.mark.parametrize("limit", [0.5, 2.0, np.inf])
+def test_limited_compiled_rows_equal_scipy_bit_for_bit(integer_weights, limit):
+    """The interventions' non-monotone update: rows from some sources up to a limit, as scipy's
+    ``dijkstra(indices=..., limit=...)`` gives them (beyond the limit: inf)."""
+    from scipy.sparse import csgraph
+
+    from werkland._kernels.graph import sssp_rows_limited
+
+    rng = np.random.default_rng(5)
+    n, m = 500, 1800
+    i, j = rng.integers(0, n - 20, m), rng.integers(0, n - 20, m)
+    keep = i != j
+    key = np.unique(np.minimum(i, j)[keep] * n + np.maximum(i, j)[keep])
+    lo, hi = key // n, key % n
+    w = rng.integers(1, 4, lo.size) * 0.25 if integer_weights else rng.uniform(0.01, 1.5, lo.size)
+    g = cn.sym_csr(n, lo, hi, w)
+    sources = np.array([3, 0, 77, 499, 250, 3], np.int64)  # an isolated node and a repeat among them
+    ref = csgraph.dijkstra(g, directed=True, indices=sources, limit=limit)
+    D = np.empty((sources.size, n))
+    sssp_rows_limited(g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64), sources, limit, D)
+    assert np.array_equal(D, ref)
+    if np.isfinite(limit):
+        assert np.isinf(D).sum() > np.isinf(csgraph.dijkstra(g, directed=True, indices=sources)).sum()
+
+
 @pytest.mark.parametrize("n", [60, 700])
 def test_apsp_probabilities_are_the_rounded_exact_probabilities(n):
     """Packed float32 p* = exp(-D) of the exact distances (small graphs and the chunked path), PCnum

@@ -170,6 +170,42 @@ def sssp_rows(indptr, indices, weights, i0, i1, D, r0):  # pragma: no cover - co
 
 
 @numba.njit(cache=True, nogil=True)
+def sssp_rows_limited(indptr, indices, weights, sources, limit, D):  # pragma: no cover - compiled
+    """Shortest-path rows from ``sources`` into ``D`` (one row each), up to ``limit``.
+
+    scipy's ``csgraph.dijkstra(..., indices=sources, limit=limit)`` bit for bit: a node is reached
+    only at a distance ``<= limit`` (farther: ``inf``); within it the distance is the minimum of
+    ``d[u] + w`` over settled neighbours whatever the heap order (see :func:`sssp_rows`). Compiled
+    without the GIL, so the guilds of one update run on threads side by side.
+    """
+    n = indptr.shape[0] - 1
+    cap = indices.shape[0] + 1
+    hk = np.empty(cap, np.float64)
+    hv = np.empty(cap, np.int64)
+    done = np.zeros(n, np.bool_)
+    for t in range(sources.shape[0]):
+        s = sources[t]
+        row = D[t]
+        for v in range(n):
+            row[v] = np.inf
+            done[v] = False
+        row[s] = 0.0
+        hk, hv, nh = heap_push(hk, hv, 0, 0.0, s)
+        while nh > 0:
+            d, u, nh = heap_pop(hk, hv, nh)
+            if done[u] or d > row[u]:
+                continue
+            done[u] = True
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                nd = d + weights[e]
+                if nd < row[v] and nd <= limit:
+                    row[v] = nd
+                    hk, hv, nh = heap_push(hk, hv, nh, nd, v)
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
 def insert_edge(D, u, v, w, a):  # pragma: no cover - compiled
     """Shortest paths after adding edge (u, v) of length w, in place (D symmetric, all pairs, -ln p).
 

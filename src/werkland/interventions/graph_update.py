@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import csgraph
 
-from werkland._kernels.graph import insert_edge
+from werkland._kernels.graph import insert_edge, sssp_rows_limited
 from werkland.interventions.graph_base import GraphCore
 
 
@@ -127,7 +126,10 @@ class GraphUpdateMixin(GraphCore):
         N = n + nn
         w = np.maximum(self.k * cc, 1e-300)
         g = sp.csr_matrix((np.concatenate([w, w]), (np.concatenate([ii, jj]), np.concatenate([jj, ii]))), shape=(N, N))
-        Dn = csgraph.dijkstra(g, directed=True, indices=U, limit=self.cut if math.isfinite(self.cut) else np.inf)
+        # scipy's csgraph.dijkstra(g, indices=U, limit=cut) bit for bit, without holding the GIL
+        Dn = np.empty((U.size, N))
+        sssp_rows_limited(g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64), U,
+                          self.cut if math.isfinite(self.cut) else np.inf, Dn)
         Do = self.D.rows(U_old)
         ao = self.a
         old_terms = 2.0 * float(ao[U_old] @ (np.exp(-Do) @ ao)) - float(ao[U_old] @ np.exp(-Do[:, U_old]) @ ao[U_old])
