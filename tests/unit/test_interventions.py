@@ -526,23 +526,34 @@ def test_pareto_front():
     assert pareto_front(x, y).tolist() == [True, True, False, True, True]
 
 
+def _noise_landscape(seed, H, W, max_cost):
+    """Smoothed-noise habitat (threshold 0.5, patches >= 300 m2), resistance 1 in habitat and 2/5/20
+    outside, and a maker of its guild graph (links from the baseline raster) for a resistance."""
+    rng = np.random.default_rng(seed)
+    noise = ndimage.gaussian_filter(rng.standard_normal((H, W)), 2)
+    suit = np.clip(noise * 2 + 0.3, 0, 1).astype(np.float32)
+    res = np.where(suit > 0.5, 1.0, rng.choice([2.0, 5.0, 20.0], size=(H, W), p=[0.4, 0.4, 0.2]))
+    ps = find_patches(suit, res_m=RES, threshold=0.5, min_area_m2=300.0)
+    L = build_links(res, ps.labels, res_m=RES, max_cost=max_cost, n_threads=1, with_paths=False)
+
+    def graph(r):
+        return GuildGraph("t", suit, r, ps.labels, (L.from_id, L.to_id, L.cost), k_per_m=-math.log(0.001) / max_cost,
+                          max_cost=max_cost, threshold=0.5, min_area_m2=300.0, res_m=RES)
+
+    return suit, res, graph
+
+
 def test_cached_link_searches_are_reused_only_out_of_reach():
     """A what-if's searches are reused after commits beyond their reach and give the fresh result.
 
     Region 40 x 160 cells with a short dispersal reach (max cost 400 cost-m = 40 cells in habitat):
     commits on the left leave a probe on the right reusable; a commit beside it invalidates it.
     """
-    rng = np.random.default_rng(11)
     H, W = 40, 160
-    noise = ndimage.gaussian_filter(rng.standard_normal((H, W)), 2)
-    suit = np.clip(noise * 2 + 0.3, 0, 1).astype(np.float32)
-    res = np.where(suit > 0.5, 1.0, rng.choice([2.0, 5.0, 20.0], size=(H, W), p=[0.4, 0.4, 0.2]))
+    suit, res, graph = _noise_landscape(11, H, W, 400.0)
     thr, min_area, max_cost = 0.5, 300.0, 400.0
     k = -math.log(0.001) / max_cost
-    ps = find_patches(suit, res_m=RES, threshold=thr, min_area_m2=min_area)
-    L = build_links(res, ps.labels, res_m=RES, max_cost=max_cost, n_threads=1, with_paths=False)
-    g = GuildGraph("t", suit, res, ps.labels, (L.from_id, L.to_id, L.cost), k_per_m=k, max_cost=max_cost,
-                   threshold=thr, min_area_m2=min_area, res_m=RES)
+    g = graph(res)
 
     def box(r0, c0, h, w):
         return np.unique((r0 + np.arange(h))[:, None] * W + (c0 + np.arange(w))[None, :]).ravel()
@@ -770,20 +781,8 @@ def test_float32_resistance_widens_before_a_value_it_cannot_hold():
     """The graph keeps its resistance as float32 (the raster's values), which gives the float64
     costs; a change to a value float32 would round (0.3) widens it to float64 first, so the gain is
     that of the float64 graph bit for bit."""
-    rng = np.random.default_rng(5)
     H, W = 36, 44
-    noise = ndimage.gaussian_filter(rng.standard_normal((H, W)), 2)
-    suit = np.clip(noise * 2 + 0.3, 0, 1).astype(np.float32)
-    res = np.where(suit > 0.5, 1.0, rng.choice([2.0, 5.0, 20.0], size=(H, W), p=[0.4, 0.4, 0.2]))
-    thr, min_area, max_cost = 0.5, 300.0, 600.0
-    k = -math.log(0.001) / max_cost
-    ps = find_patches(suit, res_m=RES, threshold=thr, min_area_m2=min_area)
-    L = build_links(res, ps.labels, res_m=RES, max_cost=max_cost, n_threads=1, with_paths=False)
-
-    def graph(r):
-        return GuildGraph("t", suit, r, ps.labels, (L.from_id, L.to_id, L.cost), k_per_m=k, max_cost=max_cost,
-                          threshold=thr, min_area_m2=min_area, res_m=RES)
-
+    suit, res, graph = _noise_landscape(5, H, W, 600.0)
     g = graph(res)
     assert g.res.dtype == np.float32
     cells = np.unique((10 + np.arange(3))[:, None] * W + (12 + np.arange(20))[None, :]).ravel()

@@ -138,35 +138,13 @@ def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # prag
 @numba.njit(cache=True, nogil=True)
 def sssp_rows(indptr, indices, weights, i0, i1, D, r0):  # pragma: no cover - compiled
     """Rows ``i0..i1-1`` of the all-pairs shortest-path matrix, written to ``D[s - r0]`` (Dijkstra, lazy
-    binary heap; ``r0 = i0`` fills a block of ``i1 - i0`` rows).
+    binary heap; ``r0 = i0`` fills a block of ``i1 - i0`` rows): :func:`sssp_rows_limited` without a
+    limit.
 
     A node's distance is the minimum of ``d[u] + w`` over its settled neighbours whatever the order
     in which equal keys leave the heap, so the rows equal scipy's ``csgraph.dijkstra`` bit for bit.
     """
-    n = indptr.shape[0] - 1
-    cap = indices.shape[0] + 1
-    hk = np.empty(cap, np.float64)
-    hv = np.empty(cap, np.int64)
-    done = np.zeros(n, np.bool_)
-    for s in range(i0, i1):
-        row = D[s - r0]
-        for v in range(n):
-            row[v] = np.inf
-            done[v] = False
-        row[s] = 0.0
-        hk, hv, nh = heap_push(hk, hv, 0, 0.0, s)
-        while nh > 0:
-            d, u, nh = heap_pop(hk, hv, nh)
-            if done[u] or d > row[u]:
-                continue
-            done[u] = True
-            for e in range(indptr[u], indptr[u + 1]):
-                v = indices[e]
-                nd = d + weights[e]
-                if nd < row[v]:
-                    row[v] = nd
-                    hk, hv, nh = heap_push(hk, hv, nh, nd, v)
-    return 0
+    return sssp_rows_limited(indptr, indices, weights, np.arange(i0, i1), np.inf, D[i0 - r0 : i1 - r0])
 
 
 @numba.njit(cache=True, nogil=True)
