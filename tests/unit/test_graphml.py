@@ -26,14 +26,11 @@ def _ours(tmp_path, graph_data, nodes, edge_rows):
     ids = np.array([n for n, _ in nodes], np.int64)
     u = np.array([e[0] for e in edge_rows], np.int64)
     v = np.array([e[1] for e in edge_rows], np.int64)
-    rows, swap = networkx_edge_order(ids, u, v)
-    last = {}
-    for r, (a, b, _) in enumerate(edge_rows):
-        last[(min(a, b), max(a, b))] = r
+    rows, swap, data_rows = networkx_edge_order(ids, u, v)
     edges = []
-    for r, sw in zip(rows.tolist(), swap.tolist(), strict=True):
+    for r, sw, d in zip(rows.tolist(), swap.tolist(), data_rows.tolist(), strict=True):
         a, b = (int(v[r]), int(u[r])) if sw else (int(u[r]), int(v[r]))
-        edges.append((a, b, edge_rows[last[(min(a, b), max(a, b))]][2]))
+        edges.append((a, b, edge_rows[d][2]))
     out = tmp_path / "ours.graphml"
     write_graphml(out, graph_data, nodes, edges)
     return out.read_bytes()

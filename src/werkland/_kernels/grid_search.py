@@ -127,6 +127,25 @@ def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, 
     return n_t, touched
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bucket_push(ek, ev, en, ne, head, b, key, cell):  # pragma: no cover - compiled
+    """Entry ``ne`` = ``(key, cell)`` at the front of bucket ``b``'s list, doubling the entry arrays
+    when full; returns them and ``ne + 1``."""
+    if ne == ek.shape[0]:
+        ek2 = np.empty(2 * ne, np.float64)
+        ev2 = np.empty(2 * ne, np.int64)
+        en2 = np.empty(2 * ne, np.int64)
+        ek2[:ne] = ek[:ne]
+        ev2[:ne] = ev[:ne]
+        en2[:ne] = en[:ne]
+        ek, ev, en = ek2, ev2, en2
+    ek[ne] = key
+    ev[ne] = cell
+    en[ne] = head[b]
+    head[b] = ne
+    return ek, ev, en, ne + 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step):  # pragma: no cover
     """Costs-only :func:`dijkstra` with a bucket queue (Dial's algorithm); returns ``(n_t, touched, ok)``.
@@ -160,7 +179,7 @@ def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, 
         return n_t, touched, True
     nb = int((max_cost - k0) / width) + 2
     head = np.full(nb, -1, np.int64)
-    cap = max(4096, touched.shape[0] + touched.shape[0] // 2)
+    cap = max(4096, touched.shape[0] + touched.shape[0] // 2)  # entries: about one per touched cell
     ek = np.empty(cap, np.float64)
     ev = np.empty(cap, np.int64)
     en = np.empty(cap, np.int64)
@@ -168,21 +187,7 @@ def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, 
     for t in range(n_t):  # queue the starts at their (lowest) cost
         c = touched[t]
         if cum[c] <= max_cost:
-            b = int((cum[c] - k0) / width)
-            ek[ne] = cum[c]
-            ev[ne] = c
-            en[ne] = head[b]
-            head[b] = ne
-            ne += 1
-            if ne == cap:
-                cap *= 2
-                ek2 = np.empty(cap, np.float64)
-                ev2 = np.empty(cap, np.int64)
-                en2 = np.empty(cap, np.int64)
-                ek2[:ne] = ek[:ne]
-                ev2[:ne] = ev[:ne]
-                en2[:ne] = en[:ne]
-                ek, ev, en = ek2, ev2, en2
+            ek, ev, en, ne = _bucket_push(ek, ev, en, ne, head, int((cum[c] - k0) / width), cum[c], c)
     for b in range(nb):
         i = head[b]
         while i >= 0:
@@ -214,20 +219,7 @@ def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, 
                         bb = int((nkey - k0) / width)
                         if bb <= b:
                             return n_t, touched, False
-                        ek[ne] = nkey
-                        ev[ne] = u
-                        en[ne] = head[bb]
-                        head[bb] = ne
-                        ne += 1
-                        if ne == cap:
-                            cap *= 2
-                            ek2 = np.empty(cap, np.float64)
-                            ev2 = np.empty(cap, np.int64)
-                            en2 = np.empty(cap, np.int64)
-                            ek2[:ne] = ek[:ne]
-                            ev2[:ne] = ev[:ne]
-                            en2[:ne] = en[:ne]
-                            ek, ev, en = ek2, ev2, en2
+                        ek, ev, en, ne = _bucket_push(ek, ev, en, ne, head, bb, nkey, u)
     return n_t, touched, True
 
 

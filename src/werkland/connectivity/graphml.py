@@ -128,36 +128,36 @@ def write_graphml(
         Path(tmp).write_bytes(text.encode("utf-8"))
 
 
-def networkx_edge_order(node_ids: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of an edge list in the order networkx's ``Graph.edges`` gives them, and which end is first.
+def networkx_edge_order(node_ids: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges of an edge list in the order networkx's ``Graph.edges`` gives them.
 
-    Nodes added in ``node_ids`` order, then edges row by row: each edge is reported from its
-    endpoint that comes first among the nodes, in the order of the rows that first joined the
-    pair. Returns ``(rows, swap)``: the row order (the first row of each pair; later duplicates are
-    left out, so their data must be merged by the caller) and, per returned row, whether ``v``
-    comes before ``u``.
+    Nodes added in ``node_ids`` order, then edges row by row (``add_edge``): each edge is reported
+    from its endpoint that comes first among the nodes, at the place of the first row that joined
+    the pair, with the values of the last such row. Returns ``(rows, swap, data_rows)``: per edge
+    the first row (its place), whether ``v`` comes before ``u`` in that row, and the row whose
+    values it keeps.
 
     Raises
     ------
     WerklandInputError
         An edge end that is not a node.
     """
-    order = np.argsort(node_ids, kind="stable")
-    pu = np.searchsorted(node_ids, u, sorter=order)
-    pv = np.searchsorted(node_ids, v, sorter=order)
     n = node_ids.size
-    pu_c, pv_c = np.minimum(pu, n - 1), np.minimum(pv, n - 1)
-    if n == 0 and u.size:
+    if u.size == 0:
+        empty = np.empty(0, np.int64)
+        return empty, np.empty(0, bool), empty
+    if n == 0:
         raise WerklandInputError("edges without nodes", path="graphml")
-    if u.size and (np.any(node_ids[order[pu_c]] != u) or np.any(node_ids[order[pv_c]] != v)):
+    order = np.argsort(node_ids, kind="stable")
+    a = order[np.minimum(np.searchsorted(node_ids, u, sorter=order), n - 1)]
+    b = order[np.minimum(np.searchsorted(node_ids, v, sorter=order), n - 1)]
+    if np.any(node_ids[a] != u) or np.any(node_ids[b] != v):
         raise WerklandInputError("an edge joins an unknown node", path="graphml", fix="write the patches first")
-    a = order[pu_c] if u.size else np.empty(0, np.int64)
-    b = order[pv_c] if u.size else np.empty(0, np.int64)
     first = np.minimum(a, b)
-    second = np.maximum(a, b)
-    rows = np.arange(u.size)
-    # one entry per pair, at the first row that joined it
-    _, uniq = np.unique(first.astype(np.int64) * max(n, 1) + second, return_index=True)
-    keep = np.sort(uniq)
-    idx = keep[np.lexsort((rows[keep], first[keep]))]
-    return idx, b[idx] < a[idx]
+    pair = first.astype(np.int64) * n + np.maximum(a, b)
+    _, first_row, inverse = np.unique(pair, return_index=True, return_inverse=True)
+    last_row = np.zeros(first_row.size, np.int64)
+    last_row[inverse] = np.arange(u.size)  # later rows overwrite earlier ones: the last row of each pair
+    k = np.lexsort((first_row, first[first_row]))
+    rows = first_row[k]
+    return rows, b[rows] < a[rows], last_row[k]

@@ -358,20 +358,15 @@ def _write_graphml(ptab: pd.DataFrame, node_tab: pd.DataFrame, ltab: pd.DataFram
              for r, pid in enumerate(node_ids)]
     u = ltab["from_id"].to_numpy().astype(np.int64)
     v = ltab["to_id"].to_numpy().astype(np.int64)
-    rows, swap = networkx_edge_order(node_ids, u, v)
+    rows, swap, data_rows = networkx_edge_order(node_ids, u, v)
     link_id = ltab["link_id"].to_numpy().astype(np.int64)
     cost = ltab["cost_distance"].to_numpy().astype(np.float64)
     euclid = ltab["euclid_m"].to_numpy().astype(np.float64)
     p_direct = ltab["p_direct"].to_numpy().astype(np.float64)
     weight = kern.k_per_m * cost
-    # a pair listed twice keeps its first place and its last row's values (networkx's add_edge)
-    last = {}
-    for r, pair in enumerate(zip(np.minimum(u, v).tolist(), np.maximum(u, v).tolist(), strict=True)):
-        last[pair] = r
     edges = []
-    for r, sw in zip(rows.tolist(), swap.tolist(), strict=True):
+    for r, sw, d in zip(rows.tolist(), swap.tolist(), data_rows.tolist(), strict=True):
         a, b = (int(v[r]), int(u[r])) if sw else (int(u[r]), int(v[r]))
-        d = last[(min(a, b), max(a, b))]
         edges.append((a, b, {"link_id": int(link_id[d]), "cost_distance": float(cost[d]),
                              "euclid_m": float(euclid[d]), "p_direct": float(p_direct[d]),
                              "weight": float(weight[d])}))
