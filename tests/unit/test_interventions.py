@@ -799,3 +799,72 @@ def test_float32_resistance_widens_before_a_value_it_cannot_hold():
     d64 = g64.evaluate(cells, suit.ravel()[cells].copy(), np.full(cells.size, 0.3), commit=True)
     assert d.d_eca_ha == d64.d_eca_ha and exact.d_eca_ha == e1.d_eca_ha
     assert d.d_eca_ha > 0
+
+
+def test_selection_with_batched_eager_re_evaluations_in_a_forked_child_is_the_same(tmp_path, region, monkeypatch):
+    """n_workers 2: after each pick the eager re-evaluations run half in a forked child
+    (Evaluator.evaluate_batch); every output is the one of one process (n_workers 1)."""
+    from werkland.interventions import evaluate as evaluate_mod
+
+    paths, grid, _ = region
+    batches: list[int] = []
+    real = evaluate_mod.Evaluator.evaluate_batch
+
+    def spy(self, items, *, workers=1):
+        if workers > 1 and len(items) >= 2:
+            batches.append(len(items))
+        return real(self, items, workers=workers)
+
+    monkeypatch.setattr(evaluate_mod.Evaluator, "evaluate_batch", spy)
+    # overlapping meadows and hedgerows across the cropland strip between the woods: picks share
+    # footprint cells and links with the others, so several are re-evaluated at once after a pick
+    h = grid.height
+    rows = []
+    for k in range(8):
+        r0 = 6 + 2 * k
+        rows.append({"candidate_id": f"meadow{k}", "type": "flower_meadow", "cost_eur": 3_000.0 + 100 * k,
+                     "geometry": _box_cells(r0, r0 + 3, 24, 30, h)})
+        rows.append({"candidate_id": f"hedge{k}", "type": "hedgerow", "cost_eur": 4_000.0 + 100 * k,
+                     "geometry": _box_cells(r0 + 1, r0 + 2, 23, 31, h)})
+    user = _user_layer(tmp_path, grid, rows)
+    outs = {}
+    for nw in (1, 2):
+        out = tmp_path / f"w{nw}"
+        s = run_interventions(_inputs(paths, out, user),
+                              replace(_params(budget_eur=30_000, user_candidates_mode="replace"), n_workers=nw))
+        outs[nw] = (s, out)
+    assert batches, "no pick had two candidates to re-evaluate at once: the test does not reach the child"
+    (s1, o1), (s2, o2) = outs[1], outs[2]
+    assert s1["evaluations"] == s2["evaluations"] > s1["n_candidates"]  # re-evaluations, counted alike
+    assert (o1 / "portfolio.csv").read_bytes() == (o2 / "portfolio.csv").read_bytes()
+    assert (o1 / "park_totals.csv").read_bytes() == (o2 / "park_totals.csv").read_bytes()
+    c1, c2 = gpd.read_file(o1 / "candidates.gpkg"), gpd.read_file(o2 / "candidates.gpkg")
+    pd.testing.assert_frame_equal(c1.drop(columns="geometry"), c2.drop(columns="geometry"), check_exact=True)
+    assert c1.geometry.geom_equals_exact(c2.geometry, tolerance=0).all()
+    assert max(batches) >= 2
+
+
+def test_batch_evaluation_falls_back_when_the_child_dies(region, monkeypatch, caplog):
+    """A child that dies without an answer: this process evaluates its items; same gains as one by one."""
+    import os
+
+    from werkland.interventions import evaluate as evaluate_mod
+    from werkland.interventions.engine import build_engine, candidate_pool
+
+    paths, _, _ = region
+    params = _params()
+    eng = build_engine(_inputs(paths, Path("unused")), params)
+    cands = candidate_pool(eng, params, None)[:6]
+    ev = eng.ev
+    one_by_one = [ev.evaluate(c) for c in cands]
+    n0 = ev.n_evals
+    batched = ev.evaluate_batch([(c, None) for c in cands], workers=2)
+    assert ev.n_evals - n0 == len(cands)
+    monkeypatch.setattr(evaluate_mod, "_batch_child", lambda: os._exit(3))
+    with caplog.at_level("WARNING"):
+        fallback = ev.evaluate_batch([(c, None) for c in cands], workers=2)
+    assert "child process failed (exit code 3)" in caplog.text
+    for got in (batched, fallback):
+        for a, b in zip(one_by_one, got, strict=True):
+            assert (a.d_eca_ha, a.d_quality_ha, a.d_hm, a.d_retained_m3, a.touched, a.seeds, a.park) == (
+                b.d_eca_ha, b.d_quality_ha, b.d_hm, b.d_retained_m3, b.touched, b.seeds, b.park)
