@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import geopandas as gpd
 import pytest
 import rasterio
@@ -77,6 +79,37 @@ def test_bad_config_fails_at_parse_time(tmp_path):
     proc = run_workflow(work, "--dry-run", check=False)
     assert proc.returncode != 0
     assert "region_defaults.crs" in proc.stdout + proc.stderr
+
+
+def _dry_run_threads(work) -> dict[tuple[str, str], int]:
+    """(rule, guild) -> threads of the guild jobs of a dry run (Snakemake prints ``threads`` only above 1)."""
+    out = run_workflow(work, "--dry-run", "--forceall").stdout
+    jobs: dict[tuple[str, str], int] = {}
+    for block in re.split(r"\n\s*rule ", out)[1:]:  # group jobs are printed indented
+        rule = block.split(":", 1)[0].strip()
+        wc = next((ln for ln in block.splitlines() if "wildcards:" in ln), "")
+        if rule in ("connectivity", "barriers") and "guild=" in wc:
+            guild = wc.split("guild=")[1].split(",")[0].strip()
+            th = next((ln for ln in block.splitlines() if ln.strip().startswith("threads:")), "threads: 1")
+            jobs[(rule, guild)] = int(th.split(":")[1])
+    return jobs
+
+
+def test_longest_reach_guild_jobs_take_two_threads_the_others_one(tmp_path):
+    """Two short-reach guild jobs run side by side on 2 cores; the longest-reach guild's jobs (the
+    critical path, searches on both threads) take both."""
+    cfg = base_config()
+    work = make_workdir(tmp_path, cfg)
+    jobs = _dry_run_threads(work)
+    assert {g for _, g in jobs} == set(cfg["guilds"]) and len(jobs) == 2 * len(cfg["guilds"])
+    assert {k: v for k, v in jobs.items() if v == 2} == {("connectivity", "woodland_birds"): 2,
+                                                          ("barriers", "woodland_birds"): 2}
+    # with woodland birds left out, the longest reach is shared by hedgehog and amphibians
+    cfg["guilds"] = ["hedgehog", "pollinators", "amphibians"]
+    work2 = make_workdir(tmp_path / "b", cfg)
+    jobs = _dry_run_threads(work2)
+    assert {g for (_, g), v in jobs.items() if v == 2} == {"hedgehog", "amphibians"}
+    assert jobs[("connectivity", "pollinators")] == jobs[("barriers", "pollinators")] == 1
 
 
 @pytest.mark.shared

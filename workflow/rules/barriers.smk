@@ -23,7 +23,7 @@ rule barriers:
         "region_{region}"
     conda:
         "../envs/werkland.yaml"
-    threads: 2
+    threads: guild_threads
     resources:
         mem_mb=3000,
         runtime=30,

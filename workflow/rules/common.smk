@@ -84,6 +84,21 @@ def guild_table():
     return _GUILD_TABLE
 
 
+def guild_link_bound(guild):
+    """A guild's link bound: the cost distance at which its dispersal probability falls to p_floor."""
+    kernel = guild_table()[guild].kernel(config["connectivity"]["convention"])
+    return kernel.max_cost(config["connectivity"]["p_floor"])
+
+
+def guild_threads(wildcards):
+    """Threads of a guild's connectivity and barrier jobs: 2 for the guild(s) with the longest link
+    bound of the analysed ones, whose bounded searches fill both threads and whose jobs are the
+    critical path, 1 for the others, so that two of their jobs (mostly one-threaded reading,
+    metrics and writing) run side by side. Outputs do not depend on the thread count."""
+    longest = max(guild_link_bound(g) for g in GUILDS)
+    return 2 if guild_link_bound(wildcards.guild) >= longest else 1
+
+
 def guild_params(wildcards, threads):
     """ConnectivityParams of a guild (connectivity section, its patch definition and kernel) as a plain dict."""
     return ConnectivityParams.from_config(

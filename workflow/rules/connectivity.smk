@@ -22,7 +22,7 @@ rule connectivity:
         "region_{region}"
     conda:
         "../envs/werkland.yaml"
-    threads: 2
+    threads: guild_threads
     resources:
         mem_mb=3000,
         runtime=30,
