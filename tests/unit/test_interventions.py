@@ -868,3 +868,33 @@ def test_batch_evaluation_falls_back_when_the_child_dies(region, monkeypatch, ca
         for a, b in zip(one_by_one, got, strict=True):
             assert (a.d_eca_ha, a.d_quality_ha, a.d_hm, a.d_retained_m3, a.touched, a.seeds, a.park) == (
                 b.d_eca_ha, b.d_quality_ha, b.d_hm, b.d_retained_m3, b.touched, b.seeds, b.park)
+
+
+def test_link_parks_are_the_parks_each_path_crosses(legend):
+    """The links' park ids taken for all paths at once: those np.unique gives path by path."""
+    from werkland.interventions.candidates import CandidateContext
+    from werkland.raster import values_per_path
+
+    rng = np.random.default_rng(3)
+    h = w = 40
+    park_index = np.zeros((h, w), np.int32)
+    park_index[2:12, 3:20] = 1
+    park_index[20:35, 10:30] = 2
+    park_index[15:18, :] = 3
+    paths = [rng.integers(0, h * w, rng.integers(0, 60)).astype(np.int64) for _ in range(300)] + [np.zeros(0, np.int64)]
+    paths.append(np.flatnonzero(park_index.ravel() == 0)[:5])  # the last path crosses no park
+    ctx = CandidateContext(np.ones((h, w), np.uint8), _grid(h, w), legend, {}, None, park_index, landcover=None,
+                           lines=None, link_paths={"g": paths}, barriers=None, edge_codes=np.zeros(256, bool),
+                           dist_green=np.zeros((h, w)))
+    expect = []
+    for li, path in enumerate(paths):
+        pks = np.unique(park_index.ravel()[path])
+        if (pks > 0).any():
+            expect.append((li, pks[pks > 0].tolist()))
+    got = [(li, pks.tolist()) for li, pks in ctx.link_parks("g")]
+    assert got == expect and len(expect) > 100
+    assert ctx.link_parks("g") is ctx.link_parks("g")  # computed once per guild
+    # no path, or no path crossing a park
+    assert values_per_path(park_index.ravel(), []) == []
+    assert values_per_path(park_index.ravel(), [np.zeros(0, np.int64), paths[-1]]) == []
+    assert values_per_path(np.zeros(h * w, np.int32), paths) == []

@@ -34,7 +34,7 @@ from werkland._errors import WerklandInputError
 from werkland.interventions.catalogue import Catalogue, InterventionType, check_number
 from werkland.interventions.inputs import read_vector_file
 from werkland.interventions.siting import Hydrology, spaced_picks
-from werkland.raster.io import Grid
+from werkland.raster.io import Grid, values_per_path
 from werkland.tables import Guild, Legend
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,7 @@ class CandidateContext:
     notes: list[str] = field(default_factory=list)
     hydrology: Hydrology | None = None
     catalogue_types: dict[str, InterventionType] = field(default_factory=dict)
+    _link_parks: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def build(
@@ -187,6 +188,12 @@ class CandidateContext:
     def W(self) -> int:
         """Raster columns."""
         return int(self.codes.shape[1])
+
+    def link_parks(self, guild: str) -> list[tuple[int, np.ndarray]]:
+        """``(link index, park ids)`` of the links of ``guild`` whose path crosses a park (kept)."""
+        if guild not in self._link_parks:
+            self._link_parks[guild] = values_per_path(self.park_index.ravel(), self.link_paths[guild])
+        return self._link_parks[guild]
 
     def code_mask(self, classes: Iterable[str]) -> np.ndarray:
         """bool[256]: the codes of ``classes``."""
@@ -582,11 +589,9 @@ def _gen_links(ctx: CandidateContext, typ: InterventionType, stepping: bool = Fa
     max_len = float(typ.params.get("max_length_m", 300))
     cell_m2 = ctx.grid.cell_area_m2
     for gname in sorted(ctx.link_paths):
-        for li, path in enumerate(ctx.link_paths[gname]):
-            if path.size == 0:
-                continue
-            pks = np.unique(ctx.park_index.ravel()[path])
-            for pk in pks[pks > 0]:
+        for li, pks in ctx.link_parks(gname):  # only the links that cross a park
+            path = ctx.link_paths[gname][li]
+            for pk in pks:
                 pidx = int(pk) - 1
                 for run in _path_runs(ctx, path, pidx):
                     length = _run_length(ctx, run)

@@ -2,7 +2,8 @@
 
 Public API: :class:`Grid`, :func:`read_raster`, :func:`read_grid`, :func:`write_raster`,
 :func:`raster_writer`, :func:`write_gpkg`, :func:`write_json`, :func:`write_csv`,
-:func:`atomic_path`, :func:`sha256_file`, :func:`line_cells`, :func:`release_free_memory`,
+:func:`atomic_path`, :func:`sha256_file`, :func:`line_cells`, :func:`values_per_path`,
+:func:`release_free_memory`,
 :func:`choose_metric_crs`, :func:`assert_metric`, :func:`plan_windows`, :class:`RasterWindow`.
 """
 
@@ -16,6 +17,7 @@ from werkland.raster.io import (
     read_raster,
     release_free_memory,
     sha256_file,
+    values_per_path,
     write_csv,
     write_gpkg,
     write_json,
@@ -36,6 +38,7 @@ __all__ = [
     "read_raster",
     "release_free_memory",
     "sha256_file",
+    "values_per_path",
     "write_csv",
     "write_gpkg",
     "write_json",

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -481,6 +481,35 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def values_per_path(values_flat: np.ndarray, paths: Sequence[np.ndarray]) -> list[tuple[int, np.ndarray]]:
+    """The positive values each path of flat cells crosses, for all paths at once.
+
+    Parameters
+    ----------
+    values_flat : numpy.ndarray
+        Flat integer raster (e.g. park index: 0 = none).
+    paths : sequence of numpy.ndarray
+        Flat cell indices of each path.
+
+    Returns
+    -------
+    list of (int, numpy.ndarray)
+        ``(path index, ascending int64 values > 0 on its cells)`` of the paths that cross a positive
+        value, in path order: per path what ``np.unique`` of its values, without 0, gives.
+    """
+    lens = np.fromiter((p.size for p in paths), np.int64, len(paths))
+    if not lens.sum():
+        return []
+    v = values_flat[np.concatenate(paths)].astype(np.int64)
+    base = int(v.max()) + 1
+    inside = v > 0
+    key = np.unique(np.repeat(np.arange(len(paths), dtype=np.int64), lens)[inside] * base + v[inside])
+    if not key.size:
+        return []
+    groups = np.split(key, np.flatnonzero(np.diff(key // base)) + 1)  # sorted by path, then value
+    return [(int(g[0] // base), g % base) for g in groups]
 
 
 def line_cells(geoms: Any, shape: tuple[int, int], transform: Affine) -> list[np.ndarray]:
