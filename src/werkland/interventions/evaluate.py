@@ -477,51 +477,6 @@ class Evaluator:
                 self._commit_cool(inner, hm_new, green_new)
         return gains
 
-    def evaluate_batch(self, items: Sequence[tuple[Candidate, Gains | None]], *, workers: int = 1) -> list[Gains]:
-        """Gains of several candidates against the current state, none committed, in item order.
-
-        Each item is ``(candidate, prev)`` as for :meth:`evaluate`. With ``workers > 1``, at least two
-        items and the fork start method, a forked child process evaluates every second item while
-        this process evaluates the others. An evaluation that is not a commit leaves the state as it
-        found it (its temporary raster writes are undone), so every item gets the gains it gets one
-        after the other in this process; :attr:`n_evals` counts the child's evaluations too. Should
-        the child fail or die, this process evaluates its items itself (so an error is raised here,
-        with its own traceback).
-        """
-        items = list(items)
-        if workers <= 1 or len(items) < 2 or not hasattr(os, "fork"):
-            return [self.evaluate(c, prev=p) for c, p in items]
-        theirs = list(range(1, len(items), 2))
-        out: list[Gains | None] = [None] * len(items)
-        ctx = mp.get_context("fork")
-        recv, send = ctx.Pipe(duplex=False)
-        _BATCH["ev"], _BATCH["items"], _BATCH["idx"], _BATCH["conn"] = self, items, theirs, send
-        try:
-            child = ctx.Process(target=_batch_child, daemon=True)
-            child.start()
-        finally:
-            _BATCH.clear()
-        send.close()
-        for k in range(0, len(items), 2):
-            out[k] = self.evaluate(items[k][0], prev=items[k][1])
-        got: list[Gains] | None = None
-        try:
-            got = recv.recv()
-        except (EOFError, OSError):
-            got = None
-        finally:
-            recv.close()
-            child.join()
-        if got is None or len(got) != len(theirs):
-            log.warning("batch evaluation: the child process failed (exit code %s); evaluating its %d "
-                        "candidates here", child.exitcode, len(theirs))
-            got = [self.evaluate(items[k][0], prev=items[k][1]) for k in theirs]
-        else:
-            self.n_evals += len(theirs)
-        for k, g in zip(theirs, got, strict=True):
-            out[k] = g
-        return [g for g in out if g is not None]
-
     def _cool_window(
         self, inner: Box, hm_new: np.ndarray, green_new: np.ndarray,
     ) -> tuple[np.ndarray, Box, np.ndarray, Box] | None:
@@ -645,23 +600,6 @@ def _eval_chunk(idx: Sequence[int]) -> list[tuple[int, Gains]]:
         gg.n_threads = 1
     ev.guild_threads = 1
     return [(i, ev.evaluate(cands[i])) for i in idx]
-
-
-# state of the forked child of Evaluator.evaluate_batch (fork: inherited, never pickled)
-_BATCH: dict[str, Any] = {}
-
-
-def _batch_child() -> None:
-    """Forked child of :meth:`Evaluator.evaluate_batch`: evaluate its items, send their gains (None on error)."""
-    ev: Evaluator = _BATCH["ev"]
-    items: list[tuple[Candidate, Gains | None]] = _BATCH["items"]
-    conn = _BATCH["conn"]
-    try:
-        res: list[Gains] | None = [ev.evaluate(items[k][0], prev=items[k][1]) for k in _BATCH["idx"]]
-    except Exception:  # the parent evaluates these items again and raises the error itself
-        res = None
-    conn.send(res)
-    conn.close()
 
 
 def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[Gains]:

@@ -148,7 +148,6 @@ def celf_select(
     groups: Sequence[str | None] | None = None,
     best_single: bool = True,
     epsilon: float = 0.0,
-    prefetch: Callable[[list[int]], None] | None = None,
 ) -> tuple[list[int], list[float]]:
     """Lazy-greedy (CELF) budgeted selection by marginal gain per euro.
 
@@ -176,10 +175,6 @@ def celf_select(
         step is then a (1 - epsilon)-approximate greedy step (Badanidiyuru & Vondrák 2014, SODA,
         "Fast algorithms for maximizing submodular functions"). 0 = exact lazy greedy. This stops the
         cascade of re-evaluations among many near-equal candidates.
-    prefetch : callable, optional
-        ``prefetch(items)`` is told, after each commit, the items whose gains are about to be
-        re-evaluated at once (in that order), so it can evaluate them together (in parallel); the
-        gains ``gain`` then returns must be those it would have computed one by one.
 
     Returns
     -------
@@ -234,10 +229,10 @@ def celf_select(
         if grp is not None:
             taken.add(grp)
         rnd += 1
-        eager = [j for j in sorted(set(commit(i) or ())) if not chosen[j] and c[j] <= left + 1e-9]
-        if prefetch is not None and eager:
-            prefetch(eager)
-        for j in eager:
+        eager = commit(i) or ()
+        for j in sorted(set(eager)):
+            if chosen[j] or c[j] > left + 1e-9:
+                continue
             version[j] += 1
             gj = float(gain(j))
             heapq.heappush(heap, (key(j, gj), j, int(version[j]), rnd, gj))
@@ -309,14 +304,11 @@ class _LazyGreedy:
 
     def __init__(
         self, ev: Evaluator, scorer: Scorer, cands: Sequence[Candidate], gains: Sequence[Gains], cost: np.ndarray,
-        *, interaction_p: float, eager_max: int, workers: int = 1,
+        *, interaction_p: float, eager_max: int,
     ) -> None:
         self.ev, self.scorer, self.cands, self.cost = ev, scorer, cands, cost
         self.interaction_p = interaction_p
         self.eager_max = eager_max
-        self.workers = workers
-        #: gains evaluated ahead by :meth:`prefetch` against the current state, taken by :meth:`gain`
-        self._ready: dict[int, Gains] = {}
         self.tot = np.zeros(scorer.size)
         self.f_now = 0.0
         self.last: dict[int, Gains] = dict(enumerate(gains))
@@ -334,8 +326,7 @@ class _LazyGreedy:
     def gain(self, i: int) -> float:
         """Marginal combined score of candidate ``i`` against the current portfolio."""
         if self.dirty[i]:
-            ready = self._ready.pop(i, None)
-            gi = self.ev.evaluate(self.cands[i], prev=self.last[i]) if ready is None else ready
+            gi = self.ev.evaluate(self.cands[i], prev=self.last[i])
             self.last[i] = gi
             self.dirty[i] = False
         else:
@@ -343,19 +334,9 @@ class _LazyGreedy:
             self.n_reprice += 1
         return self.scorer.total(self.tot + self.scorer.vector(gi)) - self.f_now
 
-    def prefetch(self, items: list[int]) -> None:
-        """Evaluate the dirty ones of ``items`` together (:meth:`Evaluator.evaluate_batch`) before
-        :meth:`gain` asks for them one by one; no commit comes in between, so the gains are the same."""
-        todo = [j for j in items if self.dirty[j]]
-        if len(todo) < 2 or self.workers <= 1:
-            return
-        got = self.ev.evaluate_batch([(self.cands[j], self.last[j]) for j in todo], workers=self.workers)
-        self._ready = dict(zip(todo, got, strict=True))
-
     def commit(self, i: int) -> set[int]:
         """Apply pick ``i``; mark the candidates it interacts with and return those to re-rank at once."""
         ev, cands = self.ev, self.cands
-        self._ready.clear()  # evaluated against the state before this commit
         gi = ev.evaluate(cands[i], commit=True)
         dt = time.perf_counter() - self.t0
         log.info("pick %d: %s (%.0f EUR); %d re-evaluations and %d re-pricings in %.1f s", len(self.pick_vec) + 1,
@@ -408,7 +389,7 @@ class _LazyGreedy:
 def select_portfolio(
     ev: Evaluator, scorer: Scorer, cands: Sequence[Candidate], gains: Sequence[Gains], scores: Scores, *,
     budget: float, interaction_p: float, eager_max: int, lazy_epsilon: float, warnings: list[str],
-    committed: list[int] | None = None, workers: int = 1,
+    committed: list[int] | None = None,
 ) -> tuple[list[int], dict[int, np.ndarray]]:
     """Lazy-greedy budgeted selection with marginal gains re-evaluated on the evaluator's state.
 
@@ -432,9 +413,6 @@ def select_portfolio(
         Appended to: the candidates committed to ``ev``, in commit order. These are the picks,
         except when the best single affordable measure replaces the greedy portfolio (the greedy
         picks were committed then).
-    workers : int
-        Processes for the candidates re-evaluated at once after a pick (2: half of them in a forked
-        child, :meth:`Evaluator.evaluate_batch`); the picks and gains do not depend on it.
 
     Returns
     -------
@@ -449,11 +427,10 @@ def select_portfolio(
     if cost.min() > budget:
         warnings.append(f"budget {budget:,.0f} EUR is smaller than the cheapest measure ({cost.min():,.0f} EUR): nothing selected")
         return [], {}
-    greedy = _LazyGreedy(ev, scorer, cands, gains, cost, interaction_p=interaction_p, eager_max=eager_max,
-                         workers=workers)
+    greedy = _LazyGreedy(ev, scorer, cands, gains, cost, interaction_p=interaction_p, eager_max=eager_max)
     groups = [c.exclusive_key for c in cands]
     picks, _ = celf_select(cost, budget, greedy.gain, greedy.commit, initial=scores.s_tot, groups=groups,
-                           epsilon=lazy_epsilon, prefetch=greedy.prefetch)
+                           epsilon=lazy_epsilon)
     if committed is not None:
         committed.extend(greedy.pick_vec)
     pick_vec = greedy.pick_vec

@@ -97,7 +97,6 @@ def run_interventions(inputs: InterventionInputs, params: InterventionParams) ->
     picks, pick_vec = select_portfolio(
         ev, scorer, cands, gains, scores, budget=params.budget_eur, interaction_p=params.interaction_p,
         eager_max=params.eager_max, lazy_epsilon=params.lazy_epsilon, warnings=warnings, committed=committed,
-        workers=params.n_workers,
     )
     t_sel = time.perf_counter()
     cum, cum_cost = _write_outputs(inputs, cands, gains, scores, picks, pick_vec, eng.catalogue, scorer, region)
