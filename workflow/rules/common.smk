@@ -94,7 +94,9 @@ def guild_threads(wildcards):
     """Threads of a guild's connectivity and barrier jobs: 2 for the guild(s) with the longest link
     bound of the analysed ones, whose bounded searches fill both threads and whose jobs are the
     critical path, 1 for the others, so that two of their jobs (mostly one-threaded reading,
-    metrics and writing) run side by side. Outputs do not depend on the thread count."""
+    metrics and writing) run side by side. Outputs do not depend on the thread count. The two
+    jobs' memory adds up (15.8 M cells: peak 7.9 instead of 6.6 GB, docs/benchmarks.md); where
+    memory is the limit, --set-threads connectivity=2 barriers=2 runs them one at a time."""
     longest = max(guild_link_bound(g) for g in GUILDS)
     return 2 if guild_link_bound(wildcards.guild) >= longest else 1
 
