@@ -84,10 +84,16 @@ def guild_table():
     return _GUILD_TABLE
 
 
+_LINK_BOUND = {}
+
+
 def guild_link_bound(guild):
-    """A guild's link bound: the cost distance at which its dispersal probability falls to p_floor."""
-    kernel = guild_table()[guild].kernel(config["connectivity"]["convention"])
-    return kernel.max_cost(config["connectivity"]["p_floor"])
+    """A guild's link bound (ConnectivityParams.link_bound, cost-weighted m), computed once."""
+    if guild not in _LINK_BOUND:
+        _LINK_BOUND[guild] = ConnectivityParams.from_config(
+            config, guild_table()[guild], n_threads=1
+        ).link_bound
+    return _LINK_BOUND[guild]
 
 
 def guild_threads(wildcards):

@@ -172,7 +172,7 @@ def _check_params(params: ConnectivityParams) -> float:
     if not 0 <= params.metrics_tolerance <= 0.01:
         raise WerklandInputError(f"metrics_tolerance {params.metrics_tolerance!r} must be in 0..0.01",
                                  path="config: connectivity.metrics_tolerance")
-    return kern.max_cost(params.p_floor)
+    return params.link_bound
 
 
 def _kernel_warnings(kern: Kernel) -> list[str]:

@@ -70,6 +70,12 @@ class ConnectivityParams(StageParams):
     metrics_tolerance: float
     n_threads: int
 
+    @property
+    def link_bound(self) -> float:
+        """Link bound: the cost distance at which the dispersal probability falls to ``p_floor``,
+        cost-weighted m (validated by the connectivity stage)."""
+        return self.kernel.max_cost(self.p_floor)
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any], guild: Guild, *, n_threads: int) -> ConnectivityParams:
         """From the validated config and the guild (:func:`werkland.tables.load_guilds`)."""
