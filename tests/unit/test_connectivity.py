@@ -19,6 +19,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
+from scipy.sparse import csgraph
 from skimage.graph import MCP_Geometric
 
 import werkland.connectivity.metrics as cn_metrics
@@ -213,6 +214,36 @@ def test_node_metrics_identical_for_any_thread_count(monkeypatch):
     g0 = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=1)
     np.testing.assert_allclose(g0.dPC, g1.dPC, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(g0.betweenness, g1.betweenness)
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 1e-4])
+def test_node_metrics_over_blocks_of_rows_equal_the_whole_matrix(monkeypatch, tolerance):
+    """1,300 nodes in blocks of 512 source rows (3 blocks, the last one short; with a tolerance the
+    limit comes from a first pass over compiled distance rows) give every metric bit for bit as one
+    block of all rows, and the lazily built state holds scipy's distances."""
+    rng = np.random.default_rng(11)
+    n = 1300
+    xy = rng.uniform(0, 20000, (n, 2))
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    ii, jj = np.nonzero(np.triu(d < 750, 1))
+    edges = (ii, jj, d[ii, jj] * rng.uniform(1, 3, ii.size))
+    areas = rng.lognormal(0, 1, n)
+    areas[::17] = 0.0
+    k = cn.dispersal_kernel(1000.0).k_per_m
+    assert cn_metrics.block_rows(n) >= n  # the default budget holds this graph in one block
+    whole = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=2, pc_tolerance=tolerance)
+    monkeypatch.setattr(cn_metrics, "MATRIX_BLOCK_BYTES", 1)
+    assert cn_metrics.block_rows(n) == 512
+    blocked = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=2, pc_tolerance=tolerance)
+    for name in ("PCnum", "IICnum", "PC_direct_pct", "PC_step_pct", "n_components"):
+        assert getattr(blocked, name) == getattr(whole, name), name
+    for name in ("dPC", "dPC_intra", "dPC_flux", "dPC_connector", "dIIC", "dIIC_flux", "dIIC_connector",
+                 "betweenness", "BCPC", "component"):
+        np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), err_msg=name)
+    assert blocked.dPC_connector.max() > 0 and blocked.n_components > 1
+    g = cn.sym_csr(n, ii, jj, k * edges[2])
+    np.testing.assert_array_equal(blocked.state.dist, csgraph.dijkstra(g, directed=True))
+    assert blocked.state.pcnum == blocked.PCnum
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ def path_value(d, mode):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # pragma: no cover - compiled
+def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit, r0):  # pragma: no cover - compiled
     """Exact connector losses, betweenness and BCPC from the baseline shortest-path trees.
 
     For each source i and each interior vertex k of i's tree, the targets whose distance can
@@ -32,7 +32,8 @@ def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # prag
     the sources ``i0 <= i < i1`` (the per-source sums are independent: the caller,
     :func:`werkland.connectivity.metrics.probability_metrics`, runs fixed chunks of sources on threads).
     Trees hold only targets with ``D[i, j] <= limit`` (``inf`` = all; tree paths only lengthen, so
-    the pruned tree is the tree of those targets).
+    the pruned tree is the tree of those targets). ``D`` and ``P`` may be a block of rows: source
+    ``i``'s distances and predecessors are row ``i - r0`` (``r0 = 0`` for the whole matrices).
     """
     n = a.shape[0]
     connector = np.zeros(n)
@@ -51,18 +52,20 @@ def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # prag
     hv = np.empty(4 * n + 16, np.int64)
     stamp = 0
     for i in range(i0, i1):
+        Di = D[i - r0]
+        Pi = P[i - r0]
         nchild[:] = 0
         for j in range(n):
-            p = P[i, j]
-            if j != i and p >= 0 and D[i, j] <= limit:
+            p = Pi[j]
+            if j != i and p >= 0 and Di[j] <= limit:
                 nchild[p] += 1
         cptr[0] = 0
         for v in range(n):
             cptr[v + 1] = cptr[v] + nchild[v]
         fill[:] = 0
         for j in range(n):
-            p = P[i, j]
-            if j != i and p >= 0 and D[i, j] <= limit:
+            p = Pi[j]
+            if j != i and p >= 0 and Di[j] <= limit:
                 clist[cptr[p] + fill[p]] = j
                 fill[p] += 1
         for k in range(n):
@@ -89,7 +92,7 @@ def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # prag
             s_old = 0.0
             for t in range(nd):
                 v = desc[t]
-                s_old += a[v] * path_value(D[i, v], mode)
+                s_old += a[v] * path_value(Di[v], mode)
             bc[k] += nd
             bcpc[k] += a[i] * s_old
             if a[i] == 0.0:
@@ -103,7 +106,7 @@ def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit):  # prag
                     u = indices[q]
                     if mark[u] == stamp:
                         continue
-                    du = D[i, u]
+                    du = Di[u]
                     if du < np.inf:
                         cand = du + weights[q]
                         if cand < best:

@@ -124,15 +124,29 @@ def apsp(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, return_predecessor
     return D
 
 
+def distance_rows(g: Any, r0: int, r1: int, n_threads: int | None = None) -> np.ndarray:
+    """Rows ``r0..r1-1`` of the all-pairs distance matrix of the sparse graph ``g``.
+
+    Compiled ``sssp_rows`` over chunks of :data:`APSP_CHUNK` sources on ``n_threads`` threads: the
+    same values as ``csgraph.dijkstra(g, directed=True, indices=range(r0, r1))``, bit for bit.
+    """
+    D = np.empty((r1 - r0, g.shape[0]))
+    _sssp_chunks(g, n_threads, lambda s, e: (D, r0), rows=(r0, r1))
+    return D
+
+
 def _sssp_chunks(g: Any, n_threads: int | None, target: Callable[[int, int], tuple[np.ndarray, int]],
-                 done: Callable[[int, np.ndarray], None] | None = None) -> None:
+                 done: Callable[[int, np.ndarray], None] | None = None,
+                 rows: tuple[int, int] | None = None) -> None:
     """Run the compiled ``sssp_rows`` over fixed chunks of :data:`APSP_CHUNK` sources on threads.
 
     ``target(s, e)`` gives the array the rows ``s..e-1`` are written to and its row offset (``(D, 0)``
     for one n x n matrix, ``(block, s)`` for a block per chunk); ``done(s, block)`` is called with each
-    finished chunk. Chunks are fixed, so the rows do not depend on ``n_threads`` (None: up to 2 cores).
+    finished chunk. ``rows``: the sources ``(start, stop)`` (None: all). Each row is one independent
+    search, so the rows do not depend on the chunks or on ``n_threads`` (None: up to 2 cores).
     """
     n = g.shape[0]
+    start, stop = (0, n) if rows is None else rows
     g.sort_indices()
     indptr, indices, data = g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
 
@@ -142,7 +156,7 @@ def _sssp_chunks(g: Any, n_threads: int | None, target: Callable[[int, int], tup
         if done is not None:
             done(b[0], arr)
 
-    bounds = [(s, min(n, s + APSP_CHUNK)) for s in range(0, n, APSP_CHUNK)]
+    bounds = [(s, min(stop, s + APSP_CHUNK)) for s in range(start, stop, APSP_CHUNK)]
     threads = n_threads if n_threads is not None else min(2, os.cpu_count() or 1)
     if threads <= 1:
         for b in bounds:
@@ -224,17 +238,27 @@ def pcnum(a: np.ndarray, dist: np.ndarray) -> float:
     return float(a @ row_sums(dist, a, 0)[0])
 
 
-def row_sums(M: np.ndarray, a: np.ndarray, mode: int, P: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+def row_sums(M: np.ndarray, a: np.ndarray, mode: int, P: np.ndarray | None = None, *, r0: int = 0,
+             direct: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
     """Row sums ``Σ_j v_ij a_j``, the diagonal ``v_ii`` and (with predecessors ``P``) the direct-link
     sum ``Σ a_i a_j v_ij`` over pairs whose best path is their link, reduced over blocks of rows.
 
     ``v = exp(-M)`` (mode 0: p* from -ln p distances) or ``1 / (1 + M)`` with 0 for unreachable pairs
-    (mode 1: IIC from hop counts). No n x n temporary is made.
+    (mode 1: IIC from hop counts). No n x n temporary is made. ``M`` (and ``P``) may be a block of
+    rows starting at row ``r0`` of the whole matrix, and ``direct`` the sum of the blocks before it:
+    blocks of a multiple of :data:`ROW_BLOCK` rows, taken in order, give the whole matrix's sums
+    to the last bit.
+
+    Returns
+    -------
+    tuple
+        Row sums and diagonal of the rows of ``M`` (length ``M.shape[0]``), and the direct-link sum
+        (``direct`` plus this block's).
     """
-    n = a.size
-    rows, diag, direct = np.zeros(n), np.zeros(n), 0.0
-    for s in range(0, n, ROW_BLOCK):
-        e = min(n, s + ROW_BLOCK)
+    m = M.shape[0]
+    rows, diag = np.zeros(m), np.zeros(m)
+    for s in range(0, m, ROW_BLOCK):
+        e = min(m, s + ROW_BLOCK)
         blk = M[s:e]
         if mode == 0:
             v = np.exp(-blk)
@@ -242,7 +266,8 @@ def row_sums(M: np.ndarray, a: np.ndarray, mode: int, P: np.ndarray | None = Non
             with np.errstate(divide="ignore"):
                 v = np.where(np.isfinite(blk), 1.0 / (1.0 + blk), 0.0)
         rows[s:e] = v @ a
-        diag[s:e] = v[np.arange(e - s), np.arange(s, e)]
+        own = np.arange(r0 + s, r0 + e)
+        diag[s:e] = v[np.arange(e - s), own]
         if P is not None:
-            direct += float(np.sum((a[s:e, None] * a[None, :] * v)[P[s:e] == np.arange(s, e)[:, None]]))
+            direct += float(np.sum((a[r0 + s:r0 + e, None] * a[None, :] * v)[P[s:e] == own[:, None]]))
     return rows, diag, direct

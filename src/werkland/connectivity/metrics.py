@@ -9,6 +9,7 @@ unaffected neighbours (the compiled ``tree_losses``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,15 @@ from scipy.sparse import csgraph
 
 from werkland._errors import WerklandInputError
 from werkland._kernels.graph import tree_losses
-from werkland.connectivity.apsp import apsp, check_areas, edge_arrays, row_sums, sym_csr
+from werkland.connectivity.apsp import (
+    ROW_BLOCK,
+    apsp,
+    check_areas,
+    distance_rows,
+    edge_arrays,
+    row_sums,
+    sym_csr,
+)
 from werkland.connectivity.graph_state import GraphState
 
 #: Sources per chunk of the tree losses (fixed, so the summation order -- and the result to the
@@ -67,7 +76,15 @@ class GraphMetrics:
     betweenness: np.ndarray
     BCPC: np.ndarray
     component: np.ndarray
-    state: GraphState = field(repr=False)
+    _graph: tuple[Any, ...] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def state(self) -> GraphState:
+        """The graph's :class:`GraphState` (all-pairs distances, for what-if evaluations), computed on
+        first use: the metrics themselves keep no n x n matrix. Its distances are the compiled
+        all-pairs rows (the same as the metrics' scipy rows, bit for bit) and its PCnum is ``PCnum``."""
+        a, i, j, c, k, area, num = self._graph
+        return GraphState(a, i, j, c, k, area, apsp(a.size, i, j, k * c), num)
 
     def summary(self) -> dict[str, Any]:
         """Landscape-level numbers as plain Python types."""
@@ -198,44 +215,32 @@ def probability_metrics(
     g = sym_csr(n, i, j, w) if n else sp.csr_matrix((0, 0))
     ncomp, comp = _components(g, n)
     A2 = float(landscape_area_ha) ** 2
-    # The n x n matrices dominate the memory (n = 22,000 patches: 3.9 GB per float64 matrix), so
-    # IIC's hop counts are computed and released before PC's distances, and every n x n product
-    # (exp(-D), 1 / (1 + H), the direct-link mask) is reduced over blocks of rows.
-    # IIC: binary graph of links with cost <= iic_max_cost, hop counts nl_ij
+    # The n x n matrices would dominate the memory (n = 18,000 patches: 2.6 GB of float64 distances
+    # and 1.3 GB of int32 predecessors), so both passes -- IIC's hop counts on the binary graph, then
+    # PC's distances on -ln p -- go over blocks of source rows (_matrix_pass); every sum is taken in
+    # the same blocks and order as over the whole matrix, so the result does not depend on the block.
     thr = np.inf if iic_max_cost is None else float(iic_max_cost)
     bin_mask = c <= thr
-    iic_rows, iic_diag, iicnum, conn_iic = zeros, zeros, 0.0, zeros
+    iic = _MatrixSums.empty(n)
     if n:
         gb = sym_csr(n, i[bin_mask], j[bin_mask], np.ones(int(bin_mask.sum())))
-        H, PH = csgraph.dijkstra(gb, directed=True, unweighted=True, return_predecessors=True)
-        iic_rows, iic_diag, _ = row_sums(H, a, 1)
-        iicnum = float(a @ iic_rows)
-        if node_metrics:
-            conn_iic, _, _ = _tree_losses_all(gb, H, PH, a, 1, n_threads)
-        del H, PH
-    # PC: shortest paths on -ln p, p*_ij = exp(-L_ij)
+        iic = _matrix_pass(gb, a, 1, node_metrics=node_metrics, n_threads=n_threads)
+    iicnum = float(a @ iic.rows)
+    pc = _MatrixSums.empty(n)
     if n:
-        D, P = csgraph.dijkstra(g, directed=True, return_predecessors=True)
-    else:
-        D, P = np.zeros((0, 0)), np.zeros((0, 0), np.int32)
-    pc_rows, pc_diag, direct_sum = row_sums(D, a, 0, P)
-    pcnum = float(a @ pc_rows) if n else 0.0
+        pc = _matrix_pass(g, a, 0, node_metrics=node_metrics, n_threads=n_threads, tolerance=pc_tolerance)
+    pcnum = float(a @ pc.rows) if n else 0.0
     # overall fractions: intra, direct (best path = the direct link), stepping stone
     intra_sum = float(np.sum(a * a))
-    step_sum = max(pcnum - intra_sum - direct_sum, 0.0)
+    step_sum = max(pcnum - intra_sum - pc.direct, 0.0)
 
     def pct(x: float) -> float:
         return 100.0 * x / pcnum if pcnum > 0 else 0.0
 
-    state = GraphState(a, i, j, c, float(k_per_m), float(landscape_area_ha), D, pcnum)
     if node_metrics and n:
-        limit = math.inf
-        if pc_tolerance > 0 and pcnum > 0 and a.sum() > 0:
-            limit = max(math.log(float(a.sum()) ** 2 / (pc_tolerance * pcnum)), 0.0)
-        conn_pc, bc, bcpc = _tree_losses_all(g, D, P, a, 0, n_threads, limit)
-        dpc = _fractions(a, pc_rows, pc_diag, pcnum, conn_pc)
-        diic = _fractions(a, iic_rows, iic_diag, iicnum, conn_iic)
-        betweenness = bc / 2.0
+        dpc = _fractions(a, pc.rows, pc.diag, pcnum, pc.connector)
+        diic = _fractions(a, iic.rows, iic.diag, iicnum, iic.connector)
+        betweenness, bcpc = pc.bc / 2.0, pc.bcpc
     else:
         dpc = (zeros, zeros, zeros, zeros)
         diic = (zeros, zeros, zeros, zeros)
@@ -248,7 +253,7 @@ def probability_metrics(
         IIC=iicnum / A2,
         n_components=int(ncomp),
         PC_intra_pct=pct(intra_sum),
-        PC_direct_pct=pct(direct_sum),
+        PC_direct_pct=pct(pc.direct),
         PC_step_pct=pct(step_sum),
         dPC=dpc[0],
         dPC_intra=dpc[1],
@@ -261,32 +266,111 @@ def probability_metrics(
         betweenness=np.asarray(betweenness, dtype=np.float64),
         BCPC=np.asarray(bcpc, dtype=np.float64),
         component=np.asarray(comp, dtype=np.int64),
-        state=state,
+        _graph=(a, i, j, c, float(k_per_m), float(landscape_area_ha), pcnum),
     )
 
 
-def _tree_losses_all(g: Any, D: np.ndarray, P: np.ndarray, a: np.ndarray, mode: int, n_threads: int = 1,
-                     limit: float = math.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The compiled ``tree_losses`` over every source, in fixed chunks of :data:`TREE_CHUNK` sources
-    run on ``n_threads`` threads.
+#: Memory for one block of distance (float64) and predecessor (int32) rows in :func:`_matrix_pass`.
+MATRIX_BLOCK_BYTES = 256 * 2**20
 
-    The compiled kernel releases the GIL; the chunks' partial sums are added in chunk order.
+
+@dataclass
+class _MatrixSums:
+    """What the node and landscape metrics need of one all-pairs matrix (see :func:`_matrix_pass`)."""
+
+    rows: np.ndarray
+    diag: np.ndarray
+    direct: float
+    connector: np.ndarray
+    bc: np.ndarray
+    bcpc: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> _MatrixSums:
+        z = np.zeros(n)
+        return cls(z, z.copy(), 0.0, z.copy(), z.copy(), z.copy())
+
+
+def block_rows(n: int) -> int:
+    """Source rows per block of :func:`_matrix_pass` for an n-node graph.
+
+    A multiple of both :data:`~werkland.connectivity.apsp.ROW_BLOCK` and :data:`TREE_CHUNK`, so
+    the row reductions and the tree-loss chunks fall on the same boundaries as over the whole
+    matrix, and as many as fit in :data:`MATRIX_BLOCK_BYTES` (at least one such multiple).
+    """
+    unit = math.lcm(ROW_BLOCK, TREE_CHUNK)
+    return max(unit, MATRIX_BLOCK_BYTES // max(12 * n, 1) // unit * unit)
+
+
+def _matrix_pass(g: Any, a: np.ndarray, mode: int, *, node_metrics: bool, n_threads: int,
+                 tolerance: float = 0.0) -> _MatrixSums:
+    """Row sums, diagonal, direct-link sum (mode 0) and tree losses of the all-pairs matrix of ``g``,
+    over blocks of :func:`block_rows` source rows.
+
+    Mode 0: PC on ``-ln p`` distances, mode 1: IIC on hop counts (``g`` has unit weights). Each block's
+    distances and predecessors come from scipy's ``csgraph.dijkstra`` for those sources (each source
+    is one independent search, so the rows equal the whole matrix's), are reduced and released.
+    With a tolerance (mode 0, node metrics) the trees are pruned at a limit that needs PCnum first:
+    with more than one block, a first pass computes the row sums from the compiled distance rows
+    (:func:`~werkland.connectivity.apsp.distance_rows`, the same values bit for bit) and the second
+    pass the predecessors and tree losses.
     """
     n = a.size
+    size = block_rows(n)
+    blocks = [(s, min(n, s + size)) for s in range(0, n, size)]
+    out = _MatrixSums.empty(n)
+    limit = math.inf
+    prune = mode == 0 and node_metrics and tolerance > 0
+    if prune and len(blocks) > 1:
+        for r0, r1 in blocks:
+            out.rows[r0:r1], out.diag[r0:r1], _ = row_sums(distance_rows(g, r0, r1, n_threads), a, 0, r0=r0)
+        limit = _pc_limit(a, float(a @ out.rows), tolerance)
     args = (g.indptr.astype(np.int64), g.indices.astype(np.int64),
-            np.ones(g.nnz) if mode == 1 else g.data.astype(np.float64),
-            np.ascontiguousarray(D), np.ascontiguousarray(P), a, mode)  # P stays int32: no n x n int64 copy
-    bounds = [(s, min(n, s + TREE_CHUNK)) for s in range(0, n, TREE_CHUNK)]
+            np.ones(g.nnz) if mode == 1 else g.data.astype(np.float64), a, mode)
+    for r0, r1 in blocks:
+        D, P = csgraph.dijkstra(g, directed=True, unweighted=mode == 1, indices=np.arange(r0, r1),
+                                return_predecessors=True)
+        out.rows[r0:r1], out.diag[r0:r1], out.direct = row_sums(D, a, mode, P if mode == 0 else None,
+                                                                r0=r0, direct=out.direct)
+        if prune and len(blocks) == 1:
+            limit = _pc_limit(a, float(a @ out.rows), tolerance)
+        if node_metrics:
+            _tree_losses_block(args, D, P, r0, r1, n_threads, limit, out)
+        del D, P
+    return out
+
+
+def _pc_limit(a: np.ndarray, pcnum: float, tolerance: float) -> float:
+    """Largest ``-ln p*`` of the pairs the pruned node metrics keep (``inf``: all), see
+    :func:`probability_metrics`' ``pc_tolerance``."""
+    if tolerance > 0 and pcnum > 0 and a.sum() > 0:
+        return max(math.log(float(a.sum()) ** 2 / (tolerance * pcnum)), 0.0)
+    return math.inf
+
+
+def _tree_losses_block(args: tuple[Any, ...], D: np.ndarray, P: np.ndarray, r0: int, r1: int, n_threads: int,
+                       limit: float, out: _MatrixSums) -> None:
+    """The compiled ``tree_losses`` for the sources ``r0..r1-1`` (rows of ``D`` and ``P``), in fixed
+    chunks of :data:`TREE_CHUNK` sources run on ``n_threads`` threads, added to ``out`` in chunk order.
+
+    The compiled kernel releases the GIL; the chunks are the same as over the whole matrix, and so is
+    the order of the sums.
+    """
+    indptr, indices, weights, a, mode = args
+    D, P = np.ascontiguousarray(D), np.ascontiguousarray(P)  # P stays int32: no int64 copy
+
+    def run(b: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tree_losses(indptr, indices, weights, D, P, a, mode, b[0], b[1], limit, r0)
+
+    bounds = [(s, min(r1, s + TREE_CHUNK)) for s in range(r0, r1, TREE_CHUNK)]
     if n_threads <= 1 or len(bounds) < 2:
-        parts = [tree_losses(*args, s, e, limit) for s, e in bounds]
+        parts = [run(b) for b in bounds]
     else:
         with ThreadPoolExecutor(max_workers=n_threads) as ex:
-            parts = list(ex.map(lambda b: tree_losses(*args, b[0], b[1], limit), bounds))
-    out = [np.zeros(n), np.zeros(n), np.zeros(n)]
+            parts = list(ex.map(run, bounds))
     for part in parts:
-        for acc, x in zip(out, part, strict=True):
+        for acc, x in zip((out.connector, out.bc, out.bcpc), part, strict=True):
             acc += x
-    return out[0], out[1], out[2]
 
 
 def naive_node_importance(
