@@ -203,3 +203,24 @@ def test_footprint_pair_searches_find_the_pairs_of_the_full_searches(seed, max_c
             assert new == old
             total += len(new)
     assert total > 0
+
+
+def test_cell_group_index_is_the_sorted_unique_pairs_by_cell():
+    """Pieces of (cell, group) pairs with repeats, within and across pieces: each cell's slot lists
+    its groups sorted and once, as the concatenated pairs' unique keys; the pieces are consumed."""
+    rng = np.random.default_rng(5)
+    n_cells, n_groups = 5000, 300
+    cells = [rng.integers(0, n_cells, k) for k in (4000, 1, 0, 2500)]
+    groups = [rng.integers(0, n_groups, c.size) for c in cells]
+    cells.append(cells[0][:100].copy())
+    groups.append(groups[0][:100].copy())  # repeated pairs
+    want = np.unique(np.stack([np.concatenate(cells), np.concatenate(groups)], axis=1), axis=0)
+    cell_slot, slot_ptr, slot_groups = br_scores.cell_group_index(cells, groups, n_groups, n_cells)
+    assert cells == [] and groups == []
+    used = np.flatnonzero(cell_slot >= 0)
+    assert np.array_equal(used, np.unique(want[:, 0]))
+    assert np.array_equal(cell_slot[used], np.arange(used.size)) and slot_ptr[-1] == len(want)
+    got = np.stack([np.repeat(used, np.diff(slot_ptr)), slot_groups], axis=1)
+    assert np.array_equal(got, want) and slot_groups.dtype == np.int64
+    empty = br_scores.cell_group_index([], [], 0, 10)
+    assert np.all(empty[0] == -1) and empty[1].tolist() == [0] and empty[2].size == 0
