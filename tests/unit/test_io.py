@@ -31,7 +31,7 @@ def test_release_free_memory_returns_freed_heap_to_the_system():
     del pin
 
 
-def test_line_cells_are_the_vertices_cells_inside_the_raster_per_line():
+def test_line_cells_are_the_vertices_cells_inside_the_raster_per_line(monkeypatch):
     """Vertex cells in order, per line; outside vertices dropped; None/empty lines give none."""
     import numpy as np
     import shapely
@@ -49,6 +49,11 @@ def test_line_cells_are_the_vertices_cells_inside_the_raster_per_line():
     want = [[0, 6, 19], [], [], [12], [10, 15, 3, 8]]
     assert [c.tolist() for c in got] == want and all(c.dtype == np.int64 for c in got)
     assert line_cells([], (4, 5), t) == []
+    import werkland.raster.io as rio_mod
+
+    for chunk in (1, 2, 3):  # chunks of lines, one ending on the empty and None lines
+        monkeypatch.setattr(rio_mod, "LINE_CELLS_CHUNK", chunk)
+        assert [c.tolist() for c in line_cells(geoms, (4, 5), t)] == want
 
 
 def test_multi_layer_geopackage_is_byte_identical_when_rewritten(tmp_path, monkeypatch):

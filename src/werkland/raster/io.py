@@ -512,6 +512,10 @@ def values_per_path(values_flat: np.ndarray, paths: Sequence[np.ndarray]) -> lis
     return [(int(g[0] // base), g % base) for g in groups]
 
 
+#: Lines per chunk of :func:`line_cells` (the cells of each line do not depend on it).
+LINE_CELLS_CHUNK = 8192
+
+
 def line_cells(geoms: Any, shape: tuple[int, int], transform: Affine) -> list[np.ndarray]:
     """Flat raster cells under the vertices of each line (least-cost paths written as vertex chains).
 
@@ -532,13 +536,20 @@ def line_cells(geoms: Any, shape: tuple[int, int], transform: Affine) -> list[np
     """
     arr = np.asarray(geoms, dtype=object)
     H, W = shape
-    xy, owner = shapely.get_coordinates(arr, return_index=True)
-    col = np.floor((xy[:, 0] - transform.c) / transform.a).astype(np.int64)
-    row = np.floor((xy[:, 1] - transform.f) / transform.e).astype(np.int64)
-    ok = (row >= 0) & (row < H) & (col >= 0) & (col < W)
-    cells = row[ok] * W + col[ok]
-    ends = np.cumsum(np.bincount(owner[ok], minlength=arr.size))
-    return np.split(cells, ends[:-1]) if arr.size else []
+    out: list[np.ndarray] = []
+    # in chunks of lines: the vertices' coordinates and indices are six 8-byte values per vertex
+    # (3 GB at once for the 60 M vertices of a long-reach guild's links at 16 M cells)
+    for s in range(0, arr.size, LINE_CELLS_CHUNK):
+        part = arr[s:s + LINE_CELLS_CHUNK]
+        xy, owner = shapely.get_coordinates(part, return_index=True)
+        col = np.floor((xy[:, 0] - transform.c) / transform.a).astype(np.int64)
+        row = np.floor((xy[:, 1] - transform.f) / transform.e).astype(np.int64)
+        del xy
+        ok = (row >= 0) & (row < H) & (col >= 0) & (col < W)
+        cells = row[ok] * W + col[ok]
+        ends = np.cumsum(np.bincount(owner[ok], minlength=part.size))
+        out.extend(np.split(cells, ends[:-1]))
+    return out
 
 
 def release_free_memory() -> bool:
