@@ -180,6 +180,67 @@ def test_pair_distances_read_write_and_grow_in_place(compact):
         PairDistances(np.zeros((3, 3), np.float32 if compact else np.float64), 3, compact=compact)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_component_distances_equal_one_packed_triangle_bit_for_bit(seed):
+    """A graph in many components (and one of 300 nodes, so the rows come from the compiled chunks):
+    per-component float32 p* read back bit for bit as the one triangle over all nodes, with the same
+    PCnum; then random writes -- finite distances between components (merging them), rows, blocks,
+    isolated nodes, new nodes -- keep both equal, and the components only use a fraction of the pairs."""
+    from werkland.connectivity import apsp_probabilities
+    from werkland.interventions.pair_distances import ComponentDistances
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    big = rng.integers(0, 300, (900, 2))  # nodes 0..299: one dense part
+    small = rng.integers(300, n, (150, 2))  # nodes 300..599: sparse, many components
+    e = np.concatenate([big, small])
+    e = e[e[:, 0] != e[:, 1]]
+    i, j, w = e[:, 0], e[:, 1], rng.uniform(0.05, 3.0, len(e))
+    a = rng.uniform(0.0, 2.0, n)
+    P, pc_one = apsp_probabilities(n, i, j, w, a, out=np.zeros((n + 8) * (n + 7) // 2, np.float32))
+    one = PairDistances(np.concatenate([P, np.zeros(4000, np.float32)]), n, compact=True)
+    comp, pc_comp = ComponentDistances.build(n, i, j, w, a)
+    assert pc_comp == pc_one and comp.n_components > 100
+    assert comp.nbytes < one.nbytes / 2
+    every = np.arange(n)
+    assert np.array_equal(comp.rows(every), one.rows(every))
+    for step in range(40):
+        kind = step % 5
+        m = comp.n
+        if kind == 0:  # a finite pair between (probably) two components
+            r, c = rng.integers(0, m, 2)
+            d = np.array([[rng.uniform(0.1, 5.0)]])
+            for x in (comp, one):
+                x.set_block([r], [c], d)
+        elif kind == 1:  # rows of a few nodes to every node, some finite across components
+            rows = rng.choice(m, 3, replace=False)
+            d = np.where(rng.random((3, m)) < 0.3, rng.uniform(0.0, 20.0, (3, m)), np.inf)
+            for x in (comp, one):
+                x.set_rows(rows, d)
+        elif kind == 2:  # a block, repeated nodes keep the later value
+            idx = rng.integers(0, m, 6)
+            d = rng.uniform(0.0, 100.0, (6, 6))
+            for x in (comp, one):
+                x.set_block(idx, idx, d)
+        elif kind == 3:
+            node = int(rng.integers(0, m))
+            for x in (comp, one):
+                x.isolate(node)
+        else:
+            for x in (comp, one):
+                x.grow(2)
+        every = np.arange(comp.n)
+        assert comp.shape == one.shape
+        assert np.array_equal(comp.rows(every), one.rows(every)), step
+    sub = rng.integers(0, comp.n, 7)
+    assert np.array_equal(comp.block(sub, sub[::-1]), one.block(sub, sub[::-1]))
+    assert comp.get(int(sub[0]), int(sub[1])) == one.get(int(sub[0]), int(sub[1]))
+    with pytest.raises(IndexError, match="node ids"):
+        comp.rows([comp.n])
+    empty, pc0 = ComponentDistances.build(0, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+    assert pc0 == 0.0 and empty.shape == (0, 0)
+
+
 @pytest.mark.parametrize("seed, pc_tol", [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (6, 1e-6), (7, 1e-6)])
 def test_local_graph_gain_equals_full_recomputation(seed, pc_tol):
     """Creating, enlarging, merging and degrading patches and cheaper/dearer crossings, in sequence.

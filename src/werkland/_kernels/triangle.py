@@ -45,3 +45,63 @@ def tri_write(buf, rows, cols, vals, compact, tiny):  # pragma: no cover - compi
             else:
                 buf[k] = d
     return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def comp_read(buf, off, comp, pos, rows, cols, out):  # pragma: no cover - compiled
+    """:func:`tri_read` (compact) of per-component packed triangles: a pair in two components is
+    unconnected (``inf``); within component ``c`` the pair ``(i, j)`` sits in the triangle at
+    ``off[c]`` at the positions ``pos`` of the two nodes among the component's nodes in id order."""
+    for x in range(rows.shape[0]):
+        i = rows[x]
+        ci = comp[i]
+        pi = pos[i]
+        for y in range(cols.shape[0]):
+            j = cols[y]
+            if i == j:
+                out[x, y] = 0.0
+                continue
+            if comp[j] != ci:
+                out[x, y] = np.inf
+                continue
+            pj = pos[j]
+            k = off[ci] + (pi * (pi - 1) // 2 + pj if pi > pj else pj * (pj - 1) // 2 + pi)
+            v = np.float64(buf[k])
+            out[x, y] = -math.log(v) if v > 0.0 else np.inf
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def comp_write(buf, off, comp, pos, rows, cols, vals, tiny):  # pragma: no cover - compiled
+    """:func:`tri_write` (compact) into per-component packed triangles (see :func:`comp_read`).
+
+    Pairs in two components are skipped: the caller has merged the components of every pair with a
+    finite distance, so only unconnected pairs remain there."""
+    for x in range(rows.shape[0]):
+        i = rows[x]
+        ci = comp[i]
+        pi = pos[i]
+        for y in range(cols.shape[0]):
+            j = cols[y]
+            if i == j or comp[j] != ci:
+                continue
+            pj = pos[j]
+            k = off[ci] + (pi * (pi - 1) // 2 + pj if pi > pj else pj * (pj - 1) // 2 + pi)
+            p = math.exp(-vals[x, y])
+            buf[k] = p if p >= tiny else 0.0
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def tri_move(src, s_off, new_pos, dst, d_off):  # pragma: no cover - compiled
+    """Copy the packed triangle of ``new_pos.size`` nodes at ``src[s_off:]`` into a larger packed
+    triangle at ``dst[d_off:]``, node ``q`` of the old one at position ``new_pos[q]`` of the new one."""
+    m = new_pos.shape[0]
+    for a in range(1, m):
+        pa = new_pos[a]
+        row = s_off + a * (a - 1) // 2
+        for b in range(a):
+            pb = new_pos[b]
+            k = pa * (pa - 1) // 2 + pb if pa > pb else pb * (pb - 1) // 2 + pa
+            dst[d_off + k] = src[row + b]
+    return 0

@@ -203,7 +203,6 @@ def apsp_probabilities(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: n
     ValueError
         ``out`` is not a 1-D float32 array large enough.
     """
-    a = np.asarray(a, np.float64)
     size = n * (n - 1) // 2
     if out is not None:
         if out.dtype != np.float32 or out.ndim != 1 or out.size < size:
@@ -213,6 +212,33 @@ def apsp_probabilities(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: n
         P = np.zeros(size, np.float32)
     if n == 0:
         return P, 0.0
+
+    def pack(s: int, E: np.ndarray) -> None:
+        for r in range(s, s + E.shape[0]):
+            o = r * (r - 1) // 2
+            P[o:o + r] = E[r - s, :r]
+
+    return P, probability_rows(n, i, j, w, a, pack, n_threads)
+
+
+def probability_rows(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: np.ndarray,
+                     sink: Callable[[int, np.ndarray], None], n_threads: int | None = None) -> float:
+    """Hand every row of ``p*_ij = exp(-D_ij)`` to ``sink`` and return PCnum, without an n x n matrix.
+
+    The rows are computed in float64 over fixed chunks of :data:`APSP_CHUNK` sources (compiled, on
+    ``n_threads`` threads; scipy under ``2 * APSP_CHUNK`` nodes in one block); each chunk's
+    ``Σ_j a_j p*_sj`` is taken before ``p*`` below the smallest normal float32 is set to 0, and then
+    ``sink(s, E)`` receives the rows ``s, s + 1, ...`` (``E``, float64). Chunks may reach ``sink``
+    from several threads at once, each with its own rows.
+
+    Returns
+    -------
+    float
+        PCnum = Σ a_i a_j p*_ij (ha²).
+    """
+    a = np.asarray(a, np.float64)
+    if n == 0:
+        return 0.0
     rows = np.zeros(n)
     tiny = np.finfo(np.float32).tiny
 
@@ -220,15 +246,13 @@ def apsp_probabilities(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: n
         E = np.exp(-D)
         rows[s:s + D.shape[0]] = E @ a
         E[E < tiny] = 0.0
-        for r in range(s, s + D.shape[0]):
-            o = r * (r - 1) // 2
-            P[o:o + r] = E[r - s, :r]
+        sink(s, E)
 
     if n < 2 * APSP_CHUNK:
         store(0, apsp(n, i, j, w))
     else:
         _sssp_chunks(sym_csr(n, i, j, w), n_threads, lambda s, e: (np.empty((e - s, n)), s), store)
-    return P, float(a @ rows)
+    return float(a @ rows)
 
 
 def pcnum(a: np.ndarray, dist: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from werkland.interventions.pair_distances import PairDistances
+from werkland.interventions.pair_distances import ComponentDistances, PairDistances
 from werkland.interventions.search import Box, Searcher
 
 
@@ -49,7 +49,7 @@ class GraphCore:
         Nodes not merged away.
     adj : list of dict
         Links: node -> {node: cost-weighted m}.
-    D : PairDistances
+    D : PairDistances or ComponentDistances
         All-pairs ``-ln p*``.
     pcnum, pcnum0, q0, cut : float
         Current and baseline PCnum (ha²), baseline quality area (ha), p* cut of the local updates.
@@ -72,7 +72,7 @@ class GraphCore:
     a: np.ndarray
     alive: np.ndarray
     adj: list[dict[int, float]]
-    D: PairDistances
+    D: PairDistances | ComponentDistances
     pcnum: float
     pcnum0: float
     q0: float

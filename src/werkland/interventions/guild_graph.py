@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from werkland.connectivity import GraphState, apsp_probabilities
+from werkland.connectivity import GraphState
 from werkland.interventions.graph_update import GraphUpdateMixin
-from werkland.interventions.pair_distances import PairDistances
+from werkland.interventions.pair_distances import ComponentDistances, PairDistances
 from werkland.interventions.raster_change import RasterChangeMixin, RasterPart
 from werkland.interventions.search import Searcher
 
@@ -77,11 +77,13 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
         Relative PCnum tolerance: pairs whose maximum-product probability to every changed element
         is below ``e^-cut``, ``cut = ln((Σa)² / (pc_tol · PCnum))``, are left as they are, so the error
         of PCnum is at most ``pc_tol · PCnum`` (ECA: ``pc_tol / 2`` relative). 0 = exact. With a
-        tolerance the pair distances are kept as float32 probabilities (:class:`PairDistances`,
-        ``compact``; each pair's p* within 6e-8 relative, far below the tolerance): one triangle in
-        float32, a quarter of the dense float64 matrix (the exact mode keeps float64 distances, half).
+        tolerance the pair distances are kept as float32 probabilities of the pairs within each
+        connected component (:class:`ComponentDistances`; each pair's p* within 6e-8 relative, far
+        below the tolerance), a small part of one triangle over all nodes when the graph falls
+        apart in many components (the exact mode keeps float64 distances of all pairs, half the
+        dense matrix).
     headroom : int
-        New patches the distance matrix has room for before it is reallocated.
+        New patches the exact mode's distance matrix has room for before it is reallocated.
     searchers : list, optional
         Search work arrays (one H x W float64 each) to share with the graphs of other guilds of the
         same grid, whose evaluations run one after the other (never concurrently); filled on first use.
@@ -122,10 +124,7 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
                 self.adj[v][u] = float(cc)
         if pc_tol > 0:
             ii, jj, cc = self._edge_triples()
-            cap = n + max(0, headroom)
-            buf = np.zeros(cap * (cap - 1) // 2, np.float32)
-            _, pcnum = apsp_probabilities(n, ii, jj, self.k * cc, self.a, out=buf)
-            self.D = PairDistances(buf, n, compact=True)
+            self.D, pcnum = ComponentDistances.build(n, ii, jj, self.k * cc, self.a)
         else:
             st = GraphState.build(self.a, self._edge_triples(), self.k, 1.0)
             self.D = PairDistances.from_dense(st.dist, headroom=headroom)
