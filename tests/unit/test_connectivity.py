@@ -824,3 +824,48 @@ def test_graph_state_link_rows_find_links_in_either_order():
     for r, (u, v) in zip(rows[:2], [(0, 1), (2, 3)], strict=True):
         assert {int(state.i[r]), int(state.j[r])} == {u, v}
     assert state.cost[rows[0]] == 10.0 and state.cost[rows[1]] == 20.0
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-6])
+def test_graph_state_by_component_gives_the_dense_state_figures_bit_for_bit(tol):
+    """A graph of 400 nodes in many components (one of 280 nodes, so the compiled rows are used):
+    the per-component distances equal apsp's, PCnum equal; link changes within a component, a new
+    link joining two, new node weights, with and without a new state give the same figures (and
+    the same new distances) from either state."""
+    rng = np.random.default_rng(21)
+    n = 400
+    e = np.concatenate([rng.integers(0, 280, (700, 2)), rng.integers(280, n, (70, 2))])
+    e = e[e[:, 0] != e[:, 1]]
+    edges = (e[:, 0], e[:, 1], rng.uniform(50.0, 3000.0, len(e)))
+    areas = rng.uniform(0.0, 3.0, n)
+    k = 1e-3
+    dense = cn.GraphState.build(areas, edges, k, 1e4)
+    blocked = cn.GraphState.build(areas, edges, k, 1e4, by_component=True)
+    cm = blocked.dist
+    assert isinstance(cm, cn.ComponentMatrix) and len(cm.members) > 20
+    assert np.array_equal(cm.dense(), dense.dist) and blocked.pcnum == dense.pcnum
+    assert cm.nbytes < dense.dist.nbytes / 2
+    idx = rng.integers(0, n, 9)
+    assert np.array_equal(cm.take(idx), dense.dist[np.ix_(idx, idx)])
+    assert np.array_equal(cm.rows(idx), dense.dist[idx])
+    assert cm.pair(int(idx[0]), int(idx[1])) == dense.dist[idx[0], idx[1]]
+    i0, j0 = int(dense.i[0]), int(dense.j[0])
+    lone = [x for x in range(280, n) if cm.comp[x] != cm.comp[i0]]
+    cases = [
+        [(i0, j0, float(dense.cost[0]) * 0.3)],  # a cheaper link in the big component
+        [(i0, lone[0], 40.0), (lone[0], lone[1], 10.0)],  # new links joining components
+        [(i0, j0, 1.0)],
+    ]
+    for changes in cases:
+        for with_state in (False, True):
+            r_d = cn.eca_after_link_change(dense, changes, pc_tolerance=tol, with_state=with_state)
+            r_b = cn.eca_after_link_change(blocked, changes, pc_tolerance=tol, with_state=with_state)
+            assert (r_b.PCnum_before, r_b.PCnum_after, r_b.dECA_ha) == (r_d.PCnum_before, r_d.PCnum_after, r_d.dECA_ha)
+            if with_state:
+                assert r_b.state is not None and r_d.state is not None
+                assert np.array_equal(r_b.state.dense_dist(), r_d.state.dense_dist())
+        assert r_d.PCnum_after > r_d.PCnum_before
+    new_areas = areas * rng.uniform(0.5, 1.5, n)
+    r_d = cn.eca_after_link_change(dense, cases[0], areas_ha=new_areas, pc_tolerance=tol)
+    r_b = cn.eca_after_link_change(blocked, cases[0], areas_ha=new_areas, pc_tolerance=tol)
+    assert (r_b.PCnum_before, r_b.PCnum_after) == (r_d.PCnum_before, r_d.PCnum_after)

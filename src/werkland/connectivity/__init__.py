@@ -32,7 +32,8 @@ Steps (:func:`run_connectivity`, :mod:`~werkland.connectivity.stage`)
 
 What-if graphs for the barrier and intervention stages: :class:`GraphState` and
 :func:`eca_after_link_change` (:mod:`~werkland.connectivity.graph_state`); all-pairs helpers
-:func:`apsp`, :func:`apsp_probabilities`, :func:`probability_rows`, :func:`pcnum`, :func:`sym_csr`
+:func:`apsp`, :func:`apsp_probabilities`, :func:`probability_rows`, :func:`pcnum`, :func:`sym_csr`,
+and the per-component distances :class:`ComponentMatrix`
 (:mod:`~werkland.connectivity.apsp`).
 
 Units: areas in ha, PCnum in ha^2, ECA in ha, cost distances in cost-weighted metres (resistance x
@@ -42,7 +43,14 @@ Bad input (no patches, a single patch, impassable resistance, every patch on the
 valid result of zeros with an explanation in ``summary["warnings"]``, never an exception or a NaN.
 """
 
-from werkland.connectivity.apsp import apsp, apsp_probabilities, pcnum, probability_rows, sym_csr
+from werkland.connectivity.apsp import (
+    ComponentMatrix,
+    apsp,
+    apsp_probabilities,
+    pcnum,
+    probability_rows,
+    sym_csr,
+)
 from werkland.connectivity.graph_state import GraphState, LinkChangeResult, eca_after_link_change
 from werkland.connectivity.kernel import dispersal_kernel
 from werkland.connectivity.links import (
@@ -61,6 +69,7 @@ from werkland.tables import CONVENTIONS, Kernel
 
 __all__ = [
     "CONVENTIONS",
+    "ComponentMatrix",
     "GraphMetrics",
     "GraphState",
     "Kernel",

@@ -13,7 +13,7 @@ import numpy as np
 
 from werkland._errors import WerklandInputError
 from werkland._kernels.graph import insert_edge
-from werkland.connectivity.apsp import apsp, check_areas, edge_arrays, pcnum
+from werkland.connectivity.apsp import ComponentMatrix, apsp, check_areas, edge_arrays, pcnum
 
 
 @dataclass
@@ -30,8 +30,10 @@ class GraphState:
         Kernel decay rate.
     landscape_area_ha : float
         A_L (ha).
-    dist : numpy.ndarray
-        (n, n) shortest-path lengths on ``-ln p`` (``p*_ij = exp(-dist)``), ``inf`` if disconnected.
+    dist : numpy.ndarray or ComponentMatrix
+        (n, n) shortest-path lengths on ``-ln p`` (``p*_ij = exp(-dist)``), ``inf`` if disconnected;
+        a :class:`~werkland.connectivity.apsp.ComponentMatrix` keeps only the pairs within each
+        connected component (``GraphState.build(..., by_component=True)``).
     pcnum : float
         PCnum (ha²).
     """
@@ -42,11 +44,12 @@ class GraphState:
     cost: np.ndarray
     k_per_m: float
     landscape_area_ha: float
-    dist: np.ndarray
+    dist: np.ndarray | ComponentMatrix
     pcnum: float
 
     @classmethod
-    def build(cls, areas_ha: Any, edges: Any, k_per_m: float, landscape_area_ha: float) -> GraphState:
+    def build(cls, areas_ha: Any, edges: Any, k_per_m: float, landscape_area_ha: float, *,
+              by_component: bool = False) -> GraphState:
         """Compute the baseline (all-pairs shortest paths on ``-ln p``) of a patch graph.
 
         Parameters
@@ -60,12 +63,24 @@ class GraphState:
             Kernel decay rate.
         landscape_area_ha : float
             A_L (ha).
+        by_component : bool
+            Keep the distances per connected component (:class:`~werkland.connectivity.apsp.ComponentMatrix`:
+            the same values and PCnum, a fraction of the memory when the graph falls apart in many
+            components); :func:`eca_after_link_change` then makes the whole matrix only where it
+            needs it (no tolerance, a change near every node, new node weights, a new state).
         """
         a = check_areas(areas_ha)
         n = a.size
         i, j, c = edge_arrays(edges, n)
+        if by_component:
+            cm = ComponentMatrix(n, i, j, k_per_m * c)
+            return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), cm, cm.pcnum(a))
         dist = apsp(n, i, j, k_per_m * c)
         return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), dist, pcnum(a, dist))
+
+    def dense_dist(self) -> np.ndarray:
+        """The (n, n) distances as an array (``dist`` itself when it is one, else a new array)."""
+        return self.dist.dense() if isinstance(self.dist, ComponentMatrix) else self.dist
 
     @property
     def eca_ha(self) -> float:
@@ -174,7 +189,7 @@ def _apply_changes(state: GraphState, changes: Iterable[tuple[int, int, float]])
 def _insert_decreases(
     state: GraphState, effective: list[tuple[int, int, float]], a_new: np.ndarray, pc_tolerance: float,
     weights_changed: bool, with_state: bool,
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray | ComponentMatrix, float]:
     """Distances after the decreases by exact edge insertion, and the telescoped PCnum change.
 
     With a tolerance (and unchanged weights) only the block of nodes within the cut of a changed pair
@@ -187,26 +202,38 @@ def _insert_decreases(
     if pc_tolerance > 0 and not weights_changed and effective and state.pcnum > 0 and tot > 0:
         cut = max(math.log(tot * tot / (pc_tolerance * state.pcnum)), 0.0)
         ends = sorted({x for u, v, _ in effective for x in (u, v)})
-        block = np.flatnonzero(dist[ends].min(axis=0) <= cut)
+        near = dist.rows(ends) if isinstance(dist, ComponentMatrix) else dist[ends]
+        block = np.flatnonzero(near.min(axis=0) <= cut)
         if block.size == n:
             block = None  # the whole graph is near the change
     delta = 0.0
     if block is not None:
         pos = np.full(n, -1, np.int64)
         pos[block] = np.arange(block.size)
-        sub = np.ascontiguousarray(dist[np.ix_(block, block)])
+        sub = np.ascontiguousarray(dist.take(block) if isinstance(dist, ComponentMatrix) else dist[np.ix_(block, block)])
         a_sub = np.ascontiguousarray(a_new[block])
         for u, v, cc in effective:
             delta += insert_edge(sub, int(pos[u]), int(pos[v]), state.k_per_m * cc, a_sub)
         if with_state:
-            dist = dist.copy()
-            dist[np.ix_(block, block)] = sub
-    else:
-        if effective:
-            dist = dist.copy()
-        for u, v, cc in effective:
-            delta += insert_edge(dist, int(u), int(v), state.k_per_m * cc, a_new)
+            whole = _dense_copy(dist)
+            whole[np.ix_(block, block)] = sub
+            return whole, delta
+        return dist, delta
+    if effective:
+        dist = _dense_copy(dist)
+    for u, v, cc in effective:
+        delta += insert_edge(dist, int(u), int(v), state.k_per_m * cc, a_new)
     return dist, delta
+
+
+def _dense_copy(dist: np.ndarray | ComponentMatrix) -> np.ndarray:
+    """A new (n, n) array of the distances."""
+    return dist.dense() if isinstance(dist, ComponentMatrix) else dist.copy()
+
+
+def _pair(dist: np.ndarray | ComponentMatrix, u: int, v: int) -> float:
+    """Distance of one pair."""
+    return dist.pair(u, v) if isinstance(dist, ComponentMatrix) else float(dist[u, v])
 
 
 def eca_after_link_change(
@@ -261,15 +288,23 @@ def eca_after_link_change(
     ch = _apply_changes(state, changes)
     # a cheaper link that is still no shorter than the pair's graph distance changes no shortest
     # path (any path using it can take the existing one instead), so only the others are applied
-    effective = [(u, v, cc) for u, v, cc in ch.decreases if state.k_per_m * cc < state.dist[u, v]]
-    pc_before = pcnum(state.areas_ha, state.dist) if areas_ha is not None else state.pcnum
+    effective = [(u, v, cc) for u, v, cc in ch.decreases if state.k_per_m * cc < _pair(state.dist, u, v)]
+    if areas_ha is None:
+        pc_before = state.pcnum
+    elif isinstance(state.dist, ComponentMatrix):
+        pc_before = state.dist.pcnum(state.areas_ha)
+    else:
+        pc_before = pcnum(state.areas_ha, state.dist)
     if ch.any_increase or len(effective) > max_incremental:
         dist = apsp(n, ch.i, ch.j, state.k_per_m * ch.cost)
         pc_after = pcnum(a_new, dist)
     else:
         dist, delta = _insert_decreases(state, effective, a_new, pc_tolerance, areas_ha is not None, with_state)
         # node weights changed: recompute; else the telescoped change of the updated entries
-        pc_after = pcnum(a_new, dist) if areas_ha is not None else pc_before + delta
+        if areas_ha is None:
+            pc_after = pc_before + delta
+        else:
+            pc_after = dist.pcnum(a_new) if isinstance(dist, ComponentMatrix) else pcnum(a_new, dist)
     new_state = (GraphState(a_new, ch.i, ch.j, ch.cost, state.k_per_m, state.landscape_area_ha, dist, pc_after)
                  if with_state else None)
     e0, e1 = math.sqrt(max(pc_before, 0.0)), math.sqrt(max(pc_after, 0.0))

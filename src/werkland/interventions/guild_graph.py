@@ -127,7 +127,7 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
             self.D, pcnum = ComponentDistances.build(n, ii, jj, self.k * cc, self.a)
         else:
             st = GraphState.build(self.a, self._edge_triples(), self.k, 1.0)
-            self.D = PairDistances.from_dense(st.dist, headroom=headroom)
+            self.D = PairDistances.from_dense(st.dense_dist(), headroom=headroom)
             pcnum = st.pcnum
         self.pcnum = float(pcnum)
         self.pcnum0 = self.pcnum
