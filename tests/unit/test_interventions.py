@@ -862,7 +862,7 @@ def test_float32_resistance_widens_before_a_value_it_cannot_hold():
     assert d.d_eca_ha > 0
 
 
-def test_link_parks_are_the_parks_each_path_crosses(legend):
+def test_link_parks_are_the_parks_each_path_crosses(legend, monkeypatch):
     """The links' park ids taken for all paths at once: those np.unique gives path by path."""
     from werkland.interventions.candidates import CandidateContext
     from werkland.raster import values_per_path
@@ -890,3 +890,8 @@ def test_link_parks_are_the_parks_each_path_crosses(legend):
     assert values_per_path(park_index.ravel(), []) == []
     assert values_per_path(park_index.ravel(), [np.zeros(0, np.int64), paths[-1]]) == []
     assert values_per_path(np.zeros(h * w, np.int32), paths) == []
+    import werkland.raster.io as rio_mod
+
+    for chunk in (1, 7, 64):  # paths in chunks: the same list
+        monkeypatch.setattr(rio_mod, "LINE_CELLS_CHUNK", chunk)
+        assert [(li, pks.tolist()) for li, pks in values_per_path(park_index.ravel(), paths)] == expect

@@ -483,6 +483,11 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+#: Lines (paths) per chunk of :func:`line_cells` and :func:`values_per_path` (their results do not
+#: depend on it).
+LINE_CELLS_CHUNK = 8192
+
+
 def values_per_path(values_flat: np.ndarray, paths: Sequence[np.ndarray]) -> list[tuple[int, np.ndarray]]:
     """The positive values each path of flat cells crosses, for all paths at once.
 
@@ -499,21 +504,23 @@ def values_per_path(values_flat: np.ndarray, paths: Sequence[np.ndarray]) -> lis
         ``(path index, ascending int64 values > 0 on its cells)`` of the paths that cross a positive
         value, in path order: per path what ``np.unique`` of its values, without 0, gives.
     """
-    lens = np.fromiter((p.size for p in paths), np.int64, len(paths))
-    if not lens.sum():
-        return []
-    v = values_flat[np.concatenate(paths)].astype(np.int64)
-    base = int(v.max()) + 1
-    inside = v > 0
-    key = np.unique(np.repeat(np.arange(len(paths), dtype=np.int64), lens)[inside] * base + v[inside])
-    if not key.size:
-        return []
-    groups = np.split(key, np.flatnonzero(np.diff(key // base)) + 1)  # sorted by path, then value
-    return [(int(g[0] // base), g % base) for g in groups]
-
-
-#: Lines per chunk of :func:`line_cells` (the cells of each line do not depend on it).
-LINE_CELLS_CHUNK = 8192
+    out: list[tuple[int, np.ndarray]] = []
+    # in chunks of paths: the keys are several 8-byte values per path cell (tens of millions of
+    # cells for a long-reach guild's links at 16 M cells); each chunk's paths come out in order
+    for s in range(0, len(paths), LINE_CELLS_CHUNK):
+        part = paths[s:s + LINE_CELLS_CHUNK]
+        lens = np.fromiter((p.size for p in part), np.int64, len(part))
+        if not lens.sum():
+            continue
+        v = values_flat[np.concatenate(part)].astype(np.int64)
+        base = int(v.max()) + 1
+        inside = v > 0
+        key = np.unique(np.repeat(np.arange(s, s + len(part), dtype=np.int64), lens)[inside] * base + v[inside])
+        del v, inside
+        if key.size:
+            groups = np.split(key, np.flatnonzero(np.diff(key // base)) + 1)  # sorted by path, then value
+            out.extend((int(g[0] // base), g % base) for g in groups)
+    return out
 
 
 def line_cells(geoms: Any, shape: tuple[int, int], transform: Affine) -> list[np.ndarray]:
