@@ -8,6 +8,12 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def pair_slot(p, q):  # pragma: no cover - compiled
+    """Index of the pair of positions ``(p, q)``, ``p != q``, in a packed lower triangle (row-major)."""
+    return p * (p - 1) // 2 + q if p > q else q * (q - 1) // 2 + p
+
+
 @numba.njit(cache=True, nogil=True)
 def tri_read(buf, rows, cols, compact, out):  # pragma: no cover - compiled
     """``out[a, b]`` = distance of the pair ``(rows[a], cols[b])`` from the packed lower triangle."""
@@ -18,7 +24,7 @@ def tri_read(buf, rows, cols, compact, out):  # pragma: no cover - compiled
             if i == j:
                 out[x, y] = 0.0
                 continue
-            k = i * (i - 1) // 2 + j if i > j else j * (j - 1) // 2 + i
+            k = pair_slot(i, j)
             v = np.float64(buf[k])
             if compact:
                 out[x, y] = -math.log(v) if v > 0.0 else np.inf
@@ -37,7 +43,7 @@ def tri_write(buf, rows, cols, vals, compact, tiny):  # pragma: no cover - compi
             j = cols[y]
             if i == j:
                 continue
-            k = i * (i - 1) // 2 + j if i > j else j * (j - 1) // 2 + i
+            k = pair_slot(i, j)
             d = vals[x, y]
             if compact:
                 p = math.exp(-d)
@@ -51,7 +57,7 @@ def tri_write(buf, rows, cols, vals, compact, tiny):  # pragma: no cover - compi
 def comp_read(buf, off, comp, pos, rows, cols, out):  # pragma: no cover - compiled
     """:func:`tri_read` (compact) of per-component packed triangles: a pair in two components is
     unconnected (``inf``); within component ``c`` the pair ``(i, j)`` sits in the triangle at
-    ``off[c]`` at the positions ``pos`` of the two nodes among the component's nodes in id order."""
+    ``off[c]``, at the positions ``pos[i]`` and ``pos[j]`` of the two nodes in their component."""
     for x in range(rows.shape[0]):
         i = rows[x]
         ci = comp[i]
@@ -64,9 +70,7 @@ def comp_read(buf, off, comp, pos, rows, cols, out):  # pragma: no cover - compi
             if comp[j] != ci:
                 out[x, y] = np.inf
                 continue
-            pj = pos[j]
-            k = off[ci] + (pi * (pi - 1) // 2 + pj if pi > pj else pj * (pj - 1) // 2 + pi)
-            v = np.float64(buf[k])
+            v = np.float64(buf[off[ci] + pair_slot(pi, pos[j])])
             out[x, y] = -math.log(v) if v > 0.0 else np.inf
     return out
 
@@ -85,10 +89,8 @@ def comp_write(buf, off, comp, pos, rows, cols, vals, tiny):  # pragma: no cover
             j = cols[y]
             if i == j or comp[j] != ci:
                 continue
-            pj = pos[j]
-            k = off[ci] + (pi * (pi - 1) // 2 + pj if pi > pj else pj * (pj - 1) // 2 + pi)
             p = math.exp(-vals[x, y])
-            buf[k] = p if p >= tiny else 0.0
+            buf[off[ci] + pair_slot(pi, pos[j])] = p if p >= tiny else 0.0
     return 0
 
 
@@ -101,7 +103,5 @@ def tri_move(src, s_off, new_pos, dst, d_off):  # pragma: no cover - compiled
         pa = new_pos[a]
         row = s_off + a * (a - 1) // 2
         for b in range(a):
-            pb = new_pos[b]
-            k = pa * (pa - 1) // 2 + pb if pa > pb else pb * (pb - 1) // 2 + pa
-            dst[d_off + k] = src[row + b]
+            dst[d_off + pair_slot(pa, new_pos[b])] = src[row + b]
     return 0

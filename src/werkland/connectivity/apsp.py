@@ -157,14 +157,18 @@ def _sssp_chunks(g: Any, n_threads: int | None, target: Callable[[int, int], tup
         if done is not None:
             done(b[0], arr)
 
-    bounds = [(s, min(stop, s + APSP_CHUNK)) for s in range(start, stop, APSP_CHUNK)]
+    _on_threads(chunk, [(s, min(stop, s + APSP_CHUNK)) for s in range(start, stop, APSP_CHUNK)], n_threads)
+
+
+def _on_threads(fn: Callable[[Any], None], jobs: list[Any], n_threads: int | None) -> None:
+    """``fn`` of every job on ``n_threads`` threads (None: up to 2 cores; 1: in order, here)."""
     threads = n_threads if n_threads is not None else min(2, os.cpu_count() or 1)
     if threads <= 1:
-        for b in bounds:
-            chunk(b)
+        for job in jobs:
+            fn(job)
     else:
         with ThreadPoolExecutor(max_workers=threads) as ex:
-            list(ex.map(chunk, bounds))
+            list(ex.map(fn, jobs))
 
 
 def apsp_probabilities(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: np.ndarray,
@@ -343,13 +347,7 @@ class ComponentMatrix:
             sssp_rows_limited(indptr, indices, data, src, np.inf, D)
             self.blocks[c][s:s + src.size] = D[:, mem]
 
-        threads = n_threads if n_threads is not None else min(2, os.cpu_count() or 1)
-        if threads <= 1:
-            for job in jobs:
-                run(job)
-        else:
-            with ThreadPoolExecutor(max_workers=threads) as ex:
-                list(ex.map(run, jobs))
+        _on_threads(run, jobs, n_threads)
 
     @property
     def shape(self) -> tuple[int, int]:

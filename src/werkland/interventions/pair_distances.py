@@ -13,7 +13,48 @@ from werkland._kernels.triangle import comp_read, comp_write, tri_move, tri_read
 from werkland.connectivity import probability_rows, sym_csr
 
 
-class PairDistances:
+class _PairTable:
+    """What both pair tables share: reads and writes of whole rows, one pair, isolation and the
+    node-id check, in terms of their :meth:`block` and :meth:`set_block`."""
+
+    n: int
+
+    def block(self, rows: Any, cols: Any) -> np.ndarray:
+        """float64 distances of ``rows`` x ``cols`` (node ids)."""
+        raise NotImplementedError
+
+    def set_block(self, rows: Any, cols: Any, dist: np.ndarray) -> None:
+        """Store the distances of ``rows`` x ``cols``."""
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n, n)."""
+        return self.n, self.n
+
+    def rows(self, rows: Any) -> np.ndarray:
+        """float64 distances of ``rows`` to every node, shape (len(rows), n)."""
+        return self.block(rows, np.arange(self.n, dtype=np.int64))
+
+    def get(self, i: int, j: int) -> float:
+        """Distance of one pair."""
+        return float(self.block([i], [j])[0, 0])
+
+    def set_rows(self, rows: Any, dist: np.ndarray) -> None:
+        """Store the distances of ``rows`` to every node (``dist`` of shape (len(rows), n))."""
+        self.set_block(rows, np.arange(self.n, dtype=np.int64), dist)
+
+    def isolate(self, node: int) -> None:
+        """Make ``node`` unconnected to every other (a component keeps it as a member)."""
+        self.set_rows([node], np.full((1, self.n), np.inf))
+
+    def _check(self, r: np.ndarray, c: np.ndarray) -> None:
+        for x in (r, c):
+            if x.size and (x.min() < 0 or x.max() >= self.n):
+                raise IndexError(f"node ids must be in 0..{self.n - 1}")
+
+
+class PairDistances(_PairTable):
     """All-pairs ``-ln p*`` distances of a guild graph: one packed triangle, growable in place.
 
     The matrix is symmetric with a zero diagonal, so only the pairs ``(r, c)``, ``r > c``, are kept,
@@ -59,11 +100,6 @@ class PairDistances:
         return pd_
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """(n, n)."""
-        return self.n, self.n
-
-    @property
     def nbytes(self) -> int:
         """Bytes of the buffer (headroom included)."""
         return int(self._buf.nbytes)
@@ -75,14 +111,6 @@ class PairDistances:
         self._check(r, c)
         return tri_read(self._buf, r, c, self.compact, np.empty((r.size, c.size)))
 
-    def rows(self, rows: Any) -> np.ndarray:
-        """float64 distances of ``rows`` to every node, shape (len(rows), n)."""
-        return self.block(rows, np.arange(self.n, dtype=np.int64))
-
-    def get(self, i: int, j: int) -> float:
-        """Distance of one pair."""
-        return float(self.block([i], [j])[0, 0])
-
     def set_block(self, rows: Any, cols: Any, dist: np.ndarray) -> None:
         """Store the distances of ``rows`` x ``cols`` (both orders of a pair are the same entry)."""
         r = np.atleast_1d(np.asarray(rows, np.int64))
@@ -90,14 +118,6 @@ class PairDistances:
         self._check(r, c)
         v = np.broadcast_to(np.asarray(dist, np.float64), (r.size, c.size))
         tri_write(self._buf, r, c, np.ascontiguousarray(v), self.compact, float(np.finfo(np.float32).tiny))
-
-    def set_rows(self, rows: Any, dist: np.ndarray) -> None:
-        """Store the distances of ``rows`` to every node (``dist`` of shape (len(rows), n))."""
-        self.set_block(rows, np.arange(self.n, dtype=np.int64), dist)
-
-    def isolate(self, node: int) -> None:
-        """Make ``node`` unconnected to every other."""
-        self.set_rows([node], np.full((1, self.n), np.inf))
 
     def grow(self, nn: int) -> None:
         """Add ``nn`` nodes, unconnected to every other (distance inf)."""
@@ -113,15 +133,8 @@ class PairDistances:
         self._buf[old:need] = 0.0 if self.compact else np.inf
         self.n = m
 
-    def _check(self, r: np.ndarray, c: np.ndarray) -> None:
-        for x in (r, c):
-            if x.size and (x.min() < 0 or x.max() >= self.n):
-                raise IndexError(f"node ids must be in 0..{self.n - 1}")
 
-
-
-
-class ComponentDistances:
+class ComponentDistances(_PairTable):
     """All-pairs ``-ln p*`` of a guild graph as float32 ``p*`` per connected component.
 
     Pairs in two components are unconnected (``p* = 0``), so only the pairs within each component
@@ -181,11 +194,6 @@ class ComponentDistances:
         return pd_, probability_rows(n, i, j, w, a, keep, n_threads)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """(n, n)."""
-        return self.n, self.n
-
-    @property
     def nbytes(self) -> int:
         """Bytes of the buffer and the node tables."""
         return int(self._buf.nbytes + self._comp.nbytes + self._pos.nbytes + self._off.nbytes + self._cap.nbytes)
@@ -202,14 +210,6 @@ class ComponentDistances:
         self._check(r, c)
         return comp_read(self._buf, self._off, self._comp, self._pos, r, c, np.empty((r.size, c.size)))
 
-    def rows(self, rows: Any) -> np.ndarray:
-        """float64 distances of ``rows`` to every node, shape (len(rows), n)."""
-        return self.block(rows, np.arange(self.n, dtype=np.int64))
-
-    def get(self, i: int, j: int) -> float:
-        """Distance of one pair."""
-        return float(self.block([i], [j])[0, 0])
-
     def set_block(self, rows: Any, cols: Any, dist: np.ndarray) -> None:
         """Store the distances of ``rows`` x ``cols`` (both orders of a pair are the same entry; a
         finite distance between two components merges them first)."""
@@ -223,14 +223,6 @@ class ComponentDistances:
             x, y = np.nonzero(cross)
             self._merge(cr[x], cc[y])
         comp_write(self._buf, self._off, self._comp, self._pos, r, c, v, float(np.finfo(np.float32).tiny))
-
-    def set_rows(self, rows: Any, dist: np.ndarray) -> None:
-        """Store the distances of ``rows`` to every node (``dist`` of shape (len(rows), n))."""
-        self.set_block(rows, np.arange(self.n, dtype=np.int64), dist)
-
-    def isolate(self, node: int) -> None:
-        """Make ``node`` unconnected to every other (it stays in its component)."""
-        self.set_rows([node], np.full((1, self.n), np.inf))
 
     def grow(self, nn: int) -> None:
         """Add ``nn`` nodes, unconnected to every other (each its own component)."""
@@ -312,11 +304,6 @@ class ComponentDistances:
             self._off[x] = end
             end += _tri(int(self._cap[x]))
         self._buf, self._end = buf, end
-
-    def _check(self, r: np.ndarray, c: np.ndarray) -> None:
-        for x in (r, c):
-            if x.size and (x.min() < 0 or x.max() >= self.n):
-                raise IndexError(f"node ids must be in 0..{self.n - 1}")
 
 
 def _tri(m: int) -> int:
