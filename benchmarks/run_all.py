@@ -4,7 +4,9 @@ For each size a square region at 10 m is generated (``benchmarks/synthetic.py``:
 road grid, 16 parks), the real Snakemake workflow runs on it (``species_source: none``: no network),
 and Snakemake's own ``benchmark:`` files give per-stage wall time and peak memory (max_rss, and
 max_pss, which splits pages shared by forked workers between them). The whole run's peak is sampled
-every second over the Snakemake process and all its jobs (summed RSS and summed PSS). The scaling
+every second over the Snakemake process and all its jobs (summed RSS and summed PSS), and so is each
+job's (its processes' summed PSS, by script name): Snakemake samples a job every 30 s after its
+first 30 s and can miss a short peak; the table's per-stage PSS is the larger of the two. The scaling
 exponent b of time = a * cells^b is fitted per stage between the sizes given. Each size's figures are
 kept in ``<out>/region-<N>M/figures.json``; ``--reuse`` reads them instead of rerunning that size,
 so a curve can be assembled from runs made one at a time. The table is also written to
@@ -32,12 +34,14 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,19 +51,35 @@ sys.path.insert(0, str(HERE))
 
 from synthetic import make_region  # noqa: E402
 
+#: The temporary copy Snakemake runs of a rule's ``script:`` (``.snakemake/scripts/tmpXXXX.<script>.py``)
+_JOB_SCRIPT = re.compile(r"\.snakemake/scripts/tmp[^/.]+\.(\w+)\.py$")
+
+
+def job_script(cmdlines: list[list[str]]) -> str | None:
+    """The script name (``scripts/<name>.py``, the rule's adapter) of a job's processes, if any."""
+    for cmd in cmdlines:
+        for arg in cmd:
+            m = _JOB_SCRIPT.search(arg)
+            if m:
+                return m.group(1)
+    return None
+
 
 class _PeakMemory(threading.Thread):
     """Samples the memory of a process and all its descendants every ``interval`` seconds.
 
     ``rss_mb`` is the peak of the summed resident sets (counts pages shared by forked workers once per
     process, an upper bound); ``pss_mb`` the peak of the summed proportional set sizes (shared pages
-    split between their users: the physical memory the run occupied).
+    split between their users: the physical memory the run occupied). ``job_pss_mb`` is the peak
+    summed PSS of one job's processes (a child of Snakemake and its descendants), per script name:
+    Snakemake's own benchmark samples a job every 30 s after its first 30 s and misses short peaks.
     """
 
     def __init__(self, pid: int, interval: float = 1.0) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.rss_mb = self.pss_mb = 0.0
+        self.job_pss_mb: dict[str, float] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -72,6 +92,7 @@ class _PeakMemory(threading.Thread):
         while not self._halt.is_set():
             rss = pss = 0
             try:
+                jobs = root.children()
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
@@ -84,7 +105,25 @@ class _PeakMemory(threading.Thread):
                 pss += getattr(mi, "pss", mi.rss)
             self.rss_mb = max(self.rss_mb, rss / 2**20)
             self.pss_mb = max(self.pss_mb, pss / 2**20)
+            for job in jobs:
+                self._sample_job(job)
             self._halt.wait(self.interval)
+
+    def _sample_job(self, job: Any) -> None:
+        """Add one job's sample (``job``: a ``psutil.Process``, child of Snakemake) to ``job_pss_mb``."""
+        import psutil
+
+        try:
+            tree = [job, *job.children(recursive=True)]
+            cmds, pss = [], 0
+            for p in tree:
+                cmds.append(p.cmdline())
+                pss += getattr(p.memory_full_info(), "pss", 0)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return
+        name = job_script(cmds)
+        if name is not None:
+            self.job_pss_mb[name] = max(self.job_pss_mb.get(name, 0.0), pss / 2**20)
 
     def stop(self) -> None:
         self._halt.set()
@@ -171,6 +210,9 @@ def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str =
         r["max_rss_mb"] = max(r["max_rss_mb"], float(rss) if rss not in ("NA", "-") else 0.0)
         r["max_pss_mb"] = max(r.get("max_pss_mb", 0.0), float(pss) if pss not in ("NA", "-") else 0.0)
         r["jobs"] += 1
+    for name, mb in peak.job_pss_mb.items():
+        if name in rules:
+            rules[name]["job_pss_mb"] = mb
     rules["(whole workflow, wall)"] = {"s": wall, "max_rss_mb": peak.rss_mb, "max_pss_mb": peak.pss_mb, "jobs": 0}
     import rasterio
 
@@ -182,10 +224,13 @@ def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str =
 
 
 def _cell(fig: dict[str, dict[str, float]], st: str) -> str:
+    """``seconds / peak RSS MB / peak PSS MB`` of a stage; the PSS is the larger of Snakemake's
+    samples (every 0.5 s for a job's first 30 s, then every 30 s) and this script's (every second,
+    ``job_pss_mb``): each sampling can miss a short peak the other sees."""
     if st not in fig:
         return "-"
     r = fig[st]
-    return f"{r['s']:.1f} / {r['max_rss_mb']:.0f} / {r.get('max_pss_mb', 0):.0f}"
+    return f"{r['s']:.1f} / {r['max_rss_mb']:.0f} / {max(r.get('job_pss_mb', 0), r.get('max_pss_mb', 0)):.0f}"
 
 
 def exponents(results: dict[float, dict[str, dict[str, float]]], sizes: list[float], st: str) -> str:

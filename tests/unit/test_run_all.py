@@ -82,3 +82,18 @@ def test_baseline_worktree_checks_out_the_commit(run_all, tmp_path):
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp_path / f"baseline-{head}")],
                        capture_output=True)
         subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], capture_output=True)
+
+
+def test_job_script_names_and_the_per_job_peak_in_the_table(run_all):
+    """A job is named by the temporary copy Snakemake runs of its script; the table shows the larger
+    of the peak PSS sampled every second and Snakemake's."""
+    assert run_all.job_script([["/bin/bash", "-c", "set -euo pipefail; python x"],
+                               ["/venv/bin/python", "/w/.snakemake/scripts/tmp7sq_88vf.interventions.py"]]) == "interventions"
+    assert run_all.job_script([["python", "/w/.snakemake/scripts/tmpab12.species_evidence.py"]]) == "species_evidence"
+    assert run_all.job_script([["python", "-m", "snakemake"], ["python", "scripts/report.py"]]) is None
+    fig = _fig(100.0, 500.0, 1_000_000, connectivity=10.0, barriers=5.0)
+    fig["connectivity"]["job_pss_mb"] = 4852.0
+    assert run_all._cell(fig, "connectivity") == "10.0 / 1 / 4852"
+    assert run_all._cell(fig, "barriers") == "5.0 / 1 / 1"
+    fig["barriers"].update(max_pss_mb=563.0, job_pss_mb=500.0)  # a peak only Snakemake's 0.5 s samples saw
+    assert run_all._cell(fig, "barriers") == "5.0 / 1 / 563"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from werkland._errors import WerklandInputError
+from werkland._fork import forked_pool
 from werkland.climate import BiophysicalTable, ClimateParams, runoff_mm, urban_cooling
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
@@ -627,7 +627,7 @@ def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[
     if n_workers > 1 and n > 32 and hasattr(os, "fork"):
         _WORK["ev"], _WORK["cands"] = ev, cands
         try:
-            with mp.get_context("fork").Pool(n_workers) as pool:
+            with forked_pool(n_workers) as pool:
                 for res in pool.imap_unordered(_eval_chunk, chunks):
                     for i, g in res:
                         out[i] = g

@@ -42,7 +42,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import multiprocessing as mp
 import os
 import re
 import time
@@ -57,6 +56,7 @@ import pandas as pd
 import shapely
 
 from werkland._errors import WerklandInputError
+from werkland._fork import forked_pool
 from werkland.interventions.after import Replay, batched_joint_total, replay
 from werkland.interventions.candidates import Candidate, CandidateContext
 from werkland.interventions.catalogue import Catalogue, InterventionType, check_number
@@ -459,7 +459,7 @@ def _start_replay(ev: Evaluator, scorer: Scorer, cands: list[Candidate], n_worke
     if n_workers > 1 and hasattr(os, "fork") and cands:
         _REPLAY.update(ev=ev, scorer=scorer, cands=cands)
         try:
-            pool = mp.get_context("fork").Pool(1)  # the worker is forked here: it holds the current state
+            pool = forked_pool(1)  # the worker is forked here: it holds the current state
         finally:
             _REPLAY.clear()
         job = pool.apply_async(_replay_job)

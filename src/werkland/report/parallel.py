@@ -22,6 +22,8 @@ from multiprocessing.pool import AsyncResult, Pool
 from types import TracebackType
 from typing import Any
 
+from werkland._fork import forked_pool
+
 __all__ = ["TaskPool", "default_workers"]
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ class TaskPool:
             if _TASKS:
                 raise RuntimeError("another report TaskPool is open in this process")
             _TASKS.update(self._tasks)
-            self._pool = mp.get_context("fork").Pool(min(workers, len(self._tasks)))
+            self._pool = forked_pool(min(workers, len(self._tasks)))
             self._pending = {key: self._pool.apply_async(_run, (key,)) for key in self._tasks}
 
     @property
