@@ -34,8 +34,8 @@ import numpy as np
 from scipy import ndimage
 
 from werkland._errors import WerklandInputError
-from werkland._fork import forked_pool
 from werkland.climate import BiophysicalTable, ClimateParams, runoff_mm, urban_cooling
+from werkland.forking import forked_pool
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
 from werkland.interventions.guild_graph import BioDelta, GuildGraph

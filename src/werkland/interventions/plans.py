@@ -56,7 +56,7 @@ import pandas as pd
 import shapely
 
 from werkland._errors import WerklandInputError
-from werkland._fork import forked_pool
+from werkland.forking import forked_pool
 from werkland.interventions.after import Replay, batched_joint_total, replay
 from werkland.interventions.candidates import Candidate, CandidateContext
 from werkland.interventions.catalogue import Catalogue, InterventionType, check_number

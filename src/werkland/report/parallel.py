@@ -22,7 +22,7 @@ from multiprocessing.pool import AsyncResult, Pool
 from types import TracebackType
 from typing import Any
 
-from werkland._fork import forked_pool
+from werkland.forking import forked_pool
 
 __all__ = ["TaskPool", "default_workers"]
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from werkland._fork import forked_pool
+from werkland.forking import forked_pool
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method only (POSIX)")
 
