@@ -194,16 +194,22 @@ def test_v5_matches_naive_oracle():
     np.testing.assert_allclose(gm.dIIC, nv["dIIC"], atol=1e-9)
 
 
+def _random_geometric_graph(seed: int, n: int, side_m: float, reach_m: float):
+    """Random patches in a square of ``side_m``: links between patches closer than ``reach_m``, cost
+    1-3 x the distance, log-normal areas (ha). Returns ``(areas, (i, j, cost))``."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, side_m, (n, 2))
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    ii, jj = np.nonzero(np.triu(d < reach_m, 1))
+    edges = (ii, jj, d[ii, jj] * rng.uniform(1, 3, ii.size))
+    return rng.lognormal(0, 1, n), edges
+
+
 def test_node_metrics_identical_for_any_thread_count(monkeypatch):
     """600 nodes = 3 chunks of sources: 1 and 2 threads give bit-identical dPC, dIIC and betweenness,
     and a single chunk the same within rounding."""
-    rng = np.random.default_rng(3)
     n = 600
-    xy = rng.uniform(0, 10000, (n, 2))
-    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
-    ii, jj = np.nonzero(np.triu(d < 900, 1))
-    edges = (ii, jj, d[ii, jj] * rng.uniform(1, 3, ii.size))
-    areas = rng.lognormal(0, 1, n)
+    areas, edges = _random_geometric_graph(3, n, 10000.0, 900.0)
     k = cn.dispersal_kernel(1000.0).k_per_m
     g1 = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=1)
     g2 = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=2)
@@ -221,13 +227,9 @@ def test_node_metrics_over_blocks_of_rows_equal_the_whole_matrix(monkeypatch, to
     """1,300 nodes in blocks of 512 source rows (3 blocks, the last one short; with a tolerance the
     limit comes from a first pass over compiled distance rows) give every metric bit for bit as one
     block of all rows, and the lazily built state holds scipy's distances."""
-    rng = np.random.default_rng(11)
     n = 1300
-    xy = rng.uniform(0, 20000, (n, 2))
-    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
-    ii, jj = np.nonzero(np.triu(d < 750, 1))
-    edges = (ii, jj, d[ii, jj] * rng.uniform(1, 3, ii.size))
-    areas = rng.lognormal(0, 1, n)
+    areas, edges = _random_geometric_graph(11, n, 20000.0, 750.0)
+    ii, jj = edges[0], edges[1]
     areas[::17] = 0.0
     k = cn.dispersal_kernel(1000.0).k_per_m
     assert cn_metrics.block_rows(n) >= n  # the default budget holds this graph in one block
@@ -849,6 +851,13 @@ def test_graph_state_by_component_gives_the_dense_state_figures_bit_for_bit(tol)
     assert np.array_equal(cm.take(idx), dense.dist[np.ix_(idx, idx)])
     assert np.array_equal(cm.rows(idx), dense.dist[idx])
     assert cm.pair(int(idx[0]), int(idx[1])) == dense.dist[idx[0], idx[1]]
+    dm = cn.distance_matrix(dense.dist)  # the array behind the same interface
+    assert isinstance(dm, cn.DenseMatrix) and cn.distance_matrix(cm) is cm
+    assert np.array_equal(dm.take(idx), cm.take(idx)) and np.array_equal(dm.rows(idx), cm.rows(idx))
+    assert np.array_equal(dm.row_block(100, 390), cm.row_block(100, 390))
+    assert dm.pair(int(idx[0]), int(idx[1])) == cm.pair(int(idx[0]), int(idx[1]))
+    assert dm.dense() is not dense.dist and np.array_equal(dm.dense(), dense.dist)
+    assert cn.pcnum(areas, cm) == cn.pcnum(areas, dense.dist) == dense.pcnum
     i0, j0 = int(dense.i[0]), int(dense.j[0])
     lone = [x for x in range(280, n) if cm.comp[x] != cm.comp[i0]]
     cases = [

@@ -33,7 +33,8 @@ Steps (:func:`run_connectivity`, :mod:`~werkland.connectivity.stage`)
 What-if graphs for the barrier and intervention stages: :class:`GraphState` and
 :func:`eca_after_link_change` (:mod:`~werkland.connectivity.graph_state`); all-pairs helpers
 :func:`apsp`, :func:`apsp_probabilities`, :func:`probability_rows`, :func:`pcnum`, :func:`sym_csr`,
-and the per-component distances :class:`ComponentMatrix`
+and the per-component distances :class:`ComponentMatrix` (read like an array wrapped in
+:class:`DenseMatrix`; :func:`distance_matrix` gives either form that interface)
 (:mod:`~werkland.connectivity.apsp`).
 
 Units: areas in ha, PCnum in ha^2, ECA in ha, cost distances in cost-weighted metres (resistance x
@@ -45,8 +46,10 @@ valid result of zeros with an explanation in ``summary["warnings"]``, never an e
 
 from werkland.connectivity.apsp import (
     ComponentMatrix,
+    DenseMatrix,
     apsp,
     apsp_probabilities,
+    distance_matrix,
     pcnum,
     probability_rows,
     sym_csr,
@@ -70,6 +73,7 @@ from werkland.tables import CONVENTIONS, Kernel
 __all__ = [
     "CONVENTIONS",
     "ComponentMatrix",
+    "DenseMatrix",
     "GraphMetrics",
     "GraphState",
     "Kernel",
@@ -84,6 +88,7 @@ __all__ = [
     "build_links_tiled",
     "cost_distance_bounded",
     "dispersal_kernel",
+    "distance_matrix",
     "eca_after_link_change",
     "find_patches",
     "least_cost_path",

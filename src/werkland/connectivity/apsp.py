@@ -260,11 +260,18 @@ def probability_rows(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, a: np.
     return float(a @ rows)
 
 
-def pcnum(a: np.ndarray, dist: np.ndarray) -> float:
-    """PCnum = Σ a_i a_j exp(-dist_ij) (ha²), reduced over blocks of rows (no n x n temporary)."""
+def pcnum(a: np.ndarray, dist: np.ndarray | ComponentMatrix) -> float:
+    """PCnum = Σ a_i a_j exp(-dist_ij) (ha²), reduced over blocks of :data:`ROW_BLOCK` rows (no n x n
+    temporary); ``dist`` is the (n, n) array or a :class:`ComponentMatrix` (the same value to the
+    last bit: the same row sums over the same blocks)."""
     if a.size == 0:
         return 0.0
-    return float(a @ row_sums(dist, a, 0)[0])
+    d = distance_matrix(dist)
+    sums = np.empty(a.size)
+    for s in range(0, a.size, ROW_BLOCK):
+        e = min(a.size, s + ROW_BLOCK)
+        sums[s:e] = row_sums(d.row_block(s, e), a, 0, r0=s)[0]
+    return float(a @ sums)
 
 
 def row_sums(M: np.ndarray, a: np.ndarray, mode: int, P: np.ndarray | None = None, *, r0: int = 0,
@@ -308,7 +315,8 @@ class ComponentMatrix:
     Pairs in two components are ``inf``, so only each component's square block is stored: a graph
     of 13,069 patches in 835 components (a short-reach guild at 16 M cells) needs 0.2 % of the
     1.4 GB of the n x n matrix. The values are those of :func:`apsp` bit for bit (the same compiled
-    rows). Reads: :meth:`pair`, :meth:`rows`, :meth:`take` and :meth:`dense`.
+    rows). Reads: :meth:`pair`, :meth:`rows`, :meth:`row_block`, :meth:`take` and :meth:`dense` (the
+    interface :class:`DenseMatrix` gives an array; :func:`pcnum` takes either).
 
     Parameters
     ----------
@@ -384,17 +392,52 @@ class ComponentMatrix:
             out[np.ix_(at, at)] = self.blocks[c][np.ix_(p, p)]
         return out
 
+    def row_block(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of the whole matrix (a new array)."""
+        return self.rows(np.arange(start, stop))
+
     def dense(self) -> np.ndarray:
         """The whole (n, n) matrix (a new array)."""
         return self.rows(np.arange(self.n))
 
-    def pcnum(self, a: np.ndarray) -> float:
-        """PCnum = Σ a_i a_j exp(-D_ij) (ha²), the same value as :func:`pcnum` of the dense matrix:
-        the same row sums over the same blocks of :data:`ROW_BLOCK` rows, made one block at a time."""
-        if not self.n:
-            return 0.0
-        rows = np.zeros(self.n)
-        for s in range(0, self.n, ROW_BLOCK):
-            e = min(self.n, s + ROW_BLOCK)
-            rows[s:e] = row_sums(self.rows(np.arange(s, e)), a, 0, r0=s)[0]
-        return float(a @ rows)
+
+class DenseMatrix:
+    """An (n, n) distance array read through :class:`ComponentMatrix`'s interface (``pair``,
+    ``rows``, ``row_block``, ``take``, ``dense``), so code reading distances takes either form by
+    one path (:func:`distance_matrix`). Reads return views where numpy gives them, except ``dense``,
+    which copies (as the component form makes a new array)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n, n)."""
+        return self.array.shape[0], self.array.shape[1]
+
+    def pair(self, u: int, v: int) -> float:
+        """Distance of one pair."""
+        return float(self.array[u, v])
+
+    def rows(self, idx: Any) -> np.ndarray:
+        """Distances of the nodes ``idx`` to every node, shape (len(idx), n)."""
+        return self.array[np.atleast_1d(np.asarray(idx, np.int64))]
+
+    def row_block(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (a view)."""
+        return self.array[start:stop]
+
+    def take(self, idx: Any) -> np.ndarray:
+        """Distances among the nodes ``idx`` (``idx`` x ``idx``)."""
+        idx = np.atleast_1d(np.asarray(idx, np.int64))
+        return self.array[np.ix_(idx, idx)]
+
+    def dense(self) -> np.ndarray:
+        """A copy of the whole matrix."""
+        return self.array.copy()
+
+
+def distance_matrix(dist: np.ndarray | ComponentMatrix) -> DenseMatrix | ComponentMatrix:
+    """Either distance form behind one interface: an array wrapped in :class:`DenseMatrix`, a
+    :class:`ComponentMatrix` as it is."""
+    return DenseMatrix(dist) if isinstance(dist, np.ndarray) else dist

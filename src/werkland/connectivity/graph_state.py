@@ -13,7 +13,14 @@ import numpy as np
 
 from werkland._errors import WerklandInputError
 from werkland._kernels.graph import insert_edge
-from werkland.connectivity.apsp import ComponentMatrix, apsp, check_areas, edge_arrays, pcnum
+from werkland.connectivity.apsp import (
+    ComponentMatrix,
+    apsp,
+    check_areas,
+    distance_matrix,
+    edge_arrays,
+    pcnum,
+)
 
 
 @dataclass
@@ -74,13 +81,13 @@ class GraphState:
         i, j, c = edge_arrays(edges, n)
         if by_component:
             cm = ComponentMatrix(n, i, j, k_per_m * c)
-            return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), cm, cm.pcnum(a))
+            return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), cm, pcnum(a, cm))
         dist = apsp(n, i, j, k_per_m * c)
         return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), dist, pcnum(a, dist))
 
     def dense_dist(self) -> np.ndarray:
         """The (n, n) distances as an array (``dist`` itself when it is one, else a new array)."""
-        return self.dist.dense() if isinstance(self.dist, ComponentMatrix) else self.dist
+        return self.dist if isinstance(self.dist, np.ndarray) else self.dist.dense()
 
     @property
     def eca_ha(self) -> float:
@@ -196,13 +203,13 @@ def _insert_decreases(
     is updated; the returned distances are then a copy only when ``with_state``.
     """
     n = state.areas_ha.size
-    dist = state.dist
+    dist = distance_matrix(state.dist)
     tot = float(a_new.sum())
     block = None
     if pc_tolerance > 0 and not weights_changed and effective and state.pcnum > 0 and tot > 0:
         cut = max(math.log(tot * tot / (pc_tolerance * state.pcnum)), 0.0)
         ends = sorted({x for u, v, _ in effective for x in (u, v)})
-        near = dist.rows(ends) if isinstance(dist, ComponentMatrix) else dist[ends]
+        near = dist.rows(ends)
         block = np.flatnonzero(near.min(axis=0) <= cut)
         if block.size == n:
             block = None  # the whole graph is near the change
@@ -210,30 +217,21 @@ def _insert_decreases(
     if block is not None:
         pos = np.full(n, -1, np.int64)
         pos[block] = np.arange(block.size)
-        sub = np.ascontiguousarray(dist.take(block) if isinstance(dist, ComponentMatrix) else dist[np.ix_(block, block)])
+        sub = np.ascontiguousarray(dist.take(block))
         a_sub = np.ascontiguousarray(a_new[block])
         for u, v, cc in effective:
             delta += insert_edge(sub, int(pos[u]), int(pos[v]), state.k_per_m * cc, a_sub)
         if with_state:
-            whole = _dense_copy(dist)
+            whole = dist.dense()
             whole[np.ix_(block, block)] = sub
             return whole, delta
-        return dist, delta
-    if effective:
-        dist = _dense_copy(dist)
+        return state.dist, delta
+    if not effective:
+        return state.dist, delta
+    whole = dist.dense()
     for u, v, cc in effective:
-        delta += insert_edge(dist, int(u), int(v), state.k_per_m * cc, a_new)
-    return dist, delta
-
-
-def _dense_copy(dist: np.ndarray | ComponentMatrix) -> np.ndarray:
-    """A new (n, n) array of the distances."""
-    return dist.dense() if isinstance(dist, ComponentMatrix) else dist.copy()
-
-
-def _pair(dist: np.ndarray | ComponentMatrix, u: int, v: int) -> float:
-    """Distance of one pair."""
-    return dist.pair(u, v) if isinstance(dist, ComponentMatrix) else float(dist[u, v])
+        delta += insert_edge(whole, int(u), int(v), state.k_per_m * cc, a_new)
+    return whole, delta
 
 
 def eca_after_link_change(
@@ -288,13 +286,9 @@ def eca_after_link_change(
     ch = _apply_changes(state, changes)
     # a cheaper link that is still no shorter than the pair's graph distance changes no shortest
     # path (any path using it can take the existing one instead), so only the others are applied
-    effective = [(u, v, cc) for u, v, cc in ch.decreases if state.k_per_m * cc < _pair(state.dist, u, v)]
-    if areas_ha is None:
-        pc_before = state.pcnum
-    elif isinstance(state.dist, ComponentMatrix):
-        pc_before = state.dist.pcnum(state.areas_ha)
-    else:
-        pc_before = pcnum(state.areas_ha, state.dist)
+    before = distance_matrix(state.dist)
+    effective = [(u, v, cc) for u, v, cc in ch.decreases if state.k_per_m * cc < before.pair(u, v)]
+    pc_before = state.pcnum if areas_ha is None else pcnum(state.areas_ha, state.dist)
     if ch.any_increase or len(effective) > max_incremental:
         dist = apsp(n, ch.i, ch.j, state.k_per_m * ch.cost)
         pc_after = pcnum(a_new, dist)
@@ -304,7 +298,7 @@ def eca_after_link_change(
         if areas_ha is None:
             pc_after = pc_before + delta
         else:
-            pc_after = dist.pcnum(a_new) if isinstance(dist, ComponentMatrix) else pcnum(a_new, dist)
+            pc_after = pcnum(a_new, dist)
     new_state = (GraphState(a_new, ch.i, ch.j, ch.cost, state.k_per_m, state.landscape_area_ha, dist, pc_after)
                  if with_state else None)
     e0, e1 = math.sqrt(max(pc_before, 0.0)), math.sqrt(max(pc_after, 0.0))

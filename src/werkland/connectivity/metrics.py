@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,15 +76,14 @@ class GraphMetrics:
     betweenness: np.ndarray
     BCPC: np.ndarray
     component: np.ndarray
-    _graph: tuple[Any, ...] = field(repr=False, compare=False)
+    _make_state: Callable[[], GraphState] = field(repr=False, compare=False)
 
     @functools.cached_property
     def state(self) -> GraphState:
         """The graph's :class:`GraphState` (all-pairs distances, for what-if evaluations), computed on
         first use: the metrics themselves keep no n x n matrix. Its distances are the compiled
         all-pairs rows (the same as the metrics' scipy rows, bit for bit) and its PCnum is ``PCnum``."""
-        a, i, j, c, k, area, num = self._graph
-        return GraphState(a, i, j, c, k, area, apsp(a.size, i, j, k * c), num)
+        return self._make_state()
 
     def summary(self) -> dict[str, Any]:
         """Landscape-level numbers as plain Python types."""
@@ -266,8 +265,14 @@ def probability_metrics(
         betweenness=np.asarray(betweenness, dtype=np.float64),
         BCPC=np.asarray(bcpc, dtype=np.float64),
         component=np.asarray(comp, dtype=np.int64),
-        _graph=(a, i, j, c, float(k_per_m), float(landscape_area_ha), pcnum),
+        _make_state=functools.partial(_graph_state, a, i, j, c, float(k_per_m), float(landscape_area_ha), pcnum),
     )
+
+
+def _graph_state(a: np.ndarray, i: np.ndarray, j: np.ndarray, c: np.ndarray, k_per_m: float,
+                 landscape_area_ha: float, pcnum: float) -> GraphState:
+    """The :class:`GraphState` of the metrics' graph, with the compiled all-pairs distances."""
+    return GraphState(a, i, j, c, k_per_m, landscape_area_ha, apsp(a.size, i, j, k_per_m * c), pcnum)
 
 
 #: Memory for one block of distance (float64) and predecessor (int32) rows in :func:`_matrix_pass`.
