@@ -42,6 +42,7 @@ from werkland.interventions import (
     run_interventions,
 )
 from werkland.interventions.catalogue import GENERATOR_TYPES
+from werkland.interventions.search import Searcher, SearcherPool
 from werkland.layout import RegionPaths
 from werkland.params import ClimateParams, ConnectivityParams, HabitatParams, InterventionParams
 from werkland.raster.io import Grid, write_raster
@@ -302,6 +303,51 @@ def test_local_graph_gain_equals_full_recomputation(seed, pc_tol):
             assert again.d_eca_ha == pytest.approx(fresh.d_eca_ha, rel=1e-12, abs=1e-12)
             assert again.d_quality_ha == pytest.approx(fresh.d_quality_ha, rel=1e-12, abs=1e-12)
             probes[t] = (pn, again)
+
+
+def test_searcher_pool_lends_at_most_its_limit_and_gives_the_same_results():
+    """Twelve searches on 6 threads through a pool of 2 sets: never more than 2 sets made, each
+    result and box that of a fresh searcher; a deep copy is a new empty pool; and a guild graph
+    whose searches run on 2 threads with one set to share gives the gains of one thread."""
+    import copy
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    H, W = 40, 50
+    res = rng.choice([1.0, 3.0, 10.0, np.inf], size=(H, W), p=[0.5, 0.3, 0.15, 0.05])
+    labels = np.zeros((H, W), np.int64)
+    labels[rng.integers(0, H, 30), rng.integers(0, W, 30)] = np.arange(1, 31)
+    res_f, lab_f = res.ravel(), labels.ravel()
+    jobs = [(rng.integers(0, H * W, 3), float(rng.uniform(20, 400)), -1) for _ in range(12)]
+    pool = SearcherPool((H, W), RES, limit=2)
+    with ThreadPoolExecutor(6) as ex:
+        got = list(ex.map(lambda j: pool.search(res_f, lab_f, j[0], j[1], j[2], 30), jobs))
+    assert 1 <= pool.n_made <= 2
+    for (st, b, sl), (labs, costs, box) in zip(jobs, got, strict=True):
+        fresh = Searcher((H, W), RES)
+        want_l, want_c = fresh.targets(res_f, lab_f, st, b, sl, 30)
+        assert np.array_equal(labs, want_l) and np.array_equal(costs, want_c) and box == fresh.box
+    assert any(lab.size for lab, _, _ in got)
+    twin = copy.deepcopy(pool)
+    assert twin is not pool and twin.n_made == 0 and (twin.shape, twin.limit) == (pool.shape, pool.limit)
+
+    noise = ndimage.gaussian_filter(rng.standard_normal((36, 44)), 2)
+    suit = np.clip(noise * 2 + 0.3, 0, 1).astype(np.float32)
+    gres = np.where(suit > 0.5, 1.0, rng.choice([2.0, 5.0, 20.0], size=suit.shape))
+    k = math.log(2) / 200
+    max_cost = -math.log(0.001) / k
+    ps = find_patches(suit, res_m=RES, threshold=0.5, min_area_m2=300.0)
+    L = build_links(gres, ps.labels, res_m=RES, max_cost=max_cost, n_threads=1, with_paths=False)
+    gains = []
+    for threads, shared in ((1, None), (2, SearcherPool(suit.shape, RES, limit=1))):
+        g = GuildGraph("t", suit, gres, ps.labels, (L.from_id, L.to_id, L.cost), k_per_m=k, max_cost=max_cost,
+                       threshold=0.5, min_area_m2=300.0, res_m=RES, searchers=shared)
+        g.n_threads = threads
+        rr, cc = np.meshgrid(np.arange(10, 14), np.arange(5, 30), indexing="ij")  # a new habitat strip
+        cells = np.unique(rr.ravel() * 44 + cc.ravel())
+        gains.append(g.evaluate(cells, np.full(cells.size, 0.9, np.float32), np.full(cells.size, 1.0)))
+        assert shared is None or shared.n_made == 1
+    assert gains[0].d_eca_ha == gains[1].d_eca_ha and gains[0].d_eca_ha > 0
 
 
 # --------------------------------------------------------------------------------------------

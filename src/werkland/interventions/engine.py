@@ -35,7 +35,7 @@ from werkland.interventions.inputs import (
     read_guild_graph,
     read_region,
 )
-from werkland.interventions.search import Searcher
+from werkland.interventions.search import SearcherPool
 from werkland.interventions.select import Scorer
 from werkland.interventions.siting import Hydrology, park_runon, read_hydrology
 from werkland.params import ClimateParams, InterventionParams
@@ -99,7 +99,10 @@ def baseline_graphs(
     """The baseline patch graph and least-cost link paths of every analysed guild."""
     graphs: dict[str, GuildGraph] = {}
     link_paths: dict[str, list[np.ndarray]] = {}
-    searchers: list[Searcher] = []  # one set of search work arrays for every guild's graph
+    # search work arrays lent to every guild's graph: as many sets as searches run at once (the
+    # selection evaluates up to n_workers guilds side by side, each searching on n_workers threads,
+    # on n_workers cores: one set more than cores keeps them busy while a search's results are read)
+    searchers = SearcherPool(region.codes.shape, region.grid.res_m, limit=params.n_workers + 1)
     for conn in params.connectivity:
         graphs[conn.guild], link_paths[conn.guild] = read_guild_graph(
             inputs, conn, region, pc_tol=params.pc_tolerance, searchers=searchers)

@@ -168,16 +168,11 @@ class Evaluator:
     def use_guild_threads(self, n: int) -> None:
         """Evaluate the guilds' graphs of a candidate on up to ``n`` threads (1 = one after the other).
 
-        Each graph then gets its own search work arrays (one H x W float64 array per search thread of
-        each guild instead of one set shared by all guilds). The guilds' evaluations are independent,
-        so the gains are the same as one after the other.
+        The graphs borrow their search work arrays from one pool (a set per running search, see
+        :class:`~werkland.interventions.search.SearcherPool`). The guilds' evaluations are
+        independent, so the gains are the same as one after the other.
         """
         self.guild_threads = max(1, int(n))
-        if self.guild_threads > 1:
-            shared: set[int] = set()
-            for gg in self.graphs.values():
-                if gg.shares_searchers_with(shared):
-                    gg.own_searchers()
 
     # -- baseline ------------------------------------------------------------------------------
     def _guild_tables(self) -> None:
@@ -372,7 +367,7 @@ class Evaluator:
     def map_guilds(self, fn: Callable[[str], T]) -> list[T]:
         """``fn`` of every guild name, in guild order: on up to :attr:`guild_threads` threads.
 
-        The guild graphs are independent (with own search arrays: :meth:`use_guild_threads`), so the
+        The guild graphs are independent (their searches borrow work arrays from one pool), so the
         results are those of calling ``fn`` one guild after the other.
         """
         names = list(self.graphs)

@@ -10,7 +10,6 @@ patch and the p*-distance from a change to every node. The what-if steps live in
 from __future__ import annotations
 
 import math
-import queue
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from werkland.interventions.pair_distances import ComponentDistances, PairDistances
-from werkland.interventions.search import Box, Searcher
+from werkland.interventions.search import Box, SearcherPool, union_box
 
 
 def offsets8() -> np.ndarray:
@@ -79,7 +78,11 @@ class GraphCore:
     cut: float
     n_threads: int
     n_full_rebuilds: int
-    _searchers: list[Searcher]
+    #: search work arrays, lent one set per search (shared by the graphs of every guild)
+    _pool: SearcherPool
+    #: box of every cell whose resistance or label could change a search of the current change
+    #: (reset by the change, grown by :meth:`_searches`)
+    _reach: Box | None
     #: per commit: (box of cells whose resistance, suitability or label changed, nodes removed,
     #: whether graph distances may have risen)
     _log: list[tuple[Box, frozenset[int], bool]]
@@ -87,16 +90,6 @@ class GraphCore:
     _bbox_cache_n: int
 
     # -- helpers -------------------------------------------------------------------------------
-    @property
-    def searcher(self) -> Searcher:
-        """Work arrays of one search at a time."""
-        return self._searchers[0]
-
-    @property
-    def _extra_searchers(self) -> list[Searcher]:
-        """Work arrays of the further threads (created on demand, shared like :attr:`searcher`)."""
-        return self._searchers[1:]
-
     @property
     def n(self) -> int:
         """Number of nodes (dead ones included)."""
@@ -128,39 +121,24 @@ class GraphCore:
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Run independent bounded searches ``(source cells, bound, source label)``, on threads if set.
 
-        The compiled kernel releases the GIL; each thread has its own work arrays. Results are in job
-        order, so the outcome does not depend on the number of threads.
+        The compiled kernel releases the GIL; each search borrows work arrays from the pool. Results
+        are in job order and each search's box is added to :attr:`_reach` here, in job order, so the
+        outcome does not depend on the number of threads.
         """
+
+        def one(job: tuple[np.ndarray, float, int]) -> tuple[np.ndarray, np.ndarray, Box | None]:
+            return self._pool.search(res_f, lab_f, job[0], job[1], job[2], max_label)
+
         if self.n_threads <= 1 or len(jobs) < 2:
-            return [self.searcher.targets(res_f, lab_f, st, b, sl, max_label) for st, b, sl in jobs]
-        while len(self._searchers) < self.n_threads:
-            self._searchers.append(Searcher((self.H, self.W), self.res_m))
-        free: queue.SimpleQueue[Searcher] = queue.SimpleQueue()
-        for sr in (self.searcher, *self._extra_searchers[: self.n_threads - 1]):
-            free.put(sr)
-
-        def work(job: tuple[np.ndarray, float, int]) -> tuple[np.ndarray, np.ndarray]:
-            sr = free.get()
-            try:
-                return sr.targets(res_f, lab_f, job[0], job[1], job[2], max_label)
-            finally:
-                free.put(sr)
-
-        with ThreadPoolExecutor(self.n_threads) as pool:
-            return list(pool.map(work, jobs))
-
-    def shares_searchers_with(self, seen: set[int]) -> bool:
-        """Whether this graph's search work arrays are in ``seen`` (ids of lists); adds them to it."""
-        key = id(self._searchers)
-        if key in seen:
-            return True
-        seen.add(key)
-        return False
-
-    def own_searchers(self) -> None:
-        """Give this graph its own search work arrays, so its evaluations can run concurrently with
-        those of the graphs it shared them with."""
-        self._searchers = [Searcher((self.H, self.W), self.res_m)]
+            found = [one(job) for job in jobs]
+        else:
+            with ThreadPoolExecutor(self.n_threads) as pool:
+                found = list(pool.map(one, jobs))
+        out = []
+        for labs, costs, box in found:
+            self._reach = union_box(self._reach, box)
+            out.append((labs, costs))
+        return out
 
     def near(self, seeds: Mapping[int, float], p_min: float) -> np.ndarray:
         """-ln p* from the change to every node: min over seeds of (tie + D[seed, :]), seeds tied with p >= p_min.

@@ -18,7 +18,7 @@ from werkland.connectivity import GraphState
 from werkland.interventions.graph_update import GraphUpdateMixin
 from werkland.interventions.pair_distances import ComponentDistances, PairDistances
 from werkland.interventions.raster_change import RasterChangeMixin, RasterPart
-from werkland.interventions.search import Searcher
+from werkland.interventions.search import SearcherPool
 
 
 @dataclass
@@ -84,15 +84,15 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
         dense matrix).
     headroom : int
         New patches the exact mode's distance matrix has room for before it is reallocated.
-    searchers : list, optional
-        Search work arrays (one H x W float64 each) to share with the graphs of other guilds of the
-        same grid, whose evaluations run one after the other (never concurrently); filled on first use.
+    searchers : SearcherPool, optional
+        Search work arrays shared with the graphs of other guilds of the same grid (None or another
+        grid: a pool of this graph's own, up to 2 sets).
     """
 
     def __init__(
         self, name: str, suit: np.ndarray, res: np.ndarray, labels: np.ndarray, edges: tuple[Any, Any, Any], *,
         k_per_m: float, max_cost: float, threshold: float, min_area_m2: float, res_m: float, pc_tol: float = 0.0,
-        headroom: int = 256, searchers: list[Searcher] | None = None,
+        headroom: int = 256, searchers: SearcherPool | None = None,
     ) -> None:
         self.name = name
         self.H, self.W = suit.shape
@@ -132,13 +132,10 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
         self.pcnum = float(pcnum)
         self.pcnum0 = self.pcnum
         self.q0 = float(self.a.sum())
-        if searchers is None or (searchers and (searchers[0].H, searchers[0].W) != (self.H, self.W)):
-            searchers = []
-        if not searchers:
-            searchers.append(Searcher((self.H, self.W), self.res_m))
-        #: work arrays of the bounded searches: [0] for one search at a time, the others for threads;
-        #: one list may be shared by the graphs of several guilds (their evaluations run in turn)
-        self._searchers = searchers
+        if searchers is None or searchers.shape != (self.H, self.W):
+            searchers = SearcherPool((self.H, self.W), self.res_m, limit=2)
+        self._pool = searchers
+        self._reach = None
         #: per commit: (box of cells whose resistance, suitability or label changed, nodes removed,
         #: whether graph distances may have risen)
         self._log = []

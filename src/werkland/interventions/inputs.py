@@ -23,7 +23,7 @@ from rasterio.features import rasterize
 from werkland._errors import WerklandInputError
 from werkland.connectivity import prepare_resistance
 from werkland.interventions.guild_graph import GuildGraph
-from werkland.interventions.search import Searcher
+from werkland.interventions.search import SearcherPool
 from werkland.layout import RegionPaths
 from werkland.params import ConnectivityParams
 from werkland.raster.crs import assert_metric
@@ -355,7 +355,7 @@ def read_region(inputs: InterventionInputs, warnings: list[str]) -> RegionData:
 
 def read_guild_graph(
     inputs: InterventionInputs, conn: ConnectivityParams, region: RegionData, *, pc_tol: float,
-    searchers: list[Searcher],
+    searchers: SearcherPool,
 ) -> tuple[GuildGraph, list[np.ndarray]]:
     """The baseline patch graph of a guild from the habitat and connectivity outputs.
 
@@ -370,7 +370,7 @@ def read_guild_graph(
         The land-cover grid the rasters must share.
     pc_tol : float
         Relative PCnum tolerance of the graph's local updates.
-    searchers : list of Searcher
+    searchers : SearcherPool
         Search work arrays shared by the graphs of every guild.
 
     Returns

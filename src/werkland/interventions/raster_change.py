@@ -105,8 +105,7 @@ class RasterChangeMixin(GraphCore):
         suit_changed = old_suit != new_suit
         if not res_changed.any() and not suit_changed.any():
             return None
-        for sr in (self.searcher, *self._extra_searchers):
-            sr.reach = None
+        self._reach = None
         increased = bool(np.any(new_res[res_changed] > old_res[res_changed]))
         decreased = bool(np.any(new_res[res_changed] < old_res[res_changed]))
         patch_change = bool(np.any(hab_old != hab_new)) or bool(np.any(suit_changed & (hab_old | hab_new)))
@@ -181,7 +180,7 @@ class RasterChangeMixin(GraphCore):
             if res_changed.any():
                 passable = cells[np.isfinite(res_f[cells])]
                 if decreased and passable.size:
-                    labs, dl = self.searcher.targets(res_f, lab_f, passable, self.max_cost, -1, max_label)
+                    labs, dl = self._searches(res_f, lab_f, [(passable, self.max_cost, -1)], max_label)[0]
                     labs = labs - 1
                     keep = labs < n
                     labs, dl = labs[keep], dl[keep]
@@ -210,7 +209,7 @@ class RasterChangeMixin(GraphCore):
                     res_f[cells] = old_res
                     oldc = cells[np.isfinite(old_res)]
                     if oldc.size:
-                        labs, dl = self.searcher.targets(res_f, lab_f, oldc, self.max_cost, -1, max_label)
+                        labs, dl = self._searches(res_f, lab_f, [(oldc, self.max_cost, -1)], max_label)[0]
                         dmap = {int(x) - 1: float(c) for x, c in zip(labs, dl, strict=True) if int(x) - 1 < n}
                         for p, dp in dmap.items():
                             if not alive_old[p] or S.get(p, 0.0) >= self.max_cost:
@@ -233,8 +232,7 @@ class RasterChangeMixin(GraphCore):
         reach = union_box(None, (int(fp_r.min()) - 1, int(fp_r.max()) + 2, int(fp_c.min()) - 1, int(fp_c.max()) + 2))
         reach = union_box(reach, win)
         nodes = set(int(x) for x in R)
-        for sr in (self.searcher, *self._extra_searchers):
-            reach = union_box(reach, sr.reach)
+        reach = union_box(reach, self._reach)
         for nl in new_links + list(s_links.values()):
             nodes.update(q for q in nl if q < n)
         nodes.update(s_links)

@@ -1,10 +1,17 @@
 """Bounded least-cost searches from a set of cells to labelled regions (compiled, O(touched) reset).
 
 A :class:`Searcher` holds the work arrays of one raster shape, so the thousands of small searches of a
-candidate evaluation allocate nothing. Boxes are ``(r0, r1, c0, c1)``, end-exclusive; None = empty.
+candidate evaluation allocate nothing; a :class:`SearcherPool` lends them to the graphs of every
+guild, at most as many as searches run at once. Boxes are ``(r0, r1, c0, c1)``, end-exclusive; None
+= empty.
 """
 
 from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +37,8 @@ def boxes_meet(a: Box | None, b: Box | None) -> bool:
 class Searcher:
     """Reusable work arrays for bounded searches over one raster shape.
 
-    ``reach`` accumulates the box of every cell whose resistance or label could change a result
-    (touched cells and their neighbours) until reset by the caller.
+    ``box`` is the box of every cell whose resistance or label could change the last search's result
+    (its touched cells and their neighbours; None when it touched none).
 
     Parameters
     ----------
@@ -50,7 +57,7 @@ class Searcher:
         self.best_cell = np.full(1024, -1, np.int64)
         self.cells_settled = 0
         self.n_searches = 0
-        self.reach: Box | None = None
+        self.box: Box | None = None
         #: bucket width hint of the searches (smallest step cost); None = not yet read from a raster
         self.min_step: float | None = None
 
@@ -90,9 +97,68 @@ class Searcher:
             self.min_step = min_step_cost(res_flat, self.lens)
         self.cells_settled += int(n_t)
         self.n_searches += 1
-        if n_t:  # rows/cols whose resistance or labels can change the result: touched cells + 1
-            self.reach = union_box(self.reach, (int(r0) - 1, int(r1) + 2, int(c0) - 1, int(c1) + 2))
+        # rows/cols whose resistance or labels can change the result: touched cells + 1
+        self.box = (int(r0) - 1, int(r1) + 2, int(c0) - 1, int(c1) + 2) if n_t else None
         return labs, costs
+
+
+class SearcherPool:
+    """Search work arrays (:class:`Searcher`, one H x W float64 array each) lent to the graphs of
+    every guild of one grid, one search at a time.
+
+    A set is made on first need, up to ``limit`` (the most searches that run at once: the threads
+    of one evaluation, or the guilds' evaluations side by side, share them); a search beyond that
+    waits for a set to come back. So the memory is ``limit`` sets whatever the number of guilds and
+    threads (8 sets of 33 MB at 4 M cells before the pool: 2 threads x 4 guilds). Which set a
+    search gets does not change its result (each is reset to ``inf`` after every search).
+
+    A deep copy (an engine copied for a replay) is a new, empty pool of the same shape and limit.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Raster rows and columns.
+    res_m : float
+        Cell size, m.
+    limit : int
+        Most sets made.
+    """
+
+    def __init__(self, shape: tuple[int, int], res_m: float, limit: int) -> None:
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.res_m = float(res_m)
+        self.limit = max(1, int(limit))
+        self._free: list[Searcher] = []
+        self.n_made = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[Searcher]:
+        """A free set for one search (made if none is free and fewer than ``limit`` exist)."""
+        with self._cond:
+            while not self._free and self.n_made >= self.limit:
+                self._cond.wait()
+            if self._free:
+                sr = self._free.pop()
+            else:
+                sr = Searcher(self.shape, self.res_m)
+                self.n_made += 1
+        try:
+            yield sr
+        finally:
+            with self._cond:
+                self._free.append(sr)
+                self._cond.notify()
+
+    def search(self, res_flat: np.ndarray, labels_flat: np.ndarray, starts: np.ndarray, max_cost: float,
+               src_label: int, max_label: int) -> tuple[np.ndarray, np.ndarray, Box | None]:
+        """:meth:`Searcher.targets` on a free set; also returns the search's box."""
+        with self.take() as sr:
+            labs, costs = sr.targets(res_flat, labels_flat, starts, max_cost, src_label, max_label)
+            return labs, costs, sr.box
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SearcherPool:
+        return SearcherPool(self.shape, self.res_m, self.limit)
 
 
 def bounded_search_targets(
