@@ -8,8 +8,9 @@ every second over the Snakemake process and all its jobs (summed RSS and summed 
 job's (its processes' summed PSS, by script name): Snakemake samples a job every 30 s after its
 first 30 s and can miss a short peak; the table's per-stage PSS is the larger of the two. The scaling
 exponent b of time = a * cells^b is fitted per stage between the sizes given. Each size's figures are
-kept in ``<out>/region-<N>M/figures.json``; ``--reuse`` reads them instead of rerunning that size,
-so a curve can be assembled from runs made one at a time. The table is also written to
+kept in ``<out>/region-<N>M/figures.json`` (``--reuse`` reads them instead of rerunning that size,
+so a curve can be assembled from runs made one at a time) and its jobs' start and end, from the
+benchmark files, in ``<out>/region-<N>M/timeline.md`` (the critical path). The table is also written to
 ``<out>/curve.md``.
 
 Usage::
@@ -186,6 +187,7 @@ def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str =
             subprocess.run(["cp", "-r", str(root / sub), str(target)], check=True)
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     t0 = time.perf_counter()
+    started = time.time()
     env = workflow_env(root)
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("snakemake")), "-s", str(root / "workflow" / "Snakefile"), "-d", str(work),
@@ -220,7 +222,38 @@ def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str =
         rules["(whole workflow, wall)"]["cells"] = ds.width * ds.height
     figures = {k: dict(v) for k, v in rules.items()}
     (work / "figures.json").write_text(json.dumps(figures, indent=1))
+    jobs = job_timeline(work / "results" / "benchmarks", started)
+    (work / "timeline.md").write_text("\n".join(timeline_table(jobs, wall)) + "\n")
     return figures
+
+
+def job_timeline(bench_dir: Path, started: float) -> list[dict[str, Any]]:
+    """Each job's start and end (s after the run started), from its benchmark file.
+
+    Snakemake writes a job's benchmark file when the job ends, so the file's modification time is
+    the end and the file's ``s`` (the job's wall time) gives the start. Sorted by start.
+    """
+    jobs = []
+    for tsv in bench_dir.rglob("*.tsv"):
+        with open(tsv, newline="") as fh:
+            row = next(csv.DictReader(fh, delimiter="\t"))
+        end = tsv.stat().st_mtime - started
+        name = tsv.parent.name + ("" if tsv.stem in ("bench", tsv.parent.name) else f" {tsv.stem.removeprefix('bench_')}")
+        jobs.append({"job": name, "start": end - float(row["s"]), "end": end, "s": float(row["s"])})
+    return sorted(jobs, key=lambda j: (j["start"], j["job"]))
+
+
+def timeline_table(jobs: list[dict[str, Any]], wall: float) -> list[str]:
+    """The jobs' timeline as a Markdown table, with how many other jobs ran at each job's start and
+    the sum of job seconds against the run's wall time (how far the run got from serial)."""
+    lines = ["| job | start s | end s | s | other jobs running at its start |", "|---|---|---|---|---|"]
+    for j in jobs:
+        others = [o["job"] for o in jobs if o is not j and o["start"] <= j["start"] < o["end"]]
+        lines.append(f"| {j['job']} | {j['start']:.1f} | {j['end']:.1f} | {j['s']:.1f} | {', '.join(others) or '-'} |")
+    total = sum(j["s"] for j in jobs)
+    lines += ["", f"sum of job seconds {total:.1f} s over {wall:.1f} s wall ({total / wall:.2f} jobs at a time on average)"
+              if wall > 0 else ""]
+    return lines
 
 
 def _cell(fig: dict[str, dict[str, float]], st: str) -> str:

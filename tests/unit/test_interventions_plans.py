@@ -129,6 +129,20 @@ def test_overlapping_measures_score_less_than_the_sum(tmp_path, region):
     assert row["d_retained_m3"] < measures["d_retained_m3"].sum()
 
 
+def test_engine_releases_its_link_paths_after_generating(tmp_path, region):
+    """The stage frees the link paths once the candidates exist (the evaluation never reads them);
+    generating candidates afterwards is refused instead of silently giving no link candidates."""
+    paths, _, _ = region
+    params = _params()
+    eng = build_engine(_inputs(paths, tmp_path / "unused"), params)
+    pool = candidate_pool(eng, params, None)
+    assert any(c.type == "hedgerow" for c in pool) and any(eng.link_paths.values())
+    eng.release_link_paths()
+    assert not eng.link_paths and not eng.ctx.link_paths and eng.link_paths_released
+    with pytest.raises(RuntimeError, match="release_link_paths"):
+        candidate_pool(eng, params, None)
+
+
 def test_plan_equal_to_the_optimal_portfolio_scores_100(tmp_path, region):
     """A plan of three generated candidates, then a plan equal to the optimiser's portfolio at its cost:
     the second reaches 100 % and nothing is swapped."""

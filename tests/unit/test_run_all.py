@@ -97,3 +97,23 @@ def test_job_script_names_and_the_per_job_peak_in_the_table(run_all):
     assert run_all._cell(fig, "barriers") == "5.0 / 1 / 1"
     fig["barriers"].update(max_pss_mb=563.0, job_pss_mb=500.0)  # a peak only Snakemake's 0.5 s samples saw
     assert run_all._cell(fig, "barriers") == "5.0 / 1 / 563"
+
+
+def test_job_timeline_from_benchmark_files(run_all, tmp_path):
+    """Each job's end is its benchmark file's time, its start that minus its seconds; the table
+    lists the jobs by start with the ones running alongside."""
+    started = 1_000_000.0
+    head = "s\th:m:s\tmax_rss\n"
+    for rel, secs, end in [("landcover/bench.tsv", 10.0, 10.0), ("connectivity/bench_woodland_birds.tsv", 70.0, 90.0),
+                           ("connectivity/bench_hedgehog.tsv", 25.0, 40.0), ("interventions/bench.tsv", 100.0, 195.0)]:
+        f = tmp_path / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(head + f"{secs}\t0:00:{secs:.0f}\t100\n")
+        os.utime(f, (started + end, started + end))
+    jobs = run_all.job_timeline(tmp_path, started)
+    assert [j["job"] for j in jobs] == ["landcover", "connectivity hedgehog", "connectivity woodland_birds",
+                                        "interventions"]
+    assert [round(j["start"], 6) for j in jobs] == [0.0, 15.0, 20.0, 95.0]
+    rows = run_all.timeline_table(jobs, 102.5)
+    assert rows[4] == "| connectivity woodland_birds | 20.0 | 90.0 | 70.0 | connectivity hedgehog |"
+    assert rows[2].endswith("| - |") and "205.0 s over 102.5 s wall (2.00 jobs at a time" in rows[-1]

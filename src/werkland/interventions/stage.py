@@ -89,6 +89,7 @@ def run_interventions(inputs: InterventionInputs, params: InterventionParams) ->
     cands = candidate_pool(eng, params, inputs.user_candidates)
     t_gen = time.perf_counter()
     log.info("%d candidates (%d types) in %.1f s", len(cands), len({c.type for c in cands}), t_gen - t_base)
+    eng.release_link_paths()  # before the evaluation workers fork: only the generators read them
     gains = first_evaluation(ev, cands, params)
     t_eval = time.perf_counter()
     ev.use_guild_threads(params.n_workers)  # the selection evaluates one candidate at a time: its guilds on threads
