@@ -195,6 +195,11 @@ class CandidateContext:
             self._link_parks[guild] = values_per_path(self.park_index.ravel(), self.link_paths[guild])
         return self._link_parks[guild]
 
+    def drop_link_paths(self) -> None:
+        """Forget the link paths and their park lookups (``Engine.release_link_paths``)."""
+        self.link_paths.clear()
+        self._link_parks.clear()
+
     def code_mask(self, classes: Iterable[str]) -> np.ndarray:
         """bool[256]: the codes of ``classes``."""
         m = np.zeros(256, dtype=bool)

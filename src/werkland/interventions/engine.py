@@ -266,9 +266,8 @@ class Engine:
         at 4 M cells: woodland birds' 98,507 links), which the forked evaluation workers would
         inherit and the parent would hold to the end. Generating candidates afterwards raises.
         """
-        for paths in (self.link_paths, self.ctx.link_paths):
-            paths.clear()
-        self.ctx._link_parks.clear()
+        self.link_paths.clear()
+        self.ctx.drop_link_paths()
         self.link_paths_released = True
         release_free_memory()
 

@@ -116,10 +116,8 @@ class SearcherPool:
 
     Parameters
     ----------
-    shape : tuple of int
-        Raster rows and columns.
-    res_m : float
-        Cell size, m.
+    shape, res_m : tuple of int, float
+        Those of every set (see :class:`Searcher`).
     limit : int
         Most sets made.
     """
