@@ -91,37 +91,37 @@ class _PeakMemory(threading.Thread):
         except psutil.NoSuchProcess:
             return
         while not self._halt.is_set():
-            rss = pss = 0
             try:
                 jobs = root.children()
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
+            pss_of: dict[int, int] = {}  # each process's PSS, read once per sample (smaps is costly)
+            rss = 0
             for p in procs:
                 try:
                     mi = p.memory_full_info()
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 rss += mi.rss
-                pss += getattr(mi, "pss", mi.rss)
+                pss_of[p.pid] = getattr(mi, "pss", mi.rss)
             self.rss_mb = max(self.rss_mb, rss / 2**20)
-            self.pss_mb = max(self.pss_mb, pss / 2**20)
+            self.pss_mb = max(self.pss_mb, sum(pss_of.values()) / 2**20)
             for job in jobs:
-                self._sample_job(job)
+                self._sample_job(job, pss_of)
             self._halt.wait(self.interval)
 
-    def _sample_job(self, job: Any) -> None:
-        """Add one job's sample (``job``: a ``psutil.Process``, child of Snakemake) to ``job_pss_mb``."""
+    def _sample_job(self, job: Any, pss_of: dict[int, int]) -> None:
+        """Add one job's sample (``job``: a ``psutil.Process``, child of Snakemake; ``pss_of``: this
+        sample's PSS per process id) to ``job_pss_mb``."""
         import psutil
 
         try:
             tree = [job, *job.children(recursive=True)]
-            cmds, pss = [], 0
-            for p in tree:
-                cmds.append(p.cmdline())
-                pss += getattr(p.memory_full_info(), "pss", 0)
+            cmds = [p.cmdline() for p in tree]
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return
+        pss = sum(pss_of.get(p.pid, 0) for p in tree)
         name = job_script(cmds)
         if name is not None:
             self.job_pss_mb[name] = max(self.job_pss_mb.get(name, 0.0), pss / 2**20)
@@ -202,11 +202,9 @@ def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str =
     if proc.returncode != 0:
         raise RuntimeError(f"workflow failed on {mcells} M cells:\n{stderr[-4000:]}")
     rules: dict[str, dict[str, float]] = defaultdict(lambda: {"s": 0.0, "max_rss_mb": 0.0, "jobs": 0})
-    for tsv in (work / "results" / "benchmarks").rglob("*.tsv"):
-        rule = tsv.parent.name
-        with open(tsv, newline="") as fh:
-            row = next(csv.DictReader(fh, delimiter="\t"))
-        r = rules[rule]
+    bench = benchmark_rows(work / "results" / "benchmarks")
+    for tsv, row in bench:
+        r = rules[tsv.parent.name]
         r["s"] += float(row["s"])
         rss, pss = row.get("max_rss", "NA"), row.get("max_pss", "NA")
         r["max_rss_mb"] = max(r["max_rss_mb"], float(rss) if rss not in ("NA", "-") else 0.0)
@@ -222,21 +220,29 @@ def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str =
         rules["(whole workflow, wall)"]["cells"] = ds.width * ds.height
     figures = {k: dict(v) for k, v in rules.items()}
     (work / "figures.json").write_text(json.dumps(figures, indent=1))
-    jobs = job_timeline(work / "results" / "benchmarks", started)
+    jobs = job_timeline(bench, started)
     (work / "timeline.md").write_text("\n".join(timeline_table(jobs, wall)) + "\n")
     return figures
 
 
-def job_timeline(bench_dir: Path, started: float) -> list[dict[str, Any]]:
-    """Each job's start and end (s after the run started), from its benchmark file.
+def benchmark_rows(bench_dir: Path) -> list[tuple[Path, dict[str, str]]]:
+    """Every benchmark file of a run (``<rule>/<job>.tsv``, one per job) with its row."""
+    rows = []
+    for tsv in sorted(bench_dir.rglob("*.tsv")):
+        with open(tsv, newline="") as fh:
+            rows.append((tsv, next(csv.DictReader(fh, delimiter="\t"))))
+    return rows
+
+
+def job_timeline(bench: list[tuple[Path, dict[str, str]]], started: float) -> list[dict[str, Any]]:
+    """Each job's start and end (s after the run started), from its benchmark file and row
+    (:func:`benchmark_rows`).
 
     Snakemake writes a job's benchmark file when the job ends, so the file's modification time is
     the end and the file's ``s`` (the job's wall time) gives the start. Sorted by start.
     """
     jobs = []
-    for tsv in bench_dir.rglob("*.tsv"):
-        with open(tsv, newline="") as fh:
-            row = next(csv.DictReader(fh, delimiter="\t"))
+    for tsv, row in bench:
         end = tsv.stat().st_mtime - started
         name = tsv.parent.name + ("" if tsv.stem in ("bench", tsv.parent.name) else f" {tsv.stem.removeprefix('bench_')}")
         jobs.append({"job": name, "start": end - float(row["s"]), "end": end, "s": float(row["s"])})

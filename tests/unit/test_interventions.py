@@ -341,7 +341,7 @@ def test_searcher_pool_lends_at_most_its_limit_and_gives_the_same_results():
     gains = []
     for threads, shared in ((1, None), (2, SearcherPool(suit.shape, RES, limit=1))):
         g = GuildGraph("t", suit, gres, ps.labels, (L.from_id, L.to_id, L.cost), k_per_m=k, max_cost=max_cost,
-                       threshold=0.5, min_area_m2=300.0, res_m=RES, searchers=shared)
+                       threshold=0.5, min_area_m2=300.0, res_m=RES, search_pool=shared)
         g.n_threads = threads
         rr, cc = np.meshgrid(np.arange(10, 14), np.arange(5, 30), indexing="ij")  # a new habitat strip
         cells = np.unique(rr.ravel() * 44 + cc.ravel())

@@ -110,7 +110,7 @@ def test_job_timeline_from_benchmark_files(run_all, tmp_path):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(head + f"{secs}\t0:00:{secs:.0f}\t100\n")
         os.utime(f, (started + end, started + end))
-    jobs = run_all.job_timeline(tmp_path, started)
+    jobs = run_all.job_timeline(run_all.benchmark_rows(tmp_path), started)
     assert [j["job"] for j in jobs] == ["landcover", "connectivity hedgehog", "connectivity woodland_birds",
                                         "interventions"]
     assert [round(j["start"], 6) for j in jobs] == [0.0, 15.0, 20.0, 95.0]

@@ -101,9 +101,8 @@ def guild_threads(wildcards):
     bound of the analysed ones, whose bounded searches fill both threads and whose jobs are the
     critical path, 1 for the others, so that two of their jobs (mostly one-threaded reading,
     metrics and writing) run side by side. Outputs do not depend on the thread count. The two
-    jobs' memory adds up (15.8 M cells: whole run 4.8 GB peak PSS since the metrics go over row
-    blocks, docs/benchmarks.md); where memory is the limit, --set-threads connectivity=2
-    barriers=2 runs them one at a time."""
+    jobs' memory adds up (each job's peak at 4 and 16 M cells: docs/cluster.md); where memory is
+    the limit, --set-threads connectivity=2 barriers=2 runs them one at a time."""
     longest = max(guild_link_bound(g) for g in GUILDS)
     return 2 if guild_link_bound(wildcards.guild) >= longest else 1
 

@@ -103,10 +103,10 @@ def baseline_graphs(
     # search work arrays lent to every guild's graph: as many sets as searches run at once (the
     # selection evaluates up to n_workers guilds side by side, each searching on n_workers threads,
     # on n_workers cores: one set more than cores keeps them busy while a search's results are read)
-    searchers = SearcherPool(region.codes.shape, region.grid.res_m, limit=params.n_workers + 1)
+    search_pool = SearcherPool(region.codes.shape, region.grid.res_m, limit=params.n_workers + 1)
     for conn in params.connectivity:
         graphs[conn.guild], link_paths[conn.guild] = read_guild_graph(
-            inputs, conn, region, pc_tol=params.pc_tolerance, searchers=searchers)
+            inputs, conn, region, pc_tol=params.pc_tolerance, search_pool=search_pool)
     return graphs, link_paths
 
 
@@ -226,8 +226,6 @@ class Engine:
         Land cover, parks and vector layers.
     graphs : dict of str to GuildGraph
         Baseline patch graph per guild (the evaluator's).
-    link_paths : dict of str to list of numpy.ndarray
-        Least-cost link cells per guild (candidate generation).
     ev : Evaluator
         The evaluator (baseline until something is committed).
     scorer : Scorer
@@ -249,7 +247,6 @@ class Engine:
     catalogue: Catalogue
     region: RegionData
     graphs: dict[str, GuildGraph]
-    link_paths: dict[str, list[np.ndarray]]
     ev: Evaluator
     scorer: Scorer
     ctx: CandidateContext
@@ -257,6 +254,12 @@ class Engine:
     hydrology: Hydrology | None
     warnings: list[str]
     link_paths_released: bool = False
+
+    @property
+    def link_paths(self) -> dict[str, list[np.ndarray]]:
+        """Least-cost link cells per guild, cheapest first (held by :attr:`ctx`, which generates the
+        candidates from them; empty after :meth:`release_link_paths`)."""
+        return self.ctx.link_paths
 
     def release_link_paths(self) -> None:
         """Free the baseline's least-cost link paths once the candidates are generated.
@@ -266,7 +269,6 @@ class Engine:
         at 4 M cells: woodland birds' 98,507 links), which the forked evaluation workers would
         inherit and the parent would hold to the end. Generating candidates afterwards raises.
         """
-        self.link_paths.clear()
         self.ctx.drop_link_paths()
         self.link_paths_released = True
         release_free_memory()
@@ -299,5 +301,5 @@ def build_engine(inputs: InterventionInputs, params: InterventionParams) -> Engi
         lines=region.lines, link_paths=link_paths, barriers=region.barriers, green_area=ev.bio.green_area,
         notes=warnings, hydrology=hydrology,
     )
-    return Engine(legend, guilds, catalogue, region, graphs, link_paths, ev, scorer, ctx, storm_mm, hydrology,
+    return Engine(legend, guilds, catalogue, region, graphs, ev, scorer, ctx, storm_mm, hydrology,
                   warnings)

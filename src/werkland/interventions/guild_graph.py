@@ -84,7 +84,7 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
         dense matrix).
     headroom : int
         New patches the exact mode's distance matrix has room for before it is reallocated.
-    searchers : SearcherPool, optional
+    search_pool : SearcherPool, optional
         Search work arrays shared with the graphs of other guilds of the same grid (None or another
         grid: a pool of this graph's own, up to 2 sets).
     """
@@ -92,7 +92,7 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
     def __init__(
         self, name: str, suit: np.ndarray, res: np.ndarray, labels: np.ndarray, edges: tuple[Any, Any, Any], *,
         k_per_m: float, max_cost: float, threshold: float, min_area_m2: float, res_m: float, pc_tol: float = 0.0,
-        headroom: int = 256, searchers: SearcherPool | None = None,
+        headroom: int = 256, search_pool: SearcherPool | None = None,
     ) -> None:
         self.name = name
         self.H, self.W = suit.shape
@@ -132,9 +132,9 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
         self.pcnum = float(pcnum)
         self.pcnum0 = self.pcnum
         self.q0 = float(self.a.sum())
-        if searchers is None or searchers.shape != (self.H, self.W):
-            searchers = SearcherPool((self.H, self.W), self.res_m, limit=2)
-        self._pool = searchers
+        if search_pool is None or search_pool.shape != (self.H, self.W):
+            search_pool = SearcherPool((self.H, self.W), self.res_m, limit=2)
+        self._pool = search_pool
         self._reach = None
         #: per commit: (box of cells whose resistance, suitability or label changed, nodes removed,
         #: whether graph distances may have risen)

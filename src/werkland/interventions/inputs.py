@@ -355,7 +355,7 @@ def read_region(inputs: InterventionInputs, warnings: list[str]) -> RegionData:
 
 def read_guild_graph(
     inputs: InterventionInputs, conn: ConnectivityParams, region: RegionData, *, pc_tol: float,
-    searchers: SearcherPool,
+    search_pool: SearcherPool,
 ) -> tuple[GuildGraph, list[np.ndarray]]:
     """The baseline patch graph of a guild from the habitat and connectivity outputs.
 
@@ -370,7 +370,7 @@ def read_guild_graph(
         The land-cover grid the rasters must share.
     pc_tol : float
         Relative PCnum tolerance of the graph's local updates.
-    searchers : SearcherPool
+    search_pool : SearcherPool
         Search work arrays shared by the graphs of every guild.
 
     Returns
@@ -400,7 +400,7 @@ def read_guild_graph(
     release_free_memory()  # the link geometries' heap (1 GB for 334 k links) before the n x n matrix
     gg = GuildGraph(gname, suit, res, labels, edges, k_per_m=k, max_cost=max_cost,
                     threshold=conn.suitability_threshold, min_area_m2=conn.min_patch_area_m2, res_m=grid.res_m,
-                    pc_tol=pc_tol, searchers=searchers)
+                    pc_tol=pc_tol, search_pool=search_pool)
     log.info("%s: %d patches, %d links, ECA %.2f ha (reach %.0f cost-m)", gname, gg.n,
              sum(len(d) for d in gg.adj) // 2, gg.eca_ha, max_cost)
     return gg, paths
