@@ -16,4 +16,5 @@ run_step(
     snakemake.output.barriers,
     params=BarrierParams.from_dict(snakemake.params.p),
     current_tif=snakemake.input.current[0] if snakemake.input.current else None,
+    probe_minima=snakemake.input.probe_minima,
 )

@@ -1,12 +1,14 @@
-"""Connectivity for one region and guild: patches, least-cost links, PC/IIC/ECA/dPC, corridors."""
+"""Connectivity for one region and guild: patches, least-cost links, PC/IIC/ECA/dPC, corridors, and
+the barrier probe minima its link search keeps for the barriers rule."""
 
-from werkland.connectivity import run_connectivity
-from werkland.params import ConnectivityParams
+from werkland.barriers import run_connectivity_with_probes
+from werkland.params import BarrierParams, ConnectivityParams
 from werkland.runner import run_step
 
 run_step(
     snakemake.log[0],
-    run_connectivity,
+    run_connectivity_with_probes,
+    snakemake.input.landcover,
     snakemake.input.habitat,
     snakemake.input.resistance,
     snakemake.input.region,
@@ -18,4 +20,6 @@ run_step(
     snakemake.output.summary,
     snakemake.output.corridors,
     params=ConnectivityParams.from_dict(snakemake.params.p),
+    barrier_params=BarrierParams.from_dict(snakemake.params.barrier),
+    out_probe_minima=snakemake.output.probe_minima,
 )

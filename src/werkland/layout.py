@@ -234,6 +234,14 @@ class RegionPaths:
         """Normalised least-cost corridor raster."""
         return self.dir / "corridors" / f"{guild}.tif"
 
+    def probe_minima(self, guild: str) -> Path:
+        """Each patch's least cost over each barrier probe group, kept by the link search (``.npz``).
+
+        An intermediate file between the connectivity and barrier stages, not a stage output
+        (:meth:`stage_outputs`): the workflow deletes it once the barrier job has read it.
+        """
+        return self.dir / "graph" / f"{guild}_probe_minima.npz"
+
     # --- currents ---------------------------------------------------------------------------------
     def current_resistance(self, guild: str) -> Path:
         """Effective resistance between patch pairs (from_id, to_id, r_eff, connected)."""
@@ -550,8 +558,8 @@ class RegionPaths:
     def report_inputs(
         self, guilds: Sequence[str], storms: Sequence[str], plans: Sequence[str] = ()
     ) -> list[Path]:
-        """The stage outputs the region report reads (every stage before the report; ``plans``: the
-        region's plan names)."""
+        """The stage outputs the region report reads (every stage before the report, but the GraphML;
+        ``plans``: the region's plan names)."""
         return [
             path
             for stage in STAGES

@@ -25,10 +25,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from werkland.barriers import combine_barriers, run_barriers
+from werkland.barriers import combine_barriers, run_barriers, run_connectivity_with_probes
 from werkland.climate import run_climate
 from werkland.climate.stage import HydrologyOutputs
-from werkland.connectivity import run_connectivity
 from werkland.currents import CurrentsFiles, run_currents
 from werkland.habitat import run_habitat
 from werkland.interventions import InterventionInputs, run_interventions
@@ -160,10 +159,12 @@ def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: M
                                guilds: list[str], table: Mapping[str, Guild], threads: int,
                                currents: bool = False) -> None:
     for g in guilds:
-        clock(f"connectivity_{g}", run_connectivity, paths.habitat(g), paths.resistance(g), paths.region_gpkg,
-              paths.patches_gpkg(g), paths.patches_tif(g), paths.links(g), paths.graphml(g), paths.metrics(g),
-              paths.summary(g), paths.corridors(g),
-              params=ConnectivityParams.from_config(config, table[g], n_threads=threads))
+        clock(f"connectivity_{g}", run_connectivity_with_probes, paths.landcover_gpkg, paths.habitat(g),
+              paths.resistance(g), paths.region_gpkg, paths.patches_gpkg(g), paths.patches_tif(g), paths.links(g),
+              paths.graphml(g), paths.metrics(g), paths.summary(g), paths.corridors(g),
+              params=ConnectivityParams.from_config(config, table[g], n_threads=threads),
+              barrier_params=BarrierParams.from_config(config, table[g], n_threads=threads),
+              out_probe_minima=paths.probe_minima(g))
     if currents:
         source = config["currents"]["source_raster"] or None
         for g in guilds:
@@ -174,7 +175,8 @@ def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: M
         clock(f"barriers_{g}", run_barriers, paths.landcover_gpkg, paths.resistance(g), paths.patches_tif(g),
               paths.patches_gpkg(g), paths.links(g), paths.summary(g), paths.barriers(g),
               params=BarrierParams.from_config(config, table[g], n_threads=threads),
-              current_tif=paths.current(g) if currents else None)
+              current_tif=paths.current(g) if currents else None, probe_minima=paths.probe_minima(g))
+        paths.probe_minima(g).unlink()  # an intermediate, as the per-stage workflow's temp() file
     clock("barriers_combine", combine_barriers, {g: paths.barriers(g) for g in guilds},
           barrier_guild_weights(config), paths.barriers_all)
 

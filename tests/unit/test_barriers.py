@@ -27,6 +27,7 @@ from werkland.barriers.scores import (
     sorted_unique,
 )
 from werkland.config import validate_config
+from werkland.connectivity import GroupMinima
 from werkland.params import BarrierParams, ConnectivityParams
 from werkland.raster.io import Grid, read_raster, write_gpkg, write_raster
 from werkland.tables import Kernel, load_guilds, load_legend
@@ -382,7 +383,7 @@ def test_pair_scores_over_link_chunks_equal_one_pass():
     lcd = rng.uniform(100, 3000, 500)
     probes = Probes(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64), g_seg, g_type, g_ri, n_groups)
     one = pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, 1.0, 300.0, n_seg)
-    minima = br.scores.ProbeMinima(pptr, pgroups, pvals)
+    minima = GroupMinima(pptr, pgroups, pvals)
     for threads in (1, 2):
         many = pair_scores_chunked(lp, lq, lcd, minima, probes, radii, 1.0, 300.0, n_seg, threads)
         assert isinstance(many, PairScores)

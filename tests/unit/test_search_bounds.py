@@ -26,7 +26,6 @@ from werkland.barriers import gains
 from werkland.barriers.scores import (
     build_probes,
     pair_scores_chunked,
-    patch_searches,
     patches_reaching,
     search_bounds,
 )
@@ -89,8 +88,8 @@ def test_barrier_surfaces_with_trimmed_bounds_give_the_same_scores(seed, max_cos
     full = max_cost + width
     bounds = search_bounds(n, links.from_id, links.to_id, links.cost, max_cost, width)
     assert np.all(bounds[1:] >= max_cost) and np.all(bounds[1:] <= full) and np.any(bounds[1:] < full)
-    old = patch_searches(r, lab, n, res_m, full, probes, 2)
-    new = patch_searches(r, lab, n, res_m, full, probes, 2, bounds)
+    old = cn.search_group_minima(r, lab, n, res_m, full, probes.cell_groups(), 2)
+    new = cn.search_group_minima(r, lab, n, res_m, full, probes.cell_groups(), 2, bounds)
     assert new.groups.size < old.groups.size
     sc = [pair_scores_chunked(links.from_id, links.to_id, links.cost, m, probes, np.asarray(radii), 1.0, width,
                               segs.n, 2) for m in (old, new)]
@@ -123,7 +122,9 @@ def _params(max_cost_d0: float, width: float) -> tuple[ConnectivityParams, Barri
     return cp, bp
 
 
-def _run_stages(tmp, r, lab, res_m, cp, bp):
+def _run_stages(tmp, r, lab, res_m, cp, bp, *, probes: bool = False):
+    """Inputs of :func:`_landscape` written to ``tmp``, then the connectivity and barrier stages; with
+    ``probes`` the link search keeps the probe minima (``minima.npz``) and the barrier stage reads them."""
     h, w = r.shape
     grid = Grid.from_bounds((0.0, 0.0, w * res_m, h * res_m), res_m, CRS.from_epsg(28992))
     suit = np.where(lab > 0, 1.0, 0.2).astype(np.float32)
@@ -141,11 +142,16 @@ def _run_stages(tmp, r, lab, res_m, cp, bp):
         crs="EPSG:28992",
     )
     write_gpkg(lc, tmp / "landcover.gpkg", "landcover")
-    cn.run_connectivity(tmp / "habitat.tif", tmp / "resistance.tif", tmp / "region.gpkg", tmp / "p.gpkg",
-                        tmp / "p.tif", tmp / "links.gpkg", tmp / "g.graphml", tmp / "m.csv", tmp / "s.json",
-                        tmp / "corr.tif", params=cp)
+    outs = (tmp / "habitat.tif", tmp / "resistance.tif", tmp / "region.gpkg", tmp / "p.gpkg", tmp / "p.tif",
+            tmp / "links.gpkg", tmp / "g.graphml", tmp / "m.csv", tmp / "s.json", tmp / "corr.tif")
+    if probes:
+        br.run_connectivity_with_probes(tmp / "landcover.gpkg", *outs, params=cp, barrier_params=bp,
+                                        out_probe_minima=tmp / "minima.npz")
+    else:
+        cn.run_connectivity(*outs, params=cp)
     br.run_barriers(tmp / "landcover.gpkg", tmp / "resistance.tif", tmp / "p.tif", tmp / "p.gpkg",
-                    tmp / "links.gpkg", tmp / "s.json", tmp / "barriers.gpkg", params=bp)
+                    tmp / "links.gpkg", tmp / "s.json", tmp / "barriers.gpkg", params=bp,
+                    probe_minima=tmp / "minima.npz" if probes else None)
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -153,12 +159,12 @@ def test_connectivity_and_barrier_stages_write_what_the_full_bound_wrote(seed, t
     r, lab, _ = _landscape(seed, 120, 130)
     cp, bp = _params(120.0, 150.0)
     _run_stages(tmp_path / "new", r, lab, 10.0, cp, bp)
-    original = br_scores.patch_searches
+    original = cn.search_group_minima
 
     def full_bound(*args, **kwargs):
         return original(*args[:7])  # drop the per-patch bounds: every patch to max_cost + width
 
-    monkeypatch.setattr(br.stage, "patch_searches", full_bound)
+    monkeypatch.setattr(br.stage, "search_group_minima", full_bound)
     monkeypatch.setattr(gains._Searcher, "search_pairs", lambda self, starts: self.search(starts, -1))
     _run_stages(tmp_path / "old", r, lab, 10.0, cp, bp)
     for name in ("corr.tif", "p.tif", "m.csv", "s.json", "g.graphml"):

@@ -31,7 +31,13 @@ from werkland.barriers.segments import (
     disk_offsets,
     segment_barriers,
 )
-from werkland.barriers.stage import combine_barriers, radius_label, run_barriers
+from werkland.barriers.stage import (
+    combine_barriers,
+    probe_groups,
+    radius_label,
+    run_barriers,
+    run_connectivity_with_probes,
+)
 
 __all__ = [
     "AREAL_CLASSES",
@@ -42,7 +48,9 @@ __all__ = [
     "disk_offsets",
     "improvement_score",
     "mitigation_gain",
+    "probe_groups",
     "radius_label",
     "run_barriers",
+    "run_connectivity_with_probes",
     "segment_barriers",
 ]

@@ -12,24 +12,16 @@ the pair scores of all links then come from these minima, with no search per win
 from __future__ import annotations
 
 import logging
-import queue
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from werkland._kernels.barrier_scores import pair_scores, probe_mins
-from werkland._kernels.grid_search import (
-    cost_search,
-    min_step_cost,
-    search_resistance,
-    step_lengths,
-)
+from werkland._kernels.barrier_scores import pair_scores
 from werkland.barriers.segments import BarrierSegments, disk_offsets
-from werkland.connectivity import SearchWorkspace, patch_cells
+from werkland.connectivity import CellGroups, GroupMinima
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +138,10 @@ class Probes:
     g_type: np.ndarray
     g_ri: np.ndarray
     n_groups: int
+
+    def cell_groups(self) -> CellGroups:
+        """The groups' cells, for the per-patch minima (:mod:`werkland.connectivity.minima`)."""
+        return CellGroups(self.cell_slot, self.slot_ptr, self.slot_groups, self.n_groups)
 
 
 class _GroupTable:
@@ -287,95 +283,6 @@ def build_probes(segs: BarrierSegments, shape: tuple[int, int], res_m: float, ra
     return table.to_probes()
 
 
-class ProbeMinima(NamedTuple):
-    """Probe-group minima of every patch's cost-distance surface, CSR over patches 0..n.
-
-    Patch ``p`` reached groups ``groups[ptr[p]:ptr[p+1]]`` (sorted) with minimum costs
-    ``vals[ptr[p]:ptr[p+1]]`` (cost-weighted m); patch 0 is empty.
-    """
-
-    ptr: np.ndarray
-    groups: np.ndarray
-    vals: np.ndarray
-
-
-def patch_searches(
-    res: np.ndarray,
-    labels: np.ndarray,
-    n: int,
-    res_m: float,
-    bound: float,
-    probes: Probes,
-    n_threads: int,
-    patch_bounds: np.ndarray | None = None,
-) -> ProbeMinima:
-    """One bounded cost-distance search per patch, reduced to its probe-group minima.
-
-    Parameters
-    ----------
-    res : numpy.ndarray
-        Resistance from :func:`werkland.connectivity.prepare_resistance`.
-    labels : numpy.ndarray
-        Patch-id raster (1..n).
-    n : int
-        Number of patches.
-    res_m : float
-        Pixel size (m).
-    bound : float
-        Searches stop at this cost (cost-weighted m).
-    probes : Probes
-        The probe groups.
-    n_threads : int
-        Worker threads (each with its own search workspace).
-    patch_bounds : numpy.ndarray, optional
-        Per-patch bound (index = patch id, each ``<= bound``); None: ``bound`` for every patch.
-        :func:`search_bounds` gives the smallest bounds with the same pair scores, corridor
-        memberships and reaching patches as ``bound``.
-    """
-    H, W = res.shape
-    res_flat = search_resistance(res)  # float32 when exact: same costs, half the memory traffic
-    lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
-    cells, ptr = patch_cells(lab_flat, n)
-    lens = step_lengths(res_m)
-    min_step = min_step_cost(res_flat, lens)
-    pool: queue.Queue[Any] = queue.Queue()
-    for _ in range(max(1, min(n_threads, n))):  # a search workspace and a group-minimum scratch each
-        pool.put((SearchWorkspace(H * W, n, False, predecessors=False), np.full(max(probes.n_groups, 1), np.inf)))
-    out: list[Any] = [None] * (n + 1)
-    t0 = time.perf_counter()
-    step = max(1, n // 10)
-
-    def work(pid: int) -> None:
-        ws, gmin = slot = pool.get()
-        try:
-            starts = cells[ptr[pid - 1] : ptr[pid]]
-            b = bound if patch_bounds is None else min(bound, float(patch_bounds[pid]))
-            # costs only (the surfaces are reduced to minima): the bucket queue, same costs as the heap
-            n_t, ws.touched, _ = cost_search(
-                res_flat, H, W, lens, starts, np.zeros(starts.size), b, ws.cum, ws.touched, ws.cum, 0.0, False, min_step
-            )
-            out[pid] = probe_mins(ws.cum, ws.touched, n_t, b, probes.cell_slot, probes.slot_ptr, probes.slot_groups, gmin)
-            ws.cum[ws.touched[:n_t]] = np.inf  # reset in O(touched); no predecessors were written
-        finally:
-            pool.put(slot)
-        if pid % step == 0:
-            log.info("barriers: %d/%d patch surfaces (%.1f/s)", pid, n, pid / max(time.perf_counter() - t0, 1e-9))
-
-    if n:
-        with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
-            list(ex.map(work, range(1, n + 1)))
-    # one table (CSR over patches), filled piece by piece while each patch's arrays are released, so
-    # the peak is the table, not the table plus its pieces
-    pptr = np.zeros(n + 2, np.int64)
-    pptr[2:] = np.cumsum([out[p][0].size for p in range(1, n + 1)])
-    groups = np.empty(int(pptr[-1]), np.int32)
-    vals = np.empty(int(pptr[-1]), np.float64)
-    for p in range(1, n + 1):
-        groups[pptr[p] : pptr[p + 1]], vals[pptr[p] : pptr[p + 1]] = out[p]
-        out[p] = None
-    return ProbeMinima(pptr, groups, vals)
-
-
 def search_bounds(n: int, lp: np.ndarray, lq: np.ndarray, lcd: np.ndarray, max_cost: float, width: float) -> np.ndarray:
     """Smallest search bound of each patch that leaves the barrier scores unchanged.
 
@@ -427,7 +334,7 @@ class PairScores(NamedTuple):
 
 
 def pair_scores_chunked(
-    lp: np.ndarray, lq: np.ndarray, lcd: np.ndarray, minima: ProbeMinima, probes: Probes, radii: np.ndarray,
+    lp: np.ndarray, lq: np.ndarray, lcd: np.ndarray, minima: GroupMinima, probes: Probes, radii: np.ndarray,
     rbase: float, width: float, n_seg: int, n_threads: int,
 ) -> PairScores:
     """The compiled pair-score kernel over ``PAIR_CHUNKS`` fixed chunks of links on threads.
@@ -439,8 +346,8 @@ def pair_scores_chunked(
     ----------
     lp, lq, lcd : numpy.ndarray
         Patch ids (1-based) and least-cost distance of each link.
-    minima : ProbeMinima
-        From :func:`patch_searches`.
+    minima : GroupMinima
+        From :func:`~werkland.connectivity.search_group_minima`.
     probes : Probes
         The probe groups.
     radii : numpy.ndarray
@@ -475,7 +382,7 @@ def pair_scores_chunked(
     return PairScores(best_m, sum_m, best_p, sum_p, cs, cl)
 
 
-def patches_reaching(probes: Probes, minima: ProbeMinima, max_cost: float, n_seg: int) -> list[list[int]]:
+def patches_reaching(probes: Probes, minima: GroupMinima, max_cost: float, n_seg: int) -> list[list[int]]:
     """Patches whose search reached each segment's dilated footprint within ``max_cost``.
 
     Only pairs of these patches can change when the segment is mitigated.

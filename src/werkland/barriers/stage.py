@@ -35,15 +35,29 @@ from werkland.barriers.scores import (
     build_probes,
     links_cut,
     pair_scores_chunked,
-    patch_searches,
     patches_reaching,
     search_bounds,
 )
 from werkland.barriers.segments import BarrierSegments, barrier_classes, segment_barriers
-from werkland.connectivity import GraphState, prepare_resistance
+from werkland.connectivity import (
+    CellGroups,
+    GraphState,
+    GroupMinima,
+    prepare_resistance,
+    read_group_minima,
+    run_connectivity,
+    search_group_minima,
+)
 from werkland.currents.downstream import segment_current_crossing
-from werkland.params import BarrierParams
-from werkland.raster.io import Grid, line_cells, read_raster, release_free_memory, write_gpkg
+from werkland.params import BarrierParams, ConnectivityParams
+from werkland.raster.io import (
+    Grid,
+    line_cells,
+    read_grid,
+    read_raster,
+    release_free_memory,
+    write_gpkg,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +166,72 @@ def _read_landcover(landcover_gpkg: Any, crs_wkt: str) -> Any:
     return lc
 
 
+def _segments(landcover_gpkg: Any, grid: Grid, params: BarrierParams) -> BarrierSegments:
+    """The guild's barrier segments on the grid."""
+    classes = barrier_classes(params.resistance, params.resistance_threshold)
+    return segment_barriers(_read_landcover(landcover_gpkg, grid.crs.to_wkt()), grid, classes,
+                            max_length_m=params.max_segment_m)
+
+
+def probe_groups(
+    landcover_gpkg: str | os.PathLike[str], resistance_tif: str | os.PathLike[str], params: BarrierParams
+) -> CellGroups:
+    """The cells of the guild's barrier probe groups (windows, centre lines, footprints).
+
+    For the connectivity stage, whose link search keeps each patch's least cost over these groups
+    (``run_connectivity(probe_groups=...)``), so that :func:`run_barriers` reads them instead of
+    searching every patch again. The same groups :func:`run_barriers` builds from the same files
+    and parameters.
+
+    Parameters
+    ----------
+    landcover_gpkg : path-like
+        ``landcover.gpkg`` (layer ``landcover``, column ``class``).
+    resistance_tif : path-like
+        ``resistance/{guild}.tif`` (its grid only).
+    params : werkland.params.BarrierParams
+        The guild's barrier settings.
+    """
+    _kernel_of(params)  # the radii are checked before anything is read
+    grid, _ = read_grid(resistance_tif)
+    segs = _segments(landcover_gpkg, grid, params)
+    return build_probes(segs, (grid.height, grid.width), grid.res_m, [float(r) for r in params.radii_m]).cell_groups()
+
+
+def run_connectivity_with_probes(
+    landcover_gpkg: str | os.PathLike[str],
+    habitat_tif: str | os.PathLike[str],
+    resistance_tif: str | os.PathLike[str],
+    *args: Any,
+    params: ConnectivityParams,
+    barrier_params: BarrierParams,
+    out_probe_minima: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """The connectivity stage, its link search also keeping the barrier stage's probe minima.
+
+    :func:`werkland.connectivity.run_connectivity` with the :func:`probe_groups` of the guild's
+    barrier segments: writes every connectivity output and ``out_probe_minima``
+    (``graph/{guild}_probe_minima.npz``), which :func:`run_barriers` then reads instead of
+    searching every patch again.
+
+    Parameters
+    ----------
+    landcover_gpkg : path-like
+        ``landcover.gpkg`` (the barrier segments).
+    habitat_tif, resistance_tif, *args : path-like
+        The arguments of :func:`~werkland.connectivity.run_connectivity` from its ``habitat_tif`` on.
+    params : werkland.params.ConnectivityParams
+        The guild's connectivity settings.
+    barrier_params : werkland.params.BarrierParams
+        The guild's barrier settings (segments, radii).
+    out_probe_minima : path-like
+        The probe-minima file.
+    """
+    groups = probe_groups(landcover_gpkg, resistance_tif, barrier_params)
+    return run_connectivity(habitat_tif, resistance_tif, *args, params=params, probe_groups=groups,
+                            out_probe_minima=out_probe_minima)
+
+
 def _read_links(links_gpkg: Any, shape: tuple[int, int], transform: Any) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """The link table (without geometry) and the raster cells of each link's least-cost path."""
     try:
@@ -215,6 +295,7 @@ def _link_arrays(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def _score_segments(
     tab: Any, segs: BarrierSegments, land: _Landscape, links: pd.DataFrame, params: BarrierParams, kern: _Kernel,
+    probe_minima: Any,
 ) -> tuple[np.ndarray, list[list[int]]]:
     """Improvement scores, ``in_corridor`` and ``matters`` columns.
 
@@ -225,8 +306,14 @@ def _score_segments(
     radii = list(params.radii_m)
     probes = build_probes(segs, land.res.shape, land.grid.res_m, radii)
     lp, lq, lcd = _link_arrays(links)
-    minima = patch_searches(land.res, land.labels, land.n, land.grid.res_m, kern.max_cost + kern.width, probes,
-                            params.n_threads, search_bounds(land.n, lp, lq, lcd, kern.max_cost, kern.width))
+    bounds = search_bounds(land.n, lp, lq, lcd, kern.max_cost, kern.width)
+    groups = probes.cell_groups()
+    minima = _stored_minima(probe_minima, groups, land, kern.max_cost + kern.width)
+    if minima is None:
+        minima = search_group_minima(land.res, land.labels, land.n, land.grid.res_m, kern.max_cost + kern.width, groups,
+                                     params.n_threads, bounds)
+    else:
+        minima = minima.within(bounds)  # what the searches to these bounds keep, value for value
     sc: PairScores = pair_scores_chunked(lp, lq, lcd, minima, probes, np.asarray(radii, np.float64), land.rbase,
                                          kern.width, m, params.n_threads)
     for ri, R in enumerate(radii):
@@ -241,6 +328,28 @@ def _score_segments(
     tab["matters"] = in_corr | (tab["n_links_cut"].to_numpy() > 0)
     touch = patches_reaching(probes, minima, kern.max_cost, m)
     return sc.best_m.max(axis=1), touch
+
+
+def _stored_minima(path: Any, groups: CellGroups, land: _Landscape, bound: float) -> GroupMinima | None:
+    """The connectivity stage's probe minima when they were kept for these probes, patches and bound.
+
+    None (the stage then searches every patch itself, with the same result) when no file is given or
+    it was kept for other probes, another patch raster or another bound: a logged warning, since in
+    the workflow the connectivity rule re-runs whenever its inputs or barrier parameters change.
+    """
+    if path is None:
+        return None
+    minima, key = read_group_minima(path)
+    want = (bound, groups.digest(), tuple(land.res.shape), land.n)
+    got = (key.bound, key.groups_digest, tuple(key.shape), key.n)
+    if got != want:
+        names = ("search bound", "probe groups", "raster shape", "patch count")
+        diff = [nm for nm, a, b in zip(names, got, want, strict=True) if a != b]
+        log.warning("%s: kept for another %s; searching every patch instead (re-run the connectivity rule to "
+                    "share its searches)", path, ", ".join(diff))
+        return None
+    log.info("probe minima of the connectivity stage's link search: %s (%d entries)", path, minima.vals.size)
+    return minima
 
 
 def _gain_candidates(tab: Any, score_key: np.ndarray, top_n: int) -> list[int]:
@@ -349,6 +458,7 @@ def run_barriers(
     *,
     params: BarrierParams,
     current_tif: str | os.PathLike[str] | None = None,
+    probe_minima: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Find, score and rank the barrier segments of one guild; write ``barriers/{guild}.gpkg``.
 
@@ -393,8 +503,7 @@ def run_barriers(
     area_ha = _landscape_area_ha(summary_json)
     crs_wkt = land.grid.crs.to_wkt()
     classes = barrier_classes(params.resistance, params.resistance_threshold)
-    segs = segment_barriers(_read_landcover(landcover_gpkg, crs_wkt), land.grid, classes,
-                            max_length_m=params.max_segment_m)
+    segs = _segments(landcover_gpkg, land.grid, params)
     m = segs.n
     info: dict[str, Any] = {
         "guild": params.guild,
@@ -422,7 +531,7 @@ def run_barriers(
         tab = segs.table.copy()
         _add_links_cut(tab, segs, links, paths, kern.k)
         t1 = time.perf_counter()
-        score_key, touch = _score_segments(tab, segs, land, links, params, kern)
+        score_key, touch = _score_segments(tab, segs, land, links, params, kern, probe_minima)
         t2 = time.perf_counter()
         cand = _gain_candidates(tab, score_key, params.top_n)
         _network_gains(tab, segs, land, links, touch, cand, params, kern, area_ha)

@@ -29,6 +29,11 @@ Steps (:func:`run_connectivity`, :mod:`~werkland.connectivity.stage`)
 5. Corridors -- the Linkage Mapper normalised least-cost corridor ``min over links (CWD_a + CWD_b
    - LCD_ab)``, truncated at a width (cost units). Computed exactly with one extra pruned
    multi-source search per patch (neighbours ``b`` seeded with ``-LCD_ab``).
+6. Probe minima for the barrier stage (:mod:`~werkland.connectivity.minima`) -- given groups of
+   cells (:class:`CellGroups`), each patch's least cost over each group, kept by the link search
+   itself (it already searches every patch to ``d_max`` + the corridor width, the barrier
+   surfaces' bound) and written to ``graph/{guild}_probe_minima.npz``, so the barrier stage does not
+   search every patch again (:func:`search_group_minima` is the stand-alone search).
 
 What-if graphs for the barrier and intervention stages: :class:`GraphState` and
 :func:`eca_after_link_change` (:mod:`~werkland.connectivity.graph_state`); all-pairs helpers
@@ -65,6 +70,14 @@ from werkland.connectivity.links import (
     prepare_resistance,
 )
 from werkland.connectivity.metrics import GraphMetrics, naive_node_importance, probability_metrics
+from werkland.connectivity.minima import (
+    CellGroups,
+    GroupMinima,
+    MinimaKey,
+    read_group_minima,
+    search_group_minima,
+    write_group_minima,
+)
 from werkland.connectivity.patches import PatchSet, find_patches, patch_cells, patch_polygons
 from werkland.connectivity.stage import run_connectivity
 from werkland.connectivity.tiled import Tile, build_links_tiled, overlap_cells, plan_tiles
@@ -72,6 +85,9 @@ from werkland.tables import CONVENTIONS, Kernel
 
 __all__ = [
     "CONVENTIONS",
+    "CellGroups",
+    "GroupMinima",
+    "MinimaKey",
     "ComponentMatrix",
     "DenseMatrix",
     "GraphMetrics",
@@ -100,6 +116,9 @@ __all__ = [
     "pcnum",
     "plan_tiles",
     "prepare_resistance",
+    "read_group_minima",
+    "search_group_minima",
+    "write_group_minima",
     "probability_metrics",
     "run_connectivity",
     "sym_csr",

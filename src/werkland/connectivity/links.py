@@ -25,6 +25,7 @@ from werkland._kernels.grid_search import (
     step_lengths,
     tracebacks,
 )
+from werkland.connectivity.minima import CellGroups, GroupMinima, group_scratch, reduce_to_groups
 from werkland.connectivity.patches import patch_cells
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,11 @@ class LinkSet:
         float32 normalised corridor raster (cost units), ``inf`` outside the width.
     max_cost : float
         Link bound used (cost-weighted m).
+    group_minima : GroupMinima or None
+        With ``cell_groups``: each patch's minimum cost over each group, from its search to
+        ``search_bound``; None otherwise.
+    search_bound : float
+        Cost every patch was searched to (``max_cost``, plus the corridor width with corridors).
     """
 
     from_id: np.ndarray
@@ -184,6 +190,8 @@ class LinkSet:
     path_cells: np.ndarray
     corridor: np.ndarray | None
     max_cost: float
+    group_minima: GroupMinima | None = None
+    search_bound: float = np.nan
 
     @property
     def n(self) -> int:
@@ -233,6 +241,7 @@ def build_links(
     n_threads: int = 2,
     with_paths: bool = True,
     sources: np.ndarray | None = None,
+    cell_groups: CellGroups | None = None,
 ) -> LinkSet:
     """Least-cost links between all patch pairs within ``max_cost``, and optionally corridors.
 
@@ -259,6 +268,10 @@ def build_links(
         ``a``, so restricting the sources keeps exactly the links whose smaller id is a source --
         this is how :func:`~werkland.connectivity.tiled.build_links_tiled` splits the work over
         overlapping windows.
+    cell_groups : CellGroups, optional
+        Also keep each searched patch's minimum cost over each group, up to the search bound
+        (``LinkSet.group_minima``; patches not searched have none): the barrier stage's probe
+        minima, at no second search (:mod:`werkland.connectivity.minima`).
 
     Returns
     -------
@@ -278,6 +291,10 @@ def build_links(
     for _ in range(min(n_threads, max(n, 1))):
         pool.put(SearchWorkspace(H * W, n, want_corr))
     results: list[Any] = [None] * (n + 1)
+    minima: list[Any] = [None] * (n + 1)
+    scratch: queue.Queue[np.ndarray] = queue.Queue()  # a group-minimum scratch per search thread
+    for _ in range(min(n_threads, max(n, 1)) if cell_groups is not None else 0):
+        scratch.put(group_scratch(cell_groups))  # type: ignore[arg-type]
     todo = list(range(1, n + 1)) if sources is None else sorted({int(s) for s in sources if 1 <= int(s) <= n})
     t0 = time.perf_counter()
     done = [0]
@@ -295,6 +312,10 @@ def build_links(
             found, costs, ends = collect_targets(
                 ws.cum, lab_flat, ws.touched, n_t, pid, float(max_cost), ws.best_cost, ws.best_cell
             )
+            if cell_groups is not None:
+                gmin = scratch.get()
+                minima[pid] = reduce_to_groups(ws.cum, ws.touched, n_t, search_bound, cell_groups, gmin)
+                scratch.put(gmin)
             up = found > pid
             t_found, t_cost, t_end = found[up], costs[up], ends[up]
             if with_paths and t_end.size:
@@ -345,9 +366,17 @@ def build_links(
         path_cells=_concat(pcells, np.int64),
         corridor=corridor,
         max_cost=float(max_cost),
+        group_minima=None if cell_groups is None else GroupMinima.from_parts(_unsearched_empty(minima), n),
+        search_bound=search_bound,
     )
     log.info("links: %d links among %d patches in %.1f s", links.n, n, time.perf_counter() - t0)
     return links
+
+
+def _unsearched_empty(minima: list[Any]) -> list[Any]:
+    """The group minima of each patch, empty for the patches that were not searched."""
+    empty = (np.empty(0, np.int32), np.empty(0, np.float64))
+    return [empty if m is None else m for m in minima]
 
 
 def _corridor_search(

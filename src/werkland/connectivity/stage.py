@@ -4,7 +4,8 @@ Reads the guild's habitat and resistance rasters, finds the patches, searches th
 corridor raster), computes the metrics and writes the outputs of the data contract
 (``docs/architecture.md``): ``patches/{guild}.gpkg`` and ``.tif``, ``graph/{guild}_links.gpkg``,
 ``graph/{guild}.graphml``, ``graph/{guild}_metrics.csv``, ``graph/{guild}_summary.json`` and
-``corridors/{guild}.tif``. Every output depends only on the inputs and the parameters, so a rerun
+``corridors/{guild}.tif``; given the barrier stage's probe groups, also
+``graph/{guild}_probe_minima.npz`` (:mod:`~werkland.connectivity.minima`). Every output depends only on the inputs and the parameters, so a rerun
 gives the same bytes; wall-clock timings go to the log.
 """
 
@@ -27,6 +28,12 @@ from werkland._errors import WerklandInputError
 from werkland.connectivity.graphml import networkx_edge_order, write_graphml
 from werkland.connectivity.links import LinkSet, build_links, prepare_resistance
 from werkland.connectivity.metrics import GraphMetrics, probability_metrics
+from werkland.connectivity.minima import (
+    CellGroups,
+    MinimaKey,
+    search_group_minima,
+    write_group_minima,
+)
 from werkland.connectivity.patches import PatchSet, find_patches, patch_polygons
 from werkland.connectivity.tiled import build_links_tiled
 from werkland.params import ConnectivityParams
@@ -85,6 +92,8 @@ def run_connectivity(
     out_corridors_tif: PathLike | None,
     *,
     params: ConnectivityParams,
+    probe_groups: CellGroups | None = None,
+    out_probe_minima: PathLike | None = None,
 ) -> dict[str, Any]:
     """Run the connectivity stage for one region and guild and write all its outputs.
 
@@ -104,6 +113,15 @@ def run_connectivity(
     params : ConnectivityParams
         The guild's patch definition, kernel (its convention included), probability floor,
         corridor width, IIC threshold, tiling, metrics tolerance and threads.
+    probe_groups : CellGroups, optional
+        The barrier stage's probe groups (:func:`werkland.barriers.probe_groups`); with
+        ``out_probe_minima``, each patch's least cost over each group within ``d_max`` + the
+        corridor width (the barrier surfaces' bound) is written there. The link search keeps them
+        as it goes; a tiled link search, or one without corridors (which stops at ``d_max``), is
+        followed by a search of its own.
+    out_probe_minima : path-like, optional
+        ``graph/{guild}_probe_minima.npz`` (:func:`~werkland.connectivity.write_group_minima`);
+        needs ``probe_groups``.
 
     Returns
     -------
@@ -118,12 +136,18 @@ def run_connectivity(
     """
     t_start = time.perf_counter()
     max_cost = _check_params(params)
+    if (probe_groups is None) != (out_probe_minima is None):
+        raise WerklandInputError("probe groups and the probe-minima file come together",
+                                 path=str(out_probe_minima or "out_probe_minima"),
+                                 fix="pass both probe_groups and out_probe_minima, or neither")
     warnings = _kernel_warnings(params.kernel)
     land = _read_landscape(habitat_tif, resistance_tif, region_gpkg, warnings)
     ps = find_patches(land.suit, res_m=land.grid.res_m, threshold=params.suitability_threshold,
                       min_area_m2=params.min_patch_area_m2, edge_band_m=params.edge_band_m, valid=land.valid)
     warnings += _patch_warnings(ps, land.resistance, params)
-    links = _search_links(land, ps, params, max_cost, corridors=out_corridors_tif is not None)
+    links = _search_links(land, ps, params, max_cost, corridors=out_corridors_tif is not None, groups=probe_groups)
+    if probe_groups is not None and out_probe_minima is not None:
+        _write_probe_minima(land, ps, links, params, max_cost, probe_groups, out_probe_minima)
     if ps.n > 1 and links.n == 0:
         warnings.append(f"no pair of patches is within the maximum cost distance {max_cost:.0f} (p >= {params.p_floor:g})")
     t_links = time.perf_counter()
@@ -259,14 +283,32 @@ def _patch_warnings(ps: PatchSet, resistance: np.ndarray, params: ConnectivityPa
 
 
 def _search_links(land: _Landscape, ps: PatchSet, params: ConnectivityParams, max_cost: float, *,
-                  corridors: bool) -> LinkSet:
-    """Links (and the corridor raster), over overlapping tiles when the raster is larger than a tile."""
+                  corridors: bool, groups: CellGroups | None) -> LinkSet:
+    """Links (and the corridor raster, and the group minima), over overlapping tiles when the raster
+    is larger than a tile (the tiles keep no group minima)."""
     width = params.corridor_width if corridors else None
     if params.tile_cells and params.tile_cells < max(land.resistance.shape):
         return build_links_tiled(land.resistance, ps.labels, res_m=land.grid.res_m, max_cost=max_cost,
                                  tile_cells=params.tile_cells, corridor_width=width, n_threads=params.n_threads)
     return build_links(land.resistance, ps.labels, res_m=land.grid.res_m, max_cost=max_cost, corridor_width=width,
-                       n_threads=params.n_threads)
+                       n_threads=params.n_threads, cell_groups=groups)
+
+
+def _write_probe_minima(land: _Landscape, ps: PatchSet, links: LinkSet, params: ConnectivityParams, max_cost: float,
+                        groups: CellGroups, out: PathLike) -> None:
+    """``graph/{guild}_probe_minima.npz``: the group minima within ``d_max`` + the corridor width.
+
+    The link search's own when it searched to that bound (corridors on, not tiled), else one search
+    per patch; the link set's copy is released once written.
+    """
+    bound = float(max_cost) + float(params.corridor_width)
+    minima = links.group_minima if links.group_minima is not None and links.search_bound == bound else None
+    links.group_minima = None
+    if minima is None:
+        log.info("%s: probe minima need their own searches (tiled or corridor-less link search)", params.guild)
+        minima = search_group_minima(land.resistance, ps.labels, ps.n, land.grid.res_m, bound, groups,
+                                     params.n_threads)
+    write_group_minima(minima, MinimaKey(bound, groups.digest(), land.resistance.shape, ps.n), out)
 
 
 # --- outputs --------------------------------------------------------------------------------------

@@ -1,0 +1,278 @@
+"""Per-patch minima of the cost-distance surfaces over groups of cells (the barrier stage's probes).
+
+The barrier stage reduces every patch's bounded cost-distance surface to its minimum over each of
+many groups of cells (restoration windows, centre-line cells, dilated footprints). The link search
+of the connectivity stage computes the same surfaces -- every patch searched to ``max_cost +
+corridor_width``, with the same costs bit for bit (the heap and the bucket queue reach the same
+fixed point) -- so it keeps these minima while it searches (:func:`build_links`' ``cell_groups``),
+and the barrier stage reads them from ``graph/{guild}_probe_minima.npz`` instead of searching every
+patch again. :func:`search_group_minima` is the stand-alone search (the barrier stage's own when
+no minima file is given, and the connectivity stage's when its link search is tiled or stops at a
+lower bound).
+
+This module knows cells and groups only; which cells a group holds is the caller's business
+(:func:`werkland.barriers.scores.build_probes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import queue
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from werkland._errors import WerklandInputError
+from werkland._kernels.barrier_scores import probe_mins
+from werkland._kernels.grid_search import (
+    cost_search,
+    min_step_cost,
+    search_resistance,
+    step_lengths,
+)
+from werkland.connectivity.patches import patch_cells
+from werkland.raster.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: Format tag of the minima file (``meta.json`` key ``format``).
+MINIMA_FORMAT = "werkland.group_minima/1"
+
+#: Fixed zip entry time, so the same minima give the same file bytes.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class CellGroups:
+    """Groups of raster cells over which each patch's least cost is kept.
+
+    Attributes
+    ----------
+    cell_slot : numpy.ndarray
+        Slot of each raster cell (flat index; -1 = in no group).
+    slot_ptr, slot_groups : numpy.ndarray
+        Groups of slot ``s``: ``slot_groups[slot_ptr[s]:slot_ptr[s+1]]``.
+    n_groups : int
+        Number of groups.
+    """
+
+    cell_slot: np.ndarray
+    slot_ptr: np.ndarray
+    slot_groups: np.ndarray
+    n_groups: int
+
+    def digest(self) -> str:
+        """SHA-256 of the groups (dtypes, shapes and values): which groups a minima file was kept for."""
+        h = hashlib.sha256()
+        for a in (self.cell_slot, self.slot_ptr, self.slot_groups):
+            arr = np.ascontiguousarray(a)
+            h.update(f"{arr.dtype.str}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        h.update(str(int(self.n_groups)).encode())
+        return h.hexdigest()
+
+
+class GroupMinima(NamedTuple):
+    """Group minima of every patch's cost-distance surface, CSR over patches 0..n.
+
+    Patch ``p`` reached groups ``groups[ptr[p]:ptr[p+1]]`` (sorted) with minimum costs
+    ``vals[ptr[p]:ptr[p+1]]`` (cost-weighted m); patch 0 is empty.
+    """
+
+    ptr: np.ndarray
+    groups: np.ndarray
+    vals: np.ndarray
+
+    @classmethod
+    def from_parts(cls, parts: list[Any], n: int) -> GroupMinima:
+        """One table from ``parts[p] = (groups, vals)`` of patches 1..n (``parts[0]`` unused).
+
+        Each patch's arrays are released as they are copied, so the peak is the table, not the table
+        plus its pieces.
+        """
+        ptr = np.zeros(n + 2, np.int64)
+        ptr[2:] = np.cumsum([parts[p][0].size for p in range(1, n + 1)])
+        groups = np.empty(int(ptr[-1]), np.int32)
+        vals = np.empty(int(ptr[-1]), np.float64)
+        for p in range(1, n + 1):
+            groups[ptr[p] : ptr[p + 1]], vals[ptr[p] : ptr[p + 1]] = parts[p]
+            parts[p] = None
+        return cls(ptr, groups, vals)
+
+    @property
+    def n(self) -> int:
+        """Number of patches."""
+        return int(self.ptr.size) - 2
+
+    def within(self, bounds: np.ndarray) -> GroupMinima:
+        """The entries of each patch ``p`` with a minimum ``<= bounds[p]``.
+
+        A search bounded at ``bounds[p]`` would have kept exactly these: a group's minimum over the
+        cells settled within a lower bound is the same minimum when it is within that bound, and
+        absent otherwise.
+        """
+        owner = np.repeat(np.arange(self.n + 1), np.diff(self.ptr))
+        keep = self.vals <= np.asarray(bounds, np.float64)[owner]
+        ptr = np.zeros(self.n + 2, np.int64)
+        ptr[1:] = np.cumsum(np.bincount(owner[keep], minlength=self.n + 1))
+        return GroupMinima(ptr, self.groups[keep], self.vals[keep])
+
+
+def search_group_minima(
+    res: np.ndarray,
+    labels: np.ndarray,
+    n: int,
+    res_m: float,
+    bound: float,
+    groups: CellGroups,
+    n_threads: int,
+    patch_bounds: np.ndarray | None = None,
+) -> GroupMinima:
+    """One bounded cost-distance search per patch, reduced to its group minima.
+
+    Parameters
+    ----------
+    res : numpy.ndarray
+        Resistance from :func:`werkland.connectivity.prepare_resistance`.
+    labels : numpy.ndarray
+        Patch-id raster (1..n).
+    n : int
+        Number of patches.
+    res_m : float
+        Pixel size (m).
+    bound : float
+        Searches stop at this cost (cost-weighted m).
+    groups : CellGroups
+        The cell groups.
+    n_threads : int
+        Worker threads (each with its own search workspace).
+    patch_bounds : numpy.ndarray, optional
+        Per-patch bound (index = patch id, each ``<= bound``); None: ``bound`` for every patch.
+
+    Returns
+    -------
+    GroupMinima
+    """
+    H, W = res.shape
+    res_flat = search_resistance(res)  # float32 when exact: same costs, half the memory traffic
+    lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
+    cells, ptr = patch_cells(lab_flat, n)
+    lens = step_lengths(res_m)
+    min_step = min_step_cost(res_flat, lens)
+    pool: queue.Queue[Any] = queue.Queue()
+    for _ in range(max(1, min(n_threads, n))):  # costs, touched cells and a group-minimum scratch each
+        pool.put([np.full(H * W, np.inf), np.empty(1 << 16, np.int64), group_scratch(groups)])
+    out: list[Any] = [None] * (n + 1)
+    t0 = time.perf_counter()
+    step = max(1, n // 10)
+
+    def work(pid: int) -> None:
+        slot = pool.get()
+        cum, touched, gmin = slot
+        try:
+            starts = cells[ptr[pid - 1] : ptr[pid]]
+            b = bound if patch_bounds is None else min(bound, float(patch_bounds[pid]))
+            # costs only (the surfaces are reduced to minima): the bucket queue, same costs as the heap
+            n_t, touched, _ = cost_search(
+                res_flat, H, W, lens, starts, np.zeros(starts.size), b, cum, touched, cum, 0.0, False, min_step
+            )
+            slot[1] = touched  # the search may have grown it
+            out[pid] = reduce_to_groups(cum, touched, n_t, b, groups, gmin)
+            cum[touched[:n_t]] = np.inf  # reset in O(touched)
+        finally:
+            pool.put(slot)
+        if pid % step == 0:
+            log.info("group minima: %d/%d patch surfaces (%.1f/s)", pid, n, pid / max(time.perf_counter() - t0, 1e-9))
+
+    if n:
+        with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
+            list(ex.map(work, range(1, n + 1)))
+    return GroupMinima.from_parts(out, n)
+
+
+def group_scratch(groups: CellGroups) -> np.ndarray:
+    """A search thread's scratch of :func:`reduce_to_groups` (``inf`` per group)."""
+    return np.full(max(groups.n_groups, 1), np.inf)
+
+
+def reduce_to_groups(cum: np.ndarray, touched: np.ndarray, n_t: int, bound: float, groups: CellGroups,
+                     gmin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum settled cost (``<= bound``) of one search over each group it reached (sorted groups, costs).
+
+    ``gmin`` is the thread's :func:`group_scratch`, left all ``inf`` again.
+    """
+    groups_hit, vals = probe_mins(cum, touched, n_t, bound, groups.cell_slot, groups.slot_ptr, groups.slot_groups,
+                                  gmin)
+    return groups_hit, vals
+
+
+# --- the minima file ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MinimaKey:
+    """What a minima file was computed for: the search bound, the groups and the patch raster.
+
+    ``bound`` is the cost (cost-weighted m) every patch was searched to, ``groups_digest``
+    :meth:`CellGroups.digest`, ``shape`` the raster's and ``n`` the number of patches.
+    """
+
+    bound: float
+    groups_digest: str
+    shape: tuple[int, int]
+    n: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"format": MINIMA_FORMAT, "bound": self.bound, "groups_digest": self.groups_digest,
+                "shape": list(self.shape), "n_patches": self.n}
+
+
+def write_group_minima(minima: GroupMinima, key: MinimaKey, path: str | os.PathLike[str]) -> None:
+    """Write the minima as a NumPy ``.npz`` (arrays ``ptr``, ``groups``, ``vals`` and ``meta.json``).
+
+    The zip entries carry a fixed time, so the same minima give the same bytes; the file appears
+    only when complete.
+    """
+    with atomic_path(path, ".npz") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+        for name, arr in (("ptr", minima.ptr), ("groups", minima.groups), ("vals", minima.vals)):
+            with zf.open(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME), "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+        zf.writestr(zipfile.ZipInfo("meta.json", date_time=_ZIP_TIME), json.dumps(key.as_dict(), sort_keys=True))
+
+
+def read_group_minima(path: str | os.PathLike[str]) -> tuple[GroupMinima, MinimaKey]:
+    """Read a file of :func:`write_group_minima`.
+
+    Raises
+    ------
+    WerklandInputError
+        The file is missing, not a minima file, or its tables are inconsistent.
+    """
+    fix = "delete it and re-run the connectivity rule of this guild"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("meta.json"))
+            if not isinstance(meta, dict) or meta.get("format") != MINIMA_FORMAT:
+                got = meta.get("format") if isinstance(meta, dict) else None
+                raise WerklandInputError(f"format {got!r} is not {MINIMA_FORMAT!r}", path=str(path), fix=fix)
+            arrays = {name: np.lib.format.read_array(io.BytesIO(zf.read(f"{name}.npy")), allow_pickle=False)
+                      for name in ("ptr", "groups", "vals")}
+            key = MinimaKey(float(meta["bound"]), str(meta["groups_digest"]),
+                            (int(meta["shape"][0]), int(meta["shape"][1])), int(meta["n_patches"]))
+    except WerklandInputError:
+        raise
+    except (OSError, KeyError, IndexError, TypeError, ValueError, zipfile.BadZipFile) as exc:
+        raise WerklandInputError(f"cannot read the patch minima ({exc})", path=str(path), fix=fix) from exc
+    minima = GroupMinima(arrays["ptr"], arrays["groups"], arrays["vals"])
+    if (minima.ptr.size < 2 or minima.groups.size != minima.vals.size or int(minima.ptr[-1]) != minima.vals.size
+            or minima.n != key.n):
+        raise WerklandInputError("the minima tables do not fit together", path=str(path), fix=fix)
+    return minima, key

@@ -1,0 +1,156 @@
+"""The barrier probe minima kept by the connectivity stage's link search.
+
+The link search (heap, predecessors, every patch to ``max_cost + corridor_width``) keeps each
+patch's least cost over each probe group; the barrier stage reads them instead of searching every
+patch again (bucket queue, per-patch bounds). These tests hold the two paths to the same values,
+bit for bit, and the barrier layer to the same bytes, on landscapes full of equal-cost ties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import zipfile
+
+import numpy as np
+import pytest
+
+from tests.unit.test_search_bounds import _landscape, _params, _run_stages, _segments
+from werkland import barriers as br
+from werkland import connectivity as cn
+from werkland._errors import WerklandInputError
+from werkland.barriers.scores import build_probes, search_bounds
+
+RES_M = 10.0
+
+
+def _assert_same(a: cn.GroupMinima, b: cn.GroupMinima) -> None:
+    assert np.array_equal(a.ptr, b.ptr)
+    assert np.array_equal(a.groups, b.groups)
+    assert np.array_equal(a.vals, b.vals)  # exact: same costs, not within a tolerance
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("max_cost,width", [(500.0, 80.0), (900.0, 900.0)])
+def test_link_search_keeps_the_minima_of_the_stand_alone_searches(seed, max_cost, width):
+    r, lab, n = _landscape(seed)
+    groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [20.0, 50.0]).cell_groups()
+    plain = cn.build_links(r, lab, res_m=RES_M, max_cost=max_cost, corridor_width=width, n_threads=2)
+    kept = cn.build_links(r, lab, res_m=RES_M, max_cost=max_cost, corridor_width=width, n_threads=2,
+                          cell_groups=groups)
+    # the links, their paths and the corridors do not change
+    for f in ("from_id", "to_id", "cost", "path_ptr", "path_cells", "corridor"):
+        assert np.array_equal(getattr(plain, f), getattr(kept, f)), f
+    assert plain.group_minima is None and kept.search_bound == max_cost + width
+    full = max_cost + width
+    searched = cn.search_group_minima(r, lab, n, RES_M, full, groups, 2)
+    _assert_same(kept.group_minima, searched)
+    assert searched.vals.size > n  # every patch reached some groups
+    # the barrier stage's per-patch bounds: the kept minima cut there are the bounded searches' minima
+    bounds = search_bounds(n, kept.from_id, kept.to_id, kept.cost, max_cost, width)
+    assert np.any(bounds[1:] < full)
+    trimmed = kept.group_minima.within(bounds)
+    _assert_same(trimmed, cn.search_group_minima(r, lab, n, RES_M, full, groups, 2, bounds))
+    assert trimmed.vals.size < kept.group_minima.vals.size
+
+
+def test_link_search_without_corridors_keeps_minima_to_the_link_bound():
+    r, lab, n = _landscape(4)
+    groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [30.0]).cell_groups()
+    kept = cn.build_links(r, lab, res_m=RES_M, max_cost=400.0, n_threads=1, cell_groups=groups)
+    assert kept.search_bound == 400.0
+    _assert_same(kept.group_minima, cn.search_group_minima(r, lab, n, RES_M, 400.0, groups, 1))
+
+
+def test_minima_only_for_the_searched_sources():
+    r, lab, n = _landscape(5)
+    groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [20.0]).cell_groups()
+    some = np.arange(1, n + 1, 3)
+    part = cn.build_links(r, lab, res_m=RES_M, max_cost=500.0, corridor_width=80.0, n_threads=2,
+                          sources=some, cell_groups=groups).group_minima
+    whole = cn.search_group_minima(r, lab, n, RES_M, 580.0, groups, 2)
+    for p in range(1, n + 1):
+        a, b = slice(part.ptr[p], part.ptr[p + 1]), slice(whole.ptr[p], whole.ptr[p + 1])
+        if p in some:
+            assert np.array_equal(part.vals[a], whole.vals[b]) and np.array_equal(part.groups[a], whole.groups[b])
+        else:
+            assert part.ptr[p] == part.ptr[p + 1]
+
+
+def test_minima_file_round_trip_is_byte_stable(tmp_path):
+    r, lab, n = _landscape(1)
+    groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [20.0]).cell_groups()
+    minima = cn.search_group_minima(r, lab, n, RES_M, 600.0, groups, 2)
+    key = cn.MinimaKey(600.0, groups.digest(), r.shape, n)
+    cn.write_group_minima(minima, key, tmp_path / "a.npz")
+    cn.write_group_minima(minima, key, tmp_path / "b.npz")
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    back, back_key = cn.read_group_minima(tmp_path / "a.npz")
+    _assert_same(back, minima)
+    assert back_key == key
+    with np.load(tmp_path / "a.npz") as npz:  # a NumPy .npz: readable without werkland
+        assert np.array_equal(npz["vals"], minima.vals)
+    # another radius -> other groups -> another digest
+    other = build_probes(_segments(r, RES_M), r.shape, RES_M, [30.0]).cell_groups()
+    assert other.digest() != groups.digest()
+
+
+def test_unreadable_minima_file_names_the_file_and_the_fix(tmp_path):
+    bad = tmp_path / "woodland_birds_probe_minima.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(WerklandInputError, match="woodland_birds_probe_minima.npz") as exc:
+        cn.read_group_minima(bad)
+    assert "re-run the connectivity rule" in str(exc.value)
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("meta.json", '{"format": "something else"}')
+    with pytest.raises(WerklandInputError, match="format 'something else' is not"):
+        cn.read_group_minima(bad)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_barrier_stage_reading_the_minima_writes_what_its_own_searches_wrote(seed, tmp_path, caplog):
+    r, lab, _ = _landscape(seed, 120, 130)
+    cp, bp = _params(120.0, 150.0)
+    _run_stages(tmp_path / "searched", r, lab, RES_M, cp, bp)
+    with caplog.at_level(logging.INFO, logger="werkland.barriers.stage"):
+        _run_stages(tmp_path / "shared", r, lab, RES_M, cp, bp, probes=True)
+    assert "probe minima of the connectivity stage" in caplog.text
+    for name in ("barriers.gpkg", "corr.tif", "p.tif", "p.gpkg", "links.gpkg", "m.csv", "s.json", "g.graphml"):
+        assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "searched" / name).read_bytes(), name
+
+
+def test_tiled_link_search_still_writes_the_minima(tmp_path):
+    r, lab, _ = _landscape(2, 120, 130)
+    cp, bp = _params(120.0, 150.0)
+    _run_stages(tmp_path / "whole", r, lab, RES_M, cp, bp, probes=True)
+    tiled = dataclasses.replace(cp, tile_cells=60)
+    _run_stages(tmp_path / "tiled", r, lab, RES_M, tiled, dataclasses.replace(bp, connectivity=tiled), probes=True)
+    assert (tmp_path / "tiled" / "minima.npz").read_bytes() == (tmp_path / "whole" / "minima.npz").read_bytes()
+    assert (tmp_path / "tiled" / "barriers.gpkg").read_bytes() == (tmp_path / "whole" / "barriers.gpkg").read_bytes()
+
+
+def test_minima_kept_for_other_probes_are_not_used(tmp_path, caplog):
+    r, lab, _ = _landscape(1, 120, 130)
+    cp, bp = _params(120.0, 150.0)
+    _run_stages(tmp_path / "run", r, lab, RES_M, cp, bp, probes=True)
+    reference = (tmp_path / "run" / "barriers.gpkg").read_bytes()
+    # minima kept for other radii (as if the barrier settings changed and connectivity had not re-run)
+    other = dataclasses.replace(bp, radii_m=(30.0,))
+    t = tmp_path / "run"
+    br.run_connectivity_with_probes(t / "landcover.gpkg", t / "habitat.tif", t / "resistance.tif", t / "region.gpkg",
+                                    t / "p.gpkg", t / "p.tif", t / "links.gpkg", t / "g.graphml", t / "m.csv",
+                                    t / "s.json", t / "corr.tif", params=cp, barrier_params=other,
+                                    out_probe_minima=t / "minima.npz")
+    with caplog.at_level(logging.WARNING, logger="werkland.barriers.stage"):
+        br.run_barriers(t / "landcover.gpkg", t / "resistance.tif", t / "p.tif", t / "p.gpkg", t / "links.gpkg",
+                        t / "s.json", t / "barriers.gpkg", params=bp, probe_minima=t / "minima.npz")
+    assert "kept for another probe groups" in caplog.text
+    assert (t / "barriers.gpkg").read_bytes() == reference
+
+
+def test_probe_groups_and_minima_file_come_together(tmp_path):
+    cp, _ = _params(120.0, 150.0)
+    with pytest.raises(WerklandInputError, match="come together"):
+        cn.run_connectivity(tmp_path / "h.tif", tmp_path / "r.tif", None, *(tmp_path / f"o{i}" for i in range(7)),
+                            params=cp, out_probe_minima=tmp_path / "m.npz")
+    assert not any(tmp_path.iterdir())
