@@ -43,15 +43,16 @@ def test_link_search_keeps_the_minima_of_the_stand_alone_searches(seed, max_cost
         assert np.array_equal(getattr(plain, f), getattr(kept, f)), f
     assert plain.group_minima is None and kept.search_bound == max_cost + width
     full = max_cost + width
-    searched = cn.search_group_minima(r, lab, n, RES_M, full, groups, 2)
-    _assert_same(kept.group_minima, searched)
+    searched = cn.search_group_minima(r, lab, n, RES_M, full, groups, 2).table()
+    kept_table = kept.group_minima.table()
+    _assert_same(kept_table, searched)
     assert searched.vals.size > n  # every patch reached some groups
     # the barrier stage's per-patch bounds: the kept minima cut there are the bounded searches' minima
     bounds = search_bounds(n, kept.from_id, kept.to_id, kept.cost, max_cost, width)
     assert np.any(bounds[1:] < full)
-    trimmed = kept.group_minima.within(bounds)
-    _assert_same(trimmed, cn.search_group_minima(r, lab, n, RES_M, full, groups, 2, bounds))
-    assert trimmed.vals.size < kept.group_minima.vals.size
+    trimmed = kept_table.within(bounds)
+    _assert_same(trimmed, cn.search_group_minima(r, lab, n, RES_M, full, groups, 2, bounds).table())
+    assert trimmed.vals.size < kept_table.vals.size
 
 
 def test_link_search_without_corridors_keeps_minima_to_the_link_bound():
@@ -59,7 +60,7 @@ def test_link_search_without_corridors_keeps_minima_to_the_link_bound():
     groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [30.0]).cell_groups()
     kept = cn.build_links(r, lab, res_m=RES_M, max_cost=400.0, n_threads=1, cell_groups=groups)
     assert kept.search_bound == 400.0
-    _assert_same(kept.group_minima, cn.search_group_minima(r, lab, n, RES_M, 400.0, groups, 1))
+    _assert_same(kept.group_minima.table(), cn.search_group_minima(r, lab, n, RES_M, 400.0, groups, 1).table())
 
 
 def test_minima_only_for_the_searched_sources():
@@ -67,8 +68,8 @@ def test_minima_only_for_the_searched_sources():
     groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [20.0]).cell_groups()
     some = np.arange(1, n + 1, 3)
     part = cn.build_links(r, lab, res_m=RES_M, max_cost=500.0, corridor_width=80.0, n_threads=2,
-                          sources=some, cell_groups=groups).group_minima
-    whole = cn.search_group_minima(r, lab, n, RES_M, 580.0, groups, 2)
+                          sources=some, cell_groups=groups).group_minima.table()
+    whole = cn.search_group_minima(r, lab, n, RES_M, 580.0, groups, 2).table()
     for p in range(1, n + 1):
         a, b = slice(part.ptr[p], part.ptr[p + 1]), slice(whole.ptr[p], whole.ptr[p + 1])
         if p in some:
@@ -80,9 +81,10 @@ def test_minima_only_for_the_searched_sources():
 def test_minima_file_round_trip_is_byte_stable(tmp_path):
     r, lab, n = _landscape(1)
     groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [20.0]).cell_groups()
-    minima = cn.search_group_minima(r, lab, n, RES_M, 600.0, groups, 2)
     key = cn.MinimaKey(600.0, groups.digest(), r.shape, n)
-    cn.write_group_minima(minima, key, tmp_path / "a.npz")
+    # streamed from the searches' parts (released as written) and written as one table: same bytes
+    cn.write_group_minima(cn.search_group_minima(r, lab, n, RES_M, 600.0, groups, 2), key, tmp_path / "a.npz")
+    minima = cn.search_group_minima(r, lab, n, RES_M, 600.0, groups, 2).table()
     cn.write_group_minima(minima, key, tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     back, back_key = cn.read_group_minima(tmp_path / "a.npz")

@@ -88,8 +88,8 @@ def test_barrier_surfaces_with_trimmed_bounds_give_the_same_scores(seed, max_cos
     full = max_cost + width
     bounds = search_bounds(n, links.from_id, links.to_id, links.cost, max_cost, width)
     assert np.all(bounds[1:] >= max_cost) and np.all(bounds[1:] <= full) and np.any(bounds[1:] < full)
-    old = cn.search_group_minima(r, lab, n, res_m, full, probes.cell_groups(), 2)
-    new = cn.search_group_minima(r, lab, n, res_m, full, probes.cell_groups(), 2, bounds)
+    old = cn.search_group_minima(r, lab, n, res_m, full, probes.cell_groups(), 2).table()
+    new = cn.search_group_minima(r, lab, n, res_m, full, probes.cell_groups(), 2, bounds).table()
     assert new.groups.size < old.groups.size
     sc = [pair_scores_chunked(links.from_id, links.to_id, links.cost, m, probes, np.asarray(radii), 1.0, width,
                               segs.n, 2) for m in (old, new)]
@@ -227,6 +227,8 @@ def test_cell_group_index_is_the_sorted_unique_pairs_by_cell():
     assert np.array_equal(used, np.unique(want[:, 0]))
     assert np.array_equal(cell_slot[used], np.arange(used.size)) and slot_ptr[-1] == len(want)
     got = np.stack([np.repeat(used, np.diff(slot_ptr)), slot_groups], axis=1)
-    assert np.array_equal(got, want) and slot_groups.dtype == np.int64
+    assert np.array_equal(got, want)
+    assert slot_groups.dtype == np.int32 and cell_slot.dtype == np.int32  # int64 only past 2^31 groups or slots
+    assert br_scores._index_dtype(2**31) is np.int64 and br_scores._index_dtype(2**31 - 2) is np.int32
     empty = br_scores.cell_group_index([], [], 0, 10)
     assert np.all(empty[0] == -1) and empty[1].tolist() == [0] and empty[2].size == 0

@@ -243,12 +243,18 @@ def cell_group_index(cells: list[np.ndarray], groups: list[np.ndarray], n_groups
     key.sort()
     if key.size:
         key = key[np.r_[True, key[1:] != key[:-1]]]
-    slot_groups = key % base
+    # int32 slots and groups below 2^31: half the bytes of the per-cell lookups each patch's search makes
+    slot_groups = (key % base).astype(_index_dtype(n_groups), copy=False)
     key //= base  # the cells, in place
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.empty(0, np.int64)
-    cell_slot = np.full(n_cells, -1, np.int64)
+    cell_slot = np.full(n_cells, -1, _index_dtype(first.size))
     cell_slot[key[first]] = np.arange(first.size)
     return cell_slot, np.append(first, key.size).astype(np.int64, copy=False), slot_groups
+
+
+def _index_dtype(n: int) -> type[np.signedinteger]:
+    """int32 for indices below ``n`` when ``n`` fits, else int64."""
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
 
 
 def build_probes(segs: BarrierSegments, shape: tuple[int, int], res_m: float, radii: Sequence[float]) -> Probes:

@@ -311,7 +311,7 @@ def _score_segments(
     minima = _stored_minima(probe_minima, groups, land, kern.max_cost + kern.width)
     if minima is None:
         minima = search_group_minima(land.res, land.labels, land.n, land.grid.res_m, kern.max_cost + kern.width, groups,
-                                     params.n_threads, bounds)
+                                     params.n_threads, bounds).table()
     else:
         minima = minima.within(bounds)  # what the searches to these bounds keep, value for value
     sc: PairScores = pair_scores_chunked(lp, lq, lcd, minima, probes, np.asarray(radii, np.float64), land.rbase,

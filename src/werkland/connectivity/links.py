@@ -25,7 +25,7 @@ from werkland._kernels.grid_search import (
     step_lengths,
     tracebacks,
 )
-from werkland.connectivity.minima import CellGroups, GroupMinima, group_scratch, reduce_to_groups
+from werkland.connectivity.minima import CellGroups, MinimaParts, group_scratch, reduce_to_groups
 from werkland.connectivity.patches import patch_cells
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class LinkSet:
         float32 normalised corridor raster (cost units), ``inf`` outside the width.
     max_cost : float
         Link bound used (cost-weighted m).
-    group_minima : GroupMinima or None
+    group_minima : MinimaParts or None
         With ``cell_groups``: each patch's minimum cost over each group, from its search to
         ``search_bound``; None otherwise.
     search_bound : float
@@ -190,7 +190,7 @@ class LinkSet:
     path_cells: np.ndarray
     corridor: np.ndarray | None
     max_cost: float
-    group_minima: GroupMinima | None = None
+    group_minima: MinimaParts | None = None
     search_bound: float = np.nan
 
     @property
@@ -366,17 +366,11 @@ def build_links(
         path_cells=_concat(pcells, np.int64),
         corridor=corridor,
         max_cost=float(max_cost),
-        group_minima=None if cell_groups is None else GroupMinima.from_parts(_unsearched_empty(minima), n),
+        group_minima=None if cell_groups is None else MinimaParts(minima),
         search_bound=search_bound,
     )
     log.info("links: %d links among %d patches in %.1f s", links.n, n, time.perf_counter() - t0)
     return links
-
-
-def _unsearched_empty(minima: list[Any]) -> list[Any]:
-    """The group minima of each patch, empty for the patches that were not searched."""
-    empty = (np.empty(0, np.int32), np.empty(0, np.float64))
-    return [empty if m is None else m for m in minima]
 
 
 def _corridor_search(

@@ -17,13 +17,13 @@ This module knows cells and groups only; which cells a group holds is the caller
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import queue
 import time
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -91,22 +91,6 @@ class GroupMinima(NamedTuple):
     groups: np.ndarray
     vals: np.ndarray
 
-    @classmethod
-    def from_parts(cls, parts: list[Any], n: int) -> GroupMinima:
-        """One table from ``parts[p] = (groups, vals)`` of patches 1..n (``parts[0]`` unused).
-
-        Each patch's arrays are released as they are copied, so the peak is the table, not the table
-        plus its pieces.
-        """
-        ptr = np.zeros(n + 2, np.int64)
-        ptr[2:] = np.cumsum([parts[p][0].size for p in range(1, n + 1)])
-        groups = np.empty(int(ptr[-1]), np.int32)
-        vals = np.empty(int(ptr[-1]), np.float64)
-        for p in range(1, n + 1):
-            groups[ptr[p] : ptr[p + 1]], vals[ptr[p] : ptr[p + 1]] = parts[p]
-            parts[p] = None
-        return cls(ptr, groups, vals)
-
     @property
     def n(self) -> int:
         """Number of patches."""
@@ -126,6 +110,50 @@ class GroupMinima(NamedTuple):
         return GroupMinima(ptr, self.groups[keep], self.vals[keep])
 
 
+@dataclass
+class MinimaParts:
+    """Group minima of each patch as its search left them: ``parts[p] = (groups, vals)`` for patches
+    1..n (``parts[0]`` unused; None = not searched, no entries).
+
+    The form the searches produce; :func:`write_group_minima` streams it to the file patch by patch
+    (no second copy as one table), :meth:`table` assembles it.
+    """
+
+    parts: list[Any]
+
+    @property
+    def n(self) -> int:
+        """Number of patches."""
+        return len(self.parts) - 1
+
+    def ptr(self) -> np.ndarray:
+        """CSR pointer of the table (:class:`GroupMinima` ``ptr``)."""
+        ptr = np.zeros(self.n + 2, np.int64)
+        ptr[2:] = np.cumsum([0 if q is None else q[0].size for q in self.parts[1:]])
+        return ptr
+
+    def chunks(self, which: int) -> Iterator[np.ndarray]:
+        """The groups (``which`` 0) or values (1) of patches 1..n in order, each released once given."""
+        for p in range(1, self.n + 1):
+            q = self.parts[p]
+            if q is not None:
+                yield q[which]
+                if which == 1:
+                    self.parts[p] = None
+
+    def table(self) -> GroupMinima:
+        """One table; the parts are released as they are copied."""
+        ptr = self.ptr()
+        groups = np.empty(int(ptr[-1]), np.int32)
+        vals = np.empty(int(ptr[-1]), np.float64)
+        for p in range(1, self.n + 1):
+            q = self.parts[p]
+            if q is not None:
+                groups[ptr[p] : ptr[p + 1]], vals[ptr[p] : ptr[p + 1]] = q
+                self.parts[p] = None
+        return GroupMinima(ptr, groups, vals)
+
+
 def search_group_minima(
     res: np.ndarray,
     labels: np.ndarray,
@@ -135,7 +163,7 @@ def search_group_minima(
     groups: CellGroups,
     n_threads: int,
     patch_bounds: np.ndarray | None = None,
-) -> GroupMinima:
+) -> MinimaParts:
     """One bounded cost-distance search per patch, reduced to its group minima.
 
     Parameters
@@ -159,7 +187,8 @@ def search_group_minima(
 
     Returns
     -------
-    GroupMinima
+    MinimaParts
+        (:meth:`MinimaParts.table` for the table.)
     """
     H, W = res.shape
     res_flat = search_resistance(res)  # float32 when exact: same costs, half the memory traffic
@@ -195,7 +224,7 @@ def search_group_minima(
     if n:
         with ThreadPoolExecutor(max_workers=max(1, n_threads)) as ex:
             list(ex.map(work, range(1, n + 1)))
-    return GroupMinima.from_parts(out, n)
+    return MinimaParts(out)
 
 
 def group_scratch(groups: CellGroups) -> np.ndarray:
@@ -235,16 +264,28 @@ class MinimaKey:
                 "shape": list(self.shape), "n_patches": self.n}
 
 
-def write_group_minima(minima: GroupMinima, key: MinimaKey, path: str | os.PathLike[str]) -> None:
+def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: str | os.PathLike[str]) -> None:
     """Write the minima as a NumPy ``.npz`` (arrays ``ptr``, ``groups``, ``vals`` and ``meta.json``).
 
-    The zip entries carry a fixed time, so the same minima give the same bytes; the file appears
-    only when complete.
+    Parts are streamed patch by patch (each released once written), a table is written whole; both
+    give the same bytes, and the zip entries carry a fixed time, so the same minima give the same
+    file. The file appears only when complete.
     """
+    if isinstance(minima, GroupMinima):
+        ptr, groups, vals = minima.ptr, iter([minima.groups]), iter([minima.vals])
+    else:
+        ptr, groups, vals = minima.ptr(), minima.chunks(0), minima.chunks(1)
+    total = int(ptr[-1])
     with atomic_path(path, ".npz") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        for name, arr in (("ptr", minima.ptr), ("groups", minima.groups), ("vals", minima.vals)):
+        for name, chunks, dtype in (("ptr", iter([ptr]), np.int64), ("groups", groups, np.int32),
+                                    ("vals", vals, np.float64)):
             with zf.open(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME), "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+                size = ptr.size if name == "ptr" else total
+                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                          "shape": (size,)}
+                np.lib.format.write_array_header_1_0(f, header)
+                for chunk in chunks:
+                    f.write(np.ascontiguousarray(chunk, dtype=dtype).tobytes())
         zf.writestr(zipfile.ZipInfo("meta.json", date_time=_ZIP_TIME), json.dumps(key.as_dict(), sort_keys=True))
 
 
@@ -263,8 +304,10 @@ def read_group_minima(path: str | os.PathLike[str]) -> tuple[GroupMinima, Minima
             if not isinstance(meta, dict) or meta.get("format") != MINIMA_FORMAT:
                 got = meta.get("format") if isinstance(meta, dict) else None
                 raise WerklandInputError(f"format {got!r} is not {MINIMA_FORMAT!r}", path=str(path), fix=fix)
-            arrays = {name: np.lib.format.read_array(io.BytesIO(zf.read(f"{name}.npy")), allow_pickle=False)
-                      for name in ("ptr", "groups", "vals")}
+            arrays = {}
+            for name in ("ptr", "groups", "vals"):
+                with zf.open(f"{name}.npy") as f:  # read in chunks, not as one bytes copy first
+                    arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
             key = MinimaKey(float(meta["bound"]), str(meta["groups_digest"]),
                             (int(meta["shape"][0]), int(meta["shape"][1])), int(meta["n_patches"]))
     except WerklandInputError:
