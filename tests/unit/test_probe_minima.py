@@ -81,7 +81,7 @@ def test_minima_only_for_the_searched_sources():
 def test_minima_file_round_trip_is_byte_stable(tmp_path):
     r, lab, n = _landscape(1)
     groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [20.0]).cell_groups()
-    key = cn.MinimaKey(600.0, groups.digest(), r.shape, n)
+    key = cn.MinimaKey(600.0, groups.digest(), cn.surface_digest(r, lab), r.shape, n)
     # streamed from the searches' parts (released as written) and written as one table: same bytes
     cn.write_group_minima(cn.search_group_minima(r, lab, n, RES_M, 600.0, groups, 2), key, tmp_path / "a.npz")
     minima = cn.search_group_minima(r, lab, n, RES_M, 600.0, groups, 2).table()
@@ -148,6 +148,30 @@ def test_minima_kept_for_other_probes_are_not_used(tmp_path, caplog):
                         t / "s.json", t / "barriers.gpkg", params=bp, probe_minima=t / "minima.npz")
     assert "kept for another probe groups" in caplog.text
     assert (t / "barriers.gpkg").read_bytes() == reference
+
+
+def test_minima_kept_for_another_resistance_are_not_used(tmp_path, caplog):
+    """Same probes, shape and patch count, other costs: the surface digest tells them apart."""
+    r, lab, _ = _landscape(1, 120, 130)
+    cp, bp = _params(120.0, 150.0)
+    _run_stages(tmp_path / "a", r, lab, RES_M, cp, bp, probes=True)
+    r2 = np.where(np.isfinite(r) & (lab == 0), r * 1.5, r)  # dearer outside the patches
+    _run_stages(tmp_path / "b", r2, lab, RES_M, cp, bp)
+    b = tmp_path / "b"
+    with caplog.at_level(logging.WARNING, logger="werkland.barriers.stage"):
+        br.run_barriers(b / "landcover.gpkg", b / "resistance.tif", b / "p.tif", b / "p.gpkg", b / "links.gpkg",
+                        b / "s.json", b / "again.gpkg", params=bp, probe_minima=tmp_path / "a" / "minima.npz")
+    assert "resistance or patch raster" in caplog.text
+    assert (b / "again.gpkg").read_bytes() == (b / "barriers.gpkg").read_bytes()
+
+
+def test_groups_of_another_raster_are_refused():
+    r, lab, n = _landscape(0)
+    groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [20.0]).cell_groups()
+    with pytest.raises(WerklandInputError, match="cell groups of 9000 cells for a raster of 80 x 100"):
+        cn.build_links(r[:80], lab[:80], res_m=RES_M, max_cost=500.0, cell_groups=groups)
+    with pytest.raises(WerklandInputError, match="probe_groups"):
+        cn.search_group_minima(r[:80], lab[:80], n, RES_M, 500.0, groups, 1)
 
 
 def test_probe_groups_and_minima_file_come_together(tmp_path):

@@ -43,10 +43,12 @@ from werkland.connectivity import (
     CellGroups,
     GraphState,
     GroupMinima,
+    MinimaKey,
     prepare_resistance,
     read_group_minima,
     run_connectivity,
     search_group_minima,
+    surface_digest,
 )
 from werkland.currents.downstream import segment_current_crossing
 from werkland.params import BarrierParams, ConnectivityParams
@@ -334,17 +336,16 @@ def _stored_minima(path: Any, groups: CellGroups, land: _Landscape, bound: float
     """The connectivity stage's probe minima when they were kept for these probes, patches and bound.
 
     None (the stage then searches every patch itself, with the same result) when no file is given or
-    it was kept for other probes, another patch raster or another bound: a logged warning, since in
-    the workflow the connectivity rule re-runs whenever its inputs or barrier parameters change.
+    it was kept for other probes, another resistance or patch raster or another bound: a logged
+    warning, since in the workflow the connectivity rule re-runs whenever its inputs or barrier
+    parameters change.
     """
     if path is None:
         return None
     minima, key = read_group_minima(path)
-    want = (bound, groups.digest(), tuple(land.res.shape), land.n)
-    got = (key.bound, key.groups_digest, tuple(key.shape), key.n)
-    if got != want:
-        names = ("search bound", "probe groups", "raster shape", "patch count")
-        diff = [nm for nm, a, b in zip(names, got, want, strict=True) if a != b]
+    H, W = land.res.shape
+    diff = key.differences(MinimaKey(bound, groups.digest(), surface_digest(land.res, land.labels), (H, W), land.n))
+    if diff:
         log.warning("%s: kept for another %s; searching every patch instead (re-run the connectivity rule to "
                     "share its searches)", path, ", ".join(diff))
         return None

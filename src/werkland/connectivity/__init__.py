@@ -77,6 +77,7 @@ from werkland.connectivity.minima import (
     MinimaParts,
     read_group_minima,
     search_group_minima,
+    surface_digest,
     write_group_minima,
 )
 from werkland.connectivity.patches import PatchSet, find_patches, patch_cells, patch_polygons
@@ -120,6 +121,7 @@ __all__ = [
     "prepare_resistance",
     "read_group_minima",
     "search_group_minima",
+    "surface_digest",
     "write_group_minima",
     "probability_metrics",
     "run_connectivity",

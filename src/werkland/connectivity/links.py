@@ -25,7 +25,13 @@ from werkland._kernels.grid_search import (
     step_lengths,
     tracebacks,
 )
-from werkland.connectivity.minima import CellGroups, MinimaParts, group_scratch, reduce_to_groups
+from werkland.connectivity.minima import (
+    CellGroups,
+    MinimaParts,
+    check_groups_fit,
+    group_scratch,
+    reduce_to_groups,
+)
 from werkland.connectivity.patches import patch_cells
 
 log = logging.getLogger(__name__)
@@ -285,6 +291,8 @@ def build_links(
     lens = step_lengths(res_m)
     min_step = min_step_cost(res_flat, lens)
     want_corr = corridor_width is not None
+    if cell_groups is not None:
+        check_groups_fit(cell_groups, resistance.shape)
     search_bound = float(max_cost) + (float(corridor_width) if corridor_width is not None else 0.0)
     n_threads = max(1, int(n_threads))
     pool: queue.Queue[SearchWorkspace] = queue.Queue()
@@ -293,8 +301,9 @@ def build_links(
     results: list[Any] = [None] * (n + 1)
     minima: list[Any] = [None] * (n + 1)
     scratch: queue.Queue[np.ndarray] = queue.Queue()  # a group-minimum scratch per search thread
-    for _ in range(min(n_threads, max(n, 1)) if cell_groups is not None else 0):
-        scratch.put(group_scratch(cell_groups))  # type: ignore[arg-type]
+    if cell_groups is not None:
+        for _ in range(min(n_threads, max(n, 1))):
+            scratch.put(group_scratch(cell_groups))
     todo = list(range(1, n + 1)) if sources is None else sorted({int(s) for s in sources if 1 <= int(s) <= n})
     t0 = time.perf_counter()
     done = [0]

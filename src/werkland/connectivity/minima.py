@@ -191,6 +191,7 @@ def search_group_minima(
         (:meth:`MinimaParts.table` for the table.)
     """
     H, W = res.shape
+    check_groups_fit(groups, res.shape)
     res_flat = search_resistance(res)  # float32 when exact: same costs, half the memory traffic
     lab_flat = np.ascontiguousarray(labels, dtype=np.int64).ravel()
     cells, ptr = patch_cells(lab_flat, n)
@@ -227,6 +228,15 @@ def search_group_minima(
     return MinimaParts(out)
 
 
+def check_groups_fit(groups: CellGroups, shape: tuple[int, ...]) -> None:
+    """Raise when the groups were built for a raster of another size (the compiled reduction indexes
+    ``cell_slot`` by the raster's flat cell index)."""
+    if groups.cell_slot.size != int(np.prod(shape)):
+        raise WerklandInputError(
+            f"cell groups of {groups.cell_slot.size} cells for a raster of {shape[0]} x {shape[1]} cells",
+            path="cell_groups", fix="build the probe groups on the resistance raster's grid (probe_groups)")
+
+
 def group_scratch(groups: CellGroups) -> np.ndarray:
     """A search thread's scratch of :func:`reduce_to_groups` (``inf`` per group)."""
     return np.full(max(groups.n_groups, 1), np.inf)
@@ -238,30 +248,46 @@ def reduce_to_groups(cum: np.ndarray, touched: np.ndarray, n_t: int, bound: floa
 
     ``gmin`` is the thread's :func:`group_scratch`, left all ``inf`` again.
     """
-    groups_hit, vals = probe_mins(cum, touched, n_t, bound, groups.cell_slot, groups.slot_ptr, groups.slot_groups,
-                                  gmin)
-    return groups_hit, vals
+    return probe_mins(cum, touched, n_t, bound, groups.cell_slot, groups.slot_ptr, groups.slot_groups, gmin)
 
 
 # --- the minima file ------------------------------------------------------------------------------
 
 
+def surface_digest(resistance: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 of what the searches' costs depend on: the prepared resistance (float64, ``inf``
+    impassable) and the patch raster (as int32 ids), whatever dtype the caller holds them in."""
+    h = hashlib.sha256()
+    for arr in (np.ascontiguousarray(resistance, dtype=np.float64), np.ascontiguousarray(labels, dtype=np.int32)):
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.data.cast("B"))
+    return h.hexdigest()
+
+
 @dataclass(frozen=True)
 class MinimaKey:
-    """What a minima file was computed for: the search bound, the groups and the patch raster.
+    """What a minima file was computed for: the search bound, the groups and the surfaces.
 
     ``bound`` is the cost (cost-weighted m) every patch was searched to, ``groups_digest``
-    :meth:`CellGroups.digest`, ``shape`` the raster's and ``n`` the number of patches.
+    :meth:`CellGroups.digest`, ``surface_digest`` :func:`surface_digest` of the resistance and the
+    patch raster, ``shape`` the raster's and ``n`` the number of patches.
     """
 
     bound: float
     groups_digest: str
+    surface_digest: str
     shape: tuple[int, int]
     n: int
 
     def as_dict(self) -> dict[str, Any]:
         return {"format": MINIMA_FORMAT, "bound": self.bound, "groups_digest": self.groups_digest,
-                "shape": list(self.shape), "n_patches": self.n}
+                "surface_digest": self.surface_digest, "shape": list(self.shape), "n_patches": self.n}
+
+    def differences(self, other: MinimaKey) -> list[str]:
+        """What differs from ``other``, in words (empty when the keys are equal)."""
+        names = {"bound": "search bound", "groups_digest": "probe groups",
+                 "surface_digest": "resistance or patch raster", "shape": "raster shape", "n": "patch count"}
+        return [text for f, text in names.items() if getattr(self, f) != getattr(other, f)]
 
 
 def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: str | os.PathLike[str]) -> None:
@@ -284,8 +310,8 @@ def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: 
                 header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
                           "shape": (size,)}
                 np.lib.format.write_array_header_1_0(f, header)
-                for chunk in chunks:
-                    f.write(np.ascontiguousarray(chunk, dtype=dtype).tobytes())
+                for chunk in chunks:  # the array's own buffer: no copy of a whole table
+                    f.write(np.ascontiguousarray(chunk, dtype=dtype).data.cast("B"))
         zf.writestr(zipfile.ZipInfo("meta.json", date_time=_ZIP_TIME), json.dumps(key.as_dict(), sort_keys=True))
 
 
@@ -308,7 +334,7 @@ def read_group_minima(path: str | os.PathLike[str]) -> tuple[GroupMinima, Minima
             for name in ("ptr", "groups", "vals"):
                 with zf.open(f"{name}.npy") as f:  # read in chunks, not as one bytes copy first
                     arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
-            key = MinimaKey(float(meta["bound"]), str(meta["groups_digest"]),
+            key = MinimaKey(float(meta["bound"]), str(meta["groups_digest"]), str(meta["surface_digest"]),
                             (int(meta["shape"][0]), int(meta["shape"][1])), int(meta["n_patches"]))
     except WerklandInputError:
         raise

@@ -32,6 +32,7 @@ from werkland.connectivity.minima import (
     CellGroups,
     MinimaKey,
     search_group_minima,
+    surface_digest,
     write_group_minima,
 )
 from werkland.connectivity.patches import PatchSet, find_patches, patch_polygons
@@ -40,6 +41,7 @@ from werkland.params import ConnectivityParams
 from werkland.raster.io import (
     Grid,
     read_raster,
+    release_free_memory,
     write_csv,
     write_gpkg,
     write_json,
@@ -308,7 +310,13 @@ def _write_probe_minima(land: _Landscape, ps: PatchSet, links: LinkSet, params: 
         log.info("%s: probe minima need their own searches (tiled or corridor-less link search)", params.guild)
         minima = search_group_minima(land.resistance, ps.labels, ps.n, land.grid.res_m, bound, groups,
                                      params.n_threads)
-    write_group_minima(minima, MinimaKey(bound, groups.digest(), land.resistance.shape, ps.n), out)
+    H, W = land.resistance.shape
+    key = MinimaKey(bound, groups.digest(), surface_digest(land.resistance, ps.labels), (H, W), ps.n)
+    write_group_minima(minima, key, out)
+    del minima
+    # the searches' parts (one small array pair per patch, 937 MB for woodland birds at 16 M cells)
+    # are freed as written; hand their heap pages back before the metrics and the layers
+    release_free_memory()
 
 
 # --- outputs --------------------------------------------------------------------------------------
