@@ -2,7 +2,7 @@
 the barrier probe minima its link search keeps for the barriers rule."""
 
 from werkland.barriers import run_connectivity_with_probes
-from werkland.params import BarrierParams, ConnectivityParams
+from werkland.params import BarrierParams
 from werkland.runner import run_step
 
 run_step(
@@ -19,7 +19,6 @@ run_step(
     snakemake.output.metrics,
     snakemake.output.summary,
     snakemake.output.corridors,
-    params=ConnectivityParams.from_dict(snakemake.params.p),
-    barrier_params=BarrierParams.from_dict(snakemake.params.barrier),
+    params=BarrierParams.from_dict(snakemake.params.p),
     out_probe_minima=snakemake.output.probe_minima,
 )

@@ -37,7 +37,6 @@ from werkland.layout import STAGES, RegionPaths
 from werkland.params import (
     BarrierParams,
     ClimateParams,
-    ConnectivityParams,
     CurrentsParams,
     HabitatParams,
     HydrologyInputs,
@@ -162,8 +161,7 @@ def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: M
         clock(f"connectivity_{g}", run_connectivity_with_probes, paths.landcover_gpkg, paths.habitat(g),
               paths.resistance(g), paths.region_gpkg, paths.patches_gpkg(g), paths.patches_tif(g), paths.links(g),
               paths.graphml(g), paths.metrics(g), paths.summary(g), paths.corridors(g),
-              params=ConnectivityParams.from_config(config, table[g], n_threads=threads),
-              barrier_params=BarrierParams.from_config(config, table[g], n_threads=threads),
+              params=BarrierParams.from_config(config, table[g], n_threads=threads),
               out_probe_minima=paths.probe_minima(g))
     if currents:
         source = config["currents"]["source_raster"] or None

@@ -90,6 +90,9 @@ def test_minima_file_round_trip_is_byte_stable(tmp_path):
     back, back_key = cn.read_group_minima(tmp_path / "a.npz")
     _assert_same(back, minima)
     assert back_key == key
+    # another key expected: the key alone is read, the tables are not
+    skipped, got = cn.read_group_minima(tmp_path / "a.npz", expect=dataclasses.replace(key, bound=1.0))
+    assert skipped is None and got == key and got.differences(dataclasses.replace(key, bound=1.0)) == ["search bound"]
     with np.load(tmp_path / "a.npz") as npz:  # a NumPy .npz: readable without werkland
         assert np.array_equal(npz["vals"], minima.vals)
     # another radius -> other groups -> another digest
@@ -141,7 +144,7 @@ def test_minima_kept_for_other_probes_are_not_used(tmp_path, caplog):
     t = tmp_path / "run"
     br.run_connectivity_with_probes(t / "landcover.gpkg", t / "habitat.tif", t / "resistance.tif", t / "region.gpkg",
                                     t / "p.gpkg", t / "p.tif", t / "links.gpkg", t / "g.graphml", t / "m.csv",
-                                    t / "s.json", t / "corr.tif", params=cp, barrier_params=other,
+                                    t / "s.json", t / "corr.tif", params=other,
                                     out_probe_minima=t / "minima.npz")
     with caplog.at_level(logging.WARNING, logger="werkland.barriers.stage"):
         br.run_barriers(t / "landcover.gpkg", t / "resistance.tif", t / "p.tif", t / "p.gpkg", t / "links.gpkg",

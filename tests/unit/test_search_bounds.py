@@ -145,7 +145,7 @@ def _run_stages(tmp, r, lab, res_m, cp, bp, *, probes: bool = False):
     outs = (tmp / "habitat.tif", tmp / "resistance.tif", tmp / "region.gpkg", tmp / "p.gpkg", tmp / "p.tif",
             tmp / "links.gpkg", tmp / "g.graphml", tmp / "m.csv", tmp / "s.json", tmp / "corr.tif")
     if probes:
-        br.run_connectivity_with_probes(tmp / "landcover.gpkg", *outs, params=cp, barrier_params=bp,
+        br.run_connectivity_with_probes(tmp / "landcover.gpkg", *outs, params=bp,
                                         out_probe_minima=tmp / "minima.npz")
     else:
         cn.run_connectivity(*outs, params=cp)

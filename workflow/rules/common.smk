@@ -107,13 +107,6 @@ def guild_threads(wildcards):
     return 2 if guild_link_bound(wildcards.guild) >= longest else 1
 
 
-def guild_params(wildcards, threads):
-    """ConnectivityParams of a guild (connectivity section, its patch definition and kernel) as a plain dict."""
-    return ConnectivityParams.from_config(
-        config, guild_table()[wildcards.guild], n_threads=threads
-    ).as_dict()
-
-
 def barrier_params(wildcards, threads):
     """BarrierParams of a guild (barriers section, its resistance table and kernel) as a plain dict."""
     return BarrierParams.from_config(

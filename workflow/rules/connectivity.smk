@@ -33,7 +33,7 @@ rule connectivity:
         mem_mb=3000,
         runtime=30,
     params:
-        p=guild_params,
-        barrier=barrier_params,
+        # the guild's barrier settings, which carry its connectivity settings (the probe groups need both)
+        p=barrier_params,
     script:
         "../../scripts/connectivity.py"

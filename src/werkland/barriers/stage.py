@@ -51,7 +51,7 @@ from werkland.connectivity import (
     surface_digest,
 )
 from werkland.currents.downstream import segment_current_crossing
-from werkland.params import BarrierParams, ConnectivityParams
+from werkland.params import BarrierParams
 from werkland.raster.io import (
     Grid,
     line_cells,
@@ -205,8 +205,7 @@ def run_connectivity_with_probes(
     habitat_tif: str | os.PathLike[str],
     resistance_tif: str | os.PathLike[str],
     *args: Any,
-    params: ConnectivityParams,
-    barrier_params: BarrierParams,
+    params: BarrierParams,
     out_probe_minima: str | os.PathLike[str],
 ) -> dict[str, Any]:
     """The connectivity stage, its link search also keeping the barrier stage's probe minima.
@@ -222,15 +221,14 @@ def run_connectivity_with_probes(
         ``landcover.gpkg`` (the barrier segments).
     habitat_tif, resistance_tif, *args : path-like
         The arguments of :func:`~werkland.connectivity.run_connectivity` from its ``habitat_tif`` on.
-    params : werkland.params.ConnectivityParams
-        The guild's connectivity settings.
-    barrier_params : werkland.params.BarrierParams
-        The guild's barrier settings (segments, radii).
+    params : werkland.params.BarrierParams
+        The guild's barrier settings (segments, radii), with its connectivity settings
+        (``params.connectivity``, the stage's own).
     out_probe_minima : path-like
         The probe-minima file.
     """
-    groups = probe_groups(landcover_gpkg, resistance_tif, barrier_params)
-    return run_connectivity(habitat_tif, resistance_tif, *args, params=params, probe_groups=groups,
+    groups = probe_groups(landcover_gpkg, resistance_tif, params)
+    return run_connectivity(habitat_tif, resistance_tif, *args, params=params.connectivity, probe_groups=groups,
                             out_probe_minima=out_probe_minima)
 
 
@@ -342,12 +340,12 @@ def _stored_minima(path: Any, groups: CellGroups, land: _Landscape, bound: float
     """
     if path is None:
         return None
-    minima, key = read_group_minima(path)
     H, W = land.res.shape
-    diff = key.differences(MinimaKey(bound, groups.digest(), surface_digest(land.res, land.labels), (H, W), land.n))
-    if diff:
+    want = MinimaKey(bound, groups.digest(), surface_digest(land.res, land.labels), (H, W), land.n)
+    minima, key = read_group_minima(path, expect=want)
+    if minima is None:
         log.warning("%s: kept for another %s; searching every patch instead (re-run the connectivity rule to "
-                    "share its searches)", path, ", ".join(diff))
+                    "share its searches)", path, ", ".join(key.differences(want)))
         return None
     log.info("probe minima of the connectivity stage's link search: %s (%d entries)", path, minima.vals.size)
     return minima

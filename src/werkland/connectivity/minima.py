@@ -315,8 +315,12 @@ def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: 
         zf.writestr(zipfile.ZipInfo("meta.json", date_time=_ZIP_TIME), json.dumps(key.as_dict(), sort_keys=True))
 
 
-def read_group_minima(path: str | os.PathLike[str]) -> tuple[GroupMinima, MinimaKey]:
-    """Read a file of :func:`write_group_minima`.
+def read_group_minima(path: str | os.PathLike[str],
+                      expect: MinimaKey | None = None) -> tuple[GroupMinima | None, MinimaKey]:
+    """Read a file of :func:`write_group_minima`: its minima and its key.
+
+    With ``expect``, the tables are read only when the file's key equals it; otherwise the minima
+    are None (the key is small, the tables can be a gigabyte).
 
     Raises
     ------
@@ -330,12 +334,14 @@ def read_group_minima(path: str | os.PathLike[str]) -> tuple[GroupMinima, Minima
             if not isinstance(meta, dict) or meta.get("format") != MINIMA_FORMAT:
                 got = meta.get("format") if isinstance(meta, dict) else None
                 raise WerklandInputError(f"format {got!r} is not {MINIMA_FORMAT!r}", path=str(path), fix=fix)
+            key = MinimaKey(float(meta["bound"]), str(meta["groups_digest"]), str(meta["surface_digest"]),
+                            (int(meta["shape"][0]), int(meta["shape"][1])), int(meta["n_patches"]))
+            if expect is not None and key != expect:
+                return None, key
             arrays = {}
             for name in ("ptr", "groups", "vals"):
                 with zf.open(f"{name}.npy") as f:  # read in chunks, not as one bytes copy first
                     arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
-            key = MinimaKey(float(meta["bound"]), str(meta["groups_digest"]), str(meta["surface_digest"]),
-                            (int(meta["shape"][0]), int(meta["shape"][1])), int(meta["n_patches"]))
     except WerklandInputError:
         raise
     except (OSError, KeyError, IndexError, TypeError, ValueError, zipfile.BadZipFile) as exc:
