@@ -941,3 +941,18 @@ def test_link_parks_are_the_parks_each_path_crosses(legend, monkeypatch):
     for chunk in (1, 7, 64):  # paths in chunks: the same list
         monkeypatch.setattr(rio_mod, "LINE_CELLS_CHUNK", chunk)
         assert [(li, pks.tolist()) for li, pks in values_per_path(park_index.ravel(), paths)] == expect
+
+
+def test_kept_cost_surfaces_change_no_output(tmp_path, region, monkeypatch):
+    """The stage with and without kept surfaces (a 0-byte budget: every re-search a full search):
+    the same candidates in every column, the same portfolio and park totals."""
+    import werkland.interventions.engine as engine_mod
+
+    region, _, _ = region
+    kept = _run(tmp_path / "kept", region, None, budget_eur=300_000)
+    monkeypatch.setattr(engine_mod, "SURFACE_CACHE_MB", 0.0)
+    full = _run(tmp_path / "full", region, None, budget_eur=300_000)
+    pd.testing.assert_frame_equal(kept[1], full[1], check_exact=True)
+    pd.testing.assert_frame_equal(kept[2], full[2], check_exact=True)
+    pd.testing.assert_frame_equal(kept[3], full[3], check_exact=True)
+    assert len(kept[2]) > 0

@@ -411,3 +411,128 @@ def pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, to
                 cum[u] = nkey
                 hk, hv, hn = heap_push(hk, hv, hn, nkey, u)
     return n_t, touched, bound
+
+
+@numba.njit(cache=True, nogil=True)
+def _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched):  # pragma: no cover - compiled
+    """The costs from a source after a change that only lowered resistance (or made cells passable)
+    at some cells, from the costs before it: the cost array a full search bounded at ``max_cost``
+    would leave, in ``cum`` (the cells in ``touched[:n_t]``); returns ``(n_t, touched)``.
+
+    ``sidx``/``scost`` are the cells and costs the source's search wrote before the change (a search
+    bounded at ``max_cost`` or beyond), ``starts`` the source cells (a start made passable by the
+    change starts at 0); ``seeds`` are the changed cells and their 8 neighbours. Only the steps from
+    or into a changed cell cost less now, so the search re-expands the seeds at their costs and goes
+    on only where a cost falls. Every other cell keeps the cost the old search gave it, which the
+    full search finds again: each cost is the smallest left-to-right sum of step costs over paths
+    (the sum grows with its first term), and a path avoiding the changed cells costs what it did.
+    """
+    n_t = 0
+    for t in range(sidx.shape[0]):
+        c = sidx[t]
+        touched, n_t = append(touched, n_t, c)
+        cum[c] = scost[t]
+    hk = np.empty(max(1024, 2 * seeds.shape[0]), np.float64)
+    hv = np.empty(hk.shape[0], np.int64)
+    hn = 0
+    for s in range(starts.shape[0]):
+        c = starts[s]
+        if res[c] < np.inf and cum[c] > 0.0:
+            if cum[c] == np.inf:
+                touched, n_t = append(touched, n_t, c)
+            cum[c] = 0.0
+    for s in range(seeds.shape[0]):
+        c = seeds[s]
+        if cum[c] <= max_cost:
+            hk, hv, hn = heap_push(hk, hv, hn, cum[c], c)
+    while hn > 0:
+        key, v, hn = heap_pop(hk, hv, hn)
+        if key > cum[v]:
+            continue
+        r = v // W
+        cc = v - r * W
+        rv = np.float64(res[v])
+        if not (rv < np.inf):
+            continue
+        for d in range(8):
+            rr = r + DR[d]
+            c2 = cc + DC[d]
+            if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
+                continue
+            u = rr * W + c2
+            ru = np.float64(res[u])
+            if not (ru < np.inf):
+                continue
+            nkey = key + lens[d] * 0.5 * (rv + ru)
+            if nkey < cum[u]:
+                if cum[u] == np.inf:
+                    touched, n_t = append(touched, n_t, u)
+                cum[u] = nkey
+                if nkey <= max_cost:
+                    hk, hv, hn = heap_push(hk, hv, hn, nkey, u)
+    return n_t, touched
+
+
+@numba.njit(cache=True, nogil=True)
+def surface_update(res, H, W, lens, sidx, scost, starts, seeds, max_cost, labels, src_label, cum, touched, best, best_cell):  # pragma: no cover
+    """:func:`label_search` from a source whose cost surface before a change is known, after a change
+    that only lowered resistance (or made cells passable) at some cells: the same labels and costs
+    bit for bit (:func:`_lowered`, arguments as there).
+
+    ``cum`` (inf), ``best`` (inf) and ``best_cell`` (-1) are reset before returning; also returns the
+    box of the cells within ``max_cost`` (rows and columns, inclusive) and the touched buffer.
+    """
+    n_t, touched = _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched)
+    labs, costs, _ = collect_targets(cum, labels, touched, n_t, src_label, max_cost, best, best_cell)
+    rmin, rmax, cmin, cmax = H, -1, W, -1
+    for t in range(n_t):
+        u = touched[t]
+        if cum[u] <= max_cost:
+            r = u // W
+            cc = u - r * W
+            rmin = min(rmin, r)
+            rmax = max(rmax, r)
+            cmin = min(cmin, cc)
+            cmax = max(cmax, cc)
+        cum[u] = np.inf
+    return labs, costs, rmin, rmax, cmin, cmax, touched
+
+
+@numba.njit(cache=True, nogil=True)
+def surface_lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched):  # pragma: no cover
+    """A source's surface (cells and costs, as :func:`cost_surface` gives them, in another order)
+    after a change that only lowered resistance at some cells, from its surface before
+    (:func:`_lowered`, arguments as there); ``cum`` is reset. Also returns the box of the touched
+    cells (rows and columns, inclusive) and the touched buffer."""
+    n_t, touched = _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched)
+    return _gather(cum, touched, n_t, W, H)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather(cum, touched, n_t, W, H):  # pragma: no cover - compiled
+    """Cells (int32) and costs of ``touched[:n_t]``, ``cum`` reset, the box of the cells and ``touched``."""
+    idx = np.empty(n_t, np.int32)
+    cost = np.empty(n_t, np.float64)
+    rmin, rmax, cmin, cmax = H, -1, W, -1
+    for t in range(n_t):
+        u = touched[t]
+        idx[t] = u
+        cost[t] = cum[u]
+        cum[u] = np.inf
+        r = u // W
+        cc = u - r * W
+        rmin = min(rmin, r)
+        rmax = max(rmax, r)
+        cmin = min(cmin, cc)
+        cmax = max(cmax, cc)
+    return idx, cost, rmin, rmax, cmin, cmax, touched
+
+
+@numba.njit(cache=True, nogil=True)
+def cost_surface(res, H, W, lens, starts, max_cost, cum, touched, min_step):  # pragma: no cover - compiled
+    """Cells and costs written by the bounded search from ``starts`` (:func:`cost_search`; costs
+    within ``max_cost`` are final, those above it tentative), with ``cum`` reset; also the box of
+    the touched cells (rows and columns, inclusive) and the touched buffer."""
+    zero = np.zeros(starts.shape[0])
+    n_t, touched, _ = cost_search(res, H, W, lens, starts, zero, max_cost, cum, touched, zero, 0.0, False, min_step)
+    return _gather(cum, touched, n_t, W, H)

@@ -27,7 +27,7 @@ from werkland.interventions.candidates import (
 )
 from werkland.interventions.catalogue import Catalogue, load_catalogue
 from werkland.interventions.evaluate import Evaluator, Gains, evaluate_all
-from werkland.interventions.guild_graph import GuildGraph
+from werkland.interventions.guild_graph import SURFACE_CACHE_MB, GuildGraph
 from werkland.interventions.inputs import (
     InterventionInputs,
     RegionData,
@@ -35,7 +35,7 @@ from werkland.interventions.inputs import (
     read_guild_graph,
     read_region,
 )
-from werkland.interventions.search import SearcherPool
+from werkland.interventions.search import SearcherPool, SurfaceCache
 from werkland.interventions.select import Scorer
 from werkland.interventions.siting import Hydrology, park_runon, read_hydrology
 from werkland.params import ClimateParams, InterventionParams
@@ -104,9 +104,12 @@ def baseline_graphs(
     # selection evaluates up to n_workers guilds side by side, each searching on n_workers threads,
     # on n_workers cores: one set more than cores keeps them busy while a search's results are read)
     search_pool = SearcherPool(region.codes.shape, region.grid.res_m, limit=params.n_workers + 1)
+    # one memory budget for every guild's kept cost surfaces (per process: each evaluation worker
+    # fills its own copy)
+    surface_cache = SurfaceCache(int(SURFACE_CACHE_MB * 2**20))
     for conn in params.connectivity:
         graphs[conn.guild], link_paths[conn.guild] = read_guild_graph(
-            inputs, conn, region, pc_tol=params.pc_tolerance, search_pool=search_pool)
+            inputs, conn, region, pc_tol=params.pc_tolerance, search_pool=search_pool, surface_cache=surface_cache)
     return graphs, link_paths
 
 

@@ -597,16 +597,53 @@ def _eval_chunk(idx: Sequence[int]) -> list[tuple[int, Gains]]:
     return [(i, ev.evaluate(cands[i])) for i in idx]
 
 
-def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[Gains]:
-    """First evaluation of every candidate against the baseline (in candidate order).
+def spatial_order(cands: Sequence[Candidate], width: int) -> np.ndarray:
+    """Candidate indices along a Hilbert curve through their footprints' mean cells (ties: index).
 
-    With ``n_workers > 1`` and more than 32 candidates, chunks of 16 run on forked worker processes
-    (each inherits the evaluator); otherwise in this process.
+    Parameters
+    ----------
+    cands : sequence of Candidate
+        Candidates (flat cell indices of a raster ``width`` columns wide).
+    width : int
+        Raster columns.
+    """
+    if not cands:
+        return np.zeros(0, np.int64)
+    rc = np.array([(float(np.mean(c.cells // width)), float(np.mean(c.cells % width))) if c.cells.size else (0.0, 0.0)
+                   for c in cands])
+    x, y = rc[:, 1].astype(np.int64), rc[:, 0].astype(np.int64)
+    side = 1
+    while side <= max(int(x.max()), int(y.max())):
+        side *= 2
+    d = np.zeros(len(cands), np.int64)
+    s = side // 2
+    while s > 0:  # the classic x, y -> d walk of a Hilbert curve, all points at once
+        rx = ((x & s) > 0).astype(np.int64)
+        ry = ((y & s) > 0).astype(np.int64)
+        d += s * s * ((3 * rx) ^ ry)
+        flip = ry == 0
+        swap_back = flip & (rx == 1)
+        x = np.where(swap_back, side - 1 - x, x)
+        y = np.where(swap_back, side - 1 - y, y)
+        x, y = np.where(flip, y, x), np.where(flip, x, y)
+        s //= 2
+    return np.lexsort((np.arange(len(cands)), d))
+
+
+def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[Gains]:
+    """First evaluation of every candidate against the baseline (returned in candidate order).
+
+    Candidates are taken in :func:`spatial_order`. With ``n_workers > 1`` and more than 32
+    candidates, chunks of 16 run on forked worker processes (each inherits the evaluator);
+    otherwise in this process.
     """
     t0 = time.perf_counter()
     n = len(cands)
     out: list[Gains | None] = [None] * n
-    chunks = [list(range(i, min(n, i + 16))) for i in range(0, n, 16)]
+    # in space-filling-curve order of the footprints: nearby candidates re-search the same patches,
+    # whose kept cost surfaces (SurfaceCache) then serve them; each result is the candidate's own
+    order = spatial_order(cands, ev.W)
+    chunks = [order[i:i + 16].tolist() for i in range(0, n, 16)]
     done = 0
     step = max(1, n // 10)
     next_log = step

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from werkland.interventions.pair_distances import ComponentDistances, PairDistances
-from werkland.interventions.search import Box, SearcherPool, union_box
+from werkland.interventions.search import Box, SearcherPool, Surface, SurfaceCache, union_box
 
 
 def offsets8() -> np.ndarray:
@@ -83,6 +83,9 @@ class GraphCore:
     #: box of every cell whose resistance or label could change a search of the current change
     #: (reset by the change, grown by :meth:`_searches`)
     _reach: Box | None
+    #: patches' cost surfaces in the current state, for re-searches after resistance falls (shared
+    #: with the graphs of the other guilds of the grid)
+    _surfaces: SurfaceCache
     #: per commit: (box of cells whose resistance, suitability or label changed, nodes removed,
     #: whether graph distances may have risen)
     _log: list[tuple[Box, frozenset[int], bool]]
@@ -129,16 +132,83 @@ class GraphCore:
         def one(job: tuple[np.ndarray, float, int]) -> tuple[np.ndarray, np.ndarray, Box | None]:
             return self._pool.search(res_f, lab_f, job[0], job[1], job[2], max_label)
 
-        if self.n_threads <= 1 or len(jobs) < 2:
-            found = [one(job) for job in jobs]
-        else:
-            with ThreadPoolExecutor(self.n_threads) as pool:
-                found = list(pool.map(one, jobs))
         out = []
-        for labs, costs, box in found:
+        for labs, costs, box in self._map(one, jobs):
             self._reach = union_box(self._reach, box)
             out.append((labs, costs))
         return out
+
+    def _searches_after(
+        self, res_f: np.ndarray, lab_f: np.ndarray, jobs: list[tuple[int, float]], max_label: int, cells: np.ndarray,
+        old_res: np.ndarray,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`_searches` from existing patches ``(node, bound)`` while ``res_f`` holds a change that
+        only lowered resistance at ``cells`` (``old_res`` before it): the same results, from each
+        patch's surface in the current state (kept in :attr:`_surfaces`; missing ones are searched
+        on ``old_res`` up to :attr:`max_cost`) and a search from the changed cells only.
+        """
+        starts = {p: self._cells_of(p) for p, _ in jobs}
+        surf: dict[int, Surface | None] = {p: self._surfaces.get(self.name, p) for p, _ in jobs}
+        missing = [p for p, sf in surf.items() if sf is None]
+        if missing:
+            new_res = res_f[cells].copy()
+            res_f[cells] = old_res
+            try:
+                made = self._map(lambda p: self._pool.surface(res_f, starts[p], self.max_cost), missing)
+            finally:
+                res_f[cells] = new_res
+            for p, sf in zip(missing, made, strict=True):
+                self._surfaces.put(self.name, p, sf)
+                surf[p] = sf
+        seeds = self._with_neighbours(cells)
+
+        def one(job: tuple[int, float]) -> tuple[np.ndarray, np.ndarray, Box | None]:
+            p, bound = job
+            sf = surf[p]
+            assert sf is not None
+            return self._pool.search_after(res_f, lab_f, sf, starts[p], seeds, bound, p + 1, max_label)
+
+        out = []
+        for labs, costs, box in self._map(one, jobs):
+            self._reach = union_box(self._reach, box)
+            out.append((labs, costs))
+        return out
+
+    def _with_neighbours(self, cells: np.ndarray) -> np.ndarray:
+        """Flat ``cells`` and their 8 neighbours (within the raster), sorted and unique."""
+        r, c = cells // self.W, cells % self.W
+        rr = np.clip(r[:, None] + np.array([0, -1, -1, -1, 0, 0, 1, 1, 1])[None, :], 0, self.H - 1)
+        cc = np.clip(c[:, None] + np.array([0, -1, 0, 1, -1, 1, -1, 0, 1])[None, :], 0, self.W - 1)
+        return np.unique(rr * self.W + cc)
+
+    def _surfaces_after_commit(self, cells: np.ndarray, lowered: bool, removed: set[int]) -> None:
+        """Keep :attr:`_surfaces` true to the state after a commit that set the resistance of ``cells``
+        (``lowered``: no cell's resistance rose) and removed the nodes ``removed``: the removed nodes'
+        surfaces are dropped, those the cells meet are brought up to date (``lowered``) or dropped."""
+        self._surfaces.drop(self.name, removed)
+        if cells.size == 0:
+            return
+        r, c = cells // self.W, cells % self.W
+        box = (int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1)
+        if not lowered:
+            self._surfaces.invalidate(self.name, box)
+            return
+        hit = self._surfaces.meeting(self.name, box)
+        if not hit:
+            return
+        self._ensure_bbox()
+        seeds = self._with_neighbours(cells)
+        res_f = self.res.ravel()
+        new = self._map(lambda ns: self._pool.lowered(res_f, ns[1], self._cells_of(ns[0]), seeds), hit)
+        for (node, _), sf in zip(hit, new, strict=True):
+            self._surfaces.put(self.name, node, sf)
+
+    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
+        """``fn`` over ``items`` in order, on :attr:`n_threads` threads when there are several."""
+        if self.n_threads <= 1 or len(items) < 2:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(self.n_threads) as pool:
+            return list(pool.map(fn, items))
 
     def near(self, seeds: Mapping[int, float], p_min: float) -> np.ndarray:
         """-ln p* from the change to every node: min over seeds of (tie + D[seed, :]), seeds tied with p >= p_min.

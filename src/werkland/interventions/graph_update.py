@@ -148,7 +148,9 @@ class GraphUpdateMixin(GraphCore):
         nn = len(new_patches)
         self.suit.ravel()[cells] = new_suit
         self._hold_resistance(new_res)
+        old_res = self.res.ravel()[cells].astype(np.float64)
         self.res.ravel()[cells] = new_res
+        lowered = not bool(np.any(np.asarray(new_res, np.float64) > old_res))
         lab_f = self.labels.ravel()
         Rset = set(int(x) for x in R)
         changed = [cells, *new_patches]
@@ -194,6 +196,7 @@ class GraphUpdateMixin(GraphCore):
         for r in Rset:
             self.D.isolate(r)
         self.pcnum = float(pc_after)
+        self._surfaces_after_commit(cells, lowered, Rset)
 
 
 def _isolate(adj: list[dict[int, float]], removed: set[int]) -> None:

@@ -18,7 +18,10 @@ from werkland.connectivity import GraphState
 from werkland.interventions.graph_update import GraphUpdateMixin
 from werkland.interventions.pair_distances import ComponentDistances, PairDistances
 from werkland.interventions.raster_change import RasterChangeMixin, RasterPart
-from werkland.interventions.search import SearcherPool
+from werkland.interventions.search import SearcherPool, SurfaceCache
+
+#: Memory for the kept cost surfaces of a grid's guild graphs (MiB, per process; see :class:`SurfaceCache`).
+SURFACE_CACHE_MB = 64.0
 
 
 @dataclass
@@ -87,12 +90,16 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
     search_pool : SearcherPool, optional
         Search work arrays shared with the graphs of other guilds of the same grid (None or another
         grid: a pool of this graph's own, up to 2 sets).
+    surface_cache : SurfaceCache, optional
+        Patches' cost surfaces kept between evaluations, shared with the graphs of other guilds of the
+        same grid (None: a cache of this graph's own of :data:`SURFACE_CACHE_MB`; a cache of 0 bytes
+        makes every re-search a full search). The results do not depend on it.
     """
 
     def __init__(
         self, name: str, suit: np.ndarray, res: np.ndarray, labels: np.ndarray, edges: tuple[Any, Any, Any], *,
         k_per_m: float, max_cost: float, threshold: float, min_area_m2: float, res_m: float, pc_tol: float = 0.0,
-        headroom: int = 256, search_pool: SearcherPool | None = None,
+        headroom: int = 256, search_pool: SearcherPool | None = None, surface_cache: SurfaceCache | None = None,
     ) -> None:
         self.name = name
         self.H, self.W = suit.shape
@@ -135,6 +142,7 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
         if search_pool is None or search_pool.shape != (self.H, self.W):
             search_pool = SearcherPool((self.H, self.W), self.res_m, limit=2)
         self._pool = search_pool
+        self._surfaces = surface_cache if surface_cache is not None else SurfaceCache(int(SURFACE_CACHE_MB * 2**20))
         self._reach = None
         #: per commit: (box of cells whose resistance, suitability or label changed, nodes removed,
         #: whether graph distances may have risen)

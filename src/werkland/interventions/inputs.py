@@ -23,7 +23,7 @@ from rasterio.features import rasterize
 from werkland._errors import WerklandInputError
 from werkland.connectivity import prepare_resistance
 from werkland.interventions.guild_graph import GuildGraph
-from werkland.interventions.search import SearcherPool
+from werkland.interventions.search import SearcherPool, SurfaceCache
 from werkland.layout import RegionPaths
 from werkland.params import ConnectivityParams
 from werkland.raster.crs import assert_metric
@@ -355,7 +355,7 @@ def read_region(inputs: InterventionInputs, warnings: list[str]) -> RegionData:
 
 def read_guild_graph(
     inputs: InterventionInputs, conn: ConnectivityParams, region: RegionData, *, pc_tol: float,
-    search_pool: SearcherPool,
+    search_pool: SearcherPool, surface_cache: SurfaceCache | None = None,
 ) -> tuple[GuildGraph, list[np.ndarray]]:
     """The baseline patch graph of a guild from the habitat and connectivity outputs.
 
@@ -372,6 +372,8 @@ def read_guild_graph(
         Relative PCnum tolerance of the graph's local updates.
     search_pool : SearcherPool
         Search work arrays shared by the graphs of every guild.
+    surface_cache : SurfaceCache, optional
+        Patches' cost surfaces kept for every guild (None: one of the graph's own).
 
     Returns
     -------
@@ -400,7 +402,7 @@ def read_guild_graph(
     release_free_memory()  # the link geometries' heap (1 GB for 334 k links) before the n x n matrix
     gg = GuildGraph(gname, suit, res, labels, edges, k_per_m=k, max_cost=max_cost,
                     threshold=conn.suitability_threshold, min_area_m2=conn.min_patch_area_m2, res_m=grid.res_m,
-                    pc_tol=pc_tol, search_pool=search_pool)
+                    pc_tol=pc_tol, search_pool=search_pool, surface_cache=surface_cache)
     log.info("%s: %d patches, %d links, ECA %.2f ha (reach %.0f cost-m)", gname, gg.n,
              sum(len(d) for d in gg.adj) // 2, gg.eca_ha, max_cost)
     return gg, paths

@@ -220,11 +220,18 @@ class RasterChangeMixin(GraphCore):
                                     break
                     res_f[cells] = new_res
             order_s = sorted(S)
-            jobs = [(self._cells_of(p), self.max_cost if not monotone else min(self.max_cost, S[p] * (1 + 1e-12) + 1e-9),
-                     p + 1) for p in order_s]
+            bounds = [self.max_cost if not monotone else min(self.max_cost, S[p] * (1 + 1e-12) + 1e-9) for p in order_s]
+            if not increased and self._surfaces.max_bytes > 0:
+                # resistance only fell: each patch's surface before the change + the changed cells
+                found = self._searches_after(res_f, lab_f, list(zip(order_s, bounds, strict=True)), max_label, cells,
+                                             old_res)
+            else:
+                found = self._searches(res_f, lab_f, [(self._cells_of(p), b, p + 1) for p, b in zip(order_s, bounds,
+                                                                                                      strict=True)],
+                                       max_label)
             s_links: dict[int, dict[int, float]] = {
                 p: {int(x) - 1: float(c) for x, c in zip(labs, costs, strict=True)}
-                for p, (labs, costs) in zip(order_s, self._searches(res_f, lab_f, jobs, max_label), strict=True)}
+                for p, (labs, costs) in zip(order_s, found, strict=True)}
         finally:
             res_f[cells] = old_res
             for sl, vals in saved_lab:
