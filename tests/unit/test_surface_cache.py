@@ -220,3 +220,12 @@ def test_a_surface_lowered_by_a_change_is_the_surface_searched_afresh(seed):
         assert np.array_equal(surface.cost[o1][within], fresh.cost[o2][within])  # final costs bit for bit
         assert surface.box == fresh.box
         assert np.isinf(sr.cum).all()
+
+
+def test_a_raster_too_large_for_int32_cells_keeps_no_surface(monkeypatch):
+    import werkland.interventions.search as search_mod
+
+    monkeypatch.setattr(search_mod, "SURFACE_MAX_CELLS", 100)
+    res, labels = _landscape(0, 10, 10)
+    with pytest.raises(ValueError, match="int32"):
+        Searcher((10, 10), RES).surface(res.ravel(), np.array([0]), 100.0)

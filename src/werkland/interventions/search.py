@@ -2,8 +2,9 @@
 
 A :class:`Searcher` holds the work arrays of one raster shape, so the thousands of small searches of a
 candidate evaluation allocate nothing; a :class:`SearcherPool` lends them to the graphs of every
-guild, at most as many as searches run at once. Boxes are ``(r0, r1, c0, c1)``, end-exclusive; None
-= empty.
+guild, at most as many as searches run at once. A :class:`SurfaceCache` keeps patches' cost
+surfaces (:class:`Surface`) so that a search after a change that only lowers resistance starts from
+them (:meth:`Searcher.targets_after`). Boxes are ``(r0, r1, c0, c1)``, end-exclusive; None = empty.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from werkland._kernels.grid_search import (
 )
 
 Box = tuple[int, int, int, int]
+
+#: Surfaces hold int32 cell indices: rasters of at least this many cells keep none.
+SURFACE_MAX_CELLS = 2**31
 
 
 def union_box(a: Box | None, b: Box | None) -> Box | None:
@@ -113,6 +117,8 @@ class Searcher:
     def surface(self, res_flat: np.ndarray, starts: np.ndarray, max_cost: float) -> Surface:
         """The cost surface of a source (cells ``starts``) up to ``max_cost``, for later
         :meth:`targets_after`."""
+        if self.H * self.W >= SURFACE_MAX_CELLS:
+            raise ValueError(f"a surface holds int32 cells: {self.H} x {self.W} cells are too many")
         if self.min_step is None:
             self.min_step = min_step_cost(res_flat, self.lens)
         idx, cost, r0, r1, c0, c1, self.touched = cost_surface(
