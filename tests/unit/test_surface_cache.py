@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from werkland._kernels.grid_search import DC, DR
 from werkland.connectivity import build_links, find_patches
 from werkland.interventions.evaluate import spatial_order
 from werkland.interventions.guild_graph import GuildGraph
@@ -47,6 +48,12 @@ def _change(rng: np.random.Generator, res: np.ndarray, labels: np.ndarray, src: 
     return cells, new
 
 
+def _with_neighbours(cells: np.ndarray, H: int, W: int) -> np.ndarray:
+    """Flat cells and their 8 neighbours within the raster (the seeds of a search after a change)."""
+    rr, cc = cells // W, cells % W
+    return np.unique((np.clip(rr[:, None] + np.r_[0, DR], 0, H - 1) * W + np.clip(cc[:, None] + np.r_[0, DC], 0, W - 1)).ravel())
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_search_from_a_surface_equals_the_full_search_bit_for_bit(seed):
     rng = np.random.default_rng(seed)
@@ -67,9 +74,7 @@ def test_search_from_a_surface_equals_the_full_search_bit_for_bit(seed):
         cells, new = _change(rng, res, labels, src)
         after = before.copy()
         after[cells] = np.minimum(before[cells], new)
-        rr, cc = cells // W, cells % W
-        seeds = np.unique((np.clip(rr[:, None] + np.array([0, -1, -1, -1, 0, 0, 1, 1, 1]), 0, H - 1) * W
-                           + np.clip(cc[:, None] + np.array([0, -1, 0, 1, -1, 1, -1, 0, 1]), 0, W - 1)).ravel())
+        seeds = _with_neighbours(cells, H, W)
         for bound in (full_bound, 400.0, 37.5):
             labs, costs = sr.targets(after, lab, starts, bound, src, n)
             box = sr.box
@@ -209,9 +214,7 @@ def test_a_surface_lowered_by_a_change_is_the_surface_searched_afresh(seed):
     for _ in range(3):  # three changes in a row, each lowering resistance somewhere
         cells, new = _change(rng, res, labels, src)
         after[cells] = np.minimum(after[cells], new)
-        rr, cc = cells // W, cells % W
-        seeds = np.unique((np.clip(rr[:, None] + np.array([0, -1, -1, -1, 0, 0, 1, 1, 1]), 0, H - 1) * W
-                           + np.clip(cc[:, None] + np.array([0, -1, 0, 1, -1, 1, -1, 0, 1]), 0, W - 1)).ravel())
+        seeds = _with_neighbours(cells, H, W)
         surface = sr.lowered(after, surface, starts, seeds)
         fresh = sr.surface(after, starts, 600.0)
         o1, o2 = np.argsort(surface.idx), np.argsort(fresh.idx)
@@ -229,3 +232,5 @@ def test_a_raster_too_large_for_int32_cells_keeps_no_surface(monkeypatch):
     res, labels = _landscape(0, 10, 10)
     with pytest.raises(ValueError, match="int32"):
         Searcher((10, 10), RES).surface(res.ravel(), np.array([0]), 100.0)
+    assert SurfaceCache(1 << 20).serves(99) and not SurfaceCache(1 << 20).serves(100)
+    assert not SurfaceCache(0).serves(10)  # no budget: no surfaces

@@ -347,17 +347,26 @@ def label_search(res, H, W, lens, starts, max_cost, labels, src_label, cum, touc
     n_t, touched, fell_back = cost_search(res, H, W, lens, starts, zero, max_cost, cum, touched, zero, 0.0, False,
                                           min_step)
     labs, costs, _ = collect_targets(cum, labels, touched, n_t, src_label, max_cost, best, best_cell)
+    rmin, rmax, cmin, cmax = _box_and_reset(cum, touched, n_t, W, H, np.inf)
+    return labs, costs, n_t, rmin, rmax, cmin, cmax, touched, fell_back
+
+
+@numba.njit(cache=True, nogil=True)
+def _box_and_reset(cum, touched, n_t, W, H, limit):  # pragma: no cover - compiled
+    """Box ``(rmin, rmax, cmin, cmax)`` (inclusive; ``rmax = -1``: none) of the cells of
+    ``touched[:n_t]`` whose cost is at most ``limit``; every touched cell's ``cum`` reset to inf."""
     rmin, rmax, cmin, cmax = H, -1, W, -1
     for t in range(n_t):
         u = touched[t]
+        if cum[u] <= limit:
+            r = u // W
+            cc = u - r * W
+            rmin = min(rmin, r)
+            rmax = max(rmax, r)
+            cmin = min(cmin, cc)
+            cmax = max(cmax, cc)
         cum[u] = np.inf
-        r = u // W
-        cc = u - r * W
-        rmin = min(rmin, r)
-        rmax = max(rmax, r)
-        cmin = min(cmin, cc)
-        cmax = max(cmax, cc)
-    return labs, costs, n_t, rmin, rmax, cmin, cmax, touched, fell_back
+    return rmin, rmax, cmin, cmax
 
 
 @numba.njit(cache=True, nogil=True)
@@ -453,9 +462,7 @@ def _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched
             continue
         r = v // W
         cc = v - r * W
-        rv = np.float64(res[v])
-        if not (rv < np.inf):
-            continue
+        rv = np.float64(res[v])  # finite: searches write costs to passable cells only
         for d in range(8):
             rr = r + DR[d]
             c2 = cc + DC[d]
@@ -486,17 +493,7 @@ def surface_update(res, H, W, lens, sidx, scost, starts, seeds, max_cost, labels
     """
     n_t, touched = _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched)
     labs, costs, _ = collect_targets(cum, labels, touched, n_t, src_label, max_cost, best, best_cell)
-    rmin, rmax, cmin, cmax = H, -1, W, -1
-    for t in range(n_t):
-        u = touched[t]
-        if cum[u] <= max_cost:
-            r = u // W
-            cc = u - r * W
-            rmin = min(rmin, r)
-            rmax = max(rmax, r)
-            cmin = min(cmin, cc)
-            cmax = max(cmax, cc)
-        cum[u] = np.inf
+    rmin, rmax, cmin, cmax = _box_and_reset(cum, touched, n_t, W, H, max_cost)
     return labs, costs, rmin, rmax, cmin, cmax, touched
 
 
@@ -515,18 +512,11 @@ def _gather(cum, touched, n_t, W, H):  # pragma: no cover - compiled
     """Cells (int32) and costs of ``touched[:n_t]``, ``cum`` reset, the box of the cells and ``touched``."""
     idx = np.empty(n_t, np.int32)
     cost = np.empty(n_t, np.float64)
-    rmin, rmax, cmin, cmax = H, -1, W, -1
     for t in range(n_t):
         u = touched[t]
         idx[t] = u
         cost[t] = cum[u]
-        cum[u] = np.inf
-        r = u // W
-        cc = u - r * W
-        rmin = min(rmin, r)
-        rmax = max(rmax, r)
-        cmin = min(cmin, cc)
-        cmax = max(cmax, cc)
+    rmin, rmax, cmin, cmax = _box_and_reset(cum, touched, n_t, W, H, np.inf)
     return idx, cost, rmin, rmax, cmin, cmax, touched
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from werkland._kernels.grid_search import DC, DR
 from werkland.interventions.pair_distances import ComponentDistances, PairDistances
 from werkland.interventions.search import Box, SearcherPool, Surface, SurfaceCache, union_box
 
@@ -177,8 +178,8 @@ class GraphCore:
     def _with_neighbours(self, cells: np.ndarray) -> np.ndarray:
         """Flat ``cells`` and their 8 neighbours (within the raster), sorted and unique."""
         r, c = cells // self.W, cells % self.W
-        rr = np.clip(r[:, None] + np.array([0, -1, -1, -1, 0, 0, 1, 1, 1])[None, :], 0, self.H - 1)
-        cc = np.clip(c[:, None] + np.array([0, -1, 0, 1, -1, 1, -1, 0, 1])[None, :], 0, self.W - 1)
+        rr = np.clip(r[:, None] + np.r_[0, DR][None, :], 0, self.H - 1)
+        cc = np.clip(c[:, None] + np.r_[0, DC][None, :], 0, self.W - 1)
         return np.unique(rr * self.W + cc)
 
     def _surfaces_after_commit(self, cells: np.ndarray, lowered: bool, removed: set[int]) -> None:

@@ -6,8 +6,8 @@ bounded least-cost searches are re-run only from the new patches and from the pa
 change (a lower bound from one search out of the footprint decides which). When no resistance rises,
 a patch's re-search starts from its cost surface in the current state, kept between evaluations
 (:class:`~werkland.interventions.search.SurfaceCache`), and searches only where the footprint lowers
-a cost: the same links bit for bit. The result, a :class:`RasterPart`, can be reused by a later evaluation of the same change when no commit since came
-within its reach (:meth:`RasterChangeMixin._rebase`).
+a cost: the same links bit for bit. The result, a :class:`RasterPart`, can be reused by a later
+evaluation of the same change when no commit since came within its reach (:meth:`RasterChangeMixin._rebase`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from werkland._kernels.grid_search import DC, DR
 from werkland.interventions.graph_base import GraphCore, offsets8
-from werkland.interventions.search import SURFACE_MAX_CELLS, Box, boxes_meet, union_box
+from werkland.interventions.search import Box, boxes_meet, union_box
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ class RasterChangeMixin(GraphCore):
                     res_f[cells] = new_res
             order_s = sorted(S)
             bounds = [self.max_cost if not monotone else min(self.max_cost, S[p] * (1 + 1e-12) + 1e-9) for p in order_s]
-            if not increased and self._surfaces.max_bytes > 0 and self.H * self.W < SURFACE_MAX_CELLS:
+            if not increased and self._surfaces.serves(self.H * self.W):
                 # resistance only fell: each patch's surface before the change + the changed cells
                 found = self._searches_after(res_f, lab_f, list(zip(order_s, bounds, strict=True)), max_label, cells,
                                              old_res)

@@ -331,9 +331,11 @@ class SurfaceCache:
 
     def invalidate(self, owner: str, box: Box | None) -> None:
         """Drop every surface of ``owner`` whose box meets ``box`` (cells a commit changed)."""
-        with self._lock:
-            for key in [k for k, sf in self._items.items() if k[0] == owner and boxes_meet(sf.box, box)]:
-                self.nbytes -= self._items.pop(key).nbytes
+        self.drop(owner, [node for node, _ in self.meeting(owner, box)])
+
+    def serves(self, n_cells: int) -> bool:
+        """Whether surfaces are kept for a raster of ``n_cells`` cells (a budget, int32 cells)."""
+        return self.max_bytes > 0 and n_cells < SURFACE_MAX_CELLS
 
     def clear(self) -> None:
         """Drop every surface."""
