@@ -12,14 +12,20 @@ import dataclasses
 import logging
 import zipfile
 
+import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
+from geopandas.testing import assert_geodataframe_equal
+from rasterio.crs import CRS
 
 from tests.unit.test_search_bounds import _landscape, _params, _run_stages, _segments
 from werkland import barriers as br
 from werkland import connectivity as cn
 from werkland._errors import WerklandInputError
+from werkland.barriers import probe_store as ps
 from werkland.barriers.scores import build_probes, search_bounds
+from werkland.raster.io import Grid, write_gpkg
 
 RES_M = 10.0
 
@@ -120,6 +126,7 @@ def test_barrier_stage_reading_the_minima_writes_what_its_own_searches_wrote(see
     with caplog.at_level(logging.INFO, logger="werkland.barriers.stage"):
         _run_stages(tmp_path / "shared", r, lab, RES_M, cp, bp, probes=True)
     assert "probe minima of the connectivity stage" in caplog.text
+    assert "barrier segments and probe groups of the connectivity job" in caplog.text
     for name in ("barriers.gpkg", "corr.tif", "p.tif", "p.gpkg", "links.gpkg", "m.csv", "s.json", "g.graphml"):
         assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "searched" / name).read_bytes(), name
 
@@ -146,10 +153,12 @@ def test_minima_kept_for_other_probes_are_not_used(tmp_path, caplog):
                                     t / "p.gpkg", t / "p.tif", t / "links.gpkg", t / "g.graphml", t / "m.csv",
                                     t / "s.json", t / "corr.tif", params=other,
                                     out_probe_minima=t / "minima.npz")
-    with caplog.at_level(logging.WARNING, logger="werkland.barriers.stage"):
+    with caplog.at_level(logging.INFO, logger="werkland.barriers.stage"):
         br.run_barriers(t / "landcover.gpkg", t / "resistance.tif", t / "p.tif", t / "p.gpkg", t / "links.gpkg",
                         t / "s.json", t / "barriers.gpkg", params=bp, probe_minima=t / "minima.npz")
     assert "kept for another probe groups" in caplog.text
+    # the segments and probes kept there were built for the other radii: built again, not taken
+    assert "keeps no segments and probes for this land cover" in caplog.text
     assert (t / "barriers.gpkg").read_bytes() == reference
 
 
@@ -182,4 +191,96 @@ def test_probe_groups_and_minima_file_come_together(tmp_path):
     with pytest.raises(WerklandInputError, match="come together"):
         cn.run_connectivity(tmp_path / "h.tif", tmp_path / "r.tif", None, *(tmp_path / f"o{i}" for i in range(7)),
                             params=cp, out_probe_minima=tmp_path / "m.npz")
+    assert not any(tmp_path.iterdir())
+
+
+# --- the segments and probe groups kept beside the minima -----------------------------------------
+
+
+def _mixed_landcover(tmp_path):
+    """Barrier polygons of every default kind and one class added by the resistance threshold, with
+    a crossing, a diagonal and a class that claims no cell (all of it taken by an earlier class)."""
+    def strip(line, width):
+        return shapely.LineString(line).buffer(width / 2.0, cap_style="flat")
+    rows = [("road_motorway", strip([(0, 405), (1200, 395)], 30)),
+            ("road_main", strip([(600, 0), (600, 1000)], 16)),
+            ("road_minor", strip([(0, 0), (1200, 1000)], 8)),
+            ("railway", strip([(100, 800), (1100, 820)], 12)),
+            ("waterway", strip([(300, 0), (350, 1000)], 20)),
+            ("fence", strip([(580, 380), (620, 420)], 3)),
+            ("ditch_deep", strip([(900, 100), (1000, 900)], 12)),
+            ("woodland", shapely.box(700, 500, 900, 700))]
+    lc = gpd.GeoDataFrame({"class": [r[0] for r in rows]}, geometry=[r[1] for r in rows], crs="EPSG:28992")
+    write_gpkg(lc, tmp_path / "landcover.gpkg", "landcover")
+    grid = Grid.from_bounds((0.0, 0.0, 1200.0, 1000.0), RES_M, CRS.from_epsg(28992))
+    bp = dataclasses.replace(_params(120.0, 150.0)[1], resistance={"ditch_deep": 500.0, "woodland": 2.0},
+                             radii_m=(20.0, 50.0))
+    return tmp_path / "landcover.gpkg", lc, grid, bp
+
+
+def test_kept_segments_and_probes_equal_the_built_ones(tmp_path):
+    path, lc, grid, bp = _mixed_landcover(tmp_path)
+    built = ps.build_barrier_probes(lc, grid, bp)
+    assert set(built.segments.table["kind"]) == {"road", "railway", "waterway", "fence", "other"}
+    key = ps.probes_key(path, grid, bp)
+    minima = cn.GroupMinima(np.zeros(3, np.int64), np.zeros(0, np.int32), np.zeros(0))
+    mkey = cn.MinimaKey(1.0, built.probes.cell_groups().digest(), "x", (grid.height, grid.width), 1)
+    cn.write_group_minima(minima, mkey, tmp_path / "m.npz", ps.to_payload(built, key))
+    back = ps.from_payload(cn.read_minima_payload(tmp_path / "m.npz"), key)
+    assert back is not None
+    a, b = built.segments, back.segments
+    assert_geodataframe_equal(b.table, a.table, check_dtype=True, check_crs=True)
+    assert list(shapely.to_wkb(b.table.geometry.values)) == list(shapely.to_wkb(a.table.geometry.values))
+    for name in ("raster", "line_ptr", "line_cells", "line_dist"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), name
+    for name in ("cell_slot", "slot_ptr", "slot_groups", "g_seg", "g_type", "g_ri"):
+        x, y = getattr(built.probes, name), getattr(back.probes, name)
+        assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), name
+    assert back.probes.n_groups == built.probes.n_groups
+    assert back.probes.cell_groups().digest() == built.probes.cell_groups().digest()
+    # the minima themselves read back as before, the payload beside them
+    tables, got = cn.read_group_minima(tmp_path / "m.npz")
+    assert got == mkey and tables is not None and tables.n == 1
+
+
+def test_kept_segments_are_taken_only_for_their_own_inputs(tmp_path):
+    path, lc, grid, bp = _mixed_landcover(tmp_path)
+    key = ps.probes_key(path, grid, bp)
+    payload = ps.to_payload(ps.build_barrier_probes(lc, grid, bp), key)
+    assert ps.from_payload(payload, key) is not None
+    assert ps.from_payload(None, key) is None
+    others = {
+        "radii": ps.probes_key(path, grid, dataclasses.replace(bp, radii_m=(20.0,))),
+        "segment length": ps.probes_key(path, grid, dataclasses.replace(bp, max_segment_m=50.0)),
+        "classes": ps.probes_key(path, grid, dataclasses.replace(bp, resistance_threshold=1000.0)),
+        "grid": ps.probes_key(path, Grid.from_bounds((0.0, 0.0, 1200.0, 1000.0), 20.0, CRS.from_epsg(28992)), bp),
+    }
+    write_gpkg(lc.iloc[:-1], tmp_path / "other.gpkg", "landcover")  # one polygon less: other bytes
+    others["land cover"] = ps.probes_key(tmp_path / "other.gpkg", grid, bp)
+    for what, other in others.items():
+        assert other != key, what
+        assert ps.from_payload(payload, other) is None, what
+
+
+def test_minima_file_without_a_payload_and_a_broken_payload(tmp_path):
+    r, lab, n = _landscape(1)
+    groups = build_probes(_segments(r, RES_M), r.shape, RES_M, [20.0]).cell_groups()
+    key = cn.MinimaKey(600.0, groups.digest(), cn.surface_digest(r, lab), r.shape, n)
+    cn.write_group_minima(cn.search_group_minima(r, lab, n, RES_M, 600.0, groups, 1), key, tmp_path / "a.npz")
+    assert cn.read_minima_payload(tmp_path / "a.npz") is None
+    bad = tmp_path / "pollinators_probe_minima.npz"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("payload.json", '{"arrays": ["missing"], "meta": {}}')
+    with pytest.raises(WerklandInputError, match="pollinators_probe_minima.npz") as exc:
+        cn.read_minima_payload(bad)
+    assert "re-run the connectivity rule" in str(exc.value)
+
+
+def test_probe_payload_needs_the_minima_file(tmp_path):
+    cp, _ = _params(120.0, 150.0)
+    payload = cn.MinimaPayload({}, {})
+    with pytest.raises(WerklandInputError, match="payload needs the probe-minima file"):
+        cn.run_connectivity(tmp_path / "h.tif", tmp_path / "r.tif", None, *(tmp_path / f"o{i}" for i in range(7)),
+                            params=cp, probe_payload=payload)
     assert not any(tmp_path.iterdir())

@@ -1,8 +1,9 @@
 # Ecological connectivity graph, per region and guild. The link search also keeps each patch's least
 # cost over the barrier stage's probe groups (graph/{guild}_probe_minima.npz, from landcover.gpkg and
-# the barrier parameters), so the barriers rule does not search every patch again; the file is
-# temporary (about 12 bytes per patch and group reached: 275 MB for woodland birds at 4 M cells) and
-# goes once the barriers job has read it.
+# the barrier parameters), so the barriers rule does not search every patch again; it also keeps the
+# barrier segments and probe groups, so the barriers rule does not build them again. The file is
+# temporary (about 12 bytes per patch and group reached: 275 MB for woodland birds at 4 M cells, plus
+# 121 MB of segments and probes) and goes once the barriers job has read it.
 
 
 rule connectivity:

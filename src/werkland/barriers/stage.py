@@ -30,8 +30,16 @@ import pandas as pd
 
 from werkland._errors import WerklandInputError
 from werkland.barriers.gains import mitigation_gain
+from werkland.barriers.probe_store import (
+    BarrierProbes,
+    build_barrier_probes,
+    from_payload,
+    probes_key,
+    to_payload,
+)
 from werkland.barriers.scores import (
     PairScores,
+    Probes,
     build_probes,
     links_cut,
     pair_scores_chunked,
@@ -46,6 +54,7 @@ from werkland.connectivity import (
     MinimaKey,
     prepare_resistance,
     read_group_minima,
+    read_minima_payload,
     run_connectivity,
     search_group_minima,
     surface_digest,
@@ -196,8 +205,12 @@ def probe_groups(
     """
     _kernel_of(params)  # the radii are checked before anything is read
     grid, _ = read_grid(resistance_tif)
-    segs = _segments(landcover_gpkg, grid, params)
-    return build_probes(segs, (grid.height, grid.width), grid.res_m, [float(r) for r in params.radii_m]).cell_groups()
+    return _barrier_probes(landcover_gpkg, grid, params).probes.cell_groups()
+
+
+def _barrier_probes(landcover_gpkg: Any, grid: Grid, params: BarrierParams) -> BarrierProbes:
+    """The guild's segments and probe groups, built from the land cover on the grid."""
+    return build_barrier_probes(_read_landcover(landcover_gpkg, grid.crs.to_wkt()), grid, params)
 
 
 def run_connectivity_with_probes(
@@ -213,7 +226,8 @@ def run_connectivity_with_probes(
     :func:`werkland.connectivity.run_connectivity` with the :func:`probe_groups` of the guild's
     barrier segments: writes every connectivity output and ``out_probe_minima``
     (``graph/{guild}_probe_minima.npz``), which :func:`run_barriers` then reads instead of
-    searching every patch again.
+    searching every patch again. The file also keeps the segments and probe groups themselves
+    (:mod:`werkland.barriers.probe_store`), so the barrier job does not build them a second time.
 
     Parameters
     ----------
@@ -227,9 +241,13 @@ def run_connectivity_with_probes(
     out_probe_minima : path-like
         The probe-minima file.
     """
-    groups = probe_groups(landcover_gpkg, resistance_tif, params)
-    return run_connectivity(habitat_tif, resistance_tif, *args, params=params.connectivity, probe_groups=groups,
-                            out_probe_minima=out_probe_minima)
+    _kernel_of(params)  # the radii are checked before anything is read
+    grid, _ = read_grid(resistance_tif)
+    built = _barrier_probes(landcover_gpkg, grid, params)
+    payload = to_payload(built, probes_key(landcover_gpkg, grid, params))
+    return run_connectivity(habitat_tif, resistance_tif, *args, params=params.connectivity,
+                            probe_groups=built.probes.cell_groups(), out_probe_minima=out_probe_minima,
+                            probe_payload=payload)
 
 
 def _read_links(links_gpkg: Any, shape: tuple[int, int], transform: Any) -> tuple[pd.DataFrame, list[np.ndarray]]:
@@ -294,17 +312,20 @@ def _link_arrays(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _score_segments(
-    tab: Any, segs: BarrierSegments, land: _Landscape, links: pd.DataFrame, params: BarrierParams, kern: _Kernel,
-    probe_minima: Any,
+    tab: Any, segs: BarrierSegments, probes: Probes | None, land: _Landscape, links: pd.DataFrame,
+    params: BarrierParams, kern: _Kernel, probe_minima: Any,
 ) -> tuple[np.ndarray, list[list[int]]]:
     """Improvement scores, ``in_corridor`` and ``matters`` columns.
 
+    ``probes`` are the probe groups the connectivity job kept, or None: they are built here, after
+    the links (whose geometries' heap is handed back first).
     Returns the best per-metre score of each segment (max over radii) and the patches whose search
     reaches each segment (the candidates of its network gain).
     """
     m = segs.n
     radii = list(params.radii_m)
-    probes = build_probes(segs, land.res.shape, land.grid.res_m, radii)
+    if probes is None:
+        probes = build_probes(segs, land.res.shape, land.grid.res_m, radii)
     lp, lq, lcd = _link_arrays(links)
     bounds = search_bounds(land.n, lp, lq, lcd, kern.max_cost, kern.width)
     groups = probes.cell_groups()
@@ -328,6 +349,22 @@ def _score_segments(
     tab["matters"] = in_corr | (tab["n_links_cut"].to_numpy() > 0)
     touch = patches_reaching(probes, minima, kern.max_cost, m)
     return sc.best_m.max(axis=1), touch
+
+
+def _stored_probes(path: Any, landcover_gpkg: Any, grid: Grid, params: BarrierParams) -> BarrierProbes | None:
+    """The segments and probe groups the connectivity job kept in the probe-minima file, when they
+    were built from this land cover, these barrier settings and this grid; else None (the stage
+    builds them itself, with the same result)."""
+    if path is None:
+        return None
+    stored = from_payload(read_minima_payload(path), probes_key(landcover_gpkg, grid, params))
+    if stored is None:
+        log.info("%s: keeps no segments and probes for this land cover and these barrier settings; building them",
+                 path)
+    else:
+        log.info("barrier segments and probe groups of the connectivity job: %s (%d segments)", path,
+                 stored.segments.n)
+    return stored
 
 
 def _stored_minima(path: Any, groups: CellGroups, land: _Landscape, bound: float) -> GroupMinima | None:
@@ -502,7 +539,8 @@ def run_barriers(
     area_ha = _landscape_area_ha(summary_json)
     crs_wkt = land.grid.crs.to_wkt()
     classes = barrier_classes(params.resistance, params.resistance_threshold)
-    segs = _segments(landcover_gpkg, land.grid, params)
+    stored = _stored_probes(probe_minima, landcover_gpkg, land.grid, params)
+    segs = stored.segments if stored is not None else _segments(landcover_gpkg, land.grid, params)
     m = segs.n
     info: dict[str, Any] = {
         "guild": params.guild,
@@ -530,7 +568,8 @@ def run_barriers(
         tab = segs.table.copy()
         _add_links_cut(tab, segs, links, paths, kern.k)
         t1 = time.perf_counter()
-        score_key, touch = _score_segments(tab, segs, land, links, params, kern, probe_minima)
+        probes = stored.probes if stored is not None else None
+        score_key, touch = _score_segments(tab, segs, probes, land, links, params, kern, probe_minima)
         t2 = time.perf_counter()
         cand = _gain_candidates(tab, score_key, params.top_n)
         _network_gains(tab, segs, land, links, touch, cand, params, kern, area_ha)

@@ -290,12 +290,31 @@ class MinimaKey:
         return [text for f, text in names.items() if getattr(self, f) != getattr(other, f)]
 
 
-def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: str | os.PathLike[str]) -> None:
+@dataclass(frozen=True)
+class MinimaPayload:
+    """What a caller keeps beside the minima in the same file: named arrays and JSON-able metadata.
+
+    The barrier stage keeps its segments and probe groups here (:mod:`werkland.barriers.probe_store`),
+    so that the barrier job reads them instead of building them a second time. This module stores
+    them as entries ``payload/{name}.npy`` and ``payload.json`` and knows nothing of their meaning.
+    """
+
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+def _payload_entry(name: str) -> str:
+    return f"payload/{name}.npy"
+
+
+def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: str | os.PathLike[str],
+                       payload: MinimaPayload | None = None) -> None:
     """Write the minima as a NumPy ``.npz`` (arrays ``ptr``, ``groups``, ``vals`` and ``meta.json``).
 
     Parts are streamed patch by patch (each released once written), a table is written whole; both
     give the same bytes, and the zip entries carry a fixed time, so the same minima give the same
-    file. The file appears only when complete.
+    file. The file appears only when complete. A ``payload`` (:class:`MinimaPayload`) is written
+    beside the tables, its arrays in name order (:func:`read_minima_payload` reads it back).
     """
     if isinstance(minima, GroupMinima):
         ptr, groups, vals = minima.ptr, iter([minima.groups]), iter([minima.vals])
@@ -312,6 +331,12 @@ def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: 
                 np.lib.format.write_array_header_1_0(f, header)
                 for chunk in chunks:  # the array's own buffer: no copy of a whole table
                     f.write(np.ascontiguousarray(chunk, dtype=dtype).data.cast("B"))
+        if payload is not None:
+            for name in sorted(payload.arrays):
+                with zf.open(zipfile.ZipInfo(_payload_entry(name), date_time=_ZIP_TIME), "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.ascontiguousarray(payload.arrays[name]), allow_pickle=False)
+            meta = {"arrays": sorted(payload.arrays), "meta": payload.meta}
+            zf.writestr(zipfile.ZipInfo("payload.json", date_time=_ZIP_TIME), json.dumps(meta, sort_keys=True))
         zf.writestr(zipfile.ZipInfo("meta.json", date_time=_ZIP_TIME), json.dumps(key.as_dict(), sort_keys=True))
 
 
@@ -351,3 +376,30 @@ def read_group_minima(path: str | os.PathLike[str],
             or minima.n != key.n):
         raise WerklandInputError("the minima tables do not fit together", path=str(path), fix=fix)
     return minima, key
+
+
+def read_minima_payload(path: str | os.PathLike[str]) -> MinimaPayload | None:
+    """The :class:`MinimaPayload` of a file of :func:`write_group_minima` (None when it has none).
+
+    Raises
+    ------
+    WerklandInputError
+        The file is missing, not a zip file, or its payload entries are unreadable.
+    """
+    fix = "delete it and re-run the connectivity rule of this guild"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "payload.json" not in zf.namelist():
+                return None
+            head = json.loads(zf.read("payload.json"))
+            arrays = {}
+            for name in head["arrays"]:
+                with zf.open(_payload_entry(str(name))) as f:
+                    arrays[str(name)] = np.lib.format.read_array(f, allow_pickle=False)
+            meta = head["meta"]
+    except (OSError, KeyError, IndexError, TypeError, ValueError, zipfile.BadZipFile) as exc:
+        raise WerklandInputError(f"cannot read the payload beside the patch minima ({exc})", path=str(path),
+                                 fix=fix) from exc
+    if not isinstance(meta, dict):
+        raise WerklandInputError("the payload's metadata is not a mapping", path=str(path), fix=fix)
+    return MinimaPayload(meta, arrays)

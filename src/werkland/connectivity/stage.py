@@ -31,6 +31,7 @@ from werkland.connectivity.metrics import GraphMetrics, probability_metrics
 from werkland.connectivity.minima import (
     CellGroups,
     MinimaKey,
+    MinimaPayload,
     search_group_minima,
     surface_digest,
     write_group_minima,
@@ -96,6 +97,7 @@ def run_connectivity(
     params: ConnectivityParams,
     probe_groups: CellGroups | None = None,
     out_probe_minima: PathLike | None = None,
+    probe_payload: MinimaPayload | None = None,
 ) -> dict[str, Any]:
     """Run the connectivity stage for one region and guild and write all its outputs.
 
@@ -124,6 +126,10 @@ def run_connectivity(
     out_probe_minima : path-like, optional
         ``graph/{guild}_probe_minima.npz`` (:func:`~werkland.connectivity.write_group_minima`);
         needs ``probe_groups``.
+    probe_payload : MinimaPayload, optional
+        Kept in the probe-minima file beside the minima (the barrier stage's segments and probe
+        groups, so the barrier job reads them instead of building them again); needs
+        ``out_probe_minima``.
 
     Returns
     -------
@@ -142,6 +148,9 @@ def run_connectivity(
         raise WerklandInputError("probe groups and the probe-minima file come together",
                                  path=str(out_probe_minima or "out_probe_minima"),
                                  fix="pass both probe_groups and out_probe_minima, or neither")
+    if probe_payload is not None and out_probe_minima is None:
+        raise WerklandInputError("a probe payload needs the probe-minima file it is kept in", path="probe_payload",
+                                 fix="pass out_probe_minima (and probe_groups) with probe_payload")
     warnings = _kernel_warnings(params.kernel)
     land = _read_landscape(habitat_tif, resistance_tif, region_gpkg, warnings)
     ps = find_patches(land.suit, res_m=land.grid.res_m, threshold=params.suitability_threshold,
@@ -149,7 +158,7 @@ def run_connectivity(
     warnings += _patch_warnings(ps, land.resistance, params)
     links = _search_links(land, ps, params, max_cost, corridors=out_corridors_tif is not None, groups=probe_groups)
     if probe_groups is not None and out_probe_minima is not None:
-        _write_probe_minima(land, ps, links, params, max_cost, probe_groups, out_probe_minima)
+        _write_probe_minima(land, ps, links, params, max_cost, probe_groups, out_probe_minima, probe_payload)
     if ps.n > 1 and links.n == 0:
         warnings.append(f"no pair of patches is within the maximum cost distance {max_cost:.0f} (p >= {params.p_floor:g})")
     t_links = time.perf_counter()
@@ -297,7 +306,7 @@ def _search_links(land: _Landscape, ps: PatchSet, params: ConnectivityParams, ma
 
 
 def _write_probe_minima(land: _Landscape, ps: PatchSet, links: LinkSet, params: ConnectivityParams, max_cost: float,
-                        groups: CellGroups, out: PathLike) -> None:
+                        groups: CellGroups, out: PathLike, payload: MinimaPayload | None) -> None:
     """``graph/{guild}_probe_minima.npz``: the group minima within ``d_max`` + the corridor width.
 
     The link search's own when it searched to that bound (corridors on, not tiled), else one search
@@ -312,7 +321,7 @@ def _write_probe_minima(land: _Landscape, ps: PatchSet, links: LinkSet, params: 
                                      params.n_threads)
     H, W = land.resistance.shape
     key = MinimaKey(bound, groups.digest(), surface_digest(land.resistance, ps.labels), (H, W), ps.n)
-    write_group_minima(minima, key, out)
+    write_group_minima(minima, key, out, payload)
     del minima
     # the searches' parts (one small array pair per patch, 937 MB for woodland birds at 16 M cells)
     # are freed as written; hand their heap pages back before the metrics and the layers
