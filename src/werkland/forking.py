@@ -12,9 +12,20 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
-from multiprocessing.pool import Pool
+import threading
+from collections.abc import Callable
+from multiprocessing.pool import AsyncResult, Pool
+from types import TracebackType
+from typing import Any, Generic, TypeVar
 
-__all__ = ["forked_pool"]
+__all__ = ["Beside", "forked_pool"]
+
+T = TypeVar("T")
+
+# The task of the Beside being set up: its forked worker inherits this list and runs the task in it
+# (a closure cannot be pickled; nothing is handed over but the call).
+_BESIDE: list[Callable[[], Any]] = []
+_BESIDE_LOCK = threading.Lock()
 
 
 def forked_pool(processes: int) -> Pool:
@@ -37,3 +48,72 @@ def forked_pool(processes: int) -> Pool:
         return mp.get_context("fork").Pool(processes)
     finally:
         gc.unfreeze()
+
+
+def _run_beside() -> Any:
+    return _BESIDE[0]()
+
+
+class Beside(Generic[T]):
+    """One task without arguments run in a forked process while this process goes on.
+
+    The worker inherits everything the task refers to (nothing large is pickled); only its result
+    comes back, pickled. Without ``fork`` (not on Linux) or with ``fork=False`` the task runs in
+    this process when :meth:`result` asks for it, with the same result.
+
+    Parameters
+    ----------
+    task : callable
+        The task; its result must pickle.
+    fork : bool
+        Whether to fork (the caller's thread budget allows a second process).
+
+    Notes
+    -----
+    Use it as a context manager: leaving the block on an exception ends the worker.
+    """
+
+    def __init__(self, task: Callable[[], T], *, fork: bool = True) -> None:
+        self._task = task
+        self._pool: Pool | None = None
+        self._pending: AsyncResult[T] | None = None
+        if fork and "fork" in mp.get_all_start_methods():
+            with _BESIDE_LOCK:  # one task in the slot while its worker is forked
+                _BESIDE.append(task)
+                try:
+                    self._pool = forked_pool(1)
+                    self._pending = self._pool.apply_async(_run_beside)
+                finally:
+                    _BESIDE.clear()  # the worker is forked and holds its own copy
+
+    @property
+    def forked(self) -> bool:
+        """Whether the task runs in a forked process."""
+        return self._pool is not None
+
+    def result(self) -> T:
+        """The task's result (waits for it; re-raises the task's exception)."""
+        if self._pending is None:
+            return self._task()
+        try:
+            return self._pending.get()
+        finally:
+            self.close()
+
+    def close(self, *, terminate: bool = False) -> None:
+        """End the worker (``terminate``: without waiting for the task)."""
+        if self._pool is not None:
+            if terminate:
+                self._pool.terminate()
+            else:
+                self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> Beside[T]:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close(terminate=exc_type is not None)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from werkland.forking import forked_pool
+from werkland.forking import Beside, forked_pool
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method only (POSIX)")
 
@@ -22,3 +22,30 @@ def test_workers_inherit_the_parent_objects_frozen_and_the_parent_is_unfrozen():
         counts = pool.map(_frozen_in_worker, range(4))
     assert gc.get_freeze_count() == 0  # the parent collects its objects as before
     assert all(c >= len(keep) for c in counts)  # in the workers they are out of the collector's reach
+
+
+def test_beside_runs_the_task_in_another_process_with_what_it_refers_to():
+    big = list(range(100_000))  # inherited, not pickled: the closure could not be
+
+    def task():
+        return os.getpid(), sum(big)
+
+    with Beside(task) as beside:
+        assert beside.forked
+        here = sum(big)  # the caller goes on meanwhile
+        pid, total = beside.result()
+    assert pid != os.getpid() and total == here
+    # without fork the task runs here, when its result is asked for, with the same result
+    serial = Beside(task, fork=False)
+    assert not serial.forked and serial.result() == (os.getpid(), here)
+
+
+def test_beside_reraises_the_task_error_and_tasks_run_side_by_side():
+    def fails():
+        raise ValueError("landcover.gpkg: no layer 'lines'")
+
+    with Beside(fails) as beside:
+        with pytest.raises(ValueError, match="no layer 'lines'"):
+            beside.result()
+    with Beside(lambda: 1) as first, Beside(lambda: 2) as second:  # each worker runs its own task
+        assert second.result() == 2 and first.result() == 1

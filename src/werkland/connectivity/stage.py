@@ -11,6 +11,7 @@ gives the same bytes; wall-clock timings go to the log.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -38,6 +39,7 @@ from werkland.connectivity.minima import (
 )
 from werkland.connectivity.patches import PatchSet, find_patches, patch_polygons
 from werkland.connectivity.tiled import build_links_tiled
+from werkland.forking import Beside
 from werkland.params import ConnectivityParams
 from werkland.raster.io import (
     Grid,
@@ -162,20 +164,22 @@ def run_connectivity(
     if ps.n > 1 and links.n == 0:
         warnings.append(f"no pair of patches is within the maximum cost distance {max_cost:.0f} (p >= {params.p_floor:g})")
     t_links = time.perf_counter()
-    gm = probability_metrics(
-        ps.table["quality_ha"].to_numpy(), (links.from_id - 1, links.to_id - 1, links.cost), params.kernel.k_per_m,
-        land.area_ha, iic_max_cost=params.iic_max_cost, n_threads=params.n_threads,
-        pc_tolerance=params.metrics_tolerance,
-    )
-    t_metrics = time.perf_counter()
+    # The layers that do not need the metrics (patch outlines, links, corridors) are made and written
+    # in a forked process while the metrics run, when the job has a second thread: the metrics' serial
+    # parts (scipy's searches hold the GIL) leave a core idle. The same calls: the same bytes.
+    layers = functools.partial(_link_layers, links, ps, land.grid, params, out_links_gpkg, out_corridors_tif)
+    with Beside(layers, fork=params.n_threads > 1) as beside:
+        gm = probability_metrics(
+            ps.table["quality_ha"].to_numpy(), (links.from_id - 1, links.to_id - 1, links.cost),
+            params.kernel.k_per_m, land.area_ha, iic_max_cost=params.iic_max_cost, n_threads=params.n_threads,
+            pc_tolerance=params.metrics_tolerance,
+        )
+        t_metrics = time.perf_counter()
+        polys, ltab = beside.result()
     node_tab = gm.node_table(ps.table["patch_id"].to_numpy())
-    polys = patch_polygons(ps.labels, land.grid.transform, ps.n)
     ptab = _write_patches(ps, node_tab, polys, land.grid, params.guild, out_patches_gpkg, out_patches_tif)
-    ltab = _write_links(links, polys, params.kernel, land.grid, out_links_gpkg)
     _write_graphml(ptab, node_tab, ltab, params, out_graphml)
     write_csv(node_tab, out_metrics_csv)
-    if out_corridors_tif is not None:
-        _write_corridors(links, land.grid, params, out_corridors_tif)
     summary = _summary(gm, ps, links, land, params, max_cost, warnings)
     write_json(summary, out_summary_json)
     for w in warnings:
@@ -364,6 +368,18 @@ def _line_geoms(links: LinkSet, grid: Grid) -> list[Any]:
         order = np.argsort(idx, kind="stable")
         coords, idx = coords[order], idx[order]
     return list(shapely.linestrings(coords, indices=idx))
+
+
+def _link_layers(links: LinkSet, ps: PatchSet, grid: Grid, params: ConnectivityParams, out_links_gpkg: PathLike,
+                 out_corridors_tif: PathLike | None) -> tuple[list[Any], pd.DataFrame]:
+    """The patch outlines, ``graph/{guild}_links.gpkg`` and ``corridors/{guild}.tif`` (when asked):
+    what the outputs need of the links and patches but not of the metrics. Returns the outlines and
+    the link table."""
+    polys = patch_polygons(ps.labels, grid.transform, ps.n)
+    ltab = _write_links(links, polys, params.kernel, grid, out_links_gpkg)
+    if out_corridors_tif is not None:
+        _write_corridors(links, grid, params, out_corridors_tif)
+    return polys, ltab
 
 
 def _write_links(links: LinkSet, polys: list[Any], kern: Kernel, grid: Grid, out_gpkg: PathLike) -> pd.DataFrame:
