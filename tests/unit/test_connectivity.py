@@ -740,14 +740,16 @@ def test_link_change_with_tolerance_is_within_the_bound():
     assert exact.PCnum_after > state.pcnum * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("m", [2500, 20000])
 @pytest.mark.parametrize("integer_weights", [False, True])
-def test_compiled_apsp_equals_scipy_bit_for_bit(integer_weights):
+def test_compiled_apsp_equals_scipy_bit_for_bit(integer_weights, m):
     """The threaded compiled all-pairs Dijkstra gives scipy's matrix exactly, ties and
-    disconnected parts included, for any thread count."""
+    disconnected parts included, for any thread count; sparse graphs and dense ones (about 55
+    neighbours per node, like woodland birds' graph, where most keys are lowered in the heap)."""
     from scipy.sparse import csgraph
 
     rng = np.random.default_rng(11)
-    n, m = 700, 2500
+    n = 700
     i = rng.integers(0, n - 40, m)  # the last 40 nodes stay isolated
     j = rng.integers(0, n - 40, m)
     keep = i != j
@@ -760,6 +762,37 @@ def test_compiled_apsp_equals_scipy_bit_for_bit(integer_weights):
         D = cn.apsp(n, lo, hi, w, n_threads=threads)
         assert np.array_equal(D, ref)
     assert np.isinf(D[0, n - 1]) and D[5, 5] == 0.0
+
+
+@pytest.mark.parametrize("m", [2500, 20000])
+@pytest.mark.parametrize("integer_weights", [False, True])
+def test_predecessor_rows_equal_scipys_bit_for_bit(integer_weights, m):
+    """The node metrics' rows with predecessors, off the GIL: scipy's distances and predecessors
+    exactly, for any thread count and block of sources. With integer weights two neighbours often
+    tie for a node's predecessor: those rows are flagged and taken from scipy."""
+    from scipy.sparse import csgraph
+
+    from werkland._kernels.graph import predecessor_rows
+    from werkland.connectivity.apsp import distance_predecessor_rows
+
+    rng = np.random.default_rng(3)
+    n = 700
+    i, j = rng.integers(0, n - 30, m), rng.integers(0, n - 30, m)  # the last 30 nodes stay isolated
+    keep = i != j
+    key = np.unique(np.minimum(i, j)[keep] * n + np.maximum(i, j)[keep])
+    lo, hi = key // n, key % n
+    w = rng.integers(1, 4, lo.size).astype(float) if integer_weights else rng.uniform(0.01, 3.0, lo.size)
+    g = cn.sym_csr(n, lo, hi, w)
+    refD, refP = csgraph.dijkstra(g, directed=True, return_predecessors=True)
+    flags = predecessor_rows(g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64),
+                             np.arange(n), refD, np.empty_like(refP))
+    # ties for a predecessor happen with integer weights only (and then the flagged rows are scipy's)
+    assert flags.any() == integer_weights and not flags.all()
+    for threads, (r0, r1) in ((1, (0, n)), (2, (0, n)), (2, (130, 517))):
+        D, P = distance_predecessor_rows(g, r0, r1, threads)
+        assert P.dtype == refP.dtype
+        assert np.array_equal(D, refD[r0:r1]) and np.array_equal(P, refP[r0:r1])
+    assert P[0, n - 1] == -9999 and P[5, 135] == -9999  # unreached; the source itself (row 5 = node 135)
 
 
 @pytest.mark.parametrize("integer_weights", [False, True])

@@ -140,14 +140,57 @@ def tree_losses(indptr, indices, weights, D, P, a, mode, i0, i1, limit, r0):  # 
 
 @numba.njit(cache=True, nogil=True)
 def sssp_rows(indptr, indices, weights, i0, i1, D, r0):  # pragma: no cover - compiled
-    """Rows ``i0..i1-1`` of the all-pairs shortest-path matrix, written to ``D[s - r0]`` (Dijkstra, lazy
-    binary heap; ``r0 = i0`` fills a block of ``i1 - i0`` rows): :func:`sssp_rows_limited` without a
-    limit.
+    """Rows ``i0..i1-1`` of the all-pairs shortest-path matrix, written to ``D[s - r0]`` (Dijkstra,
+    indexed binary heap; ``r0 = i0`` fills a block of ``i1 - i0`` rows): :func:`sssp_rows_limited`
+    without a limit.
 
     A node's distance is the minimum of ``d[u] + w`` over its settled neighbours whatever the order
     in which equal keys leave the heap, so the rows equal scipy's ``csgraph.dijkstra`` bit for bit.
     """
     return sssp_rows_limited(indptr, indices, weights, np.arange(i0, i1), np.inf, D[i0 - r0 : i1 - r0])
+
+
+@numba.njit(cache=True, nogil=True)
+def predecessor_rows(indptr, indices, weights, sources, D, P):  # pragma: no cover - compiled
+    """scipy's Dijkstra predecessors of the shortest-path rows ``D`` (row ``t`` from ``sources[t]``)
+    on a symmetric graph, written to ``P`` (-9999: the source, unreached nodes); returns a flag per
+    row, True where they cannot be told without scipy's heap.
+
+    scipy's ``csgraph.dijkstra`` sets a node's predecessor when a scanned neighbour ``v`` first
+    lowers its distance to the final one, and nodes are scanned in order of distance; so the
+    predecessor of ``u`` is, of the neighbours with ``D[v] + w(v, u) == D[u]``, the one with the
+    smallest ``D[v]``. Where two of them share that smallest distance, which one scipy scanned first
+    depends on its heap: the row is flagged (the caller asks scipy for it), as it is when no
+    neighbour qualifies.
+    """
+    n = indptr.shape[0] - 1
+    ambiguous = np.zeros(sources.shape[0], np.bool_)
+    for t in range(sources.shape[0]):
+        s = sources[t]
+        row = D[t]
+        prow = P[t]
+        for u in range(n):
+            prow[u] = -9999
+            du = row[u]
+            if u == s or du == np.inf:
+                continue
+            best = -1
+            bd = np.inf
+            tie = False
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                dv = row[v]
+                if dv + weights[e] == du:
+                    if dv < bd:
+                        bd = dv
+                        best = v
+                        tie = False
+                    elif dv == bd:
+                        tie = True
+            if best < 0 or tie:
+                ambiguous[t] = True
+            prow[u] = best
+    return ambiguous
 
 
 @numba.njit(cache=True, nogil=True)
@@ -158,31 +201,73 @@ def sssp_rows_limited(indptr, indices, weights, sources, limit, D):  # pragma: n
     only at a distance ``<= limit`` (farther: ``inf``); within it the distance is the minimum of
     ``d[u] + w`` over settled neighbours whatever the heap order (see :func:`sssp_rows`). Compiled
     without the GIL, so the guilds of one update run on threads side by side.
+
+    The heap is indexed (each node at most once, its key lowered in place), so a row pops each node
+    once: on the patch graphs, with tens of neighbours per node, a lazy heap held about six entries
+    per node and its pops were most of the time (4.1 -> 1.2 ms per row on woodland birds' 3,411-node
+    graph at 4 M cells; scipy's Fibonacci heap 2.3 ms).
     """
     n = indptr.shape[0] - 1
-    cap = indices.shape[0] + 1
-    hk = np.empty(cap, np.float64)
-    hv = np.empty(cap, np.int64)
-    done = np.zeros(n, np.bool_)
+    hk = np.empty(max(n, 1), np.float64)
+    hv = np.empty(max(n, 1), np.int64)
+    pos = np.full(max(n, 1), -1, np.int64)  # heap slot of a node; -1 not in the heap
     for t in range(sources.shape[0]):
         s = sources[t]
         row = D[t]
         for v in range(n):
             row[v] = np.inf
-            done[v] = False
         row[s] = 0.0
-        hk, hv, nh = heap_push(hk, hv, 0, 0.0, s)
+        hk[0] = 0.0
+        hv[0] = s
+        pos[s] = 0
+        nh = 1
         while nh > 0:
-            d, u, nh = heap_pop(hk, hv, nh)
-            if done[u] or d > row[u]:
-                continue
-            done[u] = True
+            d = hk[0]
+            u = hv[0]
+            pos[u] = -1
+            nh -= 1
+            if nh > 0:  # the last entry sifts down from the root
+                key = hk[nh]
+                node = hv[nh]
+                i = 0
+                while True:
+                    c = 2 * i + 1
+                    if c >= nh:
+                        break
+                    if c + 1 < nh and hk[c + 1] < hk[c]:
+                        c += 1
+                    if hk[c] < key:
+                        hk[i] = hk[c]
+                        hv[i] = hv[c]
+                        pos[hv[i]] = i
+                        i = c
+                    else:
+                        break
+                hk[i] = key
+                hv[i] = node
+                pos[node] = i
             for e in range(indptr[u], indptr[u + 1]):
                 v = indices[e]
                 nd = d + weights[e]
+                # a settled node is never lowered (its distance <= d <= nd), so it never re-enters
                 if nd < row[v] and nd <= limit:
                     row[v] = nd
-                    hk, hv, nh = heap_push(hk, hv, nh, nd, v)
+                    i = pos[v]
+                    if i < 0:
+                        i = nh
+                        nh += 1
+                    while i > 0:  # the lowered key sifts up
+                        p = (i - 1) >> 1
+                        if hk[p] > nd:
+                            hk[i] = hk[p]
+                            hv[i] = hv[p]
+                            pos[hv[i]] = i
+                            i = p
+                        else:
+                            break
+                    hk[i] = nd
+                    hv[i] = v
+                    pos[v] = i
     return 0
 
 

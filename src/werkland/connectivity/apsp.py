@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from werkland._errors import WerklandInputError
-from werkland._kernels.graph import sssp_rows, sssp_rows_limited
+from werkland._kernels.graph import predecessor_rows, sssp_rows, sssp_rows_limited
 
 #: Sources per compiled all-pairs call (fixed, so the rows do not depend on the thread count).
 APSP_CHUNK = 128
@@ -134,6 +134,32 @@ def distance_rows(g: Any, r0: int, r1: int, n_threads: int | None = None) -> np.
     D = np.empty((r1 - r0, g.shape[0]))
     _sssp_chunks(g, n_threads, lambda s, e: (D, r0), rows=(r0, r1))
     return D
+
+
+def distance_predecessor_rows(g: Any, r0: int, r1: int, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``r0..r1-1`` of the distance matrix of the symmetric graph ``g`` and scipy's predecessors.
+
+    ``csgraph.dijkstra(g, directed=True, indices=range(r0, r1), return_predecessors=True)`` bit for
+    bit (predecessors int32, -9999 for the source and unreached nodes), computed without holding
+    the GIL: the distances by :func:`distance_rows`, the predecessors derived from them by the
+    compiled ``predecessor_rows`` over the same chunks on ``n_threads`` threads. A row where two
+    neighbours of a node tie for its predecessor (scipy's choice then depends on its heap) is taken
+    from scipy itself.
+    """
+    D = distance_rows(g, r0, r1, n_threads)
+    P = np.empty(D.shape, np.int32)
+    ambiguous = np.zeros(r1 - r0, bool)
+    indptr, indices, data = g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
+
+    def chunk(b: tuple[int, int]) -> None:
+        s, e = b[0] - r0, b[1] - r0
+        ambiguous[s:e] = predecessor_rows(indptr, indices, data, np.arange(b[0], b[1]), D[s:e], P[s:e])
+
+    _on_threads(chunk, [(s, min(r1, s + APSP_CHUNK)) for s in range(r0, r1, APSP_CHUNK)], n_threads)
+    rows = np.flatnonzero(ambiguous)
+    if rows.size:
+        D[rows], P[rows] = csgraph.dijkstra(g, directed=True, indices=rows + r0, return_predecessors=True)
+    return D, P
 
 
 def _sssp_chunks(g: Any, n_threads: int | None, target: Callable[[int, int], tuple[np.ndarray, int]],

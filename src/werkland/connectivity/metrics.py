@@ -27,6 +27,7 @@ from werkland.connectivity.apsp import (
     ROW_BLOCK,
     apsp,
     check_areas,
+    distance_predecessor_rows,
     distance_rows,
     edge_arrays,
     row_sums,
@@ -313,8 +314,10 @@ def _matrix_pass(g: Any, a: np.ndarray, mode: int, *, node_metrics: bool, n_thre
     over blocks of :func:`block_rows` source rows.
 
     Mode 0: PC on ``-ln p`` distances, mode 1: IIC on hop counts (``g`` has unit weights). Each block's
-    distances and predecessors come from scipy's ``csgraph.dijkstra`` for those sources (each source
-    is one independent search, so the rows equal the whole matrix's), are reduced and released.
+    distances and predecessors are scipy's ``csgraph.dijkstra``'s for those sources (each source is one
+    independent search, so the rows equal the whole matrix's), are reduced and released. Mode 0
+    computes them off the GIL on ``n_threads`` threads, bit for bit
+    (:func:`~werkland.connectivity.apsp.distance_predecessor_rows`); mode 1 asks scipy.
     With a tolerance (mode 0, node metrics) the trees are pruned at a limit that needs PCnum first:
     with more than one block, a first pass computes the row sums from the compiled distance rows
     (:func:`~werkland.connectivity.apsp.distance_rows`, the same values bit for bit) and the second
@@ -333,8 +336,11 @@ def _matrix_pass(g: Any, a: np.ndarray, mode: int, *, node_metrics: bool, n_thre
     args = (g.indptr.astype(np.int64), g.indices.astype(np.int64),
             np.ones(g.nnz) if mode == 1 else g.data.astype(np.float64), a, mode)
     for r0, r1 in blocks:
-        D, P = csgraph.dijkstra(g, directed=True, unweighted=mode == 1, indices=np.arange(r0, r1),
-                                return_predecessors=True)
+        if mode == 0:  # scipy's rows and predecessors, off the GIL
+            D, P = distance_predecessor_rows(g, r0, r1, n_threads)
+        else:  # hop counts: ties everywhere, scipy's own heap decides the trees
+            D, P = csgraph.dijkstra(g, directed=True, unweighted=True, indices=np.arange(r0, r1),
+                                    return_predecessors=True)
         out.rows[r0:r1], out.diag[r0:r1], out.direct = row_sums(D, a, mode, P if mode == 0 else None,
                                                                 r0=r0, direct=out.direct)
         if prune and len(blocks) == 1:
