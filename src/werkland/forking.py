@@ -13,19 +13,23 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.pool import AsyncResult, Pool
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Beside", "forked_pool"]
+__all__ = ["Beside", "forked_imap", "forked_pool"]
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 # The task of the Beside being set up: its forked worker inherits this list and runs the task in it
 # (a closure cannot be pickled; nothing is handed over but the call).
 _BESIDE: list[Callable[[], Any]] = []
 _BESIDE_LOCK = threading.Lock()
+# Likewise the function of the forked_imap being set up.
+_MAP_FN: list[Callable[[Any], Any]] = []
+_MAP_LOCK = threading.Lock()
 
 
 def forked_pool(processes: int) -> Pool:
@@ -117,3 +121,43 @@ class Beside(Generic[T]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close(terminate=exc_type is not None)
+
+
+def _run_map(item: Any) -> Any:
+    return _MAP_FN[0](item)
+
+
+def forked_imap(fn: Callable[[A], T], items: Sequence[A], processes: int) -> Iterator[T]:
+    """``fn`` over ``items`` in ``processes`` forked workers, the results in item order.
+
+    The workers inherit ``fn`` and everything it refers to (a closure is fine: nothing of it is
+    pickled); each item and each result is pickled. Items are handed out one at a time, so a slow
+    one does not hold up a worker's queue. With ``processes <= 1``, fewer than two items or without
+    ``fork`` the items run here, one by one, with the same results.
+
+    Parameters
+    ----------
+    fn : callable
+        Called with one item; must not depend on which process runs it.
+    items : sequence
+        The items (small: each is pickled to a worker).
+    processes : int
+        Worker processes.
+
+    Yields
+    ------
+    object
+        ``fn(item)`` for each item, in order (an item's exception is raised when its turn comes,
+        and the workers are ended).
+    """
+    if processes <= 1 or len(items) < 2 or "fork" not in mp.get_all_start_methods():
+        yield from map(fn, items)
+        return
+    with _MAP_LOCK:
+        _MAP_FN.append(fn)
+        try:
+            pool = forked_pool(min(processes, len(items)))
+        finally:
+            _MAP_FN.clear()  # the workers are forked and hold their own copy
+    with pool:
+        yield from pool.imap(_run_map, items, chunksize=1)

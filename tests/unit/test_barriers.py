@@ -310,6 +310,21 @@ def test_run_barriers_gain_equals_full_recompute(tmp_path):
         assert row["dECA_ha"] >= 0
 
 
+def test_network_gains_in_forked_processes_equal_one_process(tmp_path):
+    """With two threads the gain candidates are shared out over two forked processes: the layer is
+    the bytes one process writes."""
+    suit, resist, lc, res = _two_patch_landscape()
+    suit[60:70, 20:26] = 1.0
+    suit[40:46, 35:45] = 1.0
+    resist[suit > 0] = 1.0
+    _write(tmp_path, suit, resist, lc, res, CONN)
+    forked, out = _run_barriers(tmp_path, _params(CONN, radii_m=[20.0], top_n=5), name="forked")
+    assert out["gain_evaluated"].sum() >= 2 and (out["dECA_ha"] > 0).any()
+    one = dataclasses.replace(_params(CONN, radii_m=[20.0], top_n=5), n_threads=1)
+    _run_barriers(tmp_path, one, name="one")
+    assert (tmp_path / "barriers/forked.gpkg").read_bytes() == (tmp_path / "barriers/one.gpkg").read_bytes()
+
+
 # --------------------------------------------------------------------------------------------
 # bad input and combination
 # --------------------------------------------------------------------------------------------

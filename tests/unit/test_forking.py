@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from werkland.forking import Beside, forked_pool
+from werkland.forking import Beside, forked_imap, forked_pool
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method only (POSIX)")
 
@@ -49,3 +49,31 @@ def test_beside_reraises_the_task_error_and_tasks_run_side_by_side():
             beside.result()
     with Beside(lambda: 1) as first, Beside(lambda: 2) as second:  # each worker runs its own task
         assert second.result() == 2 and first.result() == 1
+
+
+def test_forked_imap_gives_the_results_in_item_order_from_other_processes():
+    offset = 1000  # inherited by the workers with the closure
+
+    def fn(x):
+        return x + offset, os.getpid()
+
+    items = list(range(9))
+    out = list(forked_imap(fn, items, 2))
+    assert [v for v, _ in out] == [x + offset for x in items]
+    assert os.getpid() not in {pid for _, pid in out}
+    # one process, one item or no fork: here, one by one, the same values
+    assert [v for v, _ in forked_imap(fn, items, 1)] == [x + offset for x in items]
+    assert list(forked_imap(fn, [4], 2)) == [(1004, os.getpid())]
+
+
+def test_forked_imap_raises_an_items_error_in_its_turn():
+    def fn(x):
+        if x == 3:
+            raise ValueError("segment 3: no footprint")
+        return x
+
+    seen = []
+    with pytest.raises(ValueError, match="segment 3"):
+        for v in forked_imap(fn, list(range(6)), 2):
+            seen.append(v)
+    assert seen == [0, 1, 2]

@@ -60,6 +60,7 @@ from werkland.connectivity import (
     surface_digest,
 )
 from werkland.currents.downstream import segment_current_crossing
+from werkland.forking import forked_imap
 from werkland.params import BarrierParams
 from werkland.raster.io import (
     Grid,
@@ -411,14 +412,23 @@ def _network_gains(
     seg_ptr = np.searchsorted(seg_flat[seg_cells_order], np.arange(1, m + 2))
     deca, deca_pct, dpc = np.zeros(m), np.zeros(m), np.zeros(m)
     evaluated = np.zeros(m, bool)
-    t0 = time.perf_counter()
-    for c_i, s in enumerate(cand):
+    # With n threads the candidates are shared out over n forked processes of one thread each: a
+    # gain's searches keep two threads only partly busy (its graph update is serial). Each gain is
+    # the same whatever process or thread count computes it.
+    processes = params.n_threads if len(cand) > 1 else 1
+    threads = 1 if processes > 1 else params.n_threads
+
+    def gain(s: int) -> tuple[float, float, float]:
         r = mitigation_gain(
             land.res, land.labels, seg_cells_order[seg_ptr[s] : seg_ptr[s + 1]], np.asarray(touch[s], np.int64),
             state, res_m=land.grid.res_m, max_cost=kern.max_cost, passage_resistance=params.passage_resistance,
-            n_threads=params.n_threads, pc_tolerance=kern.pc_tolerance,
+            n_threads=threads, pc_tolerance=kern.pc_tolerance,
         )
-        deca[s], deca_pct[s], dpc[s] = r.dECA_ha, r.dECA_pct, r.dPC_pct
+        return r.dECA_ha, r.dECA_pct, r.dPC_pct
+
+    t0 = time.perf_counter()
+    for c_i, (s, values) in enumerate(zip(cand, forked_imap(gain, cand, processes), strict=True)):
+        deca[s], deca_pct[s], dpc[s] = values
         evaluated[s] = True
         if (c_i + 1) % 10 == 0:
             log.info("barriers: %d/%d network gains (%.2f/s)", c_i + 1, len(cand), (c_i + 1) / (time.perf_counter() - t0))
