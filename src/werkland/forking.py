@@ -18,10 +18,11 @@ from multiprocessing.pool import AsyncResult, Pool
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Beside", "forked_imap", "forked_pool"]
+__all__ = ["Beside", "ForkedWorkers", "forked_imap", "forked_pool"]
 
 T = TypeVar("T")
 A = TypeVar("A")
+W = TypeVar("W", bound="ForkedWorkers")
 
 # The task of the Beside being set up: its forked worker inherits this list and runs the task in it
 # (a closure cannot be pickled; nothing is handed over but the call).
@@ -58,7 +59,35 @@ def _run_beside() -> Any:
     return _BESIDE[0]()
 
 
-class Beside(Generic[T]):
+class ForkedWorkers:
+    """Owner of a pool of forked workers (or of none: the work then runs in this process), ended at
+    the end of a ``with`` block -- at once, without waiting, when the block raised.
+
+    Subclasses set ``self._pool`` (:func:`forked_pool`) and may extend :meth:`close`.
+    """
+
+    _pool: Pool | None = None
+
+    def close(self, *, terminate: bool = False) -> None:
+        """End the workers (``terminate``: without waiting for unfinished work)."""
+        if self._pool is not None:
+            if terminate:
+                self._pool.terminate()
+            else:
+                self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self: W) -> W:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close(terminate=exc_type is not None)
+
+
+class Beside(ForkedWorkers, Generic[T]):
     """One task without arguments run in a forked process while this process goes on.
 
     The worker inherits everything the task refers to (nothing large is pickled); only its result
@@ -104,23 +133,6 @@ class Beside(Generic[T]):
         finally:
             self.close()
 
-    def close(self, *, terminate: bool = False) -> None:
-        """End the worker (``terminate``: without waiting for the task)."""
-        if self._pool is not None:
-            if terminate:
-                self._pool.terminate()
-            else:
-                self._pool.close()
-            self._pool.join()
-            self._pool = None
-
-    def __enter__(self) -> Beside[T]:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close(terminate=exc_type is not None)
 
 
 def _run_map(item: Any) -> Any:

@@ -1,4 +1,9 @@
-"""Binary min-heap of (float64 key, int64 value) pairs and array growth for compiled kernels."""
+"""Binary min-heaps of (float64 key, int64 value) pairs and array growth for compiled kernels.
+
+Two heaps: the plain one (``heap_push``, ``heap_pop``: a value may be in it more than once, stale
+entries are skipped by the caller) and the indexed one (``indexed_lower``, ``indexed_pop``: each
+value at most once, its slot kept in ``pos``, its key lowered in place).
+"""
 
 from __future__ import annotations
 
@@ -82,3 +87,55 @@ def append(buf, n, value):  # pragma: no cover - compiled
         buf = grown
     buf[n] = value
     return buf, n + 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def indexed_lower(hk, hv, pos, n, key, val):  # pragma: no cover - compiled
+    """Lower the key of ``val`` to ``key`` in the indexed heap ``hk[:n]`` / ``hv[:n]`` (inserting it
+    when ``pos[val] < 0``); returns the new size."""
+    i = pos[val]
+    if i < 0:
+        i = n
+        n += 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if hk[parent] <= key:
+            break
+        hk[i] = hk[parent]
+        hv[i] = hv[parent]
+        pos[hv[i]] = i
+        i = parent
+    hk[i] = key
+    hv[i] = val
+    pos[val] = i
+    return n
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def indexed_pop(hk, hv, pos, n):  # pragma: no cover - compiled
+    """Remove the smallest key of the indexed heap ``hk[:n]``; returns (key, value, n - 1), the
+    value's ``pos`` set to -1."""
+    key0 = hk[0]
+    val0 = hv[0]
+    pos[val0] = -1
+    n -= 1
+    if n > 0:
+        key = hk[n]
+        val = hv[n]
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= n:
+                break
+            if child + 1 < n and hk[child + 1] < hk[child]:
+                child += 1
+            if hk[child] >= key:
+                break
+            hk[i] = hk[child]
+            hv[i] = hv[child]
+            pos[hv[i]] = i
+            i = child
+        hk[i] = key
+        hv[i] = val
+        pos[val] = i
+    return key0, val0, n

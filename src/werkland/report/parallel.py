@@ -19,10 +19,9 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from multiprocessing.pool import AsyncResult, Pool
-from types import TracebackType
 from typing import Any
 
-from werkland.forking import forked_pool
+from werkland.forking import ForkedWorkers, forked_pool
 
 __all__ = ["TaskPool", "default_workers"]
 
@@ -54,7 +53,7 @@ def default_workers() -> int:
     return max(1, min(2, n))
 
 
-class TaskPool:
+class TaskPool(ForkedWorkers):
     """Named zero-argument tasks run by ``workers`` forked processes (or here, one by one).
 
     Parameters
@@ -97,18 +96,5 @@ class TaskPool:
     def close(self, *, terminate: bool = False) -> None:
         """End the worker processes (``terminate``: without waiting for unfinished tasks)."""
         if self._pool is not None:
-            if terminate:
-                self._pool.terminate()
-            else:
-                self._pool.close()
-            self._pool.join()
-            self._pool = None
+            super().close(terminate=terminate)
             _TASKS.clear()
-
-    def __enter__(self) -> TaskPool:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close(terminate=exc_type is not None)
