@@ -75,10 +75,15 @@ def probes_key(landcover_gpkg: str | os.PathLike[str], grid: Grid, params: Barri
     return result
 
 
+def build_segments(landcover: Any, grid: Grid, params: BarrierParams) -> BarrierSegments:
+    """The guild's barrier segments, from the land-cover polygons (in the grid's CRS)."""
+    classes = barrier_classes(params.resistance, params.resistance_threshold)
+    return segment_barriers(landcover, grid, classes, max_length_m=params.max_segment_m)
+
+
 def build_barrier_probes(landcover: Any, grid: Grid, params: BarrierParams) -> BarrierProbes:
     """The guild's segments (from the land-cover polygons, in the grid's CRS) and their probe groups."""
-    classes = barrier_classes(params.resistance, params.resistance_threshold)
-    segs = segment_barriers(landcover, grid, classes, max_length_m=params.max_segment_m)
+    segs = build_segments(landcover, grid, params)
     probes = build_probes(segs, (grid.height, grid.width), grid.res_m, [float(r) for r in params.radii_m])
     return BarrierProbes(segs, probes)
 

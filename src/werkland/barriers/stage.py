@@ -33,6 +33,7 @@ from werkland.barriers.gains import mitigation_gain
 from werkland.barriers.probe_store import (
     BarrierProbes,
     build_barrier_probes,
+    build_segments,
     from_payload,
     probes_key,
     to_payload,
@@ -46,7 +47,7 @@ from werkland.barriers.scores import (
     patches_reaching,
     search_bounds,
 )
-from werkland.barriers.segments import BarrierSegments, barrier_classes, segment_barriers
+from werkland.barriers.segments import BarrierSegments, barrier_classes
 from werkland.connectivity import (
     CellGroups,
     GraphState,
@@ -180,9 +181,7 @@ def _read_landcover(landcover_gpkg: Any, crs_wkt: str) -> Any:
 
 def _segments(landcover_gpkg: Any, grid: Grid, params: BarrierParams) -> BarrierSegments:
     """The guild's barrier segments on the grid."""
-    classes = barrier_classes(params.resistance, params.resistance_threshold)
-    return segment_barriers(_read_landcover(landcover_gpkg, grid.crs.to_wkt()), grid, classes,
-                            max_length_m=params.max_segment_m)
+    return build_segments(_read_landcover(landcover_gpkg, grid.crs.to_wkt()), grid, params)
 
 
 def probe_groups(
