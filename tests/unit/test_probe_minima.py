@@ -284,3 +284,21 @@ def test_probe_payload_needs_the_minima_file(tmp_path):
         cn.run_connectivity(tmp_path / "h.tif", tmp_path / "r.tif", None, *(tmp_path / f"o{i}" for i in range(7)),
                             params=cp, probe_payload=payload)
     assert not any(tmp_path.iterdir())
+
+
+def test_kept_segments_with_a_broken_table_name_the_file(tmp_path):
+    """A payload whose key matches but whose tables do not fit: an error naming the file and the fix,
+    not a traceback from the rebuild."""
+    r, lab, _ = _landscape(1, 120, 130)
+    cp, bp = _params(120.0, 150.0)
+    _run_stages(tmp_path, r, lab, RES_M, cp, bp, probes=True)
+    payload = cn.read_minima_payload(tmp_path / "minima.npz")
+    meta = {**payload.meta, "table": {k: v for k, v in payload.meta["table"].items() if k != "kind"}}
+    minima, key = cn.read_group_minima(tmp_path / "minima.npz")
+    cn.write_group_minima(minima, key, tmp_path / "minima.npz", cn.MinimaPayload(meta, payload.arrays))
+    with pytest.raises(WerklandInputError, match="minima.npz") as exc:
+        br.run_barriers(tmp_path / "landcover.gpkg", tmp_path / "resistance.tif", tmp_path / "p.tif",
+                        tmp_path / "p.gpkg", tmp_path / "links.gpkg", tmp_path / "s.json", tmp_path / "again.gpkg",
+                        params=bp, probe_minima=tmp_path / "minima.npz")
+    assert "re-run the connectivity rule" in str(exc.value)
+    assert not (tmp_path / "again.gpkg").exists()

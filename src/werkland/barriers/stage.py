@@ -357,7 +357,11 @@ def _stored_probes(path: Any, landcover_gpkg: Any, grid: Grid, params: BarrierPa
     builds them itself, with the same result)."""
     if path is None:
         return None
-    stored = from_payload(read_minima_payload(path), probes_key(landcover_gpkg, grid, params))
+    try:
+        stored = from_payload(read_minima_payload(path), probes_key(landcover_gpkg, grid, params))
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # a payload whose key matches, tables broken
+        raise WerklandInputError(f"the barrier segments and probes kept there are incomplete ({exc!r})", path=str(path),
+                                 fix="delete it and re-run the connectivity rule of this guild") from exc
     if stored is None:
         log.info("%s: keeps no segments and probes for this land cover and these barrier settings; building them",
                  path)

@@ -166,7 +166,7 @@ def run_connectivity(
     t_links = time.perf_counter()
     # The layers that do not need the metrics (patch outlines, links, corridors) are made and written
     # in a forked process while the metrics run, when the job has a second thread: the metrics' serial
-    # parts (scipy's searches hold the GIL) leave a core idle. The same calls: the same bytes.
+    # parts (the row sums, the hop-count pass on scipy) leave a core idle. The same calls: the same bytes.
     layers = functools.partial(_link_layers, links, ps, land.grid, params, out_links_gpkg, out_corridors_tif)
     with Beside(layers, fork=params.n_threads > 1) as beside:
         gm = probability_metrics(
