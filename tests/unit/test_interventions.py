@@ -956,3 +956,33 @@ def test_kept_cost_surfaces_change_no_output(tmp_path, region, monkeypatch):
     pd.testing.assert_frame_equal(kept[2], full[2], check_exact=True)
     pd.testing.assert_frame_equal(kept[3], full[3], check_exact=True)
     assert len(kept[2]) > 0
+
+
+def test_guilds_on_threads_start_longest_first_and_return_in_guild_order():
+    """map_guilds on 2 threads: results in guild order; after a first round, the guild that has
+    taken longest starts first (with the next), not last."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    names = ["hedgehog", "pollinators", "amphibians", "woodland_birds"]
+    took = {"hedgehog": 0.01, "pollinators": 0.01, "amphibians": 0.01, "woodland_birds": 0.08}
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def fn(g):
+        with lock:
+            started.append(g)
+        time.sleep(took[g])
+        return g.upper()
+
+    ev = SimpleNamespace(graphs=dict.fromkeys(names), guild_threads=2, _guild_seconds={})
+    assert Evaluator.map_guilds(ev, fn) == [g.upper() for g in names]
+    assert set(started[:2]) == set(names[:2])  # nothing measured yet: guild order
+    assert max(ev._guild_seconds, key=ev._guild_seconds.get) == "woodland_birds"
+    started.clear()
+    assert Evaluator.map_guilds(ev, fn) == [g.upper() for g in names]
+    assert "woodland_birds" in started[:2]  # before: started last
+    ev.guild_threads = 1  # one thread: in guild order
+    started.clear()
+    assert Evaluator.map_guilds(ev, fn) == [g.upper() for g in names] and started == names

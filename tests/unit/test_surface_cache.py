@@ -234,3 +234,27 @@ def test_a_raster_too_large_for_int32_cells_keeps_no_surface(monkeypatch):
         Searcher((10, 10), RES).surface(res.ravel(), np.array([0]), 100.0)
     assert SurfaceCache(1 << 20).serves(99) and not SurfaceCache(1 << 20).serves(100)
     assert not SurfaceCache(0).serves(10)  # no budget: no surfaces
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_what_ifs_on_two_search_threads_equal_one_thread(seed):
+    """New patches' searches and the search out of the footprint run side by side on two threads
+    (one call): the same gains, reach and links as one after the other, what-if and commit."""
+    two, _, _, rng = _graph_pair(seed)
+    one, _, _, _ = _graph_pair(seed)
+    two.n_threads = 2
+    H, W = two.H, two.W
+    n_both = 0
+    for step in range(14):
+        r0, c0 = int(rng.integers(0, H - 4)), int(rng.integers(0, W - 5))
+        cells = np.unique((r0 + np.arange(3))[:, None] * W + (c0 + np.arange(4))[None, :]).ravel()
+        ch = (cells, np.full(cells.size, 0.9, np.float32), np.full(cells.size, 1.0))  # new habitat, resistance down
+        a, b = two.evaluate(*ch), one.evaluate(*ch)
+        _same(a, b)
+        assert a.cache.reach == b.cache.reach and a.cache.new_links == b.cache.new_links
+        assert a.cache.s_links == b.cache.s_links
+        n_both += bool(a.cache.new_patches) and bool((one.res.ravel()[cells] > 1.0).any())
+        if step % 4 == 3:
+            _same(two.evaluate(*ch, commit=True), one.evaluate(*ch, commit=True))
+            assert two.eca_ha == one.eca_ha
+    assert n_both > 0  # what-ifs with both kinds of search

@@ -164,6 +164,8 @@ class Evaluator:
         self.n_evals = 0
         #: threads on which the guilds' graph evaluations of one candidate run (:meth:`use_guild_threads`)
         self.guild_threads = 1
+        #: seconds each guild's graph evaluations have taken on guild threads (:meth:`map_guilds`' order)
+        self._guild_seconds: dict[str, float] = {}
 
     def use_guild_threads(self, n: int) -> None:
         """Evaluate the guilds' graphs of a candidate on up to ``n`` threads (1 = one after the other).
@@ -365,15 +367,28 @@ class Evaluator:
         return self.new_codes(typ, cells), self.new_guild_values(typ, cells)
 
     def map_guilds(self, fn: Callable[[str], T]) -> list[T]:
-        """``fn`` of every guild name, in guild order: on up to :attr:`guild_threads` threads.
+        """``fn`` of every guild name, the results in guild order: on up to :attr:`guild_threads`
+        threads, the guild whose evaluations have taken longest so far started first.
 
         The guild graphs are independent (their searches borrow work arrays from one pool), so the
         results are those of calling ``fn`` one guild after the other.
         """
         names = list(self.graphs)
         if self.guild_threads > 1 and len(names) > 1:
+            # longest first (the seconds each guild has taken so far; ties in guild order), so the
+            # long-reach guild does not start last on a thread while the other stands idle
+            order = sorted(names, key=lambda g: (-self._guild_seconds.get(g, 0.0), names.index(g)))
+
+            def timed(g: str) -> T:
+                t0 = time.perf_counter()
+                try:
+                    return fn(g)
+                finally:
+                    self._guild_seconds[g] = self._guild_seconds.get(g, 0.0) + time.perf_counter() - t0
+
             with ThreadPoolExecutor(min(self.guild_threads, len(names))) as pool:
-                return list(pool.map(fn, names))
+                done = dict(zip(order, pool.map(timed, order), strict=True))
+            return [done[g] for g in names]
         return [fn(g) for g in names]
 
     # -- evaluation ----------------------------------------------------------------------------

@@ -171,18 +171,21 @@ class RasterChangeMixin(GraphCore):
             max_label = n + len(new_patches)
             alive_old = self.alive.copy()
             alive_old[R] = False
-            # links of the new patches
-            found = self._searches(
-                res_f, lab_f, [(cells_p, self.max_cost, int(nid) + 1) for nid, cells_p in zip(new_ids, new_patches, strict=True)],
-                max_label)
+            # links of the new patches, and the search out of the footprint where resistance fell
+            # (independent searches in the same state: one call, so they run side by side)
+            jobs = [(cells_p, self.max_cost, int(nid) + 1) for nid, cells_p in zip(new_ids, new_patches, strict=True)]
+            passable = cells[np.isfinite(res_f[cells])]
+            out_of_footprint = bool(res_changed.any()) and decreased and passable.size > 0
+            if out_of_footprint:
+                jobs.append((passable, self.max_cost, -1))
+            found = self._searches(res_f, lab_f, jobs, max_label)
             new_links: list[dict[int, float]] = [
-                {int(x) - 1: float(c) for x, c in zip(labs, costs, strict=True)} for labs, costs in found]
+                {int(x) - 1: float(c) for x, c in zip(labs, costs, strict=True)} for labs, costs in found[:len(new_patches)]]
             # unchanged nodes whose links may change
             S: dict[int, float] = {}  # node -> search bound (cost-weighted m)
             if res_changed.any():
-                passable = cells[np.isfinite(res_f[cells])]
-                if decreased and passable.size:
-                    labs, dl = self._searches(res_f, lab_f, [(passable, self.max_cost, -1)], max_label)[0]
+                if out_of_footprint:
+                    labs, dl = found[-1]
                     labs = labs - 1
                     keep = labs < n
                     labs, dl = labs[keep], dl[keep]
