@@ -18,22 +18,19 @@ from multiprocessing.pool import AsyncResult, Pool
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Beside", "ForkedWorkers", "forked_imap", "forked_pool"]
+__all__ = ["Beside", "ForkedWorkers", "call_inherited", "forked_imap", "forked_pool", "inherited"]
 
 T = TypeVar("T")
 A = TypeVar("A")
 W = TypeVar("W", bound="ForkedWorkers")
 
-# The task of the Beside being set up: its forked worker inherits this list and runs the task in it
-# (a closure cannot be pickled; nothing is handed over but the call).
-_BESIDE: list[Callable[[], Any]] = []
-_BESIDE_LOCK = threading.Lock()
-# Likewise the function of the forked_imap being set up.
-_MAP_FN: list[Callable[[Any], Any]] = []
-_MAP_LOCK = threading.Lock()
+# What the pool being forked hands its workers (forked_pool's ``inherit``): each worker keeps its copy
+# of this list as it was at the fork and reads it with inherited(); the parent empties it at once.
+_INHERITED: list[Any] = []
+_INHERIT_LOCK = threading.Lock()
 
 
-def forked_pool(processes: int) -> Pool:
+def forked_pool(processes: int, *, inherit: Any = None) -> Pool:
     """A ``multiprocessing`` pool of ``processes`` workers forked from this process, forked with its
     objects frozen out of the garbage collector (see the module docstring).
 
@@ -41,22 +38,38 @@ def forked_pool(processes: int) -> Pool:
     ----------
     processes : int
         Worker processes (all forked here, before this returns).
+    inherit : object, optional
+        Handed to the workers without pickling: in a worker, :func:`inherited` returns it (a closure,
+        the state to work on, a mapping of tasks). Pools made one after the other, or from several
+        threads, each hand over their own.
 
     Returns
     -------
     multiprocessing.pool.Pool
         The caller closes or terminates it (``with forked_pool(n) as pool:``).
     """
-    gc.collect()  # what is garbage now is not frozen (and not inherited as live pages)
-    gc.freeze()
-    try:
-        return mp.get_context("fork").Pool(processes)
-    finally:
-        gc.unfreeze()
+    with _INHERIT_LOCK:  # one object in the slot while its workers are forked
+        _INHERITED.append(inherit)
+        gc.collect()  # what is garbage now is not frozen (and not inherited as live pages)
+        gc.freeze()
+        try:
+            return mp.get_context("fork").Pool(processes)
+        finally:
+            gc.unfreeze()
+            _INHERITED.clear()  # the workers are forked and hold their own copy
 
 
-def _run_beside() -> Any:
-    return _BESIDE[0]()
+def inherited() -> Any:
+    """In a worker of :func:`forked_pool`: the ``inherit`` object its pool was made with."""
+    if not _INHERITED:
+        raise RuntimeError("inherited() is for the workers of forked_pool (this process was not forked by one)")
+    return _INHERITED[0]
+
+
+def call_inherited(*args: Any) -> Any:
+    """In a worker of :func:`forked_pool` made with a callable ``inherit``: call it with ``args`` (the
+    function to hand to ``apply_async``, ``imap`` and the like: a module function, so it pickles)."""
+    return inherited()(*args)
 
 
 class ForkedWorkers:
@@ -111,13 +124,8 @@ class Beside(ForkedWorkers, Generic[T]):
         self._pool: Pool | None = None
         self._pending: AsyncResult[T] | None = None
         if fork and "fork" in mp.get_all_start_methods():
-            with _BESIDE_LOCK:  # one task in the slot while its worker is forked
-                _BESIDE.append(task)
-                try:
-                    self._pool = forked_pool(1)
-                    self._pending = self._pool.apply_async(_run_beside)
-                finally:
-                    _BESIDE.clear()  # the worker is forked and holds its own copy
+            self._pool = forked_pool(1, inherit=task)
+            self._pending = self._pool.apply_async(call_inherited)
 
     @property
     def forked(self) -> bool:
@@ -132,11 +140,6 @@ class Beside(ForkedWorkers, Generic[T]):
             return self._pending.get()
         finally:
             self.close()
-
-
-
-def _run_map(item: Any) -> Any:
-    return _MAP_FN[0](item)
 
 
 def forked_imap(fn: Callable[[A], T], items: Sequence[A], processes: int) -> Iterator[T]:
@@ -165,11 +168,5 @@ def forked_imap(fn: Callable[[A], T], items: Sequence[A], processes: int) -> Ite
     if processes <= 1 or len(items) < 2 or "fork" not in mp.get_all_start_methods():
         yield from map(fn, items)
         return
-    with _MAP_LOCK:
-        _MAP_FN.append(fn)
-        try:
-            pool = forked_pool(min(processes, len(items)))
-        finally:
-            _MAP_FN.clear()  # the workers are forked and hold their own copy
-    with pool:
-        yield from pool.imap(_run_map, items, chunksize=1)
+    with forked_pool(min(processes, len(items)), inherit=fn) as pool:
+        yield from pool.imap(call_inherited, items, chunksize=1)

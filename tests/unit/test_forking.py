@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from werkland.forking import Beside, forked_imap, forked_pool
+from werkland.forking import Beside, call_inherited, forked_imap, forked_pool, inherited
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method only (POSIX)")
 
@@ -77,3 +77,20 @@ def test_forked_imap_raises_an_items_error_in_its_turn():
         for v in forked_imap(fn, list(range(6)), 2):
             seen.append(v)
     assert seen == [0, 1, 2]
+
+
+def _inherited_in_worker(key: str) -> object:
+    return inherited()[key]
+
+
+def test_each_pool_hands_its_workers_its_own_object_without_pickling():
+    def unpicklable(x):  # a closure: only inheriting can hand it over
+        return x * 2
+
+    with forked_pool(1, inherit={"a": "first"}) as one, forked_pool(1, inherit={"a": "second"}) as two:
+        assert one.apply(_inherited_in_worker, ("a",)) == "first"  # the first pool keeps its own
+        assert two.apply(_inherited_in_worker, ("a",)) == "second"
+    with forked_pool(2, inherit=unpicklable) as pool:
+        assert pool.map(call_inherited, [1, 2, 3]) == [2, 4, 6]
+    with pytest.raises(RuntimeError, match="workers of forked_pool"):
+        inherited()  # this process holds nothing: the slot is emptied once the workers exist

@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from werkland._errors import WerklandInputError
 from werkland.climate import BiophysicalTable, ClimateParams, runoff_mm, urban_cooling
-from werkland.forking import forked_pool
+from werkland.forking import forked_pool, inherited
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
 from werkland.interventions.guild_graph import BioDelta, GuildGraph
@@ -599,13 +599,9 @@ class Evaluator:
 
 
 
-# global state of the evaluation workers (fork start method: inherited, never pickled)
-_WORK: dict[str, Any] = {}
-
-
 def _eval_chunk(idx: Sequence[int]) -> list[tuple[int, Gains]]:
-    ev: Evaluator = _WORK["ev"]
-    cands: list[Candidate] = _WORK["cands"]
+    # in a worker: the evaluator and candidates were inherited at the fork, never pickled
+    ev, cands = inherited()
     for gg in ev.graphs.values():  # worker processes already use every core
         gg.n_threads = 1
     ev.guild_threads = 1
@@ -672,15 +668,11 @@ def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[
             next_log += step
 
     if n_workers > 1 and n > 32 and hasattr(os, "fork"):
-        _WORK["ev"], _WORK["cands"] = ev, cands
-        try:
-            with forked_pool(n_workers) as pool:
-                for res in pool.imap_unordered(_eval_chunk, chunks):
-                    for i, g in res:
-                        out[i] = g
-                    note(len(res))
-        finally:
-            _WORK.clear()
+        with forked_pool(n_workers, inherit=(ev, cands)) as pool:
+            for res in pool.imap_unordered(_eval_chunk, chunks):
+                for i, g in res:
+                    out[i] = g
+                note(len(res))
     else:
         for ch in chunks:
             for i in ch:

@@ -40,6 +40,7 @@ are the same as in one process.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import os
@@ -56,7 +57,7 @@ import pandas as pd
 import shapely
 
 from werkland._errors import WerklandInputError
-from werkland.forking import forked_pool
+from werkland.forking import Beside
 from werkland.interventions.after import Replay, batched_joint_total, replay
 from werkland.interventions.candidates import Candidate, CandidateContext
 from werkland.interventions.catalogue import Catalogue, InterventionType, check_number
@@ -441,14 +442,6 @@ def _match_swaps(
     return repl, reps
 
 
-# the replay of a forked process (fork start method: inherited, never pickled)
-_REPLAY: dict[str, Any] = {}
-
-
-def _replay_job() -> Replay:
-    return replay(_REPLAY["ev"], _REPLAY["scorer"], _REPLAY["cands"])
-
-
 def _start_replay(ev: Evaluator, scorer: Scorer, cands: list[Candidate], n_workers: int) -> Callable[[], Replay]:
     """Start committing ``cands`` in order to a copy of ``ev``'s current state; a function waiting for the result.
 
@@ -457,21 +450,8 @@ def _start_replay(ev: Evaluator, scorer: Scorer, cands: list[Candidate], n_worke
     way ``ev`` is left as it is and the result is the same (:func:`~werkland.interventions.after.replay`).
     """
     if n_workers > 1 and hasattr(os, "fork") and cands:
-        _REPLAY.update(ev=ev, scorer=scorer, cands=cands)
-        try:
-            pool = forked_pool(1)  # the worker is forked here: it holds the current state
-        finally:
-            _REPLAY.clear()
-        job = pool.apply_async(_replay_job)
-        pool.close()
-
-        def wait() -> Replay:
-            try:
-                return job.get()
-            finally:
-                pool.join()
-
-        return wait
+        # the worker is forked here: it holds the current state
+        return Beside(functools.partial(replay, ev, scorer, cands)).result
     res = replay(copy.deepcopy(ev), scorer, cands)
     return lambda: res
 

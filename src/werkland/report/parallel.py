@@ -21,16 +21,11 @@ from collections.abc import Callable, Mapping
 from multiprocessing.pool import AsyncResult, Pool
 from typing import Any
 
-from werkland.forking import ForkedWorkers, forked_pool
+from werkland.forking import ForkedWorkers, forked_pool, inherited
 
 __all__ = ["TaskPool", "default_workers"]
 
 log = logging.getLogger(__name__)
-
-# The tasks of the pool being set up: the forked workers inherit this mapping and look a task up by
-# its key (a closure cannot be pickled, its key can).
-_TASKS: dict[str, Callable[[], Any]] = {}
-
 
 def _timed(key: str, task: Callable[[], Any]) -> Any:
     wall, cpu = time.perf_counter(), time.process_time()
@@ -41,7 +36,8 @@ def _timed(key: str, task: Callable[[], Any]) -> Any:
 
 
 def _run(key: str) -> Any:
-    return _timed(key, _TASKS[key])
+    # in a worker: the pool's tasks were inherited at the fork (a closure cannot be pickled, its key can)
+    return _timed(key, inherited()[key])
 
 
 def default_workers() -> int:
@@ -67,8 +63,8 @@ class TaskPool(ForkedWorkers):
 
     Notes
     -----
-    Use it as a context manager; leaving the block ends the workers. One pool at a time per
-    process (the tasks are handed to the workers through a module variable at fork time).
+    Use it as a context manager; leaving the block ends the workers. The workers inherit the
+    tasks at the fork (:func:`~werkland.forking.forked_pool`'s ``inherit``).
     """
 
     def __init__(self, tasks: Mapping[str, Callable[[], Any]], workers: int) -> None:
@@ -76,10 +72,7 @@ class TaskPool(ForkedWorkers):
         self._pool: Pool | None = None
         self._pending: dict[str, AsyncResult[Any]] = {}
         if workers > 1 and len(self._tasks) > 1 and "fork" in mp.get_all_start_methods():
-            if _TASKS:
-                raise RuntimeError("another report TaskPool is open in this process")
-            _TASKS.update(self._tasks)
-            self._pool = forked_pool(min(workers, len(self._tasks)))
+            self._pool = forked_pool(min(workers, len(self._tasks)), inherit=self._tasks)
             self._pending = {key: self._pool.apply_async(_run, (key,)) for key in self._tasks}
 
     @property
@@ -93,8 +86,3 @@ class TaskPool(ForkedWorkers):
             return _timed(key, self._tasks[key])
         return self._pending[key].get()
 
-    def close(self, *, terminate: bool = False) -> None:
-        """End the worker processes (``terminate``: without waiting for unfinished tasks)."""
-        if self._pool is not None:
-            super().close(terminate=terminate)
-            _TASKS.clear()
