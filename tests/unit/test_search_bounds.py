@@ -211,6 +211,25 @@ def test_footprint_pair_searches_find_the_pairs_of_the_full_searches(seed, max_c
     assert total > 0
 
 
+def test_window_groups_are_the_offsets_around_each_centre_clipped_to_the_raster():
+    """``add_windows`` (compiled) lists, centre after centre and offset after offset, the cells
+    around each centre that lie in the raster, with the centre's group: as the broadcast formula."""
+    rng = np.random.default_rng(11)
+    H, W = 40, 57
+    off = br_scores.disk_offsets(50.0, 10.0)
+    centres = np.concatenate([[0, W - 1, (H - 1) * W, H * W - 1], rng.integers(0, H * W, 60)]).astype(np.int64)
+    coll = br_scores._GroupTable((H, W))
+    coll.n = 7
+    coll.add_windows(centres, np.arange(centres.size), off, 1, 0)
+    r = centres[:, None] // W + off[None, :, 0]
+    c = centres[:, None] % W + off[None, :, 1]
+    ok = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+    assert ok.sum() < ok.size  # the corners clip
+    assert np.array_equal(coll.cells[0], (r * W + c)[ok])
+    assert np.array_equal(coll.gids[0], (7 + np.repeat(np.arange(centres.size)[:, None], off.shape[0], axis=1))[ok])
+    assert coll.n == 7 + centres.size
+
+
 def test_cell_group_index_is_the_sorted_unique_pairs_by_cell():
     """Pieces of (cell, group) pairs with repeats, within and across pieces: each cell's slot lists
     its groups sorted and once, as the concatenated pairs' unique keys; the pieces are consumed."""

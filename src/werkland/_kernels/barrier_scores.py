@@ -102,3 +102,67 @@ def pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, r
             sum_m[s, ri] += v
             sum_p[s, ri] += pct
     return best_m, sum_m, best_p, sum_p, cs[:nc], cl[:nc]
+
+
+@numba.njit(cache=True, nogil=True)
+def window_cells(centres, off, height, width, gid0, cells, gids):  # pragma: no cover - compiled
+    """The cells at offsets ``off`` around each centre inside the raster, and their group
+    (``gid0`` + the centre's index), in centre-then-offset order; returns how many were written."""
+    n = 0
+    for i in range(centres.size):
+        r0 = centres[i] // width
+        c0 = centres[i] % width
+        for k in range(off.shape[0]):
+            r = r0 + off[k, 0]
+            c = c0 + off[k, 1]
+            if 0 <= r < height and 0 <= c < width:
+                cells[n] = r * width + c
+                gids[n] = gid0 + i
+                n += 1
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def count_cells(cells, starts):  # pragma: no cover - compiled
+    """``starts[c + 2] += 1`` for each cell ``c`` (a counting sort's first pass)."""
+    for i in range(cells.size):
+        starts[cells[i] + 2] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def scatter_groups(cells, groups, starts, out):  # pragma: no cover - compiled
+    """Each pair's group to its cell's next place in ``out`` (a counting sort's second pass)."""
+    for i in range(cells.size):
+        k = cells[i] + 1
+        out[starts[k]] = groups[i]
+        starts[k] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def sort_unique_per_cell(ptr, out, cell_slot, slot_ptr):  # pragma: no cover - compiled
+    """Sort each cell's groups ``out[ptr[c]:ptr[c + 1]]`` and drop repeats, compacting ``out`` in
+    place; ``cell_slot`` gets each cell's slot (cells with groups, in cell order) and ``slot_ptr``
+    the slots' bounds. Returns the number of slots."""
+    w = 0
+    s = 0
+    for c in range(ptr.size - 1):
+        a = ptr[c]
+        b = ptr[c + 1]
+        if a == b:
+            continue
+        seg = out[a:b]
+        for q in range(1, b - a):
+            if seg[q] < seg[q - 1]:
+                seg.sort()
+                break
+        slot_ptr[s] = w
+        cell_slot[c] = s
+        s += 1
+        out[w] = seg[0]
+        w += 1
+        for q in range(1, b - a):
+            if seg[q] != out[w - 1]:
+                out[w] = seg[q]
+                w += 1
+    slot_ptr[s] = w
+    return s

@@ -19,7 +19,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from werkland._kernels.barrier_scores import pair_scores
+from werkland._kernels.barrier_scores import (
+    count_cells,
+    pair_scores,
+    scatter_groups,
+    sort_unique_per_cell,
+    window_cells,
+)
 from werkland.barriers.segments import BarrierSegments, disk_offsets
 from werkland.connectivity import CellGroups, GroupMinima
 
@@ -162,12 +168,12 @@ class _GroupTable:
         m = centres.size
         if m == 0:
             return
-        r = centres[:, None] // W + off[None, :, 0]
-        c = centres[:, None] % W + off[None, :, 1]
-        gid = self.n + np.repeat(np.arange(m)[:, None], off.shape[0], axis=1)
-        ok = (r >= 0) & (r < H) & (c >= 0) & (c < W)
-        self.cells.append((r * W + c)[ok])
-        self.gids.append(gid[ok])
+        offs = np.ascontiguousarray(off, dtype=np.int64)
+        cells = np.empty(m * offs.shape[0], np.int64)
+        gids = np.empty(m * offs.shape[0], np.int64)
+        k = window_cells(np.ascontiguousarray(centres, dtype=np.int64), offs, H, W, self.n, cells, gids)
+        self.cells.append(cells[:k])
+        self.gids.append(gids[:k])
         self.g_seg.append(seg.astype(np.int64))
         self.g_type.append(np.full(m, typ, np.int8))
         self.g_ri.append(np.full(m, ri, np.int64))
@@ -210,10 +216,11 @@ def cell_group_index(cells: list[np.ndarray], groups: list[np.ndarray], n_groups
     """Index of (cell, group) pairs by cell: the groups of each cell, sorted and without repeats.
 
     The pairs are the bulk of the barrier stage's memory on a large region (tens of millions at
-    16 M cells), so the lists are consumed: each piece is keyed ``cell * (n_groups + 1) + group``
-    into one preallocated array and released at once, and the keys are sorted, deduplicated and
-    split in place -- about a third of the peak of concatenating the pairs and keying, sorting and
-    splitting copies of them, with the same result.
+    16 M cells), so the lists are consumed: the pairs are counted per cell, then each piece's
+    groups are placed at their cell's place in one int32 array and the piece is released; each
+    cell's groups are then sorted and their repeats dropped in place. The same result as sorting
+    the unique keys ``cell * (n_groups + 1) + group`` (the earlier code: 1.2 s of sorting for a guild
+    at 4 M cells), in time linear in the pairs, and with half the bytes per pair.
 
     Parameters
     ----------
@@ -230,26 +237,26 @@ def cell_group_index(cells: list[np.ndarray], groups: list[np.ndarray], n_groups
         ``cell_slot`` (slot of each raster cell, -1 = in no group), ``slot_ptr`` and ``slot_groups``
         (the groups of slot ``s`` are ``slot_groups[slot_ptr[s]:slot_ptr[s + 1]]``).
     """
-    base = np.int64(n_groups + 1)
-    key = np.empty(sum(c.size for c in cells), np.int64)
-    o = 0
+    # a counting sort by cell (two passes over the pieces, each piece released after the second),
+    # then each cell's groups sorted and their repeats dropped in place: linear in the pairs, and
+    # the largest temporary is the groups themselves (int32), not an int64 key per pair
+    n_pairs = sum(c.size for c in cells)
+    starts = np.zeros(n_cells + 2, np.int64)
+    for c in cells:
+        count_cells(np.ascontiguousarray(c, dtype=np.int64), starts)
+    np.cumsum(starts, out=starts)
+    out = np.empty(n_pairs, _index_dtype(n_groups))
     while cells:
         c, g = cells.pop(0), groups.pop(0)
-        part = key[o:o + c.size]
-        np.multiply(c, base, out=part)
-        part += g
-        o += c.size
-        del c, g, part
-    key.sort()
-    if key.size:
-        key = key[np.r_[True, key[1:] != key[:-1]]]
-    # int32 slots and groups below 2^31: half the bytes of the per-cell lookups each patch's search makes
-    slot_groups = (key % base).astype(_index_dtype(n_groups), copy=False)
-    key //= base  # the cells, in place
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.empty(0, np.int64)
-    cell_slot = np.full(n_cells, -1, _index_dtype(first.size))
-    cell_slot[key[first]] = np.arange(first.size)
-    return cell_slot, np.append(first, key.size).astype(np.int64, copy=False), slot_groups
+        scatter_groups(np.ascontiguousarray(c, dtype=np.int64), g, starts, out)
+        del c, g
+    ptr = starts[:n_cells + 1]  # ptr[c]: where cell c's groups start in ``out``
+    n_slots = int(np.count_nonzero(ptr[1:] != ptr[:-1]))
+    cell_slot = np.full(n_cells, -1, _index_dtype(n_slots))
+    slot_ptr = np.empty(n_slots + 1, np.int64)
+    sort_unique_per_cell(ptr, out, cell_slot, slot_ptr)
+    del starts, ptr
+    return cell_slot, slot_ptr, out[:slot_ptr[-1]].copy()
 
 
 def _index_dtype(n: int) -> type[np.signedinteger]:
