@@ -21,4 +21,5 @@ run_step(
     snakemake.output.corridors,
     params=BarrierParams.from_dict(snakemake.params.p),
     out_probe_minima=snakemake.output.probe_minima,
+    barrier_probes=snakemake.input.probes,
 )

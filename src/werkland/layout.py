@@ -242,6 +242,15 @@ class RegionPaths:
         """
         return self.dir / "graph" / f"{guild}_probe_minima.npz"
 
+    def barrier_probes(self, guild: str) -> Path:
+        """The barrier segments and probe groups of ``guild`` and of every guild sharing them
+        (:func:`werkland.params.barrier_probe_owners`), built once for their connectivity jobs (``.npz``).
+
+        An intermediate file, not a stage output (:meth:`stage_outputs`): the workflow deletes it once
+        the last of those connectivity jobs has read it.
+        """
+        return self.dir / "graph" / f"{guild}_barrier_probes.npz"
+
     # --- currents ---------------------------------------------------------------------------------
     def current_resistance(self, guild: str) -> Path:
         """Effective resistance between patch pairs (from_id, to_id, r_eff, connected)."""

@@ -25,7 +25,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from werkland.barriers import combine_barriers, run_barriers, run_connectivity_with_probes
+from werkland.barriers import (
+    combine_barriers,
+    run_barrier_probes,
+    run_barriers,
+    run_connectivity_with_probes,
+)
 from werkland.climate import run_climate
 from werkland.climate.stage import HydrologyOutputs
 from werkland.currents import CurrentsFiles, run_currents
@@ -46,6 +51,7 @@ from werkland.params import (
     SpeciesEvidenceParams,
     SpeciesParams,
     barrier_guild_weights,
+    barrier_probe_owners,
 )
 from werkland.params.report import region_source_files
 from werkland.raster.io import write_json
@@ -157,12 +163,22 @@ def _landcover_and_habitat(clock: _StageClock, paths: RegionPaths, settings: Map
 def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: Mapping[str, Any],
                                guilds: list[str], table: Mapping[str, Guild], threads: int,
                                currents: bool = False) -> None:
+    # guilds with the same barrier classes, segment length and radii share one set of segments and
+    # probe groups, built once (as the per-stage workflow's barrier_probes rule)
+    params = {g: BarrierParams.from_config(config, table[g], n_threads=threads) for g in guilds}
+    owners = barrier_probe_owners(params)
+    shared = {o for o in owners.values() if list(owners.values()).count(o) > 1}
+    for o in sorted(shared, key=guilds.index):
+        clock(f"barrier_probes_{o}", run_barrier_probes, paths.landcover_gpkg, paths.landcover_tif,
+              paths.barrier_probes(o), params=params[o])
     for g in guilds:
         clock(f"connectivity_{g}", run_connectivity_with_probes, paths.landcover_gpkg, paths.habitat(g),
               paths.resistance(g), paths.region_gpkg, paths.patches_gpkg(g), paths.patches_tif(g), paths.links(g),
               paths.graphml(g), paths.metrics(g), paths.summary(g), paths.corridors(g),
-              params=BarrierParams.from_config(config, table[g], n_threads=threads),
-              out_probe_minima=paths.probe_minima(g))
+              params=params[g], out_probe_minima=paths.probe_minima(g),
+              barrier_probes=paths.barrier_probes(owners[g]) if owners[g] in shared else None)
+    for o in shared:
+        paths.barrier_probes(o).unlink()  # an intermediate, as the per-stage workflow's temp() file
     if currents:
         source = config["currents"]["source_raster"] or None
         for g in guilds:

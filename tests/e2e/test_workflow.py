@@ -88,7 +88,7 @@ def _dry_run_threads(work) -> dict[tuple[str, str], int]:
     for block in re.split(r"\n\s*rule ", out)[1:]:  # group jobs are printed indented
         rule = block.split(":", 1)[0].strip()
         wc = next((ln for ln in block.splitlines() if "wildcards:" in ln), "")
-        if rule in ("connectivity", "barriers") and "guild=" in wc:
+        if rule in ("connectivity", "barriers", "barrier_probes") and "guild=" in wc:
             guild = wc.split("guild=")[1].split(",")[0].strip()
             th = next((ln for ln in block.splitlines() if ln.strip().startswith("threads:")), "threads: 1")
             jobs[(rule, guild)] = int(th.split(":")[1])
@@ -101,9 +101,12 @@ def test_longest_reach_guild_jobs_take_two_threads_the_others_one(tmp_path):
     cfg = base_config()
     work = make_workdir(tmp_path, cfg)
     jobs = _dry_run_threads(work)
-    assert {g for _, g in jobs} == set(cfg["guilds"]) and len(jobs) == 2 * len(cfg["guilds"])
+    assert {g for _, g in jobs} == set(cfg["guilds"]) and len(jobs) == 2 * len(cfg["guilds"]) + 1
     assert {k: v for k, v in jobs.items() if v == 2} == {("connectivity", "woodland_birds"): 2,
                                                           ("barriers", "woodland_birds"): 2}
+    # the four guilds have the same barrier classes: their segments and probe groups are built once,
+    # by one one-thread job in the first guild's name
+    assert [k for k in jobs if k[0] == "barrier_probes"] == [("barrier_probes", cfg["guilds"][0])]
     # with woodland birds left out, the longest reach is shared by hedgehog and amphibians
     cfg["guilds"] = ["hedgehog", "pollinators", "amphibians"]
     work2 = make_workdir(tmp_path / "b", cfg)

@@ -25,6 +25,7 @@ from werkland import connectivity as cn
 from werkland._errors import WerklandInputError
 from werkland.barriers import probe_store as ps
 from werkland.barriers.scores import build_probes, search_bounds
+from werkland.params import barrier_probe_owners
 from werkland.raster.io import Grid, write_gpkg
 
 RES_M = 10.0
@@ -129,6 +130,71 @@ def test_barrier_stage_reading_the_minima_writes_what_its_own_searches_wrote(see
     assert "barrier segments and probe groups of the connectivity job" in caplog.text
     for name in ("barriers.gpkg", "corr.tif", "p.tif", "p.gpkg", "links.gpkg", "m.csv", "s.json", "g.graphml"):
         assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "searched" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_connectivity_reading_the_shared_probes_writes_what_building_them_wrote(seed, tmp_path, caplog):
+    """The segments and probe groups built once (``run_barrier_probes``) and read by the connectivity
+    stage: every file of both stages is the same bytes as when it builds them itself, the probe-minima
+    file (which keeps them for the barrier stage) included."""
+    r, lab, _ = _landscape(seed, 120, 130)
+    cp, bp = _params(120.0, 150.0)
+    _run_stages(tmp_path / "own", r, lab, RES_M, cp, bp, probes=True)
+    with caplog.at_level(logging.INFO, logger="werkland.barriers"):
+        _run_stages(tmp_path / "shared", r, lab, RES_M, cp, bp, probes=True, shared_probes=bp)
+    assert "barrier segments and probe groups shared by the guilds" in caplog.text
+    assert "building them" not in caplog.text
+    for name in ("minima.npz", "barriers.gpkg", "corr.tif", "p.tif", "p.gpkg", "links.gpkg", "m.csv", "s.json",
+                 "g.graphml"):
+        assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "own" / name).read_bytes(), name
+
+
+def test_shared_probes_of_other_barrier_settings_are_not_used(tmp_path, caplog):
+    """A shared file built for another guild's barrier classes: the connectivity stage says so and
+    builds its own, with the same outputs as without the file."""
+    r, lab, _ = _landscape(1, 120, 130)
+    cp, bp = _params(120.0, 150.0)
+    other = dataclasses.replace(bp, resistance={**bp.resistance, "ditch_deep": 500.0})
+    assert other.probe_settings() != bp.probe_settings()
+    _run_stages(tmp_path / "own", r, lab, RES_M, cp, bp, probes=True)
+    with caplog.at_level(logging.INFO, logger="werkland.barriers"):
+        _run_stages(tmp_path / "other", r, lab, RES_M, cp, bp, probes=True, shared_probes=other)
+    assert "built for another land cover, barrier settings or grid; building them" in caplog.text
+    for name in ("minima.npz", "barriers.gpkg", "links.gpkg"):
+        assert (tmp_path / "other" / name).read_bytes() == (tmp_path / "own" / name).read_bytes(), name
+
+
+def test_broken_shared_probes_name_the_file_and_the_rule(tmp_path):
+    r, lab, _ = _landscape(1, 120, 130)
+    cp, bp = _params(120.0, 150.0)
+    _run_stages(tmp_path, r, lab, RES_M, cp, bp, probes=True, shared_probes=bp)
+    bad = tmp_path / "hedgehog_barrier_probes.npz"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("payload.json", '{"arrays": ["missing"], "meta": {}}')
+    outs = [tmp_path / n for n in ("habitat.tif", "resistance.tif", "region.gpkg", "p2.gpkg", "p2.tif", "l2.gpkg",
+                                   "g2.graphml", "m2.csv", "s2.json", "c2.tif")]
+    with pytest.raises(WerklandInputError, match="hedgehog_barrier_probes.npz") as exc:
+        br.run_connectivity_with_probes(tmp_path / "landcover.gpkg", *outs, params=bp,
+                                        out_probe_minima=tmp_path / "m2.npz", barrier_probes=bad)
+    assert "re-run the barrier_probes rule" in str(exc.value)
+    assert not (tmp_path / "m2.npz").exists() and not (tmp_path / "l2.gpkg").exists()
+
+
+def test_guilds_with_the_same_barrier_classes_share_their_probes():
+    """Owners: the first guild with the same barrier classes, segment length and radii. A class that
+    is no barrier (low resistance, or areal like buildings) does not split them; an added barrier
+    class, other radii or another segment length does."""
+    _, bp = _params(120.0, 150.0)
+    guilds = {
+        "a": bp,
+        "b": dataclasses.replace(bp, guild="b", resistance={**bp.resistance, "woodland": 2.0}),
+        "c": dataclasses.replace(bp, guild="c", resistance={**bp.resistance, "ditch_deep": 500.0}),
+        "d": dataclasses.replace(bp, guild="d", resistance={**bp.resistance, "building": 1000.0}),
+        "e": dataclasses.replace(bp, guild="e", radii_m=(20.0,)),
+        "f": dataclasses.replace(bp, guild="f", max_segment_m=50.0),
+        "g": dataclasses.replace(bp, guild="g", resistance={**bp.resistance, "ditch_deep": 800.0}),
+    }
+    assert barrier_probe_owners(guilds) == {"a": "a", "b": "a", "c": "c", "d": "a", "e": "e", "f": "f", "g": "c"}
 
 
 def test_tiled_link_search_still_writes_the_minima(tmp_path):

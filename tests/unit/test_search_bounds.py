@@ -29,8 +29,9 @@ from werkland.barriers.scores import (
     patches_reaching,
     search_bounds,
 )
-from werkland.barriers.segments import barrier_classes, segment_barriers
+from werkland.barriers.segments import segment_barriers
 from werkland.params import BarrierParams, ConnectivityParams
+from werkland.params.landscape import barrier_classes
 from werkland.raster.io import Grid, write_gpkg, write_raster
 from werkland.tables import Kernel
 
@@ -122,9 +123,12 @@ def _params(max_cost_d0: float, width: float) -> tuple[ConnectivityParams, Barri
     return cp, bp
 
 
-def _run_stages(tmp, r, lab, res_m, cp, bp, *, probes: bool = False):
+def _run_stages(tmp, r, lab, res_m, cp, bp, *, probes: bool = False, shared_probes=None):
     """Inputs of :func:`_landscape` written to ``tmp``, then the connectivity and barrier stages; with
-    ``probes`` the link search keeps the probe minima (``minima.npz``) and the barrier stage reads them."""
+    ``probes`` the link search keeps the probe minima (``minima.npz``) and the barrier stage reads them.
+    ``shared_probes`` (barrier settings) first builds the segments and probe groups with those
+    settings in a file of their own (``shared.npz``, as the ``barrier_probes`` rule), which the
+    connectivity stage is given."""
     h, w = r.shape
     grid = Grid.from_bounds((0.0, 0.0, w * res_m, h * res_m), res_m, CRS.from_epsg(28992))
     suit = np.where(lab > 0, 1.0, 0.2).astype(np.float32)
@@ -144,9 +148,11 @@ def _run_stages(tmp, r, lab, res_m, cp, bp, *, probes: bool = False):
     write_gpkg(lc, tmp / "landcover.gpkg", "landcover")
     outs = (tmp / "habitat.tif", tmp / "resistance.tif", tmp / "region.gpkg", tmp / "p.gpkg", tmp / "p.tif",
             tmp / "links.gpkg", tmp / "g.graphml", tmp / "m.csv", tmp / "s.json", tmp / "corr.tif")
+    if shared_probes is not None:  # the resistance raster has the grid of every raster of the region
+        br.run_barrier_probes(tmp / "landcover.gpkg", tmp / "resistance.tif", tmp / "shared.npz", params=shared_probes)
     if probes:
-        br.run_connectivity_with_probes(tmp / "landcover.gpkg", *outs, params=bp,
-                                        out_probe_minima=tmp / "minima.npz")
+        br.run_connectivity_with_probes(tmp / "landcover.gpkg", *outs, params=bp, out_probe_minima=tmp / "minima.npz",
+                                        barrier_probes=None if shared_probes is None else tmp / "shared.npz")
     else:
         cn.run_connectivity(*outs, params=cp)
     br.run_barriers(tmp / "landcover.gpkg", tmp / "resistance.tif", tmp / "p.tif", tmp / "p.gpkg",

@@ -3,6 +3,33 @@
 # stage on, also by the current crossing each segment.
 
 
+# A guild's barrier segments and probe groups, built once for every guild with the same barrier
+# classes, segment length and radii (werkland.params.barrier_probe_owners); their connectivity jobs
+# read them. Temporary: about 121 MB at 4 M cells, gone once the last of those jobs has read it.
+rule barrier_probes:
+    input:
+        landcover=LAYOUT.landcover_gpkg.as_posix(),
+        landcover_tif=LAYOUT.landcover_tif.as_posix(),
+    output:
+        probes=temp(LAYOUT.barrier_probes("{guild}").as_posix()),
+    log:
+        "results/logs/barrier_probes/{region}_{guild}.log",
+    benchmark:
+        "results/benchmarks/barrier_probes/{region}_{guild}.tsv"
+    group:
+        "region_{region}"
+    conda:
+        "../envs/werkland.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        p=barrier_params,
+    script:
+        "../../scripts/barrier_probes.py"
+
+
 rule barriers:
     input:
         landcover=LAYOUT.landcover_gpkg.as_posix(),

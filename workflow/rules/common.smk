@@ -19,6 +19,7 @@ from werkland.params import (
     SpeciesParams,
 )
 from werkland.params import barrier_guild_weights as werkland_barrier_guild_weights
+from werkland.params import barrier_probe_owners
 from werkland.params.climate import HydrologyInputs
 from werkland.params.report import region_source_files
 from werkland.params.species import species_table_inputs
@@ -112,6 +113,29 @@ def barrier_params(wildcards, threads):
     return BarrierParams.from_config(
         config, guild_table()[wildcards.guild], n_threads=threads
     ).as_dict()
+
+
+def barrier_probe_owner(guild):
+    """The guild whose barrier segments and probe groups ``guild`` shares (werkland.params.barrier_probe_owners)."""
+    if not _PROBE_OWNERS:
+        _PROBE_OWNERS.update(
+            barrier_probe_owners(
+                {
+                    g: BarrierParams.from_config(config, guild_table()[g], n_threads=1)
+                    for g in GUILDS
+                }
+            )
+        )
+    return _PROBE_OWNERS[guild]
+
+
+_PROBE_OWNERS = {}
+
+
+def connectivity_barrier_probes(wildcards):
+    """The shared barrier segments and probe groups the guild's connectivity job reads."""
+    owner = barrier_probe_owner(wildcards.guild)
+    return RegionPaths(LAYOUT.root, wildcards.region).barrier_probes(owner).as_posix()
 
 
 def barrier_guild_weights(wildcards):

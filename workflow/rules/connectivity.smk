@@ -12,6 +12,8 @@ rule connectivity:
         resistance=LAYOUT.resistance("{guild}").as_posix(),
         region=LAYOUT.region_gpkg.as_posix(),
         landcover=LAYOUT.landcover_gpkg.as_posix(),
+        # the barrier segments and probe groups, built once for the guilds that share them
+        probes=connectivity_barrier_probes,
     output:
         patches_gpkg=LAYOUT.patches_gpkg("{guild}").as_posix(),
         patches_tif=LAYOUT.patches_tif("{guild}").as_posix(),

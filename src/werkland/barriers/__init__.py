@@ -22,22 +22,23 @@ Steps
 """
 
 from werkland.barriers.gains import mitigation_gain
+from werkland.barriers.probe_jobs import (
+    probe_groups,
+    run_barrier_probes,
+    run_connectivity_with_probes,
+)
 from werkland.barriers.scores import improvement_score
 from werkland.barriers.segments import (
-    AREAL_CLASSES,
-    DEFAULT_BARRIER_CLASSES,
     BarrierSegments,
-    barrier_classes,
     disk_offsets,
     segment_barriers,
 )
 from werkland.barriers.stage import (
     combine_barriers,
-    probe_groups,
     radius_label,
     run_barriers,
-    run_connectivity_with_probes,
 )
+from werkland.params.landscape import AREAL_CLASSES, DEFAULT_BARRIER_CLASSES, barrier_classes
 
 __all__ = [
     "AREAL_CLASSES",
@@ -50,6 +51,7 @@ __all__ = [
     "mitigation_gain",
     "probe_groups",
     "radius_label",
+    "run_barrier_probes",
     "run_barriers",
     "run_connectivity_with_probes",
     "segment_barriers",

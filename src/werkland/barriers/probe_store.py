@@ -2,11 +2,13 @@
 
 Both the connectivity job (whose link search keeps each patch's least cost over the probe groups)
 and the barrier job need the guild's segments (:func:`~werkland.barriers.segments.segment_barriers`)
-and probe groups (:func:`~werkland.barriers.scores.build_probes`); at 16 M cells they take about
-20 s per guild. The connectivity job builds them (:func:`build_barrier_probes`) and keeps them in
-the probe-minima file beside the minima (:func:`to_payload`, a
-:class:`~werkland.connectivity.MinimaPayload`); the barrier job takes them from there
-(:func:`from_payload`) when they were built from the same ``landcover.gpkg`` bytes, barrier classes,
+and probe groups (:func:`~werkland.barriers.scores.build_probes`); at 16 M cells they took about
+20 s per guild. They are built once for every guild with the same barrier classes, segment length
+and radii (:func:`werkland.barriers.run_barrier_probes`, the ``barrier_probes`` rule, in a file of
+their own: :func:`to_payload` and :func:`werkland.connectivity.write_payload`); each connectivity
+job reads them (:func:`from_payload`) and keeps them in its probe-minima file beside the minima (a
+:class:`~werkland.connectivity.MinimaPayload`); the barrier job takes them from there. A reader
+takes them only when they were built from the same ``landcover.gpkg`` bytes, barrier classes,
 segment length, radii and grid -- the inputs they depend on -- and builds them itself otherwise.
 
 Stored exactly: the segment table's columns as JSON values (integers, strings, ``None`` and floats,
@@ -29,9 +31,10 @@ import pandas as pd
 import shapely
 
 from werkland.barriers.scores import Probes, build_probes
-from werkland.barriers.segments import BarrierSegments, barrier_classes, segment_barriers
+from werkland.barriers.segments import BarrierSegments, segment_barriers
 from werkland.connectivity import MinimaPayload
 from werkland.params import BarrierParams
+from werkland.params.landscape import barrier_classes
 from werkland.raster.io import Grid
 
 #: Format tag of the stored segments and probes (payload ``meta`` key ``format``).

@@ -30,51 +30,8 @@ from werkland.connectivity import cost_distance_bounded
 
 log = logging.getLogger(__name__)
 
-#: Barrier classes of the legend and their (kind, road_class).
-DEFAULT_BARRIER_CLASSES: dict[str, tuple[str, str]] = {
-    "road_motorway": ("road", "motorway"),
-    "road_main": ("road", "main"),
-    "road_minor": ("road", "minor"),
-    "railway": ("railway", ""),
-    "waterway": ("waterway", ""),
-    "fence": ("fence", ""),
-}
-
-#: Classes never treated as linear barriers even if their resistance is above the threshold.
-AREAL_CLASSES: tuple[str, ...] = ("building", "green_roof", "open_water", "sealed", "parking", "built_area")
-
 #: Pieces of one chain are keyed ``chain * _PIECE_BASE + piece``.
 _PIECE_BASE = 100000
-
-
-def barrier_classes(
-    resistance: Mapping[str, float] | None = None,
-    threshold: float | None = None,
-) -> dict[str, tuple[str, str]]:
-    """Land-cover classes treated as barriers, with their ``(kind, road_class)``.
-
-    Parameters
-    ----------
-    resistance : mapping, optional
-        The guild's class -> resistance table (values >= 1, ``inf`` = impassable).
-    threshold : float, optional
-        Classes whose resistance is at or above it are added to the roads, railway, waterway and
-        fence classes (kind ``"other"``), except the areal classes in ``AREAL_CLASSES``.
-
-    Returns
-    -------
-    dict
-        class -> (kind, road_class), in a deterministic order: the default classes, then the added
-        ones sorted by name.
-    """
-    out = dict(DEFAULT_BARRIER_CLASSES)
-    if threshold is None:
-        return out
-    table = resistance or {}
-    for c in sorted(table):
-        if float(table[c]) >= float(threshold) and c not in out and c not in AREAL_CLASSES:
-            out[c] = ("other", "")
-    return out
 
 
 # neighbour ring positions (clockwise from NW) and the junction lookup table
@@ -273,7 +230,7 @@ def segment_barriers(
     grid : werkland.raster.io.Grid
         Raster grid of the analysis.
     classes : mapping
-        Output of :func:`barrier_classes`; classes are processed in this order and a cell belongs
+        Output of :func:`werkland.params.landscape.barrier_classes`; classes are processed in this order and a cell belongs
         to the first class that claims it.
     max_length_m : float
         Maximum segment length along the centre line (m).

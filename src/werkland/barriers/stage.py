@@ -30,13 +30,12 @@ import pandas as pd
 
 from werkland._errors import WerklandInputError
 from werkland.barriers.gains import mitigation_gain
+from werkland.barriers.probe_jobs import check_radii, read_landcover_polygons
 from werkland.barriers.probe_store import (
     BarrierProbes,
-    build_barrier_probes,
     build_segments,
     from_payload,
     probes_key,
-    to_payload,
 )
 from werkland.barriers.scores import (
     PairScores,
@@ -47,7 +46,7 @@ from werkland.barriers.scores import (
     patches_reaching,
     search_bounds,
 )
-from werkland.barriers.segments import BarrierSegments, barrier_classes
+from werkland.barriers.segments import BarrierSegments
 from werkland.connectivity import (
     CellGroups,
     GraphState,
@@ -56,17 +55,16 @@ from werkland.connectivity import (
     prepare_resistance,
     read_group_minima,
     read_minima_payload,
-    run_connectivity,
     search_group_minima,
     surface_digest,
 )
 from werkland.currents.downstream import segment_current_crossing
 from werkland.forking import forked_imap
 from werkland.params import BarrierParams
+from werkland.params.landscape import barrier_classes
 from werkland.raster.io import (
     Grid,
     line_cells,
-    read_grid,
     read_raster,
     release_free_memory,
     write_gpkg,
@@ -117,10 +115,7 @@ class _Kernel:
 
 def _kernel_of(params: BarrierParams) -> _Kernel:
     """Decay rate, link bound, corridor width and tolerance of the guild's connectivity settings."""
-    radii = list(params.radii_m)
-    if not radii or any(not (r > 0) for r in radii):
-        raise WerklandInputError(f"radii_m {radii} must be positive", path=f"config: barriers ({params.guild})",
-                                 fix="list positive radii in metres in barriers.radii_m")
+    check_radii(params)
     c = params.connectivity
     return _Kernel(
         k=float(c.kernel.k_per_m),
@@ -167,87 +162,9 @@ def _landscape_area_ha(summary_json: Any) -> float:
                                  fix="re-run connectivity") from exc
 
 
-def _read_landcover(landcover_gpkg: Any, crs_wkt: str) -> Any:
-    """The land-cover polygons in the raster's CRS."""
-    try:
-        lc = gpd.read_file(landcover_gpkg, layer="landcover")
-    except Exception as exc:  # noqa: BLE001 - any read failure is an input error
-        raise WerklandInputError(f"cannot read layer 'landcover' ({exc})", path=str(landcover_gpkg),
-                                 fix="re-run the landcover rule") from exc
-    if len(lc) and lc.crs is not None and not lc.crs.equals(crs_wkt):
-        lc = lc.to_crs(crs_wkt)
-    return lc
-
-
 def _segments(landcover_gpkg: Any, grid: Grid, params: BarrierParams) -> BarrierSegments:
     """The guild's barrier segments on the grid."""
-    return build_segments(_read_landcover(landcover_gpkg, grid.crs.to_wkt()), grid, params)
-
-
-def probe_groups(
-    landcover_gpkg: str | os.PathLike[str], resistance_tif: str | os.PathLike[str], params: BarrierParams
-) -> CellGroups:
-    """The cells of the guild's barrier probe groups (windows, centre lines, footprints).
-
-    For the connectivity stage, whose link search keeps each patch's least cost over these groups
-    (``run_connectivity(probe_groups=...)``), so that :func:`run_barriers` reads them instead of
-    searching every patch again. The same groups :func:`run_barriers` builds from the same files
-    and parameters.
-
-    Parameters
-    ----------
-    landcover_gpkg : path-like
-        ``landcover.gpkg`` (layer ``landcover``, column ``class``).
-    resistance_tif : path-like
-        ``resistance/{guild}.tif`` (its grid only).
-    params : werkland.params.BarrierParams
-        The guild's barrier settings.
-    """
-    _kernel_of(params)  # the radii are checked before anything is read
-    grid, _ = read_grid(resistance_tif)
-    return _barrier_probes(landcover_gpkg, grid, params).probes.cell_groups()
-
-
-def _barrier_probes(landcover_gpkg: Any, grid: Grid, params: BarrierParams) -> BarrierProbes:
-    """The guild's segments and probe groups, built from the land cover on the grid."""
-    return build_barrier_probes(_read_landcover(landcover_gpkg, grid.crs.to_wkt()), grid, params)
-
-
-def run_connectivity_with_probes(
-    landcover_gpkg: str | os.PathLike[str],
-    habitat_tif: str | os.PathLike[str],
-    resistance_tif: str | os.PathLike[str],
-    *args: Any,
-    params: BarrierParams,
-    out_probe_minima: str | os.PathLike[str],
-) -> dict[str, Any]:
-    """The connectivity stage, its link search also keeping the barrier stage's probe minima.
-
-    :func:`werkland.connectivity.run_connectivity` with the :func:`probe_groups` of the guild's
-    barrier segments: writes every connectivity output and ``out_probe_minima``
-    (``graph/{guild}_probe_minima.npz``), which :func:`run_barriers` then reads instead of
-    searching every patch again. The file also keeps the segments and probe groups themselves
-    (:mod:`werkland.barriers.probe_store`), so the barrier job does not build them a second time.
-
-    Parameters
-    ----------
-    landcover_gpkg : path-like
-        ``landcover.gpkg`` (the barrier segments).
-    habitat_tif, resistance_tif, *args : path-like
-        The arguments of :func:`~werkland.connectivity.run_connectivity` from its ``habitat_tif`` on.
-    params : werkland.params.BarrierParams
-        The guild's barrier settings (segments, radii), with its connectivity settings
-        (``params.connectivity``, the stage's own).
-    out_probe_minima : path-like
-        The probe-minima file.
-    """
-    _kernel_of(params)  # the radii are checked before anything is read
-    grid, _ = read_grid(resistance_tif)
-    built = _barrier_probes(landcover_gpkg, grid, params)
-    payload = to_payload(built, probes_key(landcover_gpkg, grid, params))
-    return run_connectivity(habitat_tif, resistance_tif, *args, params=params.connectivity,
-                            probe_groups=built.probes.cell_groups(), out_probe_minima=out_probe_minima,
-                            probe_payload=payload)
+    return build_segments(read_landcover_polygons(landcover_gpkg, grid.crs.to_wkt()), grid, params)
 
 
 def _read_links(links_gpkg: Any, shape: tuple[int, int], transform: Any) -> tuple[pd.DataFrame, list[np.ndarray]]:

@@ -81,6 +81,7 @@ from werkland.connectivity.minima import (
     search_group_minima,
     surface_digest,
     write_group_minima,
+    write_payload,
 )
 from werkland.connectivity.patches import PatchSet, find_patches, patch_cells, patch_polygons
 from werkland.connectivity.stage import run_connectivity
@@ -127,6 +128,7 @@ __all__ = [
     "search_group_minima",
     "surface_digest",
     "write_group_minima",
+    "write_payload",
     "probability_metrics",
     "run_connectivity",
     "sym_csr",

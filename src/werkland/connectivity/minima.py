@@ -332,12 +332,25 @@ def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: 
                 for chunk in chunks:  # the array's own buffer: no copy of a whole table
                     f.write(np.ascontiguousarray(chunk, dtype=dtype).data.cast("B"))
         if payload is not None:
-            for name in sorted(payload.arrays):
-                with zf.open(zipfile.ZipInfo(_payload_entry(name), date_time=_ZIP_TIME), "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.ascontiguousarray(payload.arrays[name]), allow_pickle=False)
-            meta = {"arrays": sorted(payload.arrays), "meta": payload.meta}
-            zf.writestr(zipfile.ZipInfo("payload.json", date_time=_ZIP_TIME), json.dumps(meta, sort_keys=True))
+            _write_payload_entries(zf, payload)
         zf.writestr(zipfile.ZipInfo("meta.json", date_time=_ZIP_TIME), json.dumps(key.as_dict(), sort_keys=True))
+
+
+def _write_payload_entries(zf: zipfile.ZipFile, payload: MinimaPayload) -> None:
+    """The payload's arrays (in name order) and ``payload.json`` into an open zip file."""
+    for name in sorted(payload.arrays):
+        with zf.open(zipfile.ZipInfo(_payload_entry(name), date_time=_ZIP_TIME), "w", force_zip64=True) as f:
+            np.lib.format.write_array(f, np.ascontiguousarray(payload.arrays[name]), allow_pickle=False)
+    meta = {"arrays": sorted(payload.arrays), "meta": payload.meta}
+    zf.writestr(zipfile.ZipInfo("payload.json", date_time=_ZIP_TIME), json.dumps(meta, sort_keys=True))
+
+
+def write_payload(payload: MinimaPayload, path: str | os.PathLike[str]) -> None:
+    """A :class:`MinimaPayload` alone in a file of its own (``.npz``), which
+    :func:`read_minima_payload` reads back: the same entries as beside minima, the same bytes for the
+    same payload, and the file appears only when complete."""
+    with atomic_path(path, ".npz") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+        _write_payload_entries(zf, payload)
 
 
 def read_group_minima(path: str | os.PathLike[str],
@@ -378,15 +391,17 @@ def read_group_minima(path: str | os.PathLike[str],
     return minima, key
 
 
-def read_minima_payload(path: str | os.PathLike[str]) -> MinimaPayload | None:
-    """The :class:`MinimaPayload` of a file of :func:`write_group_minima` (None when it has none).
+def read_minima_payload(path: str | os.PathLike[str], *,
+                        fix: str = "delete it and re-run the connectivity rule of this guild") -> MinimaPayload | None:
+    """The :class:`MinimaPayload` of a file of :func:`write_group_minima` or :func:`write_payload`
+    (None when it has none).
 
     Raises
     ------
     WerklandInputError
-        The file is missing, not a zip file, or its payload entries are unreadable.
+        The file is missing, not a zip file, or its payload entries are unreadable (``fix`` says
+        what to do).
     """
-    fix = "delete it and re-run the connectivity rule of this guild"
     try:
         with zipfile.ZipFile(path) as zf:
             if "payload.json" not in zf.namelist():

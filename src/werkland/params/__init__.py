@@ -8,7 +8,7 @@ to their scripts, which rebuild the dataclass with ``from_dict``.
 Public API: :class:`LandcoverParams` (:class:`LandcoverSource`, :class:`ParksParams`),
 :class:`HabitatParams`, :class:`ConnectivityParams`, :class:`CurrentsParams`, :class:`BarrierParams`,
 :class:`SpeciesParams`, :class:`ClimateParams`, :class:`InterventionParams`, :class:`ReportParams`,
-:func:`barrier_guild_weights`, :func:`reject_unknown`.
+:func:`barrier_guild_weights`, :func:`barrier_probe_owners`, :func:`reject_unknown`.
 """
 
 from werkland.params.base import StageParams, closest, reject_unknown
@@ -21,6 +21,7 @@ from werkland.params.landscape import (
     ConnectivityParams,
     HabitatParams,
     barrier_guild_weights,
+    barrier_probe_owners,
 )
 from werkland.params.report import ReportParams
 from werkland.params.species import SpeciesParams
@@ -44,6 +45,7 @@ __all__ = [
     "StageParams",
     "Storm",
     "barrier_guild_weights",
+    "barrier_probe_owners",
     "closest",
     "reject_unknown",
 ]

@@ -97,6 +97,50 @@ class ConnectivityParams(StageParams):
         )
 
 
+#: Barrier classes of the legend and their (kind, road_class).
+DEFAULT_BARRIER_CLASSES: dict[str, tuple[str, str]] = {
+    "road_motorway": ("road", "motorway"),
+    "road_main": ("road", "main"),
+    "road_minor": ("road", "minor"),
+    "railway": ("railway", ""),
+    "waterway": ("waterway", ""),
+    "fence": ("fence", ""),
+}
+
+#: Classes never treated as linear barriers even if their resistance is above the threshold.
+AREAL_CLASSES: tuple[str, ...] = ("building", "green_roof", "open_water", "sealed", "parking", "built_area")
+
+
+def barrier_classes(
+    resistance: Mapping[str, float] | None = None,
+    threshold: float | None = None,
+) -> dict[str, tuple[str, str]]:
+    """Land-cover classes treated as barriers, with their ``(kind, road_class)``.
+
+    Parameters
+    ----------
+    resistance : mapping, optional
+        The guild's class -> resistance table (values >= 1, ``inf`` = impassable).
+    threshold : float, optional
+        Classes whose resistance is at or above it are added to the roads, railway, waterway and
+        fence classes (kind ``"other"``), except the areal classes in ``AREAL_CLASSES``.
+
+    Returns
+    -------
+    dict
+        class -> (kind, road_class), in a deterministic order: the default classes, then the added
+        ones sorted by name.
+    """
+    out = dict(DEFAULT_BARRIER_CLASSES)
+    if threshold is None:
+        return out
+    table = resistance or {}
+    for c in sorted(table):
+        if float(table[c]) >= float(threshold) and c not in out and c not in AREAL_CLASSES:
+            out[c] = ("other", "")
+    return out
+
+
 @dataclass(frozen=True)
 class BarrierParams(StageParams):
     """Barrier stage for one guild (``barriers:``, the guild's resistance table and its kernel).
@@ -151,6 +195,25 @@ class BarrierParams(StageParams):
             resistance={k: float(v) for k, v in guild.resistance.items()},
             n_threads=int(n_threads),
         )
+
+    def probe_settings(self) -> tuple[tuple[tuple[str, str, str], ...], float, tuple[float, ...]]:
+        """What the guild's barrier segments and probe groups are built from, besides the land cover
+        and the grid: the barrier classes (:func:`barrier_classes`), the segment length and the radii. Guilds with equal settings have the same segments and probe groups
+        (:func:`barrier_probe_owners`)."""
+        classes = tuple((c, *kr) for c, kr in barrier_classes(self.resistance, self.resistance_threshold).items())
+        return classes, self.max_segment_m, self.radii_m
+
+
+def barrier_probe_owners(params: Mapping[str, BarrierParams]) -> dict[str, str]:
+    """For each guild, the guild whose barrier segments and probe groups it shares: the first guild
+    (in the given order) with the same :meth:`BarrierParams.probe_settings`.
+
+    The workflow builds them once per owner (rule ``barrier_probes``, ``graph/{owner}_barrier_probes.npz``)
+    and every connectivity job of the owner's guilds reads them. A reader still checks the file's key
+    (land cover, classes, segment length, radii, grid) and builds its own when it differs.
+    """
+    first: dict[tuple[tuple[tuple[str, str, str], ...], float, tuple[float, ...]], str] = {}
+    return {g: first.setdefault(bp.probe_settings(), g) for g, bp in params.items()}
 
 
 def barrier_guild_weights(config: Mapping[str, Any]) -> dict[str, float]:
