@@ -691,10 +691,12 @@ def test_cached_link_searches_are_reused_only_out_of_reach():
     assert g._rebase(again.cache) is None
 
 
-def test_committed_cool_spots_equal_a_full_refresh(tmp_path, legend, guilds):
+@pytest.mark.parametrize("guild_threads", [1, 2])
+def test_committed_cool_spots_equal_a_full_refresh(tmp_path, legend, guilds, guild_threads):
     """Depaving and meadows committed one by one: cool spots and served workplaces, updated locally,
     equal a recomputation over the whole raster (two 0.6 ha lawns joined into a 1.5 ha cool spot, a
-    wood enlarged)."""
+    wood enlarged). With guild threads the heat part runs on a thread of its own beside the guild
+    graphs: each what-if's heat and water gains are those of the one-thread evaluation."""
     h = w = 90
     c = legend.code
     lc = np.full((h, w), c("parking"), np.uint8)
@@ -719,8 +721,17 @@ def test_committed_cool_spots_equal_a_full_refresh(tmp_path, legend, guilds):
     steps = [("depaving", rect(50, 60, 16, 19)), ("flower_meadow", rect(50, 60, 10, 16)),
              ("depaving", rect(20, 30, 40, 50)), ("depaving", rect(80, 85, 60, 70))]
     cool0, served0 = int(ev.cool.sum()), int(ev.served.sum())
+    ev.use_guild_threads(guild_threads)
     for k, (typ, cells) in enumerate(steps):
-        ev.evaluate(Candidate(f"c{k}", typ, "p1", cells, cells.size * 100.0, "m2", 1.0), commit=True)
+        cand = Candidate(f"c{k}", typ, "p1", cells, cells.size * 100.0, "m2", 1.0)
+        ev.use_guild_threads(1)
+        one = ev.evaluate(cand)
+        ev.use_guild_threads(guild_threads)
+        what_if = ev.evaluate(cand)
+        assert (what_if.d_hm, what_if.d_cool_access_m2, what_if.d_retained_m3, what_if.window, what_if.cs_window) == (
+            one.d_hm, one.d_cool_access_m2, one.d_retained_m3, one.window, one.cs_window)
+        assert what_if.d_hm > 0  # every step changes cooling inputs: the heat part did run
+        ev.evaluate(cand, commit=True)
         ref = Evaluator.__new__(Evaluator)
         ref.__dict__.update({a: getattr(ev, a) for a in ("p", "hm", "workplace", "cell_m2", "res_m", "H", "W")})
         ref._refresh_cool(ev.green.copy())

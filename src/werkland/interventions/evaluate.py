@@ -414,6 +414,7 @@ class Evaluator:
                 gains.d_quality_ha[gname] = 0.0
             return gains
         new_codes = self.new_codes(typ, cells)
+        old_codes = self.codes.ravel()[cells]
         if graphs:
             per_guild = self.new_guild_values(typ, cells)
 
@@ -422,9 +423,19 @@ class Evaluator:
                 return self.graphs[gname].evaluate(cells, s, r, commit=commit,
                                                    cache=None if prev is None else prev.bio_cache.get(gname))
 
-            deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
+            if self.guild_threads > 1:
+                # the heat part reads only the evaluator's own rasters, which no guild graph writes: on
+                # a thread of its own while the guilds run (their serial parts leave a core idle)
+                with ThreadPoolExecutor(1) as side:
+                    heat_job = side.submit(self._heat_part, cells, old_codes, new_codes)
+                    deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
+                    heat = heat_job.result()
+            else:
+                deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
+                heat = self._heat_part(cells, old_codes, new_codes)
         else:
             deltas = {g: BioDelta() for g in self.graphs}
+            heat = self._heat_part(cells, old_codes, new_codes)
         for gname, d in deltas.items():
             if d.cache is not None:
                 gains.bio_cache[gname] = d.cache
@@ -433,7 +444,6 @@ class Evaluator:
             gains.touched[gname] = d.touched
             gains.pc_delta[gname] = d.pc_delta
             gains.seeds[gname] = d.seeds
-        old_codes = self.codes.ravel()[cells]
         # water: curve-number change on the footprint + explicit storage, pooled per park
         q_old, q_new = self._q(old_codes, cells), self._q(new_codes, cells)
         d_cn = float(np.nansum(q_old - q_new)) * self.cell_m2 / 1000
@@ -448,11 +458,27 @@ class Evaluator:
         d_sto_eff = min(d_sto, avail, inflow) if d_sto > 0 else d_sto
         gains.d_retained_m3 = d_cn + d_sto_eff
         gains.d_cn_m3, gains.d_storage_m3, gains.d_inflow_m3 = d_cn, d_sto, inflow
+        gains.window, gains.cs_window, gains.d_hm, gains.d_cool_access_m2, hm_commit = heat
+        if commit:
+            self.codes.ravel()[cells] = new_codes
+            if gains.park >= 0:
+                self.park_runoff_m3[gains.park] -= d_cn
+                self.park_storage_m3[gains.park] += d_sto
+            if hm_commit is not None:
+                inner, hm_new, green_new, _ = hm_commit
+                self._commit_cool(inner, hm_new, green_new)
+        return gains
+
+    def _heat_part(self, cells: np.ndarray, old_codes: np.ndarray,
+                   new_codes: np.ndarray) -> tuple[Box, Box, float, float, Any]:
+        """The heat part of an evaluation, which reads only the evaluator's own rasters: the windows,
+        ``d_hm`` (HM-weighted ha), ``d_cool_access_m2`` and what a commit writes (None when no cooling
+        input changes)."""
         fr, fc = cells // self.W, cells % self.W
         mw = int(math.ceil(2 * self.p.cooling_distance_m / self.res_m))
-        gains.window = (int(fr.min()) - mw, int(fr.max()) + mw + 1, int(fc.min()) - mw, int(fc.max()) + mw + 1)
+        window = (int(fr.min()) - mw, int(fr.max()) + mw + 1, int(fc.min()) - mw, int(fc.max()) + mw + 1)
         mc = self.margin_hm + self.margin_cs
-        gains.cs_window = (int(fr.min()) - mc, int(fr.max()) + mc + 1, int(fc.min()) - mc, int(fc.max()) + mc + 1)
+        cs_window = (int(fr.min()) - mc, int(fr.max()) + mc + 1, int(fc.min()) - mc, int(fc.max()) + mc + 1)
         # heat: urban cooling on a window footprint + 2 x 5 d_cool
         b = self.bio
         changed_bio = np.any(
@@ -460,6 +486,7 @@ class Evaluator:
             | (b.kc[old_codes] != b.kc[new_codes]) | (b.green_area[old_codes] != b.green_area[new_codes])
         )
         hm_commit = None
+        d_hm, d_cool = 0.0, 0.0
         if changed_bio:
             fr, fc = cells // self.W, cells % self.W
             m = self.margin_hm
@@ -473,19 +500,11 @@ class Evaluator:
             sl_w = np.s_[i0 - o0:i1 - o0, j0 - p0:j1 - p0]
             hm_new = cool.hm[sl_w]
             hm_old = self.hm[i0:i1, j0:j1]
-            gains.d_hm = float(np.nansum(hm_new - hm_old)) * self.cell_m2 / 1e4
+            d_hm = float(np.nansum(hm_new - hm_old)) * self.cell_m2 / 1e4
             green_new = cool.green[sl_w]
-            gains.d_cool_access_m2, cs_commit = self._cool_access(inner, hm_new, green_new)
+            d_cool, cs_commit = self._cool_access(inner, hm_new, green_new)
             hm_commit = (inner, hm_new, green_new, cs_commit)
-        if commit:
-            self.codes.ravel()[cells] = new_codes
-            if gains.park >= 0:
-                self.park_runoff_m3[gains.park] -= d_cn
-                self.park_storage_m3[gains.park] += d_sto
-            if hm_commit is not None:
-                inner, hm_new, green_new, _ = hm_commit
-                self._commit_cool(inner, hm_new, green_new)
-        return gains
+        return window, cs_window, d_hm, d_cool, hm_commit
 
     def _cool_window(
         self, inner: Box, hm_new: np.ndarray, green_new: np.ndarray,
