@@ -347,6 +347,22 @@ def test_after_state_equals_a_recomputation_from_scratch(tmp_path, region):
     assert park["n_measures"] == len(port) and park["cost_eur"] == pytest.approx(port["cost_eur"].sum())
 
 
+def test_after_state_files_are_the_same_on_two_workers(tmp_path, region):
+    """Two workers (the first evaluation forked, the selection's guilds and heat part on threads, the
+    after-state rasters written side by side) write the files of one worker, byte for byte."""
+    paths, _, _ = region
+    params = _params(budget_eur=150_000)
+    written = {}
+    for n in (1, 2):
+        out = tmp_path / f"w{n}"
+        inputs = _with_after(_inputs(paths, out), out)
+        run_interventions(inputs, replace(params, n_workers=n))
+        written[n] = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert sum(name.startswith("after/habitat_") for name in written[1]) == len(ANALYSED)
+    assert sorted(written[2]) == sorted(written[1])
+    assert [name for name in written[1] if written[1][name] != written[2][name]] == []
+
+
 def test_after_state_when_the_portfolio_is_not_what_was_committed(tmp_path, region, monkeypatch):
     """When the portfolio differs from the measures the selection committed (the best single measure
     replacing the greedy portfolio), the stage replays the portfolio on a fresh engine: the files

@@ -430,7 +430,8 @@ def write_after_state(
     table = state_table(eng.region.parks, params.guilds, before, after, rep, design_storm=params.design_storm,
                         n_measures=n, cost_eur=cost)
     changed = np.unique(np.concatenate([c.cells for c in cands])) if cands else np.zeros(0, np.int64)
-    for g in params.guilds:
+
+    def write_guild(g: str) -> None:
         base, grid, nodata = read_raster(habitat[g])
         suit = base.astype(np.float32)
         suit.ravel()[changed] = eng.graphs[g].suit.ravel()[changed]
@@ -440,6 +441,10 @@ def write_after_state(
                      tags={"units": "suitability 0..1", "guild": g,
                            "content": f"habitat suitability after the {len(cands)} selected measures"},
                      description=f"{g} habitat after the portfolio")
+
+    # each guild's raster is its own file, and GDAL compresses it without the GIL: on the stage's workers
+    with ThreadPoolExecutor(max(1, min(params.n_workers, len(params.guilds)))) as pool:
+        list(pool.map(write_guild, params.guilds))
     out_summary_csv.parent.mkdir(parents=True, exist_ok=True)
     write_csv(table, out_summary_csv)
     score = eng.scorer.total(rep.total)
