@@ -7,7 +7,14 @@ import os
 
 import pytest
 
-from werkland.forking import Beside, call_inherited, forked_imap, forked_pool, inherited
+from werkland.forking import (
+    Beside,
+    call_inherited,
+    forked_imap,
+    forked_pool,
+    inherited,
+    shared_threads,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method only (POSIX)")
 
@@ -94,3 +101,27 @@ def test_each_pool_hands_its_workers_its_own_object_without_pickling():
         assert pool.map(call_inherited, [1, 2, 3]) == [2, 4, 6]
     with pytest.raises(RuntimeError, match="workers of forked_pool"):
         inherited()  # this process holds nothing: the slot is emptied once the workers exist
+
+
+def test_shared_threads_are_made_once_per_use_and_afresh_in_a_forked_child():
+    """One pool per (use, threads) for the process, its results in order; a forked child, where the
+    parent's threads do not exist, makes and uses its own."""
+    pool = shared_threads("test-a", 2)
+    assert shared_threads("test-a", 2) is pool
+    assert shared_threads("test-b", 2) is not pool and shared_threads("test-a", 1) is not pool
+    assert list(pool.map(lambda v: v * v, range(6))) == [0, 1, 4, 9, 16, 25]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it got a new pool and whether that pool works
+        try:
+            child = shared_threads("test-a", 2)
+            ok = child is not pool and list(child.map(lambda v: v + 1, range(4))) == [1, 2, 3, 4]
+            os.write(write, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    got = os.read(read, 2)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert got == b"ok"
+    assert shared_threads("test-a", 2) is pool  # the parent keeps its own

@@ -26,7 +26,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -35,7 +34,7 @@ from scipy import ndimage
 
 from werkland._errors import WerklandInputError
 from werkland.climate import BiophysicalTable, ClimateParams, runoff_mm, urban_cooling
-from werkland.forking import forked_pool, inherited
+from werkland.forking import forked_pool, inherited, shared_threads
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
 from werkland.interventions.guild_graph import BioDelta, GuildGraph
@@ -386,8 +385,8 @@ class Evaluator:
                 finally:
                     self._guild_seconds[g] = self._guild_seconds.get(g, 0.0) + time.perf_counter() - t0
 
-            with ThreadPoolExecutor(min(self.guild_threads, len(names))) as pool:
-                done = dict(zip(order, pool.map(timed, order), strict=True))
+            pool = shared_threads("guilds", min(self.guild_threads, len(names)))  # not the searches' threads
+            done = dict(zip(order, pool.map(timed, order), strict=True))
             return [done[g] for g in names]
         return [fn(g) for g in names]
 
@@ -426,10 +425,9 @@ class Evaluator:
             if self.guild_threads > 1:
                 # the heat part reads only the evaluator's own rasters, which no guild graph writes: on
                 # a thread of its own while the guilds run (their serial parts leave a core idle)
-                with ThreadPoolExecutor(1) as side:
-                    heat_job = side.submit(self._heat_part, cells, old_codes, new_codes)
-                    deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
-                    heat = heat_job.result()
+                heat_job = shared_threads("heat", 1).submit(self._heat_part, cells, old_codes, new_codes)
+                deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
+                heat = heat_job.result()
             else:
                 deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
                 heat = self._heat_part(cells, old_codes, new_codes)

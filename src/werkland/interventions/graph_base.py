@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from werkland._kernels.grid_search import DC, DR
+from werkland.forking import shared_threads
 from werkland.interventions.pair_distances import ComponentDistances, PairDistances
 from werkland.interventions.search import Box, SearcherPool, Surface, SurfaceCache, union_box
 
@@ -208,8 +208,9 @@ class GraphCore:
         """``fn`` over ``items`` in order, on :attr:`n_threads` threads when there are several."""
         if self.n_threads <= 1 or len(items) < 2:
             return [fn(x) for x in items]
-        with ThreadPoolExecutor(self.n_threads) as pool:
-            return list(pool.map(fn, items))
+        # the process's search threads, shared by the guild graphs (each task one search: none waits
+        # on another), instead of a pool started and joined per call
+        return list(shared_threads("searches", self.n_threads).map(fn, items))
 
     def near(self, seeds: Mapping[int, float], p_min: float) -> np.ndarray:
         """-ln p* from the change to every node: min over seeds of (tie + D[seed, :]), seeds tied with p >= p_min.
