@@ -20,14 +20,13 @@ from werkland._errors import WerklandInputError
 from werkland.barriers.probe_store import (
     BarrierProbes,
     build_barrier_probes,
-    from_payload,
     probes_key,
+    read_stored,
     to_payload,
 )
 from werkland.connectivity import (
     CellGroups,
     MinimaPayload,
-    read_minima_payload,
     run_connectivity,
     write_payload,
 )
@@ -131,18 +130,12 @@ def run_barrier_probes(
 def _shared_probes(path: Any, key: dict[str, Any]) -> tuple[BarrierProbes, MinimaPayload] | None:
     """The segments and probes of :func:`run_barrier_probes` in ``path`` with their payload, when they
     were built under ``key``; else None (logged: the caller builds them, with the same result)."""
-    fix = "delete it and re-run the barrier_probes rule"
-    payload = read_minima_payload(path, fix=fix)
-    try:
-        built = from_payload(payload, key)
-    except (KeyError, IndexError, TypeError, ValueError) as exc:  # a payload whose key matches, tables broken
-        raise WerklandInputError(f"the barrier segments and probes kept there are incomplete ({exc!r})",
-                                 path=str(path), fix=fix) from exc
-    if built is None or payload is None:
+    stored = read_stored(path, key, fix="delete it and re-run the barrier_probes rule")
+    if stored is None:
         log.info("%s: built for another land cover, barrier settings or grid; building them", path)
         return None
-    log.info("barrier segments and probe groups shared by the guilds: %s (%d segments)", path, built.segments.n)
-    return built, payload
+    log.info("barrier segments and probe groups shared by the guilds: %s (%d segments)", path, stored[0].segments.n)
+    return stored
 
 
 def run_connectivity_with_probes(

@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from werkland._errors import WerklandInputError
 from werkland.barriers.scores import Probes, build_probes
 from werkland.barriers.segments import BarrierSegments, segment_barriers
-from werkland.connectivity import MinimaPayload
+from werkland.connectivity import MinimaPayload, read_minima_payload
 from werkland.params import BarrierParams
 from werkland.params.landscape import barrier_classes
 from werkland.raster.io import Grid
@@ -154,3 +155,23 @@ def from_payload(payload: MinimaPayload | None, key: dict[str, Any]) -> BarrierP
         g_seg=arr["g_seg"], g_type=arr["g_type"], g_ri=arr["g_ri"], n_groups=int(meta["n_groups"]),
     )
     return BarrierProbes(segs, probes)
+
+
+def read_stored(path: str | os.PathLike[str], key: dict[str, Any], *,
+                fix: str) -> tuple[BarrierProbes, MinimaPayload] | None:
+    """The segments and probes kept in ``path`` (a file of the ``barrier_probes`` rule or a
+    probe-minima file) with their payload, when they were built under ``key``; else None.
+
+    Raises
+    ------
+    WerklandInputError
+        The file or its payload is unreadable, or its key matches but its tables do not fit
+        (``fix`` says what to do).
+    """
+    payload = read_minima_payload(path, fix=fix)
+    try:
+        built = from_payload(payload, key)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # a payload whose key matches, tables broken
+        raise WerklandInputError(f"the barrier segments and probes kept there are incomplete ({exc!r})",
+                                 path=str(path), fix=fix) from exc
+    return None if built is None or payload is None else (built, payload)

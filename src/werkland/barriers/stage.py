@@ -34,8 +34,8 @@ from werkland.barriers.probe_jobs import check_radii, read_landcover_polygons
 from werkland.barriers.probe_store import (
     BarrierProbes,
     build_segments,
-    from_payload,
     probes_key,
+    read_stored,
 )
 from werkland.barriers.scores import (
     PairScores,
@@ -54,7 +54,6 @@ from werkland.connectivity import (
     MinimaKey,
     prepare_resistance,
     read_group_minima,
-    read_minima_payload,
     search_group_minima,
     surface_digest,
 )
@@ -274,18 +273,15 @@ def _stored_probes(path: Any, landcover_gpkg: Any, grid: Grid, params: BarrierPa
     builds them itself, with the same result)."""
     if path is None:
         return None
-    try:
-        stored = from_payload(read_minima_payload(path), probes_key(landcover_gpkg, grid, params))
-    except (KeyError, IndexError, TypeError, ValueError) as exc:  # a payload whose key matches, tables broken
-        raise WerklandInputError(f"the barrier segments and probes kept there are incomplete ({exc!r})", path=str(path),
-                                 fix="delete it and re-run the connectivity rule of this guild") from exc
+    stored = read_stored(path, probes_key(landcover_gpkg, grid, params),
+                         fix="delete it and re-run the connectivity rule of this guild")
     if stored is None:
         log.info("%s: keeps no segments and probes for this land cover and these barrier settings; building them",
                  path)
-    else:
-        log.info("barrier segments and probe groups of the connectivity job: %s (%d segments)", path,
-                 stored.segments.n)
-    return stored
+        return None
+    log.info("barrier segments and probe groups of the connectivity job: %s (%d segments)", path,
+             stored[0].segments.n)
+    return stored[0]
 
 
 def _stored_minima(path: Any, groups: CellGroups, land: _Landscape, bound: float) -> GroupMinima | None:
