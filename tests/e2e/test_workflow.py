@@ -41,6 +41,12 @@ def test_demo_region_runs_end_to_end(tmp_path):
     for rel in ("graph/hedgehog_summary.json", "barriers/all_guilds.gpkg", "climate/summary.csv",
                 "species/counts.csv", "interventions/candidates.gpkg", "report/index.html", "report/map.html"):
         assert (res / rel).exists(), rel
+    # the guilds' connectivity jobs read the barrier segments and probe groups the barrier_probes job
+    # built (its grid, from landcover.tif, is the grid of their rasters), and the file is gone after
+    for guild in cfg["guilds"]:
+        log = (work / "results" / "logs" / "connectivity" / f"demo_{guild}.log").read_text()
+        assert "barrier segments and probe groups shared by the guilds" in log, guild
+    assert not list((res / "graph").glob("*_barrier_probes.npz"))
     # Snakemake's own report zip (report() outputs with captions)
     run_workflow(work, "--report", "report.zip")
     import zipfile
