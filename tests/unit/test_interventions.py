@@ -242,6 +242,42 @@ def test_component_distances_equal_one_packed_triangle_bit_for_bit(seed):
     assert pc0 == 0.0 and empty.shape == (0, 0)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_square_blocks_and_cut_masks_equal_the_reads_they_replace(seed):
+    """``square(U)`` equals ``block(U, U)`` and ``within(seeds, cut)`` equals
+    ``rows(seeds).min(axis=0) <= cut``, value for value, on one triangle (float64 and compact) and on
+    per-component triangles; with pairs whose p* lies at exp(-cut) to the float32 rounding (the
+    logarithm decides them), a cut beyond the float32 range, an infinite cut and no seeds."""
+    from werkland.interventions.pair_distances import ComponentDistances
+
+    rng = np.random.default_rng(seed)
+    n = 120
+    e = np.concatenate([rng.integers(0, 60, (200, 2)), rng.integers(60, n, (40, 2))])
+    e = e[e[:, 0] != e[:, 1]]
+    i, j, w = e[:, 0], e[:, 1], rng.uniform(0.05, 3.0, len(e))
+    comp, _ = ComponentDistances.build(n, i, j, w, rng.uniform(0.0, 2.0, n))
+    dense = comp.rows(np.arange(n))
+    cut = float(np.median(dense[np.isfinite(dense) & (dense > 0)]))
+    # pairs exactly at the cut as float32 p*, and one float32 step either side
+    p_cut = np.float32(np.exp(-cut))
+    for k, p in enumerate([p_cut, np.nextafter(p_cut, np.float32(1)), np.nextafter(p_cut, np.float32(0))]):
+        comp.set_block([k], [k + 1], np.array([[-np.log(np.float64(p))]]))
+    at_cut = comp.get(0, 1)  # a cut that one pair's read distance equals: decided by the logarithm
+    tables = [comp]
+    for compact in (False, True):
+        tables.append(PairDistances.from_dense(comp.rows(np.arange(n)), compact=compact))
+    for t in tables:
+        for U in (np.arange(n), np.sort(rng.choice(n, 37, replace=False)), np.array([5]), np.zeros(0, np.int64)):
+            assert np.array_equal(t.square(U), t.block(U, U))
+        for seeds in ([0], [1, 2], list(rng.choice(n, 9, replace=False)), list(range(n))):
+            rows = t.rows(seeds)
+            for c in (cut, at_cut, np.nextafter(at_cut, 0.0), 0.0, 1e-3, 50.0, 104.0, 500.0, np.inf):
+                assert np.array_equal(t.within(seeds, c), rows.min(axis=0) <= c), (type(t).__name__, seeds, c)
+        assert not t.within([], cut).any() and t.within([], cut).shape == (n,)
+        with pytest.raises(IndexError, match="node ids"):
+            t.within([n], cut)
+
+
 @pytest.mark.parametrize("seed, pc_tol", [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (6, 1e-6), (7, 1e-6)])
 def test_local_graph_gain_equals_full_recomputation(seed, pc_tol):
     """Creating, enlarging, merging and degrading patches and cheaper/dearer crossings, in sequence.

@@ -105,3 +105,79 @@ def tri_move(src, s_off, new_pos, dst, d_off):  # pragma: no cover - compiled
         for b in range(a):
             dst[d_off + pair_slot(pa, new_pos[b])] = src[row + b]
     return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def comp_read_square(buf, off, comp, pos, nodes, compact, out):  # pragma: no cover - compiled
+    """``out`` = the block ``nodes`` x ``nodes`` (unique ids) of :func:`comp_read` (``compact``
+    False: float64 distances stored as they are, as :func:`tri_read`; a single triangle is one
+    component, ``comp`` all 0, ``pos`` the node ids, ``off`` ``[0]``).
+
+    Both orders of a pair are one stored value, so each pair is read once: the lower triangle row
+    by row (half the reads and logarithms of :func:`comp_read`), then mirrored tile by tile. The
+    block is the same, value for value.
+    """
+    m = nodes.shape[0]
+    for x in range(m):
+        i = nodes[x]
+        ci = comp[i]
+        pi = pos[i]
+        base = off[ci]
+        out[x, x] = 0.0
+        for y in range(x):
+            j = nodes[y]
+            if comp[j] != ci:
+                out[x, y] = np.inf
+                continue
+            v = np.float64(buf[base + pair_slot(pi, pos[j])])
+            if compact:
+                out[x, y] = -math.log(v) if v > 0.0 else np.inf
+            else:
+                out[x, y] = v
+    tile = 32
+    for r0 in range(0, m, tile):
+        r1 = min(m, r0 + tile)
+        for c0 in range(r0, m, tile):
+            for y in range(c0, min(m, c0 + tile)):
+                for x in range(r0, min(r1, y)):
+                    out[x, y] = out[y, x]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def comp_within(buf, off, comp, pos, seeds, cut, compact, out):  # pragma: no cover - compiled
+    """``out[j]`` = whether the distance of some seed to node ``j`` (:func:`comp_read`'s value) is at
+    most ``cut`` (finite), for every node ``j``.
+
+    A compact table keeps ``p* = exp(-D)``: a ``p*`` clearly above (below) ``exp(-cut)`` -- by a
+    relative 1e-9, far beyond the rounding of the logarithm -- is inside (outside) without taking its
+    logarithm; the rest are decided on ``-log(p*) <= cut`` itself, as a read would give them. Beyond
+    a cut of 104 every stored float32 ``p* > 0`` is inside (``-log`` of the smallest is 103.3). The
+    answer is that of ``min(rows(seeds)) <= cut``, node for node.
+    """
+    n = out.shape[0]
+    t = math.exp(-cut) if cut < 104.0 else 0.0
+    hi = t * (1.0 + 1e-9)
+    lo = t * (1.0 - 1e-9)
+    out[:] = False
+    for x in range(seeds.shape[0]):
+        i = seeds[x]
+        ci = comp[i]
+        base = off[ci]
+        pi = pos[i]
+        for j in range(n):
+            if out[j]:
+                continue
+            if j == i:
+                out[j] = 0.0 <= cut
+                continue
+            if comp[j] != ci:
+                continue
+            v = np.float64(buf[base + pair_slot(pi, pos[j])])
+            if not compact:
+                out[j] = v <= cut
+            elif v > hi:
+                out[j] = True
+            elif v >= lo:
+                out[j] = v > 0.0 and -math.log(v) <= cut
+    return out

@@ -48,16 +48,12 @@ class GraphUpdateMixin(GraphCore):
         for nl in new_links:
             seeds |= {q for q in nl if q < n and q not in Rset}
         seeds |= Rset
-        if seeds:
-            dmin = self.D.rows(sorted(seeds)).min(axis=0)
-            U = np.flatnonzero(dmin <= self.cut)
-        else:
-            U = np.zeros(0, np.int64)
+        U = np.flatnonzero(self.D.within(sorted(seeds), self.cut))
         m, nn = U.size, len(new_links)
         pos = np.full(n, -1, np.int64)
         pos[U] = np.arange(m)
         Dsub = np.full((m + nn, m + nn), np.inf)
-        Dsub[:m, :m] = self.D.block(U, U)
+        Dsub[:m, :m] = self.D.square(U)
         np.fill_diagonal(Dsub, 0.0)
         a_old = self.a[U]
         a_sub = np.concatenate([a_old, a_new])
@@ -117,10 +113,7 @@ class GraphUpdateMixin(GraphCore):
         a[list(Rset)] = 0.0
         a_old = np.concatenate([self.a, np.zeros(nn)])
         old_seeds = sorted(x for x in seeds if x < n)
-        if old_seeds:
-            U_old = np.flatnonzero(self.D.rows(old_seeds).min(axis=0) <= self.cut)
-        else:
-            U_old = np.zeros(0, np.int64)
+        U_old = np.flatnonzero(self.D.within(old_seeds, self.cut))
         U = np.concatenate([U_old, np.arange(n, n + nn)]).astype(np.int64)
         ii, jj, cc = self._edge_triples(adj)
         N = n + nn

@@ -9,7 +9,15 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from werkland._kernels.triangle import comp_read, comp_write, tri_move, tri_read, tri_write
+from werkland._kernels.triangle import (
+    comp_read,
+    comp_read_square,
+    comp_within,
+    comp_write,
+    tri_move,
+    tri_read,
+    tri_write,
+)
 from werkland.connectivity import probability_rows, sym_csr
 
 
@@ -39,6 +47,31 @@ class _PairTable:
     def get(self, i: int, j: int) -> float:
         """Distance of one pair."""
         return float(self.block([i], [j])[0, 0])
+
+    def square(self, nodes: Any) -> np.ndarray:
+        """``block(nodes, nodes)`` (unique node ids), each pair read once: the same values."""
+        r = np.atleast_1d(np.asarray(nodes, np.int64))
+        self._check(r, r)
+        buf, off, comp, pos, compact = self._packed()
+        return comp_read_square(buf, off, comp, pos, r, compact, np.empty((r.size, r.size)))
+
+    def within(self, seeds: Any, cut: float) -> np.ndarray:
+        """Boolean mask of the nodes whose distance from some seed is at most ``cut``: the same as
+        ``rows(seeds).min(axis=0) <= cut`` (all False without seeds), without the logarithm of every
+        pair that is clearly inside or outside (:func:`~werkland._kernels.triangle.comp_within`)."""
+        s = np.atleast_1d(np.asarray(seeds, np.int64))
+        self._check(s, s)
+        if s.size == 0:
+            return np.zeros(self.n, bool)
+        if cut == np.inf:
+            return np.ones(self.n, bool)
+        buf, off, comp, pos, compact = self._packed()
+        return comp_within(buf, off, comp, pos, s, float(cut), compact, np.empty(self.n, np.bool_))
+
+    def _packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """The table as per-component packed triangles: buffer, offsets, component and position of
+        each node, compact (float32 p*) or not."""
+        raise NotImplementedError
 
     def set_rows(self, rows: Any, dist: np.ndarray) -> None:
         """Store the distances of ``rows`` to every node (``dist`` of shape (len(rows), n))."""
@@ -110,6 +143,11 @@ class PairDistances(_PairTable):
         c = np.atleast_1d(np.asarray(cols, np.int64))
         self._check(r, c)
         return tri_read(self._buf, r, c, self.compact, np.empty((r.size, c.size)))
+
+    def _packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """One triangle: one component, each node at its id."""
+        return (self._buf, np.zeros(1, np.int64), np.zeros(self.n, np.int64), np.arange(self.n, dtype=np.int64),
+                self.compact)
 
     def set_block(self, rows: Any, cols: Any, dist: np.ndarray) -> None:
         """Store the distances of ``rows`` x ``cols`` (both orders of a pair are the same entry)."""
@@ -209,6 +247,10 @@ class ComponentDistances(_PairTable):
         c = np.atleast_1d(np.asarray(cols, np.int64))
         self._check(r, c)
         return comp_read(self._buf, self._off, self._comp, self._pos, r, c, np.empty((r.size, c.size)))
+
+    def _packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """The component triangles as they are kept."""
+        return self._buf, self._off, self._comp, self._pos, True
 
     def set_block(self, rows: Any, cols: Any, dist: np.ndarray) -> None:
         """Store the distances of ``rows`` x ``cols`` (both orders of a pair are the same entry; a
