@@ -18,12 +18,12 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.evaluate import Evaluator, Gains
-from werkland.interventions.search import boxes_meet
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,95 @@ def score_candidates(scorer: Scorer, cands: Sequence[Candidate], gains: Sequence
     return Scores(vecs, s_bio, s_cli, s_tot, cost, per_keur, rank, pareto)
 
 
+class _InteractionIndex:
+    """Every candidate's last gains as flat arrays, so that the interaction tests of a pick with all
+    candidates are a few array operations instead of a loop over each candidate's seeds.
+
+    Per guild (in the evaluator's guild order, which is the order of every :attr:`Gains.seeds`): the
+    seed nodes, their ``-ln p`` tie and the candidate of each seed, concatenated; per candidate: its
+    heat window, cool-spot window and cool-spot access gain. :meth:`set` replaces a candidate's
+    gains; the concatenation is rebuilt on the next test.
+    """
+
+    def __init__(self, guilds: list[str], gains: Sequence[Gains]) -> None:
+        self.guilds = guilds
+        n = len(gains)
+        self.n = n
+        self._q: dict[str, list[np.ndarray]] = {g: [np.zeros(0, np.int64)] * n for g in guilds}
+        self._w: dict[str, list[np.ndarray]] = {g: [np.zeros(0)] * n for g in guilds}
+        self._flat: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self.window = np.zeros((n, 4), np.int64)
+        self.has_window = np.zeros(n, bool)
+        self.cs_window = np.zeros((n, 4), np.int64)
+        self.has_cs_window = np.zeros(n, bool)
+        self.cool = np.zeros(n)
+        for j, gj in enumerate(gains):
+            self.set(j, gj)
+
+    def set(self, j: int, gj: Gains) -> None:
+        """Candidate ``j``'s gains are now ``gj``."""
+        order = list(gj.seeds)
+        if order and order != self.guilds[:len(order)]:
+            raise RuntimeError(f"seeds of candidate {j} in guild order {order}, not the evaluator's {self.guilds}")
+        for g in self.guilds:
+            sd = gj.seeds.get(g) or {}
+            self._q[g][j] = np.fromiter(sd.keys(), np.int64, len(sd))
+            self._w[g][j] = np.fromiter(sd.values(), np.float64, len(sd))
+        for box, arr, has in ((gj.window, self.window, self.has_window), (gj.cs_window, self.cs_window, self.has_cs_window)):
+            has[j] = box is not None
+            if box is not None:
+                arr[j] = box
+        self.cool[j] = gj.d_cool_access_m2
+        self._flat = None
+
+    def _arrays(self, g: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._flat is None:
+            self._flat = {}
+            for name in self.guilds:
+                qs, ws = self._q[name], self._w[name]
+                owner = np.repeat(np.arange(self.n, dtype=np.int64), [q.size for q in qs])
+                self._flat[name] = (np.concatenate(qs) if qs else np.zeros(0, np.int64),
+                                    np.concatenate(ws) if ws else np.zeros(0), owner)
+        return self._flat[g]
+
+    @staticmethod
+    def _meets(boxes: np.ndarray, has: np.ndarray, b: Any) -> np.ndarray:
+        """:func:`~werkland.interventions.search.boxes_meet` of every box with ``b``."""
+        if b is None:
+            return np.zeros(has.size, bool)
+        return has & (boxes[:, 0] < b[1]) & (b[0] < boxes[:, 1]) & (boxes[:, 2] < b[3]) & (b[2] < boxes[:, 3])
+
+    def interacting(self, gi: Gains, near: dict[str, np.ndarray], lim: float) -> tuple[np.ndarray, np.ndarray]:
+        """Which candidates a pick with gains ``gi`` comes near, and which of them structurally.
+
+        A candidate is hit when its heat window meets the pick's, when both change cool-spot access
+        and their cool-spot windows meet, or when one of its seeds ``q`` (tie ``w``) has
+        ``near[g][q] + w <= lim`` in some guild. It interacts structurally when, in the first guild
+        where it is hit, the pick touched one of its seeds of tie 0 (a merge or a shared link).
+        """
+        hit = self._meets(self.window, self.has_window, gi.window)
+        if gi.d_cool_access_m2 != 0:
+            hit |= (self.cool != 0) & self._meets(self.cs_window, self.has_cs_window, gi.cs_window)
+        decided = np.zeros(self.n, bool)
+        eager = np.zeros(self.n, bool)
+        for g in self.guilds:
+            q, w, owner = self._arrays(g)
+            m = near[g]
+            ok = q < m.size
+            close = np.zeros(q.size, bool)
+            close[ok] = m[q[ok]] + w[ok] <= lim
+            g_hit = np.zeros(self.n, bool)
+            g_hit[owner[close]] = True
+            touched = gi.touched.get(g)
+            if touched:
+                on = (w == 0.0) & np.isin(q, np.fromiter(touched, np.int64, len(touched)))
+                g_touch = np.zeros(self.n, bool)
+                g_touch[owner[on]] = True
+                eager |= g_hit & ~decided & g_touch
+            decided |= g_hit
+        return hit | decided, eager
+
+
 class _LazyGreedy:
     """Marginal gains and commits of the budgeted selection against an evaluator's changing state.
 
@@ -316,6 +405,7 @@ class _LazyGreedy:
         self.n_reprice = 0
         #: gains vector of each pick when it was committed
         self.pick_vec: dict[int, np.ndarray] = {}
+        self.index = _InteractionIndex(list(ev.graphs), gains)
         self.cell_owner: dict[int, list[int]] = {}
         for i, c in enumerate(cands):
             for x in c.cells[:: max(1, c.cells.size // 64)].tolist():
@@ -328,6 +418,7 @@ class _LazyGreedy:
         if self.dirty[i]:
             gi = self.ev.evaluate(self.cands[i], prev=self.last[i])
             self.last[i] = gi
+            self.index.set(i, gi)
             self.dirty[i] = False
         else:
             gi = self.ev.reprice(self.last[i])
@@ -364,22 +455,12 @@ class _LazyGreedy:
         owners: set[int] = set()
         for x in fp:
             owners.update(self.cell_owner.get(x, ()))
-        eager: set[int] = set()
-        for j, gj in self.last.items():
-            if j == i:
-                continue
-            hit = j in owners or boxes_meet(gj.window, gi.window) or (
-                gi.d_cool_access_m2 != 0 and gj.d_cool_access_m2 != 0 and boxes_meet(gj.cs_window, gi.cs_window))
-            for g, sd in gj.seeds.items():
-                m = near[g]
-                if sd and any(q < m.size and m[q] + wq <= lim for q, wq in sd.items()):
-                    hit = True
-                    if gi.touched.get(g) and any(q in gi.touched[g] for q, wq in sd.items() if wq == 0.0):
-                        eager.add(j)  # structural interaction (merge/shared link): re-rank at once
-                    break
-            if hit:
-                self.dirty[j] = True
-        return eager | (owners - {i})
+        hit, eager_mask = self.index.interacting(gi, near, lim)
+        if owners:
+            hit[np.fromiter(owners, np.int64, len(owners))] = True
+        hit[i] = eager_mask[i] = False
+        self.dirty[hit] = True
+        return {int(j) for j in np.flatnonzero(eager_mask)} | (owners - {i})
 
     def _stale_ratio(self, j: int) -> float:
         gj = self.scorer.total(self.tot + self.scorer.vector(self.ev.reprice(self.last[j]))) - self.f_now
