@@ -1,15 +1,13 @@
-"""Harmonise a region's land-cover sources: region.gpkg, landcover.gpkg, landcover.tif."""
+"""The region's non-overlapping land-cover polygons and centre lines: landcover.gpkg."""
 
-from werkland.landcover import run_landcover
+from werkland.landcover import run_landcover_polygons
 from werkland.params import LandcoverParams
 from werkland.runner import run_step
 
 run_step(
     snakemake.log[0],
-    run_landcover,
+    run_landcover_polygons,
     LandcoverParams.from_dict(snakemake.params.p),
     snakemake.input.legend,
-    snakemake.output.region,
     snakemake.output.gpkg,
-    snakemake.output.tif,
 )
