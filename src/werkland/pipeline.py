@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,8 @@ def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: M
     # probe groups, built once (as the per-stage workflow's barrier_probes rule)
     params = {g: BarrierParams.from_config(config, table[g], n_threads=threads) for g in guilds}
     owners = barrier_probe_owners(params)
-    shared = {o for o in owners.values() if list(owners.values()).count(o) > 1}
+    uses = Counter(owners.values())
+    shared = {o for o, n in uses.items() if n > 1}
     for o in sorted(shared, key=guilds.index):
         clock(f"barrier_probes_{o}", run_barrier_probes, paths.landcover_gpkg, paths.landcover_tif,
               paths.barrier_probes(o), params=params[o])
@@ -188,8 +190,8 @@ def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: M
     for g in guilds:
         clock(f"barriers_{g}", run_barriers, paths.landcover_gpkg, paths.resistance(g), paths.patches_tif(g),
               paths.patches_gpkg(g), paths.links(g), paths.summary(g), paths.barriers(g),
-              params=BarrierParams.from_config(config, table[g], n_threads=threads),
-              current_tif=paths.current(g) if currents else None, probe_minima=paths.probe_minima(g))
+              params=params[g], current_tif=paths.current(g) if currents else None,
+              probe_minima=paths.probe_minima(g))
         paths.probe_minima(g).unlink()  # an intermediate, as the per-stage workflow's temp() file
     clock("barriers_combine", combine_barriers, {g: paths.barriers(g) for g in guilds},
           barrier_guild_weights(config), paths.barriers_all)
