@@ -33,13 +33,10 @@ from werkland.landcover import (
     remove_street_running_trams,
     resolve_overlaps,
     run_landcover,
-    run_landcover_polygons,
-    run_landcover_raster,
 )
 from werkland.landcover.raster_source import region_window
 from werkland.params import LandcoverParams
 from werkland.raster.io import Grid, read_raster
-from werkland.tables import load_legend
 
 from ..conftest import LEGEND, ROOT, shared_file
 
@@ -372,47 +369,6 @@ def _parks_file(tmp_path, geoms, ids, crs=RD, name="parks.gpkg"):
     p = tmp_path / name
     gpd.GeoDataFrame({"park_id": ids, "naam": [f"park {i}" for i in ids]}, geometry=geoms, crs=crs).to_file(p)
     return p
-
-
-def _split_run_equals_one_run(tmp_path, params) -> dict[str, int]:
-    """``run_landcover_raster`` and ``run_landcover_polygons`` (the workflow's two jobs) write the
-    bytes ``run_landcover`` writes; returns the polygon job's counts."""
-    one = tmp_path / "one"
-    two = tmp_path / "two"
-    for d in (one, two):
-        d.mkdir()
-    counts = run_landcover(params, LEGEND, *_outputs(one))
-    raster_counts = run_landcover_raster(params, LEGEND, two / "region.gpkg", two / "landcover.tif")
-    poly_counts = run_landcover_polygons(params, LEGEND, two / "landcover.gpkg")
-    for name in ("region.gpkg", "landcover.gpkg", "landcover.tif"):
-        assert (two / name).read_bytes() == (one / name).read_bytes(), name
-    assert raster_counts["cells_inside_region"] == counts["cells_inside_region"] > 0
-    assert poly_counts["landcover_polygons"] == counts["landcover_polygons"] > 0
-    assert "landcover_polygons" not in raster_counts and "cells_inside_region" not in poly_counts
-    return poly_counts
-
-
-def test_raster_and_polygon_jobs_write_what_one_job_writes(tmp_path):
-    """The region and class raster built without the overlay, and the polygons without the raster,
-    are the files of the one-call stage: a vector layer over a raster source (raster polygons
-    underneath) from a parks file, and the OSM demo extract with parks from land use."""
-    vec = _national_vector(tmp_path)
-    arr = np.full((400, 400), 30, dtype=np.uint8)
-    arr[:, :200] = 10
-    ras = tmp_path / "wc.tif"
-    _write_raster(ras, arr, transform=Affine(10, 0, -500, 0, -10, 3500))
-    parks = _parks_file(tmp_path, [shapely.box(1400, 1000, 1600, 1200)], ["a"])
-    params = _params([{"type": "vector", "path": str(vec), "class_field": "klasse", "mapping": _MAP},
-                      {"type": "raster", "path": str(ras), "mapping": {10: "woodland", 30: "grass"}}],
-                     parks={"file": str(parks), "ids": ["a"]}, context_buffer_m=100, crs=28992)
-    (tmp_path / "mixed").mkdir()
-    _split_run_equals_one_run(tmp_path / "mixed", params)
-    (tmp_path / "osm").mkdir()
-    counts = _split_run_equals_one_run(tmp_path / "osm", _params([{"type": "osm", "path": demo_pbf_path()}],
-                                                                 context_buffer_m=300))
-    assert counts["landcover_polygons"] > 100
-    with pytest.raises(ValueError, match="polygons, the raster or both"):
-        build_region(params, load_legend(LEGEND), polygons=False, raster=False)
 
 
 def test_vector_and_raster_sources_with_a_parks_file(tmp_path, legend, caplog):

@@ -1,42 +1,15 @@
 # Land cover -> habitat: land-cover harmonisation, habitat and resistance rasters.
 
 
-# The region and the class raster (burnt from the features, not from the polygons): the raster's
-# readers (habitat, species) start while the landcover rule resolves the overlaps.
-rule landcover_raster:
-    input:
-        sources=landcover_source_paths,
-        mappings=landcover_mapping_files,
-        legend=config["legend"],
-    output:
-        region=LAYOUT.region_gpkg.as_posix(),
-        tif=LAYOUT.landcover_tif.as_posix(),
-    log:
-        "results/logs/landcover_raster/{region}.log",
-    benchmark:
-        "results/benchmarks/landcover_raster/{region}.tsv"
-    group:
-        "region_{region}"
-    conda:
-        "../envs/werkland.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    params:
-        p=landcover_params,
-    script:
-        "../../scripts/landcover_raster.py"
-
-
-# The non-overlapping land-cover polygons (the priority overlay) and centre lines.
 rule landcover:
     input:
         sources=landcover_source_paths,
         mappings=landcover_mapping_files,
         legend=config["legend"],
     output:
+        region=LAYOUT.region_gpkg.as_posix(),
         gpkg=LAYOUT.landcover_gpkg.as_posix(),
+        tif=LAYOUT.landcover_tif.as_posix(),
     log:
         "results/logs/landcover/{region}.log",
     benchmark:

@@ -9,11 +9,9 @@ windows), so national files serve many regions.
 Modules: :mod:`~werkland.landcover.osm` (OSM PBF), :mod:`~werkland.landcover.bgt` (BGT and other
 mapped multi-layer sources), :mod:`~werkland.landcover.mapping` (their mapping files), :mod:`~werkland.landcover.vector`, :mod:`~werkland.landcover.raster_source`,
 :mod:`~werkland.landcover.parks`, :mod:`~werkland.landcover.overlay`, :mod:`~werkland.landcover.region`,
-:mod:`~werkland.landcover.stage` (:func:`run_landcover`; the workflow's two jobs
-:func:`run_landcover_raster` and :func:`run_landcover_polygons`), :mod:`~werkland.landcover.demo`.
+:mod:`~werkland.landcover.stage` (:func:`run_landcover`), :mod:`~werkland.landcover.demo`.
 
-Public API: :func:`run_landcover`, :func:`run_landcover_raster`, :func:`run_landcover_polygons`,
-:func:`build_region`, :class:`RegionLandcover`, the readers
+Public API: :func:`run_landcover`, :func:`build_region`, :class:`RegionLandcover`, the readers
 (:func:`read_osm_pbf`, :func:`read_bgt`, :func:`read_mapped_layers` with :func:`load_mapping`,
 :class:`MappingSpec`, :class:`ReadLog`, :func:`read_vector_classes`,
 :func:`read_raster_classes`, :func:`read_parks_file`, :func:`derive_parks`), the OSM classifiers,
@@ -40,7 +38,7 @@ from werkland.landcover.overlay import (
 from werkland.landcover.parks import derive_parks, read_parks_file
 from werkland.landcover.raster_source import read_raster_classes
 from werkland.landcover.region import RegionLandcover, build_region, source_lonlat_bounds
-from werkland.landcover.stage import run_landcover, run_landcover_polygons, run_landcover_raster
+from werkland.landcover.stage import run_landcover
 from werkland.landcover.vector import read_vector_classes
 
 __all__ = [
@@ -68,7 +66,5 @@ __all__ = [
     "remove_street_running_trams",
     "resolve_overlaps",
     "run_landcover",
-    "run_landcover_polygons",
-    "run_landcover_raster",
     "source_lonlat_bounds",
 ]

@@ -54,13 +54,12 @@ class RegionLandcover:
         One polygon: the parks buffered by the context buffer (within the clip box).
     parks : GeoDataFrame
         ``park_id``, ``name``, ``area_m2``.
-    landcover : GeoDataFrame or None
-        Non-overlapping polygons tiling the region: ``class``, ``source``, ``source_file``, ``area_m2``
-        (None when built without polygons).
+    landcover : GeoDataFrame
+        Non-overlapping polygons tiling the region: ``class``, ``source``, ``source_file``, ``area_m2``.
     lines : GeoDataFrame
         Centre lines of linear classes and fences/walls inside the region.
-    codes : numpy.ndarray of uint8 or None
-        The class raster on ``grid`` (None when built without the raster).
+    codes : numpy.ndarray of uint8
+        The class raster on ``grid``.
     grid : Grid
     crs : pyproj.CRS
     counts : dict
@@ -69,9 +68,9 @@ class RegionLandcover:
 
     region: gpd.GeoDataFrame
     parks: gpd.GeoDataFrame
-    landcover: gpd.GeoDataFrame | None
+    landcover: gpd.GeoDataFrame
     lines: gpd.GeoDataFrame
-    codes: np.ndarray | None
+    codes: np.ndarray
     grid: Grid
     crs: CRS
     counts: dict[str, int] = field(default_factory=dict)
@@ -295,8 +294,7 @@ def _region_lines(lines: list[gpd.GeoDataFrame], region: shapely.Geometry, crs: 
     return gdf.reset_index(drop=True)
 
 
-def build_region(params: LandcoverParams, legend: Legend, *, polygons: bool = True,
-                 raster: bool = True) -> RegionLandcover:
+def build_region(params: LandcoverParams, legend: Legend) -> RegionLandcover:
     """Read all land-cover sources of a region and harmonise them.
 
     Steps: place the region (:func:`_frame`), read the OSM sources, find the parks, build the
@@ -307,10 +305,6 @@ def build_region(params: LandcoverParams, legend: Legend, *, polygons: bool = Tr
     params : LandcoverParams
         The region's land-cover settings (sources, parks, CRS, resolution, buffer, clip box, fill).
     legend : Legend
-    polygons, raster : bool
-        Build the non-overlapping polygons (the overlay), the class raster, or both (at least one).
-        The raster is burnt from the features, not from the polygons, so each is the same whether
-        built alone or with the other.
 
     Returns
     -------
@@ -324,8 +318,6 @@ def build_region(params: LandcoverParams, legend: Legend, *, polygons: bool = Tr
     """
     if not params.sources:
         raise WerklandInputError("no land-cover sources", path="config: land_cover", fix="list at least one source")
-    if not (polygons or raster):
-        raise ValueError("build_region needs polygons, the raster or both")
     counts: dict[str, int] = {}
     frame = _frame(params)
     sources = _Sources()
@@ -339,31 +331,22 @@ def build_region(params: LandcoverParams, legend: Legend, *, polygons: bool = Tr
     in_region = shapely.intersects(features.geometry.values, region_geom) if len(features) else np.zeros(0, bool)
     _check_data_in_region(in_region, sources, params, frame)
     under = None
-    if polygons and sources.background is not None:
+    if sources.background is not None:
         assert sources.owner is not None
         under = polygonize_classes(sources.background, sources.owner, grid, legend, sources.raster_files)
+    log.info("resolving overlaps of %d features by priority", len(features))
     inside = features[in_region]
-
-    def burn() -> np.ndarray:
-        return rasterize_landcover(inside, legend, grid, region_geom, background=sources.background,
-                                   fill_class=params.fill_class)
-
-    landcover, codes = None, None
-    if polygons:
-        log.info("resolving overlaps of %d features by priority", len(features))
-        # the class raster is burnt from the features (not from the polygons): on its own thread
-        # while the overlay runs
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            burnt = pool.submit(burn) if raster else None
-            landcover = resolve_overlaps(features, legend, region_geom, fill_class=params.fill_class, under=under)
-            codes = burnt.result() if burnt is not None else None
-        counts["landcover_polygons"] = len(landcover)
-    else:
-        codes = burn()
-    if codes is not None:
-        counts["cells_inside_region"] = int((codes > 0).sum())
+    # the class raster is burnt from the features (not from the polygons): on its own thread while
+    # the overlay runs
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        burnt = pool.submit(rasterize_landcover, inside, legend, grid, region_geom,
+                            background=sources.background, fill_class=params.fill_class)
+        landcover = resolve_overlaps(features, legend, region_geom, fill_class=params.fill_class, under=under)
+        codes = burnt.result()
     region = gpd.GeoDataFrame({"region_area_m2": [region_geom.area], "crs": [frame.crs.to_string()]},
                               geometry=[region_geom], crs=frame.crs)
+    counts["landcover_polygons"] = len(landcover)
+    counts["cells_inside_region"] = int((codes > 0).sum())
     return RegionLandcover(region=region, parks=parks, landcover=landcover,
                            lines=_region_lines(sources.lines, region_geom, frame.crs), codes=codes, grid=grid,
                            crs=frame.crs, counts=counts)

@@ -41,19 +41,12 @@ def _tags(res: RegionLandcover, legend: Legend, params: LandcoverParams) -> dict
             "attribution": OSM_ATTRIBUTION if any(s.type == "osm" for s in params.sources) else ""}
 
 
-def _write_region(res: RegionLandcover, out_region_gpkg: str | os.PathLike[str]) -> None:
+def _write_outputs(res: RegionLandcover, legend: Legend, params: LandcoverParams,
+                   out_region_gpkg: str | os.PathLike[str], out_landcover_gpkg: str | os.PathLike[str],
+                   out_landcover_tif: str | os.PathLike[str]) -> None:
     write_gpkg_layers({"region": res.region, "parks": res.parks[["park_id", "name", "area_m2", "geometry"]]},
                       out_region_gpkg)
-
-
-def _write_polygons(res: RegionLandcover, out_landcover_gpkg: str | os.PathLike[str]) -> None:
-    assert res.landcover is not None
     write_gpkg_layers({"landcover": res.landcover, "lines": res.lines}, out_landcover_gpkg)
-
-
-def _write_raster(res: RegionLandcover, legend: Legend, params: LandcoverParams,
-                  out_landcover_tif: str | os.PathLike[str]) -> None:
-    assert res.codes is not None
     write_raster(out_landcover_tif, res.codes, res.grid, nodata=NODATA_CODE, tags=_tags(res, legend, params),
                  description="land-cover class code", colormap=legend_colormap(legend))
 
@@ -87,53 +80,8 @@ def run_landcover(
     legend = load_legend(legend_path)
     res = build_region(params, legend)
     log_counts(res.counts)
-    _write_region(res, out_region_gpkg)
-    _write_polygons(res, out_landcover_gpkg)
-    _write_raster(res, legend, params, out_landcover_tif)
+    _write_outputs(res, legend, params, out_region_gpkg, out_landcover_gpkg, out_landcover_tif)
     return res.counts
 
 
-def run_landcover_raster(
-    params: LandcoverParams,
-    legend_path: str | os.PathLike[str],
-    out_region_gpkg: str | os.PathLike[str],
-    out_landcover_tif: str | os.PathLike[str],
-) -> dict[str, int]:
-    """Workflow entry point: the region and the class raster, without the polygon overlay.
-
-    Writes ``region.gpkg`` and ``landcover.tif``, the same bytes as :func:`run_landcover` (the
-    raster is burnt from the features, not from the polygons). The workflow runs it as its own job,
-    so that the stages that read only the raster (habitat, species) start while
-    :func:`run_landcover_polygons` resolves the overlaps. Nothing is written when an input is bad.
-
-    Parameters and return value as for :func:`run_landcover`.
-    """
-    legend = load_legend(legend_path)
-    res = build_region(params, legend, polygons=False)
-    log_counts(res.counts)
-    _write_region(res, out_region_gpkg)
-    _write_raster(res, legend, params, out_landcover_tif)
-    return res.counts
-
-
-def run_landcover_polygons(
-    params: LandcoverParams,
-    legend_path: str | os.PathLike[str],
-    out_landcover_gpkg: str | os.PathLike[str],
-) -> dict[str, int]:
-    """Workflow entry point: the non-overlapping land-cover polygons and centre lines.
-
-    Writes ``landcover.gpkg`` (layers ``landcover`` and ``lines``), the same bytes as
-    :func:`run_landcover`; the region and raster are :func:`run_landcover_raster`'s. Nothing is
-    written when an input is bad.
-
-    Parameters and return value as for :func:`run_landcover`.
-    """
-    legend = load_legend(legend_path)
-    res = build_region(params, legend, raster=False)
-    log_counts(res.counts)
-    _write_polygons(res, out_landcover_gpkg)
-    return res.counts
-
-
-__all__ = ["OSM_ATTRIBUTION", "log_counts", "run_landcover", "run_landcover_polygons", "run_landcover_raster"]
+__all__ = ["OSM_ATTRIBUTION", "log_counts", "run_landcover"]
