@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -117,3 +118,32 @@ def test_job_timeline_from_benchmark_files(run_all, tmp_path):
     rows = run_all.timeline_table(jobs, 102.5)
     assert rows[4] == "| connectivity woodland_birds | 20.0 | 90.0 | 70.0 | connectivity hedgehog |"
     assert rows[2].endswith("| - |") and "205.0 s over 102.5 s wall (2.00 jobs at a time" in rows[-1]
+
+
+def test_each_checkout_warms_its_kernels_before_the_timed_runs(run_all, tmp_path, monkeypatch):
+    """The baseline worktree and this checkout each run once on the small warm-up region, untimed and
+    before any timed run; ``--warmup 0`` and a table assembled from saved figures skip it."""
+    calls = []
+
+    def fake_run_size(mcells, out, cores, root=run_all.ROOT, tag=""):
+        calls.append((mcells, out.name, root.name, tag))
+        return _fig(1.0, 1.0, 1, landcover=1.0)
+
+    monkeypatch.setattr(run_all, "run_size", fake_run_size)
+    monkeypatch.setattr(run_all, "baseline_worktree", lambda ref, out: ("abc1234", tmp_path / "baseline-abc1234"))
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--sizes", "4", "--baseline", "HEAD", "--out", str(out)])
+    run_all.main()
+    assert calls == [(0.25, "warm-up", "baseline-abc1234", "-baseline-abc1234"), (0.25, "warm-up", run_all.ROOT.name, ""),
+                     (4.0, "out", "baseline-abc1234", "-baseline-abc1234"), (4.0, "out", run_all.ROOT.name, "")]
+    calls.clear()
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--sizes", "4", "--warmup", "0", "--out", str(out)])
+    run_all.main()
+    assert calls == [(4.0, "out", run_all.ROOT.name, "")]
+    calls.clear()
+    saved = out / "region-4M"
+    saved.mkdir(parents=True)
+    (saved / "figures.json").write_text(json.dumps(_fig(1.0, 1.0, 1, landcover=1.0)))
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--sizes", "4", "--reuse", "--out", str(out)])
+    run_all.main()
+    assert calls == []
