@@ -87,18 +87,27 @@ def test_bad_config_fails_at_parse_time(tmp_path):
     assert "region_defaults.crs" in proc.stdout + proc.stderr
 
 
-def _dry_run_threads(work) -> dict[tuple[str, str], int]:
-    """(rule, guild) -> threads of the guild jobs of a dry run (Snakemake prints ``threads`` only above 1)."""
+def _dry_run_jobs(work) -> dict[tuple[str, str], dict[str, int]]:
+    """(rule, guild) -> threads and priority of the guild jobs of a dry run (Snakemake prints
+    ``threads`` only above 1 and ``priority`` only above 0)."""
     out = run_workflow(work, "--dry-run", "--forceall").stdout
-    jobs: dict[tuple[str, str], int] = {}
+    jobs: dict[tuple[str, str], dict[str, int]] = {}
     for block in re.split(r"\n\s*rule ", out)[1:]:  # group jobs are printed indented
         rule = block.split(":", 1)[0].strip()
         wc = next((ln for ln in block.splitlines() if "wildcards:" in ln), "")
         if rule in ("connectivity", "barriers", "barrier_probes") and "guild=" in wc:
             guild = wc.split("guild=")[1].split(",")[0].strip()
-            th = next((ln for ln in block.splitlines() if ln.strip().startswith("threads:")), "threads: 1")
-            jobs[(rule, guild)] = int(th.split(":")[1])
+            got = {}
+            for key, default in (("threads", 1), ("priority", 0)):
+                line = next((ln for ln in block.splitlines() if ln.strip().startswith(f"{key}:")), "")
+                got[key] = int(line.split(":")[1]) if line else default
+            jobs[(rule, guild)] = got
     return jobs
+
+
+def _dry_run_threads(work) -> dict[tuple[str, str], int]:
+    """(rule, guild) -> threads of the guild jobs of a dry run."""
+    return {k: v["threads"] for k, v in _dry_run_jobs(work).items()}
 
 
 def test_longest_reach_guild_jobs_take_two_threads_the_others_one(tmp_path):
@@ -119,6 +128,18 @@ def test_longest_reach_guild_jobs_take_two_threads_the_others_one(tmp_path):
     jobs = _dry_run_threads(work2)
     assert {g for (_, g), v in jobs.items() if v == 2} == {"hedgehog", "amphibians"}
     assert jobs[("connectivity", "pollinators")] == jobs[("barriers", "pollinators")] == 1
+
+
+def test_connectivity_jobs_go_before_barrier_jobs_and_the_longest_reach_first(tmp_path):
+    """Priorities: the longest-reach guild's connectivity job 3 (more than two short-reach jobs
+    together, so it starts whenever both cores are free), the other connectivity jobs 1, the barrier
+    jobs 0 (Snakemake would otherwise start the barrier jobs first, which delete the large probe
+    minima)."""
+    jobs = _dry_run_jobs(make_workdir(tmp_path, base_config()))
+    prio = {k: v["priority"] for k, v in jobs.items()}
+    assert prio[("connectivity", "woodland_birds")] == 3
+    assert {prio[("connectivity", g)] for g in ("hedgehog", "pollinators", "amphibians")} == {1}
+    assert {v for (rule, _), v in prio.items() if rule != "connectivity"} == {0}
 
 
 @pytest.mark.shared

@@ -108,6 +108,18 @@ def guild_threads(wildcards):
     return 2 if guild_link_bound(wildcards.guild) >= longest else 1
 
 
+def connectivity_priority(wildcards):
+    """Scheduling priority of a guild's connectivity job (barriers and the other rules: 0).
+
+    Snakemake's scheduler, among jobs of equal priority, prefers those that delete the largest temp
+    files: the barrier jobs, which delete the probe minima. At 15.8 M cells it started two short-reach
+    barrier jobs before the last short-reach connectivity job, which then ran alone for 60 s, the
+    second core idle. The connectivity jobs are the long ones and unlock the rest: 1 for the
+    short-reach guilds, 3 for the longest-reach guild's (more than two short-reach jobs together), so
+    that it starts whenever both cores are free. Outputs do not depend on the order."""
+    return 3 if guild_threads(wildcards) == 2 else 1
+
+
 def barrier_params(wildcards, threads):
     """BarrierParams of a guild (barriers section, its resistance table and kernel) as a plain dict."""
     return BarrierParams.from_config(

@@ -27,6 +27,7 @@ rule connectivity:
         "results/logs/connectivity/{region}_{guild}.log",
     benchmark:
         "results/benchmarks/connectivity/{region}_{guild}.tsv"
+    priority: connectivity_priority
     group:
         "region_{region}"
     conda:
