@@ -232,12 +232,12 @@ def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str =
     return figures
 
 
-def warm_up(baselines: list[tuple[str, Path]], out: Path, cores: int, mcells: float) -> None:
-    """Run each baseline checkout's workflow, then this one's, once on a region of ``mcells`` million
-    cells under ``<out>/warm-up``, untimed: each fills its own numba cache (``cache=True`` kernels
-    compile on first call, in every forked worker that calls them first), so the timed runs that
-    follow measure the code, not its compilation. ``baselines``: (tag, root) pairs."""
-    for tag, root in [*baselines, ("", ROOT)]:
+def warm_up(baselines: list[tuple[str, Path]], out: Path, cores: int, mcells: float, *, current: bool = True) -> None:
+    """Run each baseline checkout's workflow, then this one's (``current``), once on a region of
+    ``mcells`` million cells under ``<out>/warm-up``, untimed: each fills its own numba cache
+    (``cache=True`` kernels compile on first call, in every forked worker that calls them first), so
+    the timed runs that follow measure the code, not its compilation. ``baselines``: (tag, root) pairs."""
+    for tag, root in [*baselines, *([("", ROOT)] if current else [])]:
         print(f"warm-up: {root} on {mcells:g} M cells", file=sys.stderr)
         run_size(mcells, out / "warm-up", cores, root=root, tag=tag)
 
@@ -355,9 +355,12 @@ def main() -> None:
     results: dict[float, dict[str, dict[str, float]]] = {}
     base: dict[float, dict[str, dict[str, float]]] = {}
     sha, tree = baseline_worktree(a.baseline, out) if a.baseline else ("", ROOT)
-    timed = [s for s in a.sizes if not (a.reuse and (out / f"region-{s:g}M" / "figures.json").exists())]
-    if a.warmup > 0 and (timed or a.baseline):
-        warm_up([(f"-baseline-{sha}", tree)] if a.baseline else [], out, a.cores, a.warmup)
+    def to_run(tag: str) -> bool:  # some size of this checkout is run (not read from its figures.json)
+        return any(not (a.reuse and (out / f"region-{s:g}M{tag}" / "figures.json").exists()) for s in a.sizes)
+
+    base_runs = bool(a.baseline) and to_run(f"-baseline-{sha}")
+    if a.warmup > 0 and (base_runs or to_run("")):
+        warm_up([(f"-baseline-{sha}", tree)] if base_runs else [], out, a.cores, a.warmup, current=to_run(""))
     for s in a.sizes:
         if a.baseline:
             saved = out / f"region-{s:g}M-baseline-{sha}" / "figures.json"

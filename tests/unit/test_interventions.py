@@ -267,7 +267,8 @@ def test_square_blocks_and_cut_masks_equal_the_reads_they_replace(seed):
     for compact in (False, True):
         tables.append(PairDistances.from_dense(comp.rows(np.arange(n)), compact=compact))
     for t in tables:
-        for U in (np.arange(n), np.sort(rng.choice(n, 37, replace=False)), np.array([5]), np.zeros(0, np.int64)):
+        for U in (np.arange(n), np.sort(rng.choice(n, 37, replace=False)), np.array([5]), np.zeros(0, np.int64),
+                  np.array([7, 3, 7, 0])):  # unsorted, a node twice
             assert np.array_equal(t.square(U), t.block(U, U))
         for seeds in ([0], [1, 2], list(rng.choice(n, 9, replace=False)), list(range(n))):
             rows = t.rows(seeds)

@@ -122,7 +122,8 @@ def test_job_timeline_from_benchmark_files(run_all, tmp_path):
 
 def test_each_checkout_warms_its_kernels_before_the_timed_runs(run_all, tmp_path, monkeypatch):
     """The baseline worktree and this checkout each run once on the small warm-up region, untimed and
-    before any timed run; ``--warmup 0`` and a table assembled from saved figures skip it."""
+    before any timed run; ``--warmup 0`` skips it, and a checkout whose figures are all read from
+    saved files (``--reuse``) is not warmed."""
     calls = []
 
     def fake_run_size(mcells, out, cores, root=run_all.ROOT, tag=""):
@@ -147,3 +148,7 @@ def test_each_checkout_warms_its_kernels_before_the_timed_runs(run_all, tmp_path
     monkeypatch.setattr(sys, "argv", ["run_all.py", "--sizes", "4", "--reuse", "--out", str(out)])
     run_all.main()
     assert calls == []
+    # the current figures saved, the baseline's not: only the baseline warms up and runs
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--sizes", "4", "--reuse", "--baseline", "HEAD", "--out", str(out)])
+    run_all.main()
+    assert calls == [(0.25, "warm-up", "baseline-abc1234", "-baseline-abc1234"), (4.0, "out", "baseline-abc1234", "-baseline-abc1234")]

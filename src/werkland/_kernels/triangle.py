@@ -109,7 +109,7 @@ def tri_move(src, s_off, new_pos, dst, d_off):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def comp_read_square(buf, off, comp, pos, nodes, compact, out):  # pragma: no cover - compiled
-    """``out`` = the block ``nodes`` x ``nodes`` (unique ids) of :func:`comp_read` (``compact``
+    """``out`` = the block ``nodes`` x ``nodes`` of :func:`comp_read` (``compact``
     False: float64 distances stored as they are, as :func:`tri_read`; a single triangle is one
     component, ``comp`` all 0, ``pos`` the node ids, ``off`` ``[0]``).
 
@@ -126,6 +126,9 @@ def comp_read_square(buf, off, comp, pos, nodes, compact, out):  # pragma: no co
         out[x, x] = 0.0
         for y in range(x):
             j = nodes[y]
+            if j == i:  # a node given twice
+                out[x, y] = 0.0
+                continue
             if comp[j] != ci:
                 out[x, y] = np.inf
                 continue

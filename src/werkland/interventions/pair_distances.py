@@ -49,7 +49,7 @@ class _PairTable:
         return float(self.block([i], [j])[0, 0])
 
     def square(self, nodes: Any) -> np.ndarray:
-        """``block(nodes, nodes)`` (unique node ids), each pair read once: the same values."""
+        """``block(nodes, nodes)``, each pair read once: the same values."""
         r = np.atleast_1d(np.asarray(nodes, np.int64))
         self._check(r, r)
         buf, off, comp, pos, compact = self._packed()
