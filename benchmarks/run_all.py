@@ -355,6 +355,7 @@ def main() -> None:
     results: dict[float, dict[str, dict[str, float]]] = {}
     base: dict[float, dict[str, dict[str, float]]] = {}
     sha, tree = baseline_worktree(a.baseline, out) if a.baseline else ("", ROOT)
+
     def to_run(tag: str) -> bool:  # some size of this checkout is run (not read from its figures.json)
         return any(not (a.reuse and (out / f"region-{s:g}M{tag}" / "figures.json").exists()) for s in a.sizes)
 

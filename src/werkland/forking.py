@@ -37,9 +37,9 @@ _INHERIT_LOCK = threading.Lock()
 
 
 # process-wide thread pools of shared_threads, by (use, threads); a forked child starts with none
+# (emptied by the at-fork hook below)
 _SHARED: dict[tuple[str, int], ThreadPoolExecutor] = {}
 _SHARED_LOCK = threading.Lock()
-_SHARED_PID = [os.getpid()]
 
 
 def shared_threads(use: str, threads: int) -> ThreadPoolExecutor:
@@ -52,9 +52,6 @@ def shared_threads(use: str, threads: int) -> ThreadPoolExecutor:
     child the parent's threads do not exist: the child makes its own pools.
     """
     with _SHARED_LOCK:
-        if _SHARED_PID[0] != os.getpid():  # a forked child: the pools' threads stayed in the parent
-            _SHARED.clear()
-            _SHARED_PID[0] = os.getpid()
         pool = _SHARED.get((use, threads))
         if pool is None:
             pool = _SHARED[(use, threads)] = ThreadPoolExecutor(threads, thread_name_prefix=f"werkland-{use}")
@@ -62,10 +59,10 @@ def shared_threads(use: str, threads: int) -> ThreadPoolExecutor:
 
 
 def _reset_shared_threads_in_child() -> None:
+    """After every fork, in the child: the parent's pools' threads do not exist there."""
     global _SHARED_LOCK
     _SHARED_LOCK = threading.Lock()  # a fork while another thread held it would leave it held
     _SHARED.clear()
-    _SHARED_PID[0] = os.getpid()
 
 
 os.register_at_fork(after_in_child=_reset_shared_threads_in_child)
