@@ -38,6 +38,37 @@ def _assert_same(a: cn.GroupMinima, b: cn.GroupMinima) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n_groups", [1, 63, 64, 65, 700])
+def test_group_minima_of_a_search_are_each_groups_least_cost_in_group_order(seed, n_groups):
+    """The compiled reduction against numpy: every group reached by a settled cell (cost <= bound)
+    once, in increasing order, with its least cost; the scratch is left all inf for the next search."""
+    from werkland._kernels.barrier_scores import probe_mins
+
+    rng = np.random.default_rng(seed)
+    n_cells = 500
+    cell_slot = np.where(rng.random(n_cells) < 0.7, np.arange(n_cells), -1).astype(np.int64)
+    per_slot = rng.integers(0, 6, n_cells)
+    slot_ptr = np.concatenate([[0], np.cumsum(per_slot)]).astype(np.int64)
+    slot_groups = rng.integers(0, n_groups, int(slot_ptr[-1])).astype(np.int64)
+    slot_groups[: min(3, slot_groups.size)] = n_groups - 1  # the last group (the bitmap's last word)
+    cum = np.round(rng.random(n_cells) * 100.0, 1)  # ties between cells on purpose
+    touched = rng.permutation(n_cells)[:400].astype(np.int64)
+    bound = 60.0
+    gmin = np.full(n_groups, np.inf)
+    groups, vals = probe_mins(cum, touched, touched.size, bound, cell_slot, slot_ptr, slot_groups, gmin)
+    best = np.full(n_groups, np.inf)
+    for v in touched:
+        if cum[v] <= bound and cell_slot[v] >= 0:
+            s = cell_slot[v]
+            for g in slot_groups[slot_ptr[s]:slot_ptr[s + 1]]:
+                best[g] = min(best[g], cum[v])
+    want = np.flatnonzero(np.isfinite(best))
+    assert groups.dtype == np.int32 and np.array_equal(groups, want)
+    assert np.array_equal(vals, best[want])
+    assert np.all(np.isinf(gmin))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("max_cost,width", [(500.0, 80.0), (900.0, 900.0)])
 def test_link_search_keeps_the_minima_of_the_stand_alone_searches(seed, max_cost, width):
     r, lab, n = _landscape(seed)

@@ -10,8 +10,15 @@ from werkland._kernels.heap import append
 
 @numba.njit(cache=True, nogil=True)
 def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin):  # pragma: no cover
-    """Minimum settled cost over each probe group touched by a search (sparse output)."""
-    found = np.empty(256, np.int64)
+    """Minimum settled cost over each probe group touched by a search (sparse output: the groups in
+    increasing order, int32, and their minima); ``gmin`` (``inf`` per group) is left all ``inf``.
+
+    The groups reached are marked in a bitmap of one bit per group and read back word by word, in
+    increasing order: the same output as sorting their list, without the sort (a long-reach search
+    reaches thousands of groups: the sort took about half of this kernel's time).
+    """
+    bits = np.zeros((gmin.shape[0] + 63) >> 6, np.uint64)
+    one = np.uint64(1)
     nf = 0
     for t in range(n_t):
         v = touched[t]
@@ -23,17 +30,28 @@ def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin)
             continue
         for q in range(slot_ptr[s], slot_ptr[s + 1]):
             g = slot_groups[q]
-            if gmin[g] == np.inf:
-                found, nf = append(found, nf, g)
+            if gmin[g] == np.inf:  # first reached (or only at an infinite cost: marked once all the same)
+                mask = one << np.uint64(g & 63)
+                if not (bits[g >> 6] & mask):
+                    bits[g >> 6] |= mask
+                    nf += 1
             if c < gmin[g]:
                 gmin[g] = c
-    order = np.sort(found[:nf])
     groups = np.empty(nf, np.int32)  # group ids < 2^31; half the bytes of the largest table of the stage
     vals = np.empty(nf, np.float64)
-    for f in range(nf):
-        groups[f] = order[f]
-        vals[f] = gmin[order[f]]
-        gmin[order[f]] = np.inf
+    f = 0
+    for w in range(bits.shape[0]):
+        word = bits[w]
+        k = 0
+        while word != 0:
+            if word & one:
+                g = (w << 6) + k
+                groups[f] = g
+                vals[f] = gmin[g]
+                gmin[g] = np.inf
+                f += 1
+            word >>= one
+            k += 1
     return groups, vals
 
 
