@@ -519,3 +519,68 @@ def test_mitigation_gain_rejects_an_unknown_method():
     with pytest.raises(WerklandInputError, match="method"):
         br.mitigation_gain(np.ones((3, 3)), np.zeros((3, 3), np.int64), np.array([4]), np.array([1, 2]), state,
                            res_m=1.0, max_cost=10.0, passage_resistance=1.0, method="fast")
+
+
+def _pair_scores_by_merge(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, rbase, width, n_seg):
+    """The pair scores written out in Python: each link merges its two patches' sorted group lists."""
+    n_r = radii.size
+    best_m, sum_m = np.zeros((n_seg, n_r)), np.zeros((n_seg, n_r))
+    best_p, sum_p = np.zeros((n_seg, n_r)), np.zeros((n_seg, n_r))
+    cs: list[int] = []
+    cl: list[int] = []
+    for e, (p, q, L) in enumerate(zip(lp, lq, lcd, strict=True)):
+        mp = dict(zip(pgroups[pptr[p]:pptr[p + 1]].tolist(), pvals[pptr[p]:pptr[p + 1]].tolist(), strict=True))
+        window: dict[int, float] = {}  # key -> best value, in order of first appearance
+        corridor_segs: set[int] = set()
+        for g, vq in zip(pgroups[pptr[q]:pptr[q + 1]].tolist(), pvals[pptr[q]:pptr[q + 1]].tolist(), strict=True):
+            if g not in mp:
+                continue
+            s, t, vp = int(g_seg[g]), int(g_type[g]), mp[g]
+            if t == 0:
+                R = radii[g_ri[g]]
+                delta = L - vp - vq - 2.0 * R * rbase
+                if delta > 0.0:
+                    key = s * n_r + int(g_ri[g])
+                    window[key] = max(window.get(key, -1.0), delta / (2.0 * R))
+            elif t == 1 and vp + vq - L <= width and s not in corridor_segs:
+                corridor_segs.add(s)
+                cs.append(s)
+                cl.append(e)
+        for key, v in window.items():
+            s, ri = divmod(key, n_r)
+            pct = 100.0 * v / L if L > 0 else 0.0
+            best_m[s, ri], best_p[s, ri] = max(best_m[s, ri], v), max(best_p[s, ri], pct)
+            sum_m[s, ri] += v
+            sum_p[s, ri] += pct
+    return best_m, sum_m, best_p, sum_p, np.array(cs, np.int64), np.array(cl, np.int64)
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_pair_scores_equal_the_merge_of_the_two_patches_group_lists(grouped):
+    """The compiled kernel (the first patch's minima scattered once for its consecutive links) against
+    the merge written out: the same maxima and sums bit for bit, the same corridor memberships in link
+    order, for links listed by first patch (as the link search lists them) and in random order."""
+    rng = np.random.default_rng(11)
+    n_patch, n_groups, n_seg, radii = 25, 300, 40, np.array([20.0, 50.0])
+    g_seg = rng.integers(0, n_seg, n_groups)
+    g_type = rng.integers(0, 3, n_groups).astype(np.int8)
+    g_ri = rng.integers(0, radii.size, n_groups)
+    groups, vals, ptr = [np.empty(0, np.int64)], [np.empty(0)], [0, 0]
+    for _ in range(n_patch):
+        g = np.sort(rng.choice(n_groups, rng.integers(0, 90), replace=False))
+        groups.append(g)
+        vals.append(np.round(rng.uniform(0, 500, g.size)))  # whole costs: ties, and a minimum of 0
+        ptr.append(ptr[-1] + g.size)
+    pptr, pgroups, pvals = np.array(ptr, np.int64), np.concatenate(groups), np.concatenate(vals)
+    pvals[:3] = 0.0
+    lp = rng.integers(1, n_patch + 1, 400)
+    lq = rng.integers(1, n_patch + 1, 400)
+    if grouped:
+        order = np.argsort(lp, kind="stable")
+        lp, lq = lp[order], lq[order]
+    lcd = rng.uniform(100, 1500, 400)
+    args = (lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, 1.0, 300.0, n_seg)
+    got, want = pair_scores(*args), _pair_scores_by_merge(*args)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape and np.array_equal(a, b)
+    assert want[0].max() > 0 and want[4].size > 0  # the case exercises both probe kinds

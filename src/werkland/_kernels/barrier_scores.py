@@ -57,6 +57,15 @@ def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin)
 
 @numba.njit(cache=True, nogil=True)
 def pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, rbase, width, n_seg):  # pragma: no cover
+    """Window scores and corridor memberships of the links ``(lp, lq, lcd)`` from the patches' group
+    minima (CSR ``pptr``, ``pgroups`` sorted per patch, ``pvals``); see :func:`werkland.barriers.scores.pair_scores_chunked`.
+
+    Each link reads the groups both of its patches reached, in increasing group order: the first
+    patch's minima are scattered into a dense array (kept while consecutive links share that
+    patch, as the link search lists them) and the second patch's list is read against it. The
+    same groups in the same order as merging the two sorted lists, so the same sums, at one read
+    per group of the second patch instead of a branch per step of the merge.
+    """
     n_r = radii.shape[0]
     best_m = np.zeros((n_seg, n_r))
     sum_m = np.zeros((n_seg, n_r))
@@ -68,44 +77,44 @@ def pair_scores(lp, lq, lcd, pptr, pgroups, pvals, g_seg, g_type, g_ri, radii, r
     cs = np.empty(1024, np.int64)
     cl = np.empty(1024, np.int64)
     nc = 0
+    dense = np.full(g_seg.shape[0], -1.0)  # the first patch's minimum per group (costs are >= 0; -1: none)
+    cur = -1
     for e in range(lp.shape[0]):
         p = lp[e]
         q = lq[e]
         L = lcd[e]
-        i = pptr[p]
-        ie = pptr[p + 1]
-        j = pptr[q]
-        je = pptr[q + 1]
+        if p != cur:
+            if cur >= 0:
+                for i in range(pptr[cur], pptr[cur + 1]):
+                    dense[pgroups[i]] = -1.0
+            for i in range(pptr[p], pptr[p + 1]):
+                dense[pgroups[i]] = pvals[i]
+            cur = p
         nk = 0
-        while i < ie and j < je:
-            gp = pgroups[i]
-            gq = pgroups[j]
-            if gp < gq:
-                i += 1
-            elif gp > gq:
-                j += 1
-            else:
-                s = g_seg[gp]
-                t = g_type[gp]
-                if t == 0:
-                    ri = g_ri[gp]
-                    R = radii[ri]
-                    delta = L - pvals[i] - pvals[j] - 2.0 * R * rbase
-                    if delta > 0.0:
-                        v = delta / (2.0 * R)
-                        key = s * n_r + ri
-                        if scratch[key] < 0.0:
-                            skeys, nk = append(skeys, nk, key)
-                            scratch[key] = v
-                        elif v > scratch[key]:
-                            scratch[key] = v
-                elif t == 1:
-                    if pvals[i] + pvals[j] - L <= width and cmark[s] != e:
-                        cmark[s] = e
-                        cs, _ = append(cs, nc, s)
-                        cl, nc = append(cl, nc, e)
-                i += 1
-                j += 1
+        for j in range(pptr[q], pptr[q + 1]):
+            g = pgroups[j]
+            vp = dense[g]
+            if vp < 0.0:
+                continue
+            s = g_seg[g]
+            t = g_type[g]
+            if t == 0:
+                ri = g_ri[g]
+                R = radii[ri]
+                delta = L - vp - pvals[j] - 2.0 * R * rbase
+                if delta > 0.0:
+                    v = delta / (2.0 * R)
+                    key = s * n_r + ri
+                    if scratch[key] < 0.0:
+                        skeys, nk = append(skeys, nk, key)
+                        scratch[key] = v
+                    elif v > scratch[key]:
+                        scratch[key] = v
+            elif t == 1:
+                if vp + pvals[j] - L <= width and cmark[s] != e:
+                    cmark[s] = e
+                    cs, _ = append(cs, nc, s)
+                    cl, nc = append(cl, nc, e)
         for f in range(nk):
             key = skeys[f]
             s = key // n_r
