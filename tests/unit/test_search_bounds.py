@@ -217,6 +217,47 @@ def test_footprint_pair_searches_find_the_pairs_of_the_full_searches(seed, max_c
     assert total > 0
 
 
+def _footprint_pairs_by_loop(outs, max_cost):
+    """The footprint's pair costs as a double loop over each cell's found patches (dict order: first seen)."""
+    new = {}
+    for found, costs in outs:
+        for a_ in range(found.size):
+            for b_ in range(a_ + 1, found.size):
+                c = float(costs[a_] + costs[b_])
+                if c <= max_cost:
+                    key = (int(found[a_]), int(found[b_]))
+                    new[key] = min(new.get(key, math.inf), c)
+    return new
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_footprint_pair_costs_are_each_pairs_least_sum_in_first_seen_order(seed):
+    """The pairs of the footprint cells' searches as arrays equal the double loop: the same pairs,
+    least costs and order (the order the link decreases, and so the ECA update, take them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(seed)
+    outs = []
+    for _ in range(7):
+        found = np.sort(rng.choice(np.arange(1, 60), size=int(rng.integers(0, 25)), replace=False)).astype(np.int64)
+        outs.append((found, np.round(rng.uniform(0, 600, found.size), 1)))  # ties and sums at the bound
+    max_cost = 700.0
+
+    class _Canned:
+        def __init__(self):
+            self.max_cost = max_cost
+            self.calls = iter(outs)
+
+        def search_pairs(self, starts):
+            return next(self.calls)
+
+    with ThreadPoolExecutor(max_workers=1) as ex:  # one thread: the canned answers in footprint order
+        got = gains._costs_from_footprint(_Canned(), ex, np.arange(len(outs), dtype=np.int64))
+    want = _footprint_pairs_by_loop(outs, max_cost)
+    assert list(got.items()) == list(want.items()) and len(want) > 20
+    assert all(type(k[0]) is int and type(v) is float for k, v in got.items())
+
+
 def test_window_groups_are_the_offsets_around_each_centre_clipped_to_the_raster():
     """``add_windows`` (compiled) lists, centre after centre and offset after offset, the cells
     around each centre that lie in the raster, with the centre's group: as the broadcast formula."""

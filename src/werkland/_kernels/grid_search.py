@@ -423,6 +423,104 @@ def pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, to
 
 
 @numba.njit(cache=True, nogil=True)
+def _bucket_pair_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, touched, min_step):  # pragma: no cover
+    """:func:`pair_bound_search` with a bucket queue (as :func:`_bucket_search`); returns
+    ``(n_t, touched, bound, ok)``.
+
+    The first cell of a wanted patch is taken from bucket ``b``: every cell of an earlier bucket was
+    taken before it, so no wanted patch costs less than the bucket's lower edge, and the bound
+    becomes ``max_cost`` minus the edge of the bucket below (one bucket of slack against rounding),
+    plus the heap version's margin. That is at least the heap version's bound: every cell at or
+    below the heap's bound has its exact cost here too, and the patches found between the two
+    bounds can pair with none. ``ok = False``: a step below ``min_step`` (the caller resets and uses
+    the heap).
+    """
+    half = np.empty(8, np.float64)
+    for d in range(8):
+        half[d] = lens[d] * 0.5
+    width = 0.5 * min_step
+    n_t = 0
+    nb = int(max_cost / width) + 2
+    head = np.full(nb, -1, np.int64)
+    cap = max(4096, touched.shape[0] + touched.shape[0] // 2)  # entries: about one per touched cell
+    ek = np.empty(cap, np.float64)
+    ev = np.empty(cap, np.int64)
+    en = np.empty(cap, np.int64)
+    ne = 0
+    for s in range(starts.shape[0]):
+        c = starts[s]
+        if not (np.float64(res[c]) < np.inf):
+            continue
+        if 0.0 < cum[c]:
+            if cum[c] == np.inf:
+                touched, n_t = append(touched, n_t, c)
+            cum[c] = 0.0
+            ek, ev, en, ne = _bucket_push(ek, ev, en, ne, head, 0, 0.0, c)
+    bound = max_cost
+    first = True
+    for b in range(nb):
+        if b * width > bound + width:
+            break
+        i = head[b]
+        while i >= 0:
+            key = ek[i]
+            v = ev[i]
+            i = en[i]
+            if key > cum[v] or key > bound:
+                continue
+            if first:
+                lab = labels[v]
+                if lab > 0 and wanted[lab]:
+                    first = False
+                    b2 = max_cost - max(b - 1, 0) * width + 1e-9 * max_cost
+                    if b2 < bound:
+                        bound = b2
+            r = v // W
+            cc = v - r * W
+            rv = np.float64(res[v])
+            for d in range(8):
+                rr = r + DR[d]
+                c2 = cc + DC[d]
+                if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
+                    continue
+                u = rr * W + c2
+                ru = np.float64(res[u])
+                if not (ru < np.inf):
+                    continue
+                nkey = key + half[d] * (rv + ru)
+                if nkey < cum[u]:
+                    if cum[u] == np.inf:
+                        touched, n_t = append(touched, n_t, u)
+                    cum[u] = nkey
+                    if nkey <= bound:
+                        bb = int(nkey / width)
+                        if bb <= b:
+                            return n_t, touched, bound, False
+                        ek, ev, en, ne = _bucket_push(ek, ev, en, ne, head, bb, nkey, u)
+    return n_t, touched, bound, True
+
+
+@numba.njit(cache=True, nogil=True)
+def pair_costs_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, touched, min_step):  # pragma: no cover
+    """The costs :func:`pair_bound_search` gives within its bound, found with the bucket queue
+    (:func:`_bucket_pair_search`) when ``min_step`` allows, else with the heap.
+
+    Returns ``(n_touched, touched, bound)``: every cell at or below ``bound`` has its exact cost, and
+    ``bound`` is at least :func:`pair_bound_search`'s, so a pair of wanted patches whose costs sum to
+    at most ``max_cost`` is found with the same costs; patches beyond the heap's bound (at most one
+    bucket's width further) can pair with none.
+    """
+    if min_step > 0.0 and max_cost < np.inf and max_cost / (0.5 * min_step) < MAX_BUCKETS:
+        n_t, touched, bound, ok = _bucket_pair_search(res, H, W, lens, starts, max_cost, labels, wanted, cum,
+                                                      touched, min_step)
+        if ok:
+            return n_t, touched, bound
+        for t in range(n_t):
+            cum[touched[t]] = np.inf
+    return pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, touched)
+
+
+@numba.njit(cache=True, nogil=True)
 def _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched):  # pragma: no cover - compiled
     """The costs from a source after a change that only lowered resistance (or made cells passable)
     at some cells, from the costs before it: the cost array a full search bounded at ``max_cost``

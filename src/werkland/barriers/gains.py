@@ -20,7 +20,7 @@ from werkland._kernels.grid_search import (
     collect_targets,
     cost_search,
     min_step_cost,
-    pair_bound_search,
+    pair_costs_search,
     search_resistance,
     step_lengths,
 )
@@ -80,16 +80,17 @@ class _Searcher:
     def search_pairs(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Affected patches reached from ``starts`` and their costs, for pairs only.
 
-        The search stops at ``max_cost - c1`` (``c1`` = the cost of the nearest affected patch):
+        The search stops at ``max_cost - c1`` (``c1`` = the cost of the nearest affected patch), or
+        up to one bucket of its queue further (:func:`~werkland._kernels.grid_search.pair_costs_search`):
         every pair with ``c_p + c_q <= max_cost`` is returned with the costs of :meth:`search`; the
-        patches beyond it, which can pair with none, are left out.
+        patches beyond, which can pair with none, are mostly left out.
         """
         H, W = self.shape
         ws = self.pool.get()
         try:
-            n_t, ws.touched, bound = pair_bound_search(
+            n_t, ws.touched, bound = pair_costs_search(
                 self.res_flat, H, W, self.lens, starts, self.max_cost, self.lab_flat, self.in_affected, ws.cum,
-                ws.touched,
+                ws.touched, self.min_step,
             )
             found, costs, _ = collect_targets(ws.cum, self.lab_flat, ws.touched, n_t, -1, bound, ws.best_cost,
                                               ws.best_cell)
@@ -115,17 +116,31 @@ def _costs_from_patches(searcher: _Searcher, ex: ThreadPoolExecutor, affected: n
 
 
 def _costs_from_footprint(searcher: _Searcher, ex: ThreadPoolExecutor, footprint: np.ndarray) -> dict[Pair, float]:
-    """New least costs through the footprint: ``min_x d'(x, p) + d'(x, q)`` over its cells."""
-    new: dict[Pair, float] = {}
-    outs = list(ex.map(lambda x: searcher.search_pairs(np.array([x], np.int64)), footprint))
-    for found, costs in outs:
-        for a_ in range(found.size):
-            for b_ in range(a_ + 1, found.size):
-                c = float(costs[a_] + costs[b_])
-                if c <= searcher.max_cost:
-                    key = (int(found[a_]), int(found[b_]))
-                    new[key] = min(new.get(key, math.inf), c)
-    return new
+    """New least costs through the footprint: ``min_x d'(x, p) + d'(x, q)`` over its cells.
+
+    The pairs of each cell's search within ``max_cost`` are taken as arrays (``p < q``: the found
+    patches are sorted); each pair keeps its least cost, and the pairs are listed in the order the
+    cells and their pairs first give them (cell by cell, then ``p``, then ``q``).
+    """
+    keys: list[np.ndarray] = []
+    sums: list[np.ndarray] = []
+    for found, costs in ex.map(lambda x: searcher.search_pairs(np.array([x], np.int64)), footprint):
+        if found.size < 2:
+            continue
+        a, b = np.triu_indices(found.size, 1)  # row by row: the order of a double loop over a < b
+        c = costs[a] + costs[b]
+        ok = c <= searcher.max_cost
+        keys.append((found[a[ok]].astype(np.int64) << 32) | found[b[ok]].astype(np.int64))
+        sums.append(c[ok])
+    if not keys:
+        return {}
+    key = np.concatenate(keys)
+    cost = np.concatenate(sums)
+    uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    least = np.full(uniq.size, np.inf)
+    np.minimum.at(least, inv, cost)
+    order = np.argsort(first, kind="stable")
+    return {(int(k >> 32), int(k & 0xFFFFFFFF)): float(v) for k, v in zip(uniq[order], least[order], strict=True)}
 
 
 def _link_decreases(state: GraphState, new: dict[Pair, float]) -> list[tuple[int, int, float]]:
