@@ -217,6 +217,47 @@ def test_footprint_pair_searches_find_the_pairs_of_the_full_searches(seed, max_c
     assert total > 0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("step_scale", [1.0, 1e6])
+def test_bucket_pair_search_gives_the_heaps_costs_within_a_bound_no_tighter(seed, step_scale):
+    """pair_costs_search against the heap's pair_bound_search from single cells: the same cost for
+    every cell at or below the heap's bound, a bound at least the heap's and at most one bucket
+    beyond it; a min_step far too large (step_scale 1e6) falls back to the heap itself."""
+    from werkland._kernels.grid_search import (
+        min_step_cost,
+        pair_bound_search,
+        pair_costs_search,
+        search_resistance,
+        step_lengths,
+    )
+
+    r, lab, n = _landscape(seed)
+    H, W = r.shape
+    res = search_resistance(cn.prepare_resistance(r))
+    lens = step_lengths(10.0)
+    min_step = min_step_cost(res, lens) * step_scale
+    lab_flat = lab.ravel().astype(np.int64)
+    rng = np.random.default_rng(seed)
+    wanted = np.zeros(n + 1, bool)
+    wanted[rng.choice(np.arange(1, n + 1), size=n // 2, replace=False)] = True
+    max_cost = 2500.0
+    checked = 0
+    for start in rng.choice(np.flatnonzero(np.isfinite(res)), 12, replace=False):
+        starts = np.array([start], np.int64)
+        cum_h, cum_b = np.full(H * W, np.inf), np.full(H * W, np.inf)
+        nh, th, bh = pair_bound_search(res, H, W, lens, starts, max_cost, lab_flat, wanted, cum_h,
+                                       np.empty(16, np.int64))
+        nb, tb, bb = pair_costs_search(res, H, W, lens, starts, max_cost, lab_flat, wanted, cum_b,
+                                       np.empty(16, np.int64), min_step)
+        assert bh <= bb <= bh + min_step + 1e-6
+        inside = cum_h <= bh
+        assert np.array_equal(cum_h[inside], cum_b[inside]) and np.all(cum_b[~inside] > bh)
+        if step_scale > 1.0:
+            assert bb == bh and nb == nh and np.array_equal(th[:nh], tb[:nb])
+        checked += int(inside.sum())
+    assert checked > 1000
+
+
 def _footprint_pairs_by_loop(outs, max_cost):
     """The footprint's pair costs as a double loop over each cell's found patches (dict order: first seen)."""
     new = {}
