@@ -142,6 +142,28 @@ def test_connectivity_jobs_go_before_barrier_jobs_and_the_longest_reach_first(tm
     assert {v for (rule, _), v in prio.items() if rule != "connectivity"} == {0}
 
 
+def _dry_run_inputs(work, rule: str) -> list[str]:
+    """The input files of ``rule``'s first job in a dry run."""
+    out = run_workflow(work, "--dry-run", "--forceall").stdout
+    for block in re.split(r"\n\s*rule ", out)[1:]:
+        if block.split(":", 1)[0].strip() == rule:
+            line = next((ln for ln in block.splitlines() if ln.strip().startswith("input:")), "input:")
+            return [f.strip() for f in line.split(":", 1)[1].split(",") if f.strip()]
+    raise AssertionError(f"no {rule} job in the dry run")
+
+
+@pytest.mark.parametrize("source", ["none", "auto"])
+def test_species_job_waits_for_the_patches_only_when_records_can_come(tmp_path, source):
+    """With species_source none the species job reads no patch raster, so it does not wait for the
+    connectivity jobs (it runs beside them instead of on the critical path); with records it does."""
+    cfg = base_config()
+    cfg["region_defaults"]["species_source"] = source
+    inputs = _dry_run_inputs(make_workdir(tmp_path, cfg), "species")
+    patches = [f for f in inputs if "/patches/" in f]
+    assert len(patches) == (0 if source == "none" else len(cfg["guilds"])), inputs
+    assert any(f.endswith("region.gpkg") for f in inputs)
+
+
 @pytest.mark.shared
 def test_delft_example_config(tmp_path):
     pbf = shared_file("delft-schieoevers-osm", "tudelft_core_bbox.osm.pbf")

@@ -165,6 +165,14 @@ def species_table_files(wildcards):
     return species_table_inputs(REGIONS[wildcards.region])
 
 
+def species_patches(wildcards):
+    """The guilds' patch rasters the species rule counts records in; none when the region's species
+    source is none (no records: the rule then waits for no connectivity job)."""
+    if str(REGIONS[wildcards.region].get("species_source") or "auto") == "none":
+        return []
+    return expand(LAYOUT.patches_tif("{guild}").as_posix(), guild=GUILDS, region=wildcards.region)
+
+
 def species_evidence_params(wildcards):
     """SpeciesEvidenceParams (periods, Boyce and bootstrap keys of the species section) as a plain dict."""
     return SpeciesEvidenceParams.from_config(config).as_dict()

@@ -6,7 +6,7 @@ rule species:
     input:
         region=LAYOUT.region_gpkg.as_posix(),
         landcover=LAYOUT.landcover_tif.as_posix(),
-        patches=expand(LAYOUT.patches_tif("{guild}").as_posix(), guild=GUILDS, allow_missing=True),
+        patches=species_patches,
         legend=config["legend"],
         guilds=config["guilds_table"],
         table=species_table_files,
