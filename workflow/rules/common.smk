@@ -168,7 +168,7 @@ def species_table_files(wildcards):
 def species_patches(wildcards):
     """The guilds' patch rasters the species rule counts records in; none when the region's species
     source is none (no records: the rule then waits for no connectivity job)."""
-    if str(REGIONS[wildcards.region].get("species_source") or "auto") == "none":
+    if SpeciesParams.from_config(config, REGIONS[wildcards.region]).source == "none":
         return []
     return expand(LAYOUT.patches_tif("{guild}").as_posix(), guild=GUILDS, region=wildcards.region)
 
