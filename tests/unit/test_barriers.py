@@ -378,21 +378,29 @@ def test_combine_barriers(tmp_path):
     assert json.dumps(float(top["multi_score"]))
 
 
+def _random_group_minima(rng, n_patch: int, n_groups: int, n_seg: int, n_radii: int, lo: int, hi: int, *,
+                         whole: bool = False):
+    """Random probe groups (segment, kind, radius index) and each patch's sorted groups with minima
+    (CSR over patches 1..n_patch; ``whole``: costs rounded to whole units)."""
+    g_seg = rng.integers(0, n_seg, n_groups)
+    g_type = rng.integers(0, 3, n_groups).astype(np.int8)
+    g_ri = rng.integers(0, n_radii, n_groups)
+    groups, vals, ptr = [np.empty(0, np.int64)], [np.empty(0)], [0, 0]
+    for _ in range(n_patch):
+        g = np.sort(rng.choice(n_groups, rng.integers(lo, hi), replace=False))
+        groups.append(g)
+        v = rng.uniform(0, 500, g.size)
+        vals.append(np.round(v) if whole else v)
+        ptr.append(ptr[-1] + g.size)
+    return g_seg, g_type, g_ri, np.array(ptr, np.int64), np.concatenate(groups), np.concatenate(vals)
+
+
 def test_pair_scores_over_link_chunks_equal_one_pass():
     """Threaded link chunks give the single pass's maxima exactly, its sums to round-off, the same
     corridor memberships in link order, whatever the thread count."""
     rng = np.random.default_rng(3)
     n_patch, n_groups, n_seg, radii = 30, 400, 60, np.array([20.0, 50.0, 100.0])
-    g_seg = rng.integers(0, n_seg, n_groups)
-    g_type = rng.integers(0, 3, n_groups).astype(np.int8)
-    g_ri = rng.integers(0, radii.size, n_groups)
-    groups, vals, ptr = [np.empty(0, np.int64)], [np.empty(0)], [0, 0]
-    for _ in range(n_patch):
-        g = np.sort(rng.choice(n_groups, rng.integers(5, 80), replace=False))
-        groups.append(g)
-        vals.append(rng.uniform(0, 500, g.size))
-        ptr.append(ptr[-1] + g.size)
-    pptr, pgroups, pvals = np.array(ptr, np.int64), np.concatenate(groups), np.concatenate(vals)
+    g_seg, g_type, g_ri, pptr, pgroups, pvals = _random_group_minima(rng, n_patch, n_groups, n_seg, radii.size, 5, 80)
     lp = rng.integers(1, n_patch + 1, 500)
     lq = rng.integers(1, n_patch + 1, 500)
     lcd = rng.uniform(100, 3000, 500)
@@ -562,16 +570,9 @@ def test_pair_scores_equal_the_merge_of_the_two_patches_group_lists(grouped):
     order, for links listed by first patch (as the link search lists them) and in random order."""
     rng = np.random.default_rng(11)
     n_patch, n_groups, n_seg, radii = 25, 300, 40, np.array([20.0, 50.0])
-    g_seg = rng.integers(0, n_seg, n_groups)
-    g_type = rng.integers(0, 3, n_groups).astype(np.int8)
-    g_ri = rng.integers(0, radii.size, n_groups)
-    groups, vals, ptr = [np.empty(0, np.int64)], [np.empty(0)], [0, 0]
-    for _ in range(n_patch):
-        g = np.sort(rng.choice(n_groups, rng.integers(0, 90), replace=False))
-        groups.append(g)
-        vals.append(np.round(rng.uniform(0, 500, g.size)))  # whole costs: ties, and a minimum of 0
-        ptr.append(ptr[-1] + g.size)
-    pptr, pgroups, pvals = np.array(ptr, np.int64), np.concatenate(groups), np.concatenate(vals)
+    # whole costs: ties, and a minimum of 0
+    g_seg, g_type, g_ri, pptr, pgroups, pvals = _random_group_minima(rng, n_patch, n_groups, n_seg, radii.size, 0, 90,
+                                                                     whole=True)
     pvals[:3] = 0.0
     lp = rng.integers(1, n_patch + 1, 400)
     lq = rng.integers(1, n_patch + 1, 400)

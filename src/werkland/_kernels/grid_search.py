@@ -58,6 +58,9 @@ def min_step_cost(res_flat: np.ndarray, lens: np.ndarray) -> float:
 
 #: Largest bucket count of one :func:`cost_search` (beyond it the heap is used).
 MAX_BUCKETS = 1 << 20
+#: The labels and wanted patches of a bucket search without a pair bound (:func:`_bucket_search`).
+_NO_LABELS = np.zeros(0, np.int64)
+_NO_WANTED = np.zeros(0, np.bool_)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -147,16 +150,25 @@ def _bucket_push(ek, ev, en, ne, head, b, key, cell):  # pragma: no cover - comp
 
 
 @numba.njit(cache=True, nogil=True)
-def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step):  # pragma: no cover
-    """Costs-only :func:`dijkstra` with a bucket queue (Dial's algorithm); returns ``(n_t, touched, ok)``.
+def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step, labels, wanted):  # pragma: no cover
+    """Costs-only :func:`dijkstra` with a bucket queue (Dial's algorithm); returns
+    ``(n_t, touched, bound, ok)``.
 
     Bucket ``b`` holds keys in ``[k0 + b w, k0 + (b + 1) w)``, ``w = min_step / 2``. A step costs at
     least ``min_step``, so a cell taken from bucket ``b`` can only improve cells of later buckets:
     every non-stale entry of the current bucket is final, and the order within a bucket changes
-    nothing but the order of ``touched``. Keys above ``max_cost`` are written to ``cum`` but never
+    nothing but the order of ``touched``. Keys above the bound are written to ``cum`` but never
     queued (the heap pops them only to stop). A step into the current or an earlier bucket (a
     ``min_step`` that was too large) returns ``ok = False`` at once; the caller resets and uses the
     heap.
+
+    The bound is ``max_cost``, unless ``wanted`` is not empty (:func:`pair_costs_search`): then, as in
+    :func:`pair_bound_search`, it falls when the first cell of a wanted patch (``wanted[labels[v]]``)
+    is taken, from bucket ``b``. Every cell of an earlier bucket was taken before it, so no wanted
+    patch costs less than the bucket's lower edge; the bound becomes ``max_cost`` minus the edge of
+    the bucket below (one bucket of slack against rounding), plus the heap version's margin. That
+    is at least the heap version's bound: every cell at or below the heap's bound has its exact
+    cost here too, and the patches found between the two bounds can pair with none.
     """
     half = np.empty(8, np.float64)
     for d in range(8):
@@ -175,8 +187,9 @@ def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, 
             if cum[c] == np.inf:
                 touched, n_t = append(touched, n_t, c)
             cum[c] = v0
+    bound = max_cost
     if not (k0 <= max_cost):
-        return n_t, touched, True
+        return n_t, touched, bound, True
     nb = int((max_cost - k0) / width) + 2
     head = np.full(nb, -1, np.int64)
     cap = max(4096, touched.shape[0] + touched.shape[0] // 2)  # entries: about one per touched cell
@@ -188,16 +201,26 @@ def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, 
         c = touched[t]
         if cum[c] <= max_cost:
             ek, ev, en, ne = _bucket_push(ek, ev, en, ne, head, int((cum[c] - k0) / width), cum[c], c)
+    first = wanted.shape[0] > 0
     for b in range(nb):
+        if b * width > bound - k0 + width:  # only after the bound fell: no key left at or below it
+            break
         i = head[b]
         while i >= 0:
             key = ek[i]
             v = ev[i]
             i = en[i]
-            if key > cum[v]:
+            if key > cum[v] or key > bound:
                 continue
             if use_prune and key + prune[v] > prune_limit:
                 continue
+            if first:
+                lab = labels[v]
+                if lab > 0 and wanted[lab]:
+                    first = False
+                    b2 = max_cost - (k0 + max(b - 1, 0) * width) + 1e-9 * max_cost
+                    if b2 < bound:
+                        bound = b2
             r = v // W
             cc = v - r * W
             rv = np.float64(res[v])
@@ -215,12 +238,12 @@ def _bucket_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, 
                     if cum[u] == np.inf:
                         touched, n_t = append(touched, n_t, u)
                     cum[u] = nkey
-                    if nkey <= max_cost:
+                    if nkey <= bound:
                         bb = int((nkey - k0) / width)
                         if bb <= b:
-                            return n_t, touched, False
+                            return n_t, touched, bound, False
                         ek, ev, en, ne = _bucket_push(ek, ev, en, ne, head, bb, nkey, u)
-    return n_t, touched, True
+    return n_t, touched, bound, True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -242,8 +265,9 @@ def cost_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, pru
             if start_cost[s] < k0:
                 k0 = start_cost[s]
         if (max_cost - k0) / (0.5 * min_step) < MAX_BUCKETS:
-            n_t, touched, ok = _bucket_search(
-                res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step
+            n_t, touched, _, ok = _bucket_search(
+                res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step,
+                _NO_LABELS, _NO_WANTED,
             )
             if ok:
                 return n_t, touched, False
@@ -423,96 +447,19 @@ def pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, to
 
 
 @numba.njit(cache=True, nogil=True)
-def _bucket_pair_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, touched, min_step):  # pragma: no cover
-    """:func:`pair_bound_search` with a bucket queue (as :func:`_bucket_search`); returns
-    ``(n_t, touched, bound, ok)``.
-
-    The first cell of a wanted patch is taken from bucket ``b``: every cell of an earlier bucket was
-    taken before it, so no wanted patch costs less than the bucket's lower edge, and the bound
-    becomes ``max_cost`` minus the edge of the bucket below (one bucket of slack against rounding),
-    plus the heap version's margin. That is at least the heap version's bound: every cell at or
-    below the heap's bound has its exact cost here too, and the patches found between the two
-    bounds can pair with none. ``ok = False``: a step below ``min_step`` (the caller resets and uses
-    the heap).
-    """
-    half = np.empty(8, np.float64)
-    for d in range(8):
-        half[d] = lens[d] * 0.5
-    width = 0.5 * min_step
-    n_t = 0
-    nb = int(max_cost / width) + 2
-    head = np.full(nb, -1, np.int64)
-    cap = max(4096, touched.shape[0] + touched.shape[0] // 2)  # entries: about one per touched cell
-    ek = np.empty(cap, np.float64)
-    ev = np.empty(cap, np.int64)
-    en = np.empty(cap, np.int64)
-    ne = 0
-    for s in range(starts.shape[0]):
-        c = starts[s]
-        if not (np.float64(res[c]) < np.inf):
-            continue
-        if 0.0 < cum[c]:
-            if cum[c] == np.inf:
-                touched, n_t = append(touched, n_t, c)
-            cum[c] = 0.0
-            ek, ev, en, ne = _bucket_push(ek, ev, en, ne, head, 0, 0.0, c)
-    bound = max_cost
-    first = True
-    for b in range(nb):
-        if b * width > bound + width:
-            break
-        i = head[b]
-        while i >= 0:
-            key = ek[i]
-            v = ev[i]
-            i = en[i]
-            if key > cum[v] or key > bound:
-                continue
-            if first:
-                lab = labels[v]
-                if lab > 0 and wanted[lab]:
-                    first = False
-                    b2 = max_cost - max(b - 1, 0) * width + 1e-9 * max_cost
-                    if b2 < bound:
-                        bound = b2
-            r = v // W
-            cc = v - r * W
-            rv = np.float64(res[v])
-            for d in range(8):
-                rr = r + DR[d]
-                c2 = cc + DC[d]
-                if rr < 0 or rr >= H or c2 < 0 or c2 >= W:
-                    continue
-                u = rr * W + c2
-                ru = np.float64(res[u])
-                if not (ru < np.inf):
-                    continue
-                nkey = key + half[d] * (rv + ru)
-                if nkey < cum[u]:
-                    if cum[u] == np.inf:
-                        touched, n_t = append(touched, n_t, u)
-                    cum[u] = nkey
-                    if nkey <= bound:
-                        bb = int(nkey / width)
-                        if bb <= b:
-                            return n_t, touched, bound, False
-                        ek, ev, en, ne = _bucket_push(ek, ev, en, ne, head, bb, nkey, u)
-    return n_t, touched, bound, True
-
-
-@numba.njit(cache=True, nogil=True)
 def pair_costs_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, touched, min_step):  # pragma: no cover
     """The costs :func:`pair_bound_search` gives within its bound, found with the bucket queue
-    (:func:`_bucket_pair_search`) when ``min_step`` allows, else with the heap.
+    (:func:`_bucket_search` with ``wanted``) when ``min_step`` allows, else with the heap.
 
     Returns ``(n_touched, touched, bound)``: every cell at or below ``bound`` has its exact cost, and
     ``bound`` is at least :func:`pair_bound_search`'s, so a pair of wanted patches whose costs sum to
     at most ``max_cost`` is found with the same costs; patches beyond the heap's bound (at most one
-    bucket's width further) can pair with none.
+    smallest step further) can pair with none.
     """
     if min_step > 0.0 and max_cost < np.inf and max_cost / (0.5 * min_step) < MAX_BUCKETS:
-        n_t, touched, bound, ok = _bucket_pair_search(res, H, W, lens, starts, max_cost, labels, wanted, cum,
-                                                      touched, min_step)
+        zero = np.zeros(starts.shape[0])
+        n_t, touched, bound, ok = _bucket_search(res, H, W, lens, starts, zero, max_cost, cum, touched, zero, 0.0,
+                                                 False, min_step, labels, wanted)
         if ok:
             return n_t, touched, bound
         for t in range(n_t):
