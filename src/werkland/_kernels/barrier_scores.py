@@ -30,7 +30,7 @@ def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin)
             continue
         for q in range(slot_ptr[s], slot_ptr[s + 1]):
             g = slot_groups[q]
-            if gmin[g] == np.inf:  # first reached (or only at an infinite cost: marked once all the same)
+            if gmin[g] == np.inf:  # first reached (a group reached only at an infinite cost is marked once too)
                 mask = one << np.uint64(g & 63)
                 if not (bits[g >> 6] & mask):
                     bits[g >> 6] |= mask

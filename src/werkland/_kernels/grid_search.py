@@ -9,7 +9,8 @@ traffic (the searches are memory-bound).
 Two queues: :func:`dijkstra` (binary heap) settles cells in one fixed order, which the
 predecessor ties of equal-cost paths follow, so searches that trace paths use it;
 :func:`cost_search` (a bucket queue, heap fallback) gives the same costs and the same touched set
-in another order, for searches whose consumers take minima only.
+in another order, for searches whose consumers take minima only; :func:`pair_costs_search` is the
+bucket version of :func:`pair_bound_search` (the barrier gains' footprint searches).
 """
 
 from __future__ import annotations
