@@ -87,13 +87,18 @@ def test_bad_config_fails_at_parse_time(tmp_path):
     assert "region_defaults.crs" in proc.stdout + proc.stderr
 
 
+def _dry_run_blocks(work) -> list[tuple[str, str]]:
+    """(rule, printed block) of every job of a dry run."""
+    out = run_workflow(work, "--dry-run", "--forceall").stdout
+    return [(block.split(":", 1)[0].strip(), block)
+            for block in re.split(r"\n\s*rule ", out)[1:]]  # group jobs are printed indented
+
+
 def _dry_run_jobs(work) -> dict[tuple[str, str], dict[str, int]]:
     """(rule, guild) -> threads and priority of the guild jobs of a dry run (Snakemake prints
     ``threads`` only above 1 and ``priority`` only above 0)."""
-    out = run_workflow(work, "--dry-run", "--forceall").stdout
     jobs: dict[tuple[str, str], dict[str, int]] = {}
-    for block in re.split(r"\n\s*rule ", out)[1:]:  # group jobs are printed indented
-        rule = block.split(":", 1)[0].strip()
+    for rule, block in _dry_run_blocks(work):
         wc = next((ln for ln in block.splitlines() if "wildcards:" in ln), "")
         if rule in ("connectivity", "barriers", "barrier_probes") and "guild=" in wc:
             guild = wc.split("guild=")[1].split(",")[0].strip()
@@ -144,9 +149,8 @@ def test_connectivity_jobs_go_before_barrier_jobs_and_the_longest_reach_first(tm
 
 def _dry_run_inputs(work, rule: str) -> list[str]:
     """The input files of ``rule``'s first job in a dry run."""
-    out = run_workflow(work, "--dry-run", "--forceall").stdout
-    for block in re.split(r"\n\s*rule ", out)[1:]:
-        if block.split(":", 1)[0].strip() == rule:
+    for name, block in _dry_run_blocks(work):
+        if name == rule:
             line = next((ln for ln in block.splitlines() if ln.strip().startswith("input:")), "input:")
             return [f.strip() for f in line.split(":", 1)[1].split(",") if f.strip()]
     raise AssertionError(f"no {rule} job in the dry run")
