@@ -24,7 +24,9 @@ from multiprocessing.pool import AsyncResult, Pool
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Beside", "ForkedWorkers", "call_inherited", "forked_imap", "forked_pool", "inherited", "shared_threads"]
+__all__ = [
+    "Beside", "ForkedWorkers", "WorkShares", "call_inherited", "forked_imap", "forked_pool", "inherited", "shared_threads",
+]
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -208,3 +210,73 @@ def forked_imap(fn: Callable[[A], T], items: Sequence[A], processes: int) -> Ite
         return
     with forked_pool(min(processes, len(items)), inherit=fn) as pool:
         yield from pool.imap(call_inherited, items, chunksize=1)
+
+
+class WorkShares:
+    """Positions ``0..n-1`` of an ordered list split into one contiguous share per forked worker,
+    handed out a chunk at a time: a worker walks its own share from the front and, once that is
+    empty, takes chunks from the back of the fullest share left.
+
+    Work whose neighbouring items share cached state (the interventions' first evaluation, in
+    space-filling-curve order: nearby candidates re-search the same patches, whose cost surfaces
+    each worker keeps) keeps that locality in every worker; chunks handed to whichever worker is
+    free alternate between the workers, so each sees only every other chunk of a neighbourhood.
+    Every position is taken exactly once, whatever the timing.
+
+    Make it before :func:`forked_pool` and hand it to the workers in ``inherit``: the bounds live in
+    shared memory, the workers claim their share on their first :meth:`take`.
+
+    Parameters
+    ----------
+    n : int
+        Positions to hand out.
+    workers : int
+        Shares (the pool's processes); a worker beyond them (one the pool started again) steals only.
+    chunk : int
+        Positions per take (the last of a share may be shorter).
+    """
+
+    def __init__(self, n: int, workers: int, chunk: int) -> None:
+        if n < 0 or workers < 1 or chunk < 1:
+            raise ValueError(f"WorkShares needs n >= 0, workers >= 1, chunk >= 1 (got {n}, {workers}, {chunk})")
+        ctx = mp.get_context("fork")
+        cuts = [n * w // workers for w in range(workers + 1)]
+        self._bounds = ctx.Array("q", [b for w in range(workers) for b in (cuts[w], cuts[w + 1])], lock=True)
+        self._claimed = ctx.Value("i", 0, lock=True)
+        self._share: int | None = None
+        self.workers = workers
+        self.chunk = chunk
+        #: takes enough to empty every share (a share ends in at most one short take from each end);
+        #: the caller runs this many tasks of one :meth:`take` each, the takes beyond it are empty
+        self.n_takes = sum(-(-(cuts[w + 1] - cuts[w]) // chunk) + 1 for w in range(workers))
+
+    def take(self, share: int | None = None) -> range:
+        """The next chunk of this worker's share, or of the back of the fullest share when its own is
+        empty (an empty range when none is left).
+
+        Parameters
+        ----------
+        share : int, optional
+            The share to walk (default: the one this process claimed on its first take).
+        """
+        if share is None:
+            if self._share is None:
+                with self._claimed.get_lock():
+                    self._share = self._claimed.value
+                    self._claimed.value += 1
+            share = self._share
+        b = self._bounds
+        with b.get_lock():
+            if share < self.workers and b[2 * share] < b[2 * share + 1]:
+                lo = b[2 * share]
+                hi = min(lo + self.chunk, b[2 * share + 1])
+                b[2 * share] = hi
+                return range(lo, hi)
+            left = [b[2 * w + 1] - b[2 * w] for w in range(self.workers)]
+            w = max(range(self.workers), key=lambda s: (left[s], -s))
+            if left[w] <= 0:
+                return range(0)
+            hi = b[2 * w + 1]
+            lo = max(b[2 * w], hi - self.chunk)
+            b[2 * w + 1] = lo
+            return range(lo, hi)

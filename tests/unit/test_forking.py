@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gc
 import os
+import random
+import time
 
 import pytest
 
 from werkland.forking import (
     Beside,
+    WorkShares,
     call_inherited,
     forked_imap,
     forked_pool,
@@ -125,3 +128,64 @@ def test_shared_threads_are_made_once_per_use_and_afresh_in_a_forked_child():
     os.close(read)
     assert got == b"ok"
     assert shared_threads("test-a", 2) is pool  # the parent keeps its own
+
+
+@pytest.mark.parametrize("n, workers, chunk", [(0, 2, 16), (1, 2, 16), (100, 2, 16), (1000, 2, 16), (101, 3, 7),
+                                               (17, 4, 5), (50, 1, 8)])
+def test_work_shares_hand_out_every_position_once_each_worker_walking_its_own_share(n, workers, chunk):
+    """Takes by the workers in random turns: every position exactly once, within ``n_takes`` takes;
+    each worker's own takes walk its contiguous share from the front, the steals come from the back of
+    the fullest share."""
+    rng = random.Random(n * 31 + workers)
+    shares = WorkShares(n, workers, chunk)
+    cuts = [n * w // workers for w in range(workers + 1)]
+    seen: list[int] = []
+    front, back = cuts[:-1], cuts[1:]  # what is left of each share: [front, back)
+    takes = 0
+    while True:
+        w = rng.randrange(workers)
+        left = [back[s] - front[s] for s in range(workers)]
+        taken = shares.take(w)
+        if not taken:
+            assert sum(left) == 0, f"an empty take while {sum(left)} positions were left"
+            break
+        takes += 1
+        if left[w]:  # its own share, from the front
+            assert (taken.start, len(taken)) == (front[w], min(chunk, left[w]))
+            front[w] = taken.stop
+        else:  # a steal, from the back of the fullest share (ties: the first)
+            fullest = max(range(workers), key=lambda s: (left[s], -s))
+            assert (taken.stop, len(taken)) == (back[fullest], min(chunk, left[fullest]))
+            back[fullest] = taken.start
+        seen.extend(taken)
+    assert sorted(seen) == list(range(n))
+    assert takes <= shares.n_takes
+
+
+def _take_in_worker(_: int) -> tuple[int, list[int]]:
+    shares = inherited()
+    taken = shares.take()
+    time.sleep(0.002 * len(taken))  # work that takes time, so the other worker gets its turns
+    return os.getpid(), list(taken)
+
+
+def test_work_shares_in_forked_workers_cover_the_positions_once_each_walking_a_share():
+    """Two forked workers, ``n_takes`` tasks: every position once; each worker starts at the front of
+    a share of its own (the shares are claimed once per process)."""
+    shares = WorkShares(200, 2, 8)
+    with forked_pool(2, inherit=shares) as pool:
+        results = pool.map(_take_in_worker, range(shares.n_takes), chunksize=1)
+    seen = sorted(i for _, taken in results for i in taken)
+    assert seen == list(range(200))
+    firsts: dict[int, int] = {}
+    for pid, taken in results:
+        if taken:
+            firsts.setdefault(pid, taken[0])
+    assert sorted(firsts.values()) == [0, 100]  # each worker's first take: the front of its share
+
+
+def test_work_shares_reject_impossible_sizes():
+    with pytest.raises(ValueError, match="workers >= 1"):
+        WorkShares(10, 0, 4)
+    with pytest.raises(ValueError, match="chunk >= 1"):
+        WorkShares(10, 2, 0)

@@ -24,6 +24,7 @@ from werkland.interventions.after import (
     run_interventions_after,
 )
 from werkland.interventions.engine import candidate_pool
+from werkland.interventions.evaluate import evaluate_all
 from werkland.interventions.outputs import footprint_polygon
 from werkland.interventions.plans import PLAN_CSV_COLUMNS, PlanInputs, run_plan
 from werkland.layout import RegionPaths
@@ -439,3 +440,23 @@ def test_plans_report_section(tmp_path, region, lang):
     gone = SimpleNamespace(paths=RegionPaths(tmp_path, "none"), params=SimpleNamespace(plans={"none": ["x"]}),
                            language=lang, region="none")
     assert plans_section.build(gone).reason
+
+
+def test_first_evaluation_on_forked_workers_equals_one_process(tmp_path, region):
+    """More than 32 candidates (the generated ones, four times over): two forked workers, each walking
+    its share of the spatial order (WorkShares), give every candidate the gains of one process."""
+    paths, _, _ = region
+    params = _params()
+    eng = build_engine(_inputs(paths, tmp_path / "unused"), params)
+    pool = candidate_pool(eng, params, None)
+    cands = pool * 4
+    assert len(cands) > 32  # evaluate_all forks from 33 candidates on
+
+    def numbers(g):
+        return (g.park, g.d_eca_ha, g.d_quality_ha, g.d_hm, g.d_cool_access_m2, g.d_retained_m3, g.d_cn_m3,
+                g.d_storage_m3, g.d_inflow_m3, {k: sorted(v) for k, v in g.seeds.items()})
+
+    one = [numbers(g) for g in evaluate_all(eng.ev, cands, 1)]
+    two = [numbers(g) for g in evaluate_all(eng.ev, cands, 2)]
+    assert len(two) == len(cands) and two == one
+    assert one[: len(pool)] == one[len(pool): 2 * len(pool)]  # the copies of a candidate: its gains

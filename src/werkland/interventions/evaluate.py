@@ -34,7 +34,7 @@ from scipy import ndimage
 
 from werkland._errors import WerklandInputError
 from werkland.climate import BiophysicalTable, ClimateParams, runoff_mm, urban_cooling
-from werkland.forking import forked_pool, inherited, shared_threads
+from werkland.forking import WorkShares, forked_pool, inherited, shared_threads
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
 from werkland.interventions.guild_graph import BioDelta, GuildGraph
@@ -46,6 +46,9 @@ from werkland.tables import Guild, Legend
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Candidates per task of the first evaluation (a worker's tasks walk its share of the spatial order).
+FIRST_EVALUATION_CHUNK = 16
 
 
 @dataclass
@@ -616,13 +619,15 @@ class Evaluator:
 
 
 
-def _eval_chunk(idx: Sequence[int]) -> list[tuple[int, Gains]]:
-    # in a worker: the evaluator and candidates were inherited at the fork, never pickled
-    ev, cands = inherited()
+def _eval_chunk(_task: int) -> list[tuple[int, Gains]]:
+    # in a worker: the evaluator, candidates, order and shares were inherited at the fork, never
+    # pickled; each task evaluates the next chunk of this worker's share (none once all are taken)
+    ev, cands, order, shares = inherited()
     for gg in ev.graphs.values():  # worker processes already use every core
         gg.n_threads = 1
     ev.guild_threads = 1
-    return [(i, ev.evaluate(cands[i])) for i in idx]
+    taken = shares.take()
+    return [(int(i), ev.evaluate(cands[int(i)])) for i in order[taken.start:taken.stop]]
 
 
 def spatial_order(cands: Sequence[Candidate], width: int) -> np.ndarray:
@@ -662,8 +667,10 @@ def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[
     """First evaluation of every candidate against the baseline (returned in candidate order).
 
     Candidates are taken in :func:`spatial_order`. With ``n_workers > 1`` and more than 32
-    candidates, chunks of 16 run on forked worker processes (each inherits the evaluator);
-    otherwise in this process.
+    candidates they run on forked worker processes (each inherits the evaluator), each walking a
+    contiguous share of that order 16 at a time (:class:`~werkland.forking.WorkShares`: a worker's
+    kept cost surfaces then serve its next candidates, which lie next to them); otherwise in this
+    process. The gains do not depend on which process evaluates a candidate, nor in what order.
     """
     t0 = time.perf_counter()
     n = len(cands)
@@ -671,7 +678,6 @@ def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[
     # in space-filling-curve order of the footprints: nearby candidates re-search the same patches,
     # whose kept cost surfaces (SurfaceCache) then serve them; each result is the candidate's own
     order = spatial_order(cands, ev.W)
-    chunks = [order[i:i + 16].tolist() for i in range(0, n, 16)]
     done = 0
     step = max(1, n // 10)
     next_log = step
@@ -685,13 +691,16 @@ def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[
             next_log += step
 
     if n_workers > 1 and n > 32 and hasattr(os, "fork"):
-        with forked_pool(n_workers, inherit=(ev, cands)) as pool:
-            for res in pool.imap_unordered(_eval_chunk, chunks):
+        shares = WorkShares(n, n_workers, FIRST_EVALUATION_CHUNK)
+        with forked_pool(n_workers, inherit=(ev, cands, order, shares)) as pool:
+            for res in pool.imap_unordered(_eval_chunk, range(shares.n_takes)):
                 for i, g in res:
                     out[i] = g
-                note(len(res))
+                if res:
+                    note(len(res))
     else:
-        for ch in chunks:
+        for s in range(0, n, FIRST_EVALUATION_CHUNK):
+            ch = order[s:s + FIRST_EVALUATION_CHUNK].tolist()
             for i in ch:
                 out[i] = ev.evaluate(cands[i])
             note(len(ch))
