@@ -618,3 +618,46 @@ def test_report_params_round_trip_and_fields():
     assert p.config_as_run["interventions"]["budget_eur"] == 100000
     with pytest.raises(WerklandInputError, match="unknown"):
         ReportParams.from_dict({**p.as_dict(), "langauge": "nl"})
+
+
+def test_png_skips_images_and_collections_in_the_layout_pass_with_the_same_bytes():
+    """``png`` draws a figure's images and collections once (not in the tight box's layout pass): the
+    same bytes as ``savefig(bbox_inches="tight")``, half the image resampling, and the artists'
+    own ``draw`` back afterwards. An unclipped image (which could widen the box) is drawn in both."""
+    from matplotlib.collections import LineCollection
+
+    from werkland.report.furniture import DPI, png
+
+    def figure() -> tuple[Figure, list]:
+        fig = Figure(figsize=(5, 3))
+        ax1, ax2 = fig.subplots(1, 2)
+        im = ax1.imshow(np.arange(400.0).reshape(20, 20), cmap="viridis")
+        fig.colorbar(im, ax=ax1, label="value (m)")
+        ax2.add_collection(LineCollection([[(0, 0), (1, 1)], [(0, 1), (1, 0)]], linewidths=[1, 3]))
+        free = ax2.imshow(np.eye(4), extent=(0.2, 0.4, 0.2, 0.4))
+        free.set_clip_on(False)
+        ax2.set_title("links")
+        return fig, [im, free]
+
+    calls: dict[int, int] = {}
+
+    def counting(fig: Figure, images: list) -> None:
+        for im in images:
+            real = type(im).make_image
+
+            def make_image(renderer, *a, _im=im, _real=real, **k):
+                calls[id(_im)] = calls.get(id(_im), 0) + 1
+                return _real(_im, renderer, *a, **k)
+
+            im.make_image = make_image
+
+    fig, images = figure()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    fig2, images2 = figure()
+    counting(fig2, images2)
+    assert png(fig2) == buf.getvalue()
+    clipped, free = images2
+    assert calls[id(clipped)] == 1  # drawn once: not in the layout pass
+    assert calls[id(free)] == 2  # unclipped: drawn in both passes
+    assert all("draw" not in vars(a) for ax in fig2.axes for a in (*ax.images, *ax.collections))

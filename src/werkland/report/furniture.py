@@ -253,7 +253,33 @@ def placeholder(title: str, reason: str) -> Figure:
 
 
 def png(fig: Figure) -> bytes:
-    """The figure as PNG bytes (white background, tight box, :data:`DPI`)."""
+    """The figure as PNG bytes (white background, tight box, :data:`DPI`).
+
+    The tight box needs a layout pass before the drawing: matplotlib draws the whole figure with
+    the renderer's drawing switched off, which still resamples every image and transforms every
+    path of every collection. The images and collections of the axes skip that pass
+    (:func:`_skip_in_layout_pass`): clipped to their axes, they cannot widen the box, so the box and
+    the drawing, and so the bytes, are those of a plain ``savefig``.
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    heavy = [a for ax in fig.axes for a in (*ax.images, *ax.collections) if a.get_clip_on() and "draw" not in vars(a)]
+    for a in heavy:
+        a.draw = _skip_in_layout_pass(a.draw)  # type: ignore[method-assign]
+    try:
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    finally:
+        for a in heavy:
+            del a.draw
     return buf.getvalue()
+
+
+def _skip_in_layout_pass(draw: Any) -> Any:
+    """``draw``, except in a pass whose renderer draws nothing (``RendererBase._draw_disabled`` sets
+    no-op ``draw_*`` methods on the renderer itself); any other renderer draws as before."""
+
+    def wrapped(renderer: Any) -> None:
+        if "draw_path" in vars(renderer):  # the layout pass of bbox_inches="tight": nothing is drawn
+            return
+        draw(renderer)
+
+    return wrapped
