@@ -246,9 +246,10 @@ class WorkShares:
         self._share: int | None = None
         self.workers = workers
         self.chunk = chunk
-        #: takes enough to empty every share (a share ends in at most one short take from each end);
-        #: the caller runs this many tasks of one :meth:`take` each, the takes beyond it are empty
-        self.n_takes = sum(-(-(cuts[w + 1] - cuts[w]) // chunk) + 1 for w in range(workers))
+        #: takes that empty every share: a take holds a whole chunk unless it empties its share, from
+        #: either end, so a share of s positions takes at most ceil(s / chunk). The caller runs this
+        #: many tasks of one :meth:`take` each; a take after the last position is empty
+        self.n_takes = sum(-(-(cuts[w + 1] - cuts[w]) // chunk) for w in range(workers))
 
     def take(self, share: int | None = None) -> range:
         """The next chunk of this worker's share, or of the back of the fullest share when its own is

@@ -641,7 +641,7 @@ def test_png_skips_images_and_collections_in_the_layout_pass_with_the_same_bytes
 
     calls: dict[int, int] = {}
 
-    def counting(fig: Figure, images: list) -> None:
+    def counting(images: list) -> None:
         for im in images:
             real = type(im).make_image
 
@@ -655,7 +655,7 @@ def test_png_skips_images_and_collections_in_the_layout_pass_with_the_same_bytes
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     fig2, images2 = figure()
-    counting(fig2, images2)
+    counting(images2)
     assert png(fig2) == buf.getvalue()
     clipped, free = images2
     assert calls[id(clipped)] == 1  # drawn once: not in the layout pass
