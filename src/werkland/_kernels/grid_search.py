@@ -132,6 +132,20 @@ def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, 
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _buckets_fit(span, min_step):  # pragma: no cover - compiled
+    """Whether a bucket queue of width ``min_step / 2`` covers keys ``span`` apart in at most
+    :data:`MAX_BUCKETS` buckets (``min_step`` positive: else the heap)."""
+    return min_step > 0.0 and span / (0.5 * min_step) < MAX_BUCKETS
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _clear_costs(cum, touched, n_t):  # pragma: no cover - compiled
+    """``cum`` back to ``inf`` at the cells a search touched (before the heap redoes a bucket search)."""
+    for t in range(n_t):
+        cum[touched[t]] = np.inf
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _bucket_push(ek, ev, en, ne, head, b, key, cell):  # pragma: no cover - compiled
     """Entry ``ne`` = ``(key, cell)`` at the front of bucket ``b``'s list, doubling the entry arrays
     when full; returns them and ``ne + 1``."""
@@ -265,15 +279,14 @@ def cost_search(res, H, W, lens, starts, start_cost, max_cost, cum, touched, pru
         for s in range(starts.shape[0]):
             if start_cost[s] < k0:
                 k0 = start_cost[s]
-        if (max_cost - k0) / (0.5 * min_step) < MAX_BUCKETS:
+        if _buckets_fit(max_cost - k0, min_step):
             n_t, touched, _, ok = _bucket_search(
                 res, H, W, lens, starts, start_cost, max_cost, cum, touched, prune, prune_limit, use_prune, min_step,
                 _NO_LABELS, _NO_WANTED,
             )
             if ok:
                 return n_t, touched, False
-            for t in range(n_t):
-                cum[touched[t]] = np.inf
+            _clear_costs(cum, touched, n_t)
             fell_back = True
     no_pred = np.empty(0, np.int64)
     n_t, touched = dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, no_pred, touched, prune,
@@ -457,14 +470,13 @@ def pair_costs_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, to
     at most ``max_cost`` is found with the same costs; patches beyond the heap's bound (at most one
     smallest step further) can pair with none.
     """
-    if min_step > 0.0 and max_cost < np.inf and max_cost / (0.5 * min_step) < MAX_BUCKETS:
+    if max_cost < np.inf and _buckets_fit(max_cost, min_step):
         zero = np.zeros(starts.shape[0])
         n_t, touched, bound, ok = _bucket_search(res, H, W, lens, starts, zero, max_cost, cum, touched, zero, 0.0,
                                                  False, min_step, labels, wanted)
         if ok:
             return n_t, touched, bound
-        for t in range(n_t):
-            cum[touched[t]] = np.inf
+        _clear_costs(cum, touched, n_t)
     return pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, touched)
 
 
