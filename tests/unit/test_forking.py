@@ -5,13 +5,18 @@ from __future__ import annotations
 import gc
 import os
 import random
+import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from werkland.forking import (
+    BACKGROUND_NICENESS,
     Beside,
     WorkShares,
+    background_thread,
     call_inherited,
     forked_imap,
     forked_pool,
@@ -189,3 +194,19 @@ def test_work_shares_reject_impossible_sizes():
         WorkShares(10, 0, 4)
     with pytest.raises(ValueError, match="chunk >= 1"):
         WorkShares(10, 2, 0)
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a niceness per thread is Linux's")
+def test_background_thread_lowers_only_the_calling_threads_priority():
+    before = _niceness()
+    assert before < BACKGROUND_NICENESS, "run the tests without nice 19"
+    with ThreadPoolExecutor(2, initializer=background_thread) as pool:
+        background = set(pool.map(lambda _: _niceness(), range(8)))
+    with ThreadPoolExecutor(1) as pool:
+        plain = pool.submit(_niceness).result()
+    assert background == {BACKGROUND_NICENESS}
+    assert _niceness() == before and plain == before  # the caller and threads made later keep theirs

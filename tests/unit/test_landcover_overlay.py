@@ -9,6 +9,9 @@ same polygons (same rows in the same order, coordinates equal bit for bit) and t
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
+import threading
 from typing import Any
 
 import geopandas as gpd
@@ -17,7 +20,9 @@ import pytest
 import rasterio.features
 import shapely
 
+import werkland.landcover.overlay as overlay_module
 import werkland.landcover.region as region_module
+from werkland.forking import BACKGROUND_NICENESS
 from werkland.landcover import build_region, demo_pbf_path, rasterize_landcover, resolve_overlaps
 from werkland.landcover.geometry import polygon_parts, polygonal
 from werkland.landcover.overlay import (
@@ -171,6 +176,31 @@ def test_raster_sources_underneath_and_fill_same_polygons(legend):
     np.testing.assert_array_equal(
         rasterize_landcover(features, legend, grid, region, background=background, fill_class="grass"),
         _reference_raster(features, legend, grid, region, background=background, fill_class="grass"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a niceness per thread is Linux's")
+def test_groups_dissolve_in_the_background_and_the_chain_keeps_its_priority(legend, monkeypatch):
+    # the priority chain is the critical path: the threads dissolving ahead of it run at the lowest
+    # priority, the calling thread (the chain) keeps its own
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: list[int] = []
+    dissolve = overlay_module._dissolve_clip
+
+    def spy(geoms, area):
+        seen.append(niceness())
+        return dissolve(geoms, area)
+
+    monkeypatch.setattr(overlay_module, "_dissolve_clip", spy)
+    features = gpd.GeoDataFrame({"class": ["grass", "building", "woodland"], "source": ["vector"] * 3},
+                                geometry=[shapely.box(0, 0, 60, 60), shapely.box(20, 20, 40, 40),
+                                          shapely.box(50, 0, 90, 30)], crs=RD)
+    before = niceness()
+    out = resolve_overlaps(features, legend, shapely.box(0, 0, 100, 100), "meadow", threads=2)
+    assert seen == [BACKGROUND_NICENESS] * 3
+    assert niceness() == before
+    assert out["area_m2"].sum() == pytest.approx(100 * 100)
 
 
 def test_unknown_fill_class_fails_before_any_overlay(legend):

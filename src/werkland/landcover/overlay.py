@@ -13,6 +13,7 @@ import rasterio.features
 import shapely
 import shapely.geometry
 
+from werkland.forking import background_thread
 from werkland.landcover.geometry import polygon_parts, polygonal
 from werkland.raster.io import Grid
 from werkland.tables import Legend
@@ -24,7 +25,8 @@ GRID_SIZE_M = 0.01
 #: ``source`` of the polygons that no source covers (the fill class).
 FILL_SOURCE = "fill"
 #: Threads that dissolve and clip the class groups while the priority chain runs (shapely releases
-#: the GIL; the machine the workflow targets has 2 cores).
+#: the GIL; the machine the workflow targets has 2 cores). They are background threads: the chain
+#: is the critical path, and they keep ahead of it on the core it leaves.
 OVERLAY_THREADS = 2
 
 _COLUMNS = ["class", "source", "source_file"]
@@ -70,8 +72,9 @@ def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely
 
     The groups are dissolved and clipped on ``threads`` threads, ahead of the priority chain
     (difference with what is covered, then union into it), which runs in order on the calling
-    thread. Every overlay call and its inputs are those of a serial run, so the polygons do not
-    depend on ``threads``.
+    thread at normal priority while the dissolving threads run at the lowest
+    (:func:`~werkland.forking.background_thread`). Every overlay call and its inputs are those of a
+    serial run, so the polygons do not depend on ``threads``.
 
     Parameters
     ----------
@@ -102,7 +105,7 @@ def resolve_overlaps(features: gpd.GeoDataFrame, legend: Legend, region: shapely
     for layer in [features] + ([under] if under is not None else []):
         feats = layer[shapely.intersects(layer.geometry.values, probe)] if len(layer) else layer
         groups.extend((key, grp.geometry.values) for key, grp in _groups(feats, prio))
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, threads), initializer=background_thread) as pool:
         # submitted in priority order: the chain below takes each group as soon as it is ready
         clipped = [pool.submit(_dissolve_clip, geoms, area) for _, geoms in groups]
         for ((cls, src, src_file), _), done in zip(groups, clipped, strict=True):

@@ -26,6 +26,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from werkland._errors import WerklandInputError, unreadable
+from werkland.forking import background_thread
 from werkland.landcover.bgt import read_bgt
 from werkland.landcover.osm import read_osm_pbf
 from werkland.landcover.overlay import polygonize_classes, rasterize_landcover, resolve_overlaps
@@ -337,8 +338,8 @@ def build_region(params: LandcoverParams, legend: Legend) -> RegionLandcover:
     log.info("resolving overlaps of %d features by priority", len(features))
     inside = features[in_region]
     # the class raster is burnt from the features (not from the polygons): on its own thread while
-    # the overlay runs
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # the overlay runs, in the background: the overlay's priority chain is the critical path
+    with ThreadPoolExecutor(max_workers=1, initializer=background_thread) as pool:
         burnt = pool.submit(rasterize_landcover, inside, legend, grid, region_geom,
                             background=sources.background, fill_class=params.fill_class)
         landcover = resolve_overlaps(features, legend, region_geom, fill_class=params.fill_class, under=under)
