@@ -24,9 +24,10 @@ from werkland.interventions.after import (
     run_interventions_after,
 )
 from werkland.interventions.engine import candidate_pool
-from werkland.interventions.evaluate import evaluate_all
+from werkland.interventions.evaluate import Evaluator, evaluate_all
 from werkland.interventions.outputs import footprint_polygon
 from werkland.interventions.plans import PLAN_CSV_COLUMNS, PlanInputs, run_plan
+from werkland.interventions.select import score_candidates, select_portfolio
 from werkland.layout import RegionPaths
 from werkland.raster.io import read_raster
 
@@ -460,3 +461,71 @@ def test_first_evaluation_on_forked_workers_equals_one_process(tmp_path, region)
     two = [numbers(g) for g in evaluate_all(eng.ev, cands, 2)]
     assert len(two) == len(cands) and two == one
     assert one[: len(pool)] == one[len(pool): 2 * len(pool)]  # the copies of a candidate: its gains
+
+
+def _gain_numbers(g):
+    return (g.park, g.d_eca_ha, g.d_quality_ha, g.d_hm, g.d_cool_access_m2, g.d_retained_m3, g.d_cn_m3, g.d_storage_m3,
+            g.d_inflow_m3, g.window, g.cs_window, dict(g.pc_delta), {k: sorted(v) for k, v in g.touched.items()},
+            {k: sorted(v.items()) for k, v in g.seeds.items()})
+
+
+def test_evaluate_many_on_guild_threads_equals_one_candidate_after_the_other(tmp_path, region):
+    """The re-evaluations after a pick: evaluated together on the guild threads (each guild graph going
+    through the candidates in order, the heat parts on their own thread), every candidate gets the gains
+    of evaluating one after the other on one thread -- with and without its earlier evaluation's
+    searches, and a candidate without cells among them."""
+    paths, _, _ = region
+    params = _params()
+    eng = build_engine(_inputs(paths, tmp_path / "unused"), params)
+    ev = eng.ev
+    cands = candidate_pool(eng, params, None)
+    assert len(cands) >= 4
+    first = [ev.evaluate(c) for c in cands]
+    ev.evaluate(cands[0], commit=True)
+    rest = [*cands[1:], replace(cands[1], candidate_id="empty", cells=np.empty(0, np.int64))]
+    prevs = [first[k + 1] if k % 2 else None for k in range(len(rest) - 1)] + [None]
+    ev.use_guild_threads(1)
+    n0 = ev.n_evals
+    one = [_gain_numbers(ev.evaluate(c, prev=p)) for c, p in zip(rest, prevs, strict=True)]
+    ev.use_guild_threads(2)
+    many = [_gain_numbers(g) for g in ev.evaluate_many(rest, prevs)]
+    assert many == one
+    assert ev.n_evals - n0 == 2 * len(rest)
+    assert any(m[1] != 0 for m in many)  # the graphs' part did change
+    with pytest.raises(ValueError, match="earlier evaluations"):
+        ev.evaluate_many(rest, prevs[:-1])
+
+
+def test_selection_with_the_re_evaluations_together_equals_one_after_the_other(tmp_path, region, monkeypatch):
+    """The whole selection on guild threads: the same picks and pick gains whether the candidates a pick
+    interacts with are evaluated together (Evaluator.evaluate_many) or one after the other. Each
+    candidate comes twice (a copy shares its cells), so that a pick interacts with several."""
+    paths, _, _ = region
+    params = _params()
+
+    def select():
+        eng = build_engine(_inputs(paths, tmp_path / "unused"), params)
+        pool = candidate_pool(eng, params, None)
+        cands = pool + [replace(c, candidate_id=f"{c.candidate_id}-copy") for c in pool]
+        gains = evaluate_all(eng.ev, cands, 1)
+        eng.ev.use_guild_threads(2)
+        scores = score_candidates(eng.scorer, cands, gains)
+        picks, vec = select_portfolio(eng.ev, eng.scorer, cands, gains, scores, budget=params.budget_eur,
+                                      interaction_p=params.interaction_p, eager_max=params.eager_max,
+                                      lazy_epsilon=params.lazy_epsilon, warnings=[])
+        return picks, {i: v.tolist() for i, v in vec.items()}, eng.ev.n_evals
+
+    calls = []
+    real = Evaluator.evaluate_many
+
+    def counted(self, cands, prevs):
+        calls.append(len(cands))
+        return real(self, cands, prevs)
+
+    monkeypatch.setattr(Evaluator, "evaluate_many", counted)
+    together = select()
+    monkeypatch.setattr(Evaluator, "evaluate_many",
+                        lambda self, cands, prevs: [self.evaluate(c, prev=p) for c, p in zip(cands, prevs, strict=True)])
+    one_by_one = select()
+    assert len(together[0]) >= 2 and max(calls) >= 2  # picks with interacting candidates re-evaluated together
+    assert together == one_by_one

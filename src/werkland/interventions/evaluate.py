@@ -404,16 +404,8 @@ class Evaluator:
         and water part alone, for a caller that updates the graphs itself (:func:`batched_joint_total`).
         """
         self.n_evals += 1
-        typ = self.catalogue.get(cand.type)
-        cells = cand.cells
-        gains = Gains()
-        pi = self.park_index.ravel()[cells]
-        pk = np.bincount(pi[pi > 0]).argmax() if np.any(pi > 0) else 0
-        gains.park = int(pk) - 1
+        gains, typ, cells = self._start(cand)
         if cells.size == 0:
-            for gname in self.graphs:
-                gains.d_eca_ha[gname] = 0.0
-                gains.d_quality_ha[gname] = 0.0
             return gains
         new_codes = self.new_codes(typ, cells)
         old_codes = self.codes.ravel()[cells]
@@ -437,6 +429,81 @@ class Evaluator:
         else:
             deltas = {g: BioDelta() for g in self.graphs}
             heat = self._heat_part(cells, old_codes, new_codes)
+        self._finish(gains, cells, old_codes, new_codes, deltas, heat, commit=commit)
+        return gains
+
+    def evaluate_many(self, cands: Sequence[Candidate], prevs: Sequence[Gains | None]) -> list[Gains]:
+        """Marginal gains of each of ``cands`` against the current state, nothing committed.
+
+        The same gains as ``[evaluate(c, prev=p) for c, p in zip(cands, prevs)]``. On guild threads
+        (:meth:`use_guild_threads`) each guild graph evaluates the candidates one after the other, in
+        their order, while the other guilds evaluate theirs, and the heat parts run in order on their
+        own thread: a thread that has done its guilds' part of one candidate goes on with the next
+        candidate instead of waiting for the longest guild of this one. Each guild graph and the heat
+        part see the same calls in the same order as one candidate after the other.
+
+        Parameters
+        ----------
+        cands : sequence of Candidate
+        prevs : sequence of Gains or None
+            An earlier evaluation of each candidate (``evaluate``'s ``prev``), or None.
+
+        Returns
+        -------
+        list of Gains
+            In the order of ``cands``.
+        """
+        if len(cands) != len(prevs):
+            raise ValueError(f"{len(cands)} candidates but {len(prevs)} earlier evaluations")
+        if self.guild_threads <= 1 or len(cands) < 2:
+            return [self.evaluate(c, prev=p) for c, p in zip(cands, prevs, strict=True)]
+        self.n_evals += len(cands)
+        started = [self._start(c) for c in cands]
+        work = [k for k, (_, _, cells) in enumerate(started) if cells.size]
+        cells_of = {k: started[k][2] for k in work}
+        new_of = {k: self.new_codes(started[k][1], cells_of[k]) for k in work}
+        old_of = {k: self.codes.ravel()[cells_of[k]] for k in work}
+        values_of = {k: self.new_guild_values(started[k][1], cells_of[k]) for k in work}
+
+        def heat_parts() -> list[tuple[Box, Box, float, float, Any]]:
+            return [self._heat_part(cells_of[k], old_of[k], new_of[k]) for k in work]
+
+        def guild_chain(gname: str) -> list[BioDelta]:
+            graph = self.graphs[gname]
+            out = []
+            for k in work:
+                s, r = values_of[k][gname]
+                prev = prevs[k]
+                out.append(graph.evaluate(cells_of[k], s, r, cache=None if prev is None else prev.bio_cache.get(gname)))
+            return out
+
+        heat_job = shared_threads("heat", 1).submit(heat_parts)
+        chains = dict(zip(self.graphs, self.map_guilds(guild_chain), strict=True))
+        heats = heat_job.result()
+        for n, k in enumerate(work):
+            self._finish(started[k][0], cells_of[k], old_of[k], new_of[k], {g: chains[g][n] for g in self.graphs},
+                         heats[n], commit=False)
+        return [g for g, _, _ in started]
+
+    def _start(self, cand: Candidate) -> tuple[Gains, InterventionType, np.ndarray]:
+        """A candidate's gains to fill (its park set; every guild's zero when it has no cells), its type
+        and its cells."""
+        typ = self.catalogue.get(cand.type)
+        cells = cand.cells
+        gains = Gains()
+        pi = self.park_index.ravel()[cells]
+        pk = np.bincount(pi[pi > 0]).argmax() if np.any(pi > 0) else 0
+        gains.park = int(pk) - 1
+        if cells.size == 0:
+            for gname in self.graphs:
+                gains.d_eca_ha[gname] = 0.0
+                gains.d_quality_ha[gname] = 0.0
+        return gains, typ, cells
+
+    def _finish(self, gains: Gains, cells: np.ndarray, old_codes: np.ndarray, new_codes: np.ndarray,
+                deltas: Mapping[str, BioDelta], heat: tuple[Box, Box, float, float, Any], *, commit: bool) -> None:
+        """Fill ``gains`` from the guilds' deltas and the heat part, add the water part; ``commit``
+        applies the land cover, water and cooling changes."""
         for gname, d in deltas.items():
             if d.cache is not None:
                 gains.bio_cache[gname] = d.cache
@@ -468,7 +535,6 @@ class Evaluator:
             if hm_commit is not None:
                 inner, hm_new, green_new, _ = hm_commit
                 self._commit_cool(inner, hm_new, green_new)
-        return gains
 
     def _heat_part(self, cells: np.ndarray, old_codes: np.ndarray,
                    new_codes: np.ndarray) -> tuple[Box, Box, float, float, Any]:

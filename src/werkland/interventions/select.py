@@ -148,6 +148,7 @@ def celf_select(
     groups: Sequence[str | None] | None = None,
     best_single: bool = True,
     epsilon: float = 0.0,
+    gain_many: Callable[[list[int]], Sequence[float]] | None = None,
 ) -> tuple[list[int], list[float]]:
     """Lazy-greedy (CELF) budgeted selection by marginal gain per euro.
 
@@ -175,6 +176,9 @@ def celf_select(
         step is then a (1 - epsilon)-approximate greedy step (Badanidiyuru & Vondrák 2014, SODA,
         "Fast algorithms for maximizing submodular functions"). 0 = exact lazy greedy. This stops the
         cascade of re-evaluations among many near-equal candidates.
+    gain_many : callable, optional
+        ``gain_many(items) -> gains``: ``[gain(i) for i in items]`` in one call (the items that a
+        commit returned, all against the same state), for a caller that evaluates them together.
 
     Returns
     -------
@@ -229,13 +233,11 @@ def celf_select(
         if grp is not None:
             taken.add(grp)
         rnd += 1
-        eager = commit(i) or ()
-        for j in sorted(set(eager)):
-            if chosen[j] or c[j] > left + 1e-9:
-                continue
+        eager = [j for j in sorted(set(commit(i) or ())) if not chosen[j] and c[j] <= left + 1e-9]
+        eager_gains = gain_many(eager) if gain_many is not None else [gain(j) for j in eager]
+        for j, gj in zip(eager, eager_gains, strict=True):
             version[j] += 1
-            gj = float(gain(j))
-            heapq.heappush(heap, (key(j, gj), j, int(version[j]), rnd, gj))
+            heapq.heappush(heap, (key(j, float(gj)), j, int(version[j]), rnd, float(gj)))
     if best_single and n:
         afford = np.flatnonzero(c <= budget + 1e-9)
         if afford.size:
@@ -417,12 +419,29 @@ class _LazyGreedy:
         """Marginal combined score of candidate ``i`` against the current portfolio."""
         if self.dirty[i]:
             gi = self.ev.evaluate(self.cands[i], prev=self.last[i])
-            self.last[i] = gi
-            self.index.set(i, gi)
-            self.dirty[i] = False
+            self._evaluated(i, gi)
         else:
             gi = self.ev.reprice(self.last[i])
             self.n_reprice += 1
+        return self._marginal(gi)
+
+    def gain_many(self, items: list[int]) -> list[float]:
+        """:meth:`gain` of each of ``items`` (all against the current state): the ones a pick made
+        dirty evaluated together (:meth:`Evaluator.evaluate_many`), the others re-priced."""
+        dirty = [i for i in items if self.dirty[i]]
+        fresh = dict(zip(dirty, self.ev.evaluate_many([self.cands[i] for i in dirty], [self.last[i] for i in dirty]),
+                         strict=True))
+        for i, gi in fresh.items():
+            self._evaluated(i, gi)
+        return [self._marginal(fresh[i]) if i in fresh else self.gain(i) for i in items]
+
+    def _evaluated(self, i: int, gi: Gains) -> None:
+        """Keep candidate ``i``'s fresh gains (no longer dirty)."""
+        self.last[i] = gi
+        self.index.set(i, gi)
+        self.dirty[i] = False
+
+    def _marginal(self, gi: Gains) -> float:
         return self.scorer.total(self.tot + self.scorer.vector(gi)) - self.f_now
 
     def commit(self, i: int) -> set[int]:
@@ -511,7 +530,7 @@ def select_portfolio(
     greedy = _LazyGreedy(ev, scorer, cands, gains, cost, interaction_p=interaction_p, eager_max=eager_max)
     groups = [c.exclusive_key for c in cands]
     picks, _ = celf_select(cost, budget, greedy.gain, greedy.commit, initial=scores.s_tot, groups=groups,
-                           epsilon=lazy_epsilon)
+                           epsilon=lazy_epsilon, gain_many=greedy.gain_many)
     if committed is not None:
         committed.extend(greedy.pick_vec)
     pick_vec = greedy.pick_vec

@@ -92,7 +92,8 @@ def run_interventions(inputs: InterventionInputs, params: InterventionParams) ->
     eng.release_link_paths()  # before the evaluation workers fork: only the generators read them
     gains = first_evaluation(ev, cands, params)
     t_eval = time.perf_counter()
-    ev.use_guild_threads(params.n_workers)  # the selection evaluates one candidate at a time: its guilds on threads
+    # the selection evaluates against one state at a time: its guilds on threads (Evaluator.evaluate_many)
+    ev.use_guild_threads(params.n_workers)
     scores = score_candidates(scorer, cands, gains)
     committed: list[int] = []
     picks, pick_vec = select_portfolio(
