@@ -413,9 +413,7 @@ class Evaluator:
             per_guild = self.new_guild_values(typ, cells)
 
             def bio(gname: str) -> BioDelta:
-                s, r = per_guild[gname]
-                return self.graphs[gname].evaluate(cells, s, r, commit=commit,
-                                                   cache=None if prev is None else prev.bio_cache.get(gname))
+                return self._bio(gname, cells, per_guild, prev, commit=commit)
 
             if self.guild_threads > 1:
                 # the heat part reads only the evaluator's own rasters, which no guild graph writes: on
@@ -469,13 +467,7 @@ class Evaluator:
             return [self._heat_part(cells_of[k], old_of[k], new_of[k]) for k in work]
 
         def guild_chain(gname: str) -> list[BioDelta]:
-            graph = self.graphs[gname]
-            out = []
-            for k in work:
-                s, r = values_of[k][gname]
-                prev = prevs[k]
-                out.append(graph.evaluate(cells_of[k], s, r, cache=None if prev is None else prev.bio_cache.get(gname)))
-            return out
+            return [self._bio(gname, cells_of[k], values_of[k], prevs[k]) for k in work]
 
         heat_job = shared_threads("heat", 1).submit(heat_parts)
         chains = dict(zip(self.graphs, self.map_guilds(guild_chain), strict=True))
@@ -484,6 +476,14 @@ class Evaluator:
             self._finish(started[k][0], cells_of[k], old_of[k], new_of[k], {g: chains[g][n] for g in self.graphs},
                          heats[n], commit=False)
         return [g for g, _, _ in started]
+
+    def _bio(self, gname: str, cells: np.ndarray, values: Mapping[str, tuple[np.ndarray, np.ndarray]],
+             prev: Gains | None, *, commit: bool = False) -> BioDelta:
+        """Guild ``gname``'s graph evaluation of setting ``cells`` to ``values[gname]`` (suitability,
+        resistance), reusing the searches of ``prev`` (an earlier evaluation of the same change)."""
+        s, r = values[gname]
+        return self.graphs[gname].evaluate(cells, s, r, commit=commit,
+                                           cache=None if prev is None else prev.bio_cache.get(gname))
 
     def _start(self, cand: Candidate) -> tuple[Gains, InterventionType, np.ndarray]:
         """A candidate's gains to fill (its park set; every guild's zero when it has no cells), its type
