@@ -44,25 +44,29 @@ _INHERITED: list[Any] = []
 _INHERIT_LOCK = threading.Lock()
 
 
-# process-wide thread pools of shared_threads, by (use, threads); a forked child starts with none
+# process-wide thread pools of shared_threads, by (use, threads, background); a forked child starts with none
 # (emptied by the at-fork hook below)
-_SHARED: dict[tuple[str, int], ThreadPoolExecutor] = {}
+_SHARED: dict[tuple[str, int, bool], ThreadPoolExecutor] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_threads(use: str, threads: int) -> ThreadPoolExecutor:
-    """A pool of ``threads`` threads for ``use``, made on first use and kept for the process.
+def shared_threads(use: str, threads: int, *, background: bool = False) -> ThreadPoolExecutor:
+    r"""A pool of ``threads`` threads for ``use``, made on first use and kept for the process.
 
     Starting and joining a pool's threads costs about 0.3 ms per call; the interventions' searches
     map over a few patches thousands of times (at 4.1 M cells the selection spent about 5 s of its
     threads starting and joining pools). Callers of one ``use`` share its threads, so a task must
     not wait on another task of the same ``use`` (give nested maps their own ``use``). In a forked
-    child the parent's threads do not exist: the child makes its own pools.
+    child the parent's threads do not exist: the child makes its own pools. With ``background`` the
+    pool's threads are :func:`background_thread`\ s (a pool of its own, apart from the plain one).
     """
+    key = (use, threads, background)
     with _SHARED_LOCK:
-        pool = _SHARED.get((use, threads))
+        pool = _SHARED.get(key)
         if pool is None:
-            pool = _SHARED[(use, threads)] = ThreadPoolExecutor(threads, thread_name_prefix=f"werkland-{use}")
+            pool = _SHARED[key] = ThreadPoolExecutor(
+                threads, thread_name_prefix=f"werkland-{use}" + ("-background" if background else ""),
+                initializer=background_thread if background else None)
         return pool
 
 

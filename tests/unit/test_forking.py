@@ -210,3 +210,13 @@ def test_background_thread_lowers_only_the_calling_threads_priority():
         plain = pool.submit(_niceness).result()
     assert background == {BACKGROUND_NICENESS}
     assert _niceness() == before and plain == before  # the caller and threads made later keep theirs
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a niceness per thread is Linux's")
+def test_shared_background_threads_are_a_pool_of_their_own_at_the_lowest_priority():
+    before = _niceness()
+    plain = shared_threads("test-priority", 2)
+    background = shared_threads("test-priority", 2, background=True)
+    assert background is not plain and background is shared_threads("test-priority", 2, background=True)
+    assert set(background.map(lambda _: _niceness(), range(8))) == {BACKGROUND_NICENESS}
+    assert set(plain.map(lambda _: _niceness(), range(8))) == {before}

@@ -1025,6 +1025,8 @@ def test_guilds_on_threads_start_longest_first_and_return_in_guild_order():
         return g.upper()
 
     ev = SimpleNamespace(graphs=dict.fromkeys(names), guild_threads=2, _guild_seconds={})
+    ev._longest_first = lambda: Evaluator._longest_first(ev)  # the evaluator's own ordering and timing
+    ev._timed = lambda f, g: Evaluator._timed(ev, f, g)
     assert Evaluator.map_guilds(ev, fn) == [g.upper() for g in names]
     assert set(started[:2]) == set(names[:2])  # nothing measured yet: guild order
     assert max(ev._guild_seconds, key=ev._guild_seconds.get) == "woodland_birds"

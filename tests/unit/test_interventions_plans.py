@@ -3,7 +3,10 @@ portfolio (werkland.interventions.after), on the synthetic region of test_interv
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import shapely
 from werkland._errors import WerklandInputError
 from werkland.climate import heat_mitigation, runoff_mm
 from werkland.connectivity import build_links, find_patches, prepare_resistance, probability_metrics
+from werkland.forking import BACKGROUND_NICENESS
 from werkland.interventions import InterventionInputs, run_interventions
 from werkland.interventions.after import (
     REGION_ROW,
@@ -494,6 +498,54 @@ def test_evaluate_many_on_guild_threads_equals_one_candidate_after_the_other(tmp
     assert any(m[1] != 0 for m in many)  # the graphs' part did change
     with pytest.raises(ValueError, match="earlier evaluations"):
         ev.evaluate_many(rest, prevs[:-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a niceness per thread is Linux's")
+def test_evaluate_many_runs_the_longest_guild_first_and_the_others_in_the_background(tmp_path, region, monkeypatch):
+    """The guild whose evaluations have taken longest so far (the critical path) runs on the calling
+    thread at its priority; the other guilds and their searches run at the lowest priority."""
+    paths, _, _ = region
+    params = _params()
+    eng = build_engine(_inputs(paths, tmp_path / "unused"), params)
+    ev = eng.ev
+    cands = candidate_pool(eng, params, None)
+    names = list(ev.graphs)
+    assert len(names) >= 2
+    lead = names[-1]
+    ev._guild_seconds = {lead: 1e6}  # the longest so far
+    ev.use_guild_threads(2)
+    seen: dict[str, set[tuple[int, bool]]] = {g: set() for g in names}
+    searches: dict[str, set[int]] = {g: set() for g in names}
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    for g, graph in ev.graphs.items():
+        evaluate, search_map = graph.evaluate, graph._map
+
+        def spy(*args, g=g, evaluate=evaluate, **kwargs):
+            seen[g].add((niceness(), threading.current_thread() is threading.main_thread()))
+            return evaluate(*args, **kwargs)
+
+        def map_spy(fn, items, g=g, search_map=search_map):
+            def noted(x):
+                searches[g].add(niceness())
+                return fn(x)
+            return search_map(noted, items)
+
+        graph.n_threads = 2
+        monkeypatch.setattr(graph, "evaluate", spy)
+        monkeypatch.setattr(graph, "_map", map_spy)
+    before = niceness()
+    ev.evaluate_many(cands, [None] * len(cands))
+    assert seen[lead] == {(before, True)}
+    for g in names[:-1]:
+        assert seen[g] == {(BACKGROUND_NICENESS, False)}, g
+        assert searches[g] <= {BACKGROUND_NICENESS}, g
+    assert searches[lead] <= {before}
+    assert any(searches.values())  # some evaluation searched on the threads
+    assert not any(graph.background for graph in ev.graphs.values())
+    assert niceness() == before
 
 
 def test_selection_with_the_re_evaluations_together_equals_one_after_the_other(tmp_path, region, monkeypatch):

@@ -55,6 +55,9 @@ class GraphCore:
         Current and baseline PCnum (ha²), baseline quality area (ha), p* cut of the local updates.
     n_threads : int
         Threads for independent searches of one evaluation.
+    background : bool
+        Whether those searches run on background threads (:func:`~werkland.forking.background_thread`:
+        set while the graph works beside a longer guild's, see :meth:`Evaluator.evaluate_many`).
     """
 
     name: str
@@ -78,6 +81,7 @@ class GraphCore:
     q0: float
     cut: float
     n_threads: int
+    background: bool
     n_full_rebuilds: int
     #: search work arrays, lent one set per search (shared by the graphs of every guild)
     _pool: SearcherPool
@@ -210,7 +214,7 @@ class GraphCore:
             return [fn(x) for x in items]
         # the process's search threads, shared by the guild graphs (each task one search: none waits
         # on another), instead of a pool started and joined per call
-        return list(shared_threads("searches", self.n_threads).map(fn, items))
+        return list(shared_threads("searches", self.n_threads, background=self.background).map(fn, items))
 
     def near(self, seeds: Mapping[int, float], p_min: float) -> np.ndarray:
         """-ln p* from the change to every node: min over seeds of (tie + D[seed, :]), seeds tied with p >= p_min.

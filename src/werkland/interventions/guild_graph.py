@@ -149,6 +149,8 @@ class GuildGraph(RasterChangeMixin, GraphUpdateMixin):
         self._log = []
         #: threads for independent searches of one evaluation (set by the caller; 1 in worker processes)
         self.n_threads = 1
+        #: searches on background threads (while another guild's evaluations are the critical path)
+        self.background = False
         self.n_full_rebuilds = 0
         tot = float(self.a.sum())
         if pc_tol > 0 and self.pcnum > 0 and tot > 0:
