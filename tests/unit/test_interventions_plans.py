@@ -28,7 +28,8 @@ from werkland.interventions.after import (
     run_interventions_after,
 )
 from werkland.interventions.engine import candidate_pool
-from werkland.interventions.evaluate import Evaluator, evaluate_all
+from werkland.interventions.evaluate import Evaluator
+from werkland.interventions.first_evaluation import evaluate_all
 from werkland.interventions.outputs import footprint_polygon
 from werkland.interventions.plans import PLAN_CSV_COLUMNS, PlanInputs, run_plan
 from werkland.interventions.select import score_candidates, select_portfolio
@@ -457,12 +458,8 @@ def test_first_evaluation_on_forked_workers_equals_one_process(tmp_path, region)
     cands = pool * 4
     assert len(cands) > 32  # evaluate_all forks from 33 candidates on
 
-    def numbers(g):
-        return (g.park, g.d_eca_ha, g.d_quality_ha, g.d_hm, g.d_cool_access_m2, g.d_retained_m3, g.d_cn_m3,
-                g.d_storage_m3, g.d_inflow_m3, {k: sorted(v) for k, v in g.seeds.items()})
-
-    one = [numbers(g) for g in evaluate_all(eng.ev, cands, 1)]
-    two = [numbers(g) for g in evaluate_all(eng.ev, cands, 2)]
+    one = [_gain_numbers(g) for g in evaluate_all(eng.ev, cands, 1)]
+    two = [_gain_numbers(g) for g in evaluate_all(eng.ev, cands, 2)]
     assert len(two) == len(cands) and two == one
     assert one[: len(pool)] == one[len(pool): 2 * len(pool)]  # the copies of a candidate: its gains
 

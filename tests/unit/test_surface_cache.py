@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from werkland._kernels.grid_search import DC, DR
 from werkland.connectivity import build_links, find_patches
-from werkland.interventions.evaluate import spatial_order
+from werkland.interventions.first_evaluation import spatial_order
 from werkland.interventions.guild_graph import GuildGraph
 from werkland.interventions.search import Searcher, Surface, SurfaceCache
 

@@ -26,7 +26,8 @@ from werkland.interventions.candidates import (
     read_user_candidates,
 )
 from werkland.interventions.catalogue import Catalogue, load_catalogue
-from werkland.interventions.evaluate import Evaluator, Gains, evaluate_all
+from werkland.interventions.evaluate import Evaluator, Gains
+from werkland.interventions.first_evaluation import evaluate_all
 from werkland.interventions.guild_graph import SURFACE_CACHE_MB, GuildGraph
 from werkland.interventions.inputs import (
     InterventionInputs,

@@ -15,8 +15,8 @@ and water per park, and evaluates a candidate *locally*:
   runoff depth, plus the runoff of its own cells -- and the park's pool includes the run-on from
   outside the park; with a soil-group raster the curve numbers use each cell's soil group.
 
-A commit applies a candidate to the state; :func:`evaluate_all` runs the first evaluation of every
-candidate on worker processes.
+A commit applies a candidate to the state; :func:`werkland.interventions.first_evaluation.evaluate_all`
+runs the first evaluation of every candidate on worker processes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,7 +34,7 @@ from scipy import ndimage
 
 from werkland._errors import WerklandInputError
 from werkland.climate import BiophysicalTable, ClimateParams, runoff_mm, urban_cooling
-from werkland.forking import WorkShares, forked_pool, inherited, shared_threads
+from werkland.forking import shared_threads
 from werkland.interventions.candidates import Candidate
 from werkland.interventions.catalogue import UNCHANGED, Catalogue, InterventionType
 from werkland.interventions.guild_graph import BioDelta, GuildGraph
@@ -47,9 +46,6 @@ from werkland.tables import Guild, Legend
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Candidates per task of the first evaluation (a worker's tasks walk its share of the spatial order).
-FIRST_EVALUATION_CHUNK = 16
 
 
 @dataclass
@@ -102,6 +98,18 @@ class Gains:
     window: Box | None = None
     cs_window: Box | None = None
     bio_cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Change:
+    """A candidate's change as an evaluation uses it: the gains to fill, its cells, their codes before
+    and after, and per guild their new (suitability, resistance) (none without the guild graphs)."""
+
+    gains: Gains
+    cells: np.ndarray
+    old_codes: np.ndarray
+    new_codes: np.ndarray
+    values: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 class Evaluator:
@@ -411,31 +419,28 @@ class Evaluator:
         and water part alone, for a caller that updates the graphs itself (:func:`batched_joint_total`).
         """
         self.n_evals += 1
-        gains, typ, cells = self._start(cand)
-        if cells.size == 0:
-            return gains
-        new_codes = self.new_codes(typ, cells)
-        old_codes = self.codes.ravel()[cells]
+        ch = self._prepare(cand, graphs=graphs)
+        if ch.cells.size == 0:
+            return ch.gains
         if graphs:
-            per_guild = self.new_guild_values(typ, cells)
 
             def bio(gname: str) -> BioDelta:
-                return self._bio(gname, cells, per_guild, prev, commit=commit)
+                return self._bio(gname, ch, prev, commit=commit)
 
             if self.guild_threads > 1:
                 # the heat part reads only the evaluator's own rasters, which no guild graph writes: on
                 # a thread of its own while the guilds run (their serial parts leave a core idle)
-                heat_job = shared_threads("heat", 1).submit(self._heat_part, cells, old_codes, new_codes)
+                heat_job = shared_threads("heat", 1).submit(self._heat_part, ch.cells, ch.old_codes, ch.new_codes)
                 deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
                 heat = heat_job.result()
             else:
                 deltas = dict(zip(self.graphs, self.map_guilds(bio), strict=True))
-                heat = self._heat_part(cells, old_codes, new_codes)
+                heat = self._heat_part(ch.cells, ch.old_codes, ch.new_codes)
         else:
             deltas = {g: BioDelta() for g in self.graphs}
-            heat = self._heat_part(cells, old_codes, new_codes)
-        self._finish(gains, cells, old_codes, new_codes, deltas, heat, commit=commit)
-        return gains
+            heat = self._heat_part(ch.cells, ch.old_codes, ch.new_codes)
+        self._finish(ch, deltas, heat, commit=commit)
+        return ch.gains
 
     def evaluate_many(self, cands: Sequence[Candidate], prevs: Sequence[Gains | None]) -> list[Gains]:
         """Marginal gains of each of ``cands`` against the current state, nothing committed.
@@ -471,18 +476,14 @@ class Evaluator:
         if self.guild_threads <= 1 or len(cands) < 2:
             return [self.evaluate(c, prev=p) for c, p in zip(cands, prevs, strict=True)]
         self.n_evals += len(cands)
-        started = [self._start(c) for c in cands]
-        work = [k for k, (_, _, cells) in enumerate(started) if cells.size]
-        cells_of = {k: started[k][2] for k in work}
-        new_of = {k: self.new_codes(started[k][1], cells_of[k]) for k in work}
-        old_of = {k: self.codes.ravel()[cells_of[k]] for k in work}
-        values_of = {k: self.new_guild_values(started[k][1], cells_of[k]) for k in work}
+        changes = [self._prepare(c) for c in cands]
+        work = [(ch, prev) for ch, prev in zip(changes, prevs, strict=True) if ch.cells.size]
 
         def heat_parts() -> list[tuple[Box, Box, float, float, Any]]:
-            return [self._heat_part(cells_of[k], old_of[k], new_of[k]) for k in work]
+            return [self._heat_part(ch.cells, ch.old_codes, ch.new_codes) for ch, _ in work]
 
         def guild_chain(gname: str) -> list[BioDelta]:
-            return [self._bio(gname, cells_of[k], values_of[k], prevs[k]) for k in work]
+            return [self._bio(gname, ch, prev) for ch, prev in work]
 
         lead, *beside = self._longest_first()
         for g in beside:
@@ -497,22 +498,20 @@ class Evaluator:
         finally:
             for g in beside:
                 self.graphs[g].background = False
-        for n, k in enumerate(work):
-            self._finish(started[k][0], cells_of[k], old_of[k], new_of[k], {g: chains[g][n] for g in self.graphs},
-                         heats[n], commit=False)
-        return [g for g, _, _ in started]
+        for n, (ch, _) in enumerate(work):
+            self._finish(ch, {g: chains[g][n] for g in self.graphs}, heats[n], commit=False)
+        return [ch.gains for ch in changes]
 
-    def _bio(self, gname: str, cells: np.ndarray, values: Mapping[str, tuple[np.ndarray, np.ndarray]],
-             prev: Gains | None, *, commit: bool = False) -> BioDelta:
-        """Guild ``gname``'s graph evaluation of setting ``cells`` to ``values[gname]`` (suitability,
-        resistance), reusing the searches of ``prev`` (an earlier evaluation of the same change)."""
-        s, r = values[gname]
-        return self.graphs[gname].evaluate(cells, s, r, commit=commit,
+    def _bio(self, gname: str, ch: _Change, prev: Gains | None, *, commit: bool = False) -> BioDelta:
+        """Guild ``gname``'s graph evaluation of the change, reusing the searches of ``prev`` (an
+        earlier evaluation of the same change)."""
+        s, r = ch.values[gname]
+        return self.graphs[gname].evaluate(ch.cells, s, r, commit=commit,
                                            cache=None if prev is None else prev.bio_cache.get(gname))
 
-    def _start(self, cand: Candidate) -> tuple[Gains, InterventionType, np.ndarray]:
-        """A candidate's gains to fill (its park set; every guild's zero when it has no cells), its type
-        and its cells."""
+    def _prepare(self, cand: Candidate, *, graphs: bool = True) -> _Change:
+        """The change ``cand`` makes: its park set in the gains, the codes before and after and, with
+        ``graphs``, the guilds' new values (a change without cells: every guild's gains zero)."""
         typ = self.catalogue.get(cand.type)
         cells = cand.cells
         gains = Gains()
@@ -523,12 +522,16 @@ class Evaluator:
             for gname in self.graphs:
                 gains.d_eca_ha[gname] = 0.0
                 gains.d_quality_ha[gname] = 0.0
-        return gains, typ, cells
+            return _Change(gains, cells, cells, cells, {})
+        new_codes = self.new_codes(typ, cells)
+        old_codes = self.codes.ravel()[cells]
+        return _Change(gains, cells, old_codes, new_codes, self.new_guild_values(typ, cells) if graphs else {})
 
-    def _finish(self, gains: Gains, cells: np.ndarray, old_codes: np.ndarray, new_codes: np.ndarray,
-                deltas: Mapping[str, BioDelta], heat: tuple[Box, Box, float, float, Any], *, commit: bool) -> None:
-        """Fill ``gains`` from the guilds' deltas and the heat part, add the water part; ``commit``
-        applies the land cover, water and cooling changes."""
+    def _finish(self, ch: _Change, deltas: Mapping[str, BioDelta], heat: tuple[Box, Box, float, float, Any], *,
+                commit: bool) -> None:
+        """Fill the change's gains from the guilds' deltas and the heat part, add the water part;
+        ``commit`` applies the land cover, water and cooling changes."""
+        gains, cells, old_codes, new_codes = ch.gains, ch.cells, ch.old_codes, ch.new_codes
         for gname, d in deltas.items():
             if d.cache is not None:
                 gains.bio_cache[gname] = d.cache
@@ -707,92 +710,3 @@ class Evaluator:
         e_sl = np.s_[ev[0] - a0:ev[1] - a0, ev[2] - b0:ev[3] - b0]
         d_cells = int(served_new[e_sl].sum()) - int(self.served[ev[0]:ev[1], ev[2]:ev[3]].sum())
         return d_cells * self.cell_m2, None
-
-
-
-def _eval_chunk(_task: int) -> list[tuple[int, Gains]]:
-    # in a worker: the evaluator, candidates, order and shares were inherited at the fork, never
-    # pickled; each task evaluates the next chunk of this worker's share (none once all are taken)
-    ev, cands, order, shares = inherited()
-    for gg in ev.graphs.values():  # worker processes already use every core
-        gg.n_threads = 1
-    ev.guild_threads = 1
-    taken = shares.take()
-    return [(int(i), ev.evaluate(cands[int(i)])) for i in order[taken.start:taken.stop]]
-
-
-def spatial_order(cands: Sequence[Candidate], width: int) -> np.ndarray:
-    """Candidate indices along a Hilbert curve through their footprints' mean cells (ties: index).
-
-    Parameters
-    ----------
-    cands : sequence of Candidate
-        Candidates (flat cell indices of a raster ``width`` columns wide).
-    width : int
-        Raster columns.
-    """
-    if not cands:
-        return np.zeros(0, np.int64)
-    rc = np.array([(float(np.mean(c.cells // width)), float(np.mean(c.cells % width))) if c.cells.size else (0.0, 0.0)
-                   for c in cands])
-    x, y = rc[:, 1].astype(np.int64), rc[:, 0].astype(np.int64)
-    side = 1
-    while side <= max(int(x.max()), int(y.max())):
-        side *= 2
-    d = np.zeros(len(cands), np.int64)
-    s = side // 2
-    while s > 0:  # the classic x, y -> d walk of a Hilbert curve, all points at once
-        rx = ((x & s) > 0).astype(np.int64)
-        ry = ((y & s) > 0).astype(np.int64)
-        d += s * s * ((3 * rx) ^ ry)
-        flip = ry == 0
-        swap_back = flip & (rx == 1)
-        x = np.where(swap_back, side - 1 - x, x)
-        y = np.where(swap_back, side - 1 - y, y)
-        x, y = np.where(flip, y, x), np.where(flip, x, y)
-        s //= 2
-    return np.lexsort((np.arange(len(cands)), d))
-
-
-def evaluate_all(ev: Evaluator, cands: list[Candidate], n_workers: int) -> list[Gains]:
-    """First evaluation of every candidate against the baseline (returned in candidate order).
-
-    Candidates are taken in :func:`spatial_order`. With ``n_workers > 1`` and more than 32
-    candidates they run on forked worker processes (each inherits the evaluator), each walking a
-    contiguous share of that order 16 at a time (:class:`~werkland.forking.WorkShares`: a worker's
-    kept cost surfaces then serve its next candidates, which lie next to them); otherwise in this
-    process. The gains do not depend on which process evaluates a candidate, nor in what order.
-    """
-    t0 = time.perf_counter()
-    n = len(cands)
-    out: list[Gains | None] = [None] * n
-    # in space-filling-curve order of the footprints: nearby candidates re-search the same patches,
-    # whose kept cost surfaces (SurfaceCache) then serve them; each result is the candidate's own
-    order = spatial_order(cands, ev.W)
-    done = 0
-    step = max(1, n // 10)
-    next_log = step
-
-    def note(k: int) -> None:
-        nonlocal done, next_log
-        done += k
-        if done >= next_log or done == n:
-            dt = time.perf_counter() - t0
-            log.info("evaluated %d/%d candidates (%.1f candidates/s)", done, n, done / max(dt, 1e-9))
-            next_log += step
-
-    if n_workers > 1 and n > 32 and hasattr(os, "fork"):
-        shares = WorkShares(n, n_workers, FIRST_EVALUATION_CHUNK)
-        with forked_pool(n_workers, inherit=(ev, cands, order, shares)) as pool:
-            for res in pool.imap_unordered(_eval_chunk, range(shares.n_takes)):
-                for i, g in res:
-                    out[i] = g
-                if res:
-                    note(len(res))
-    else:
-        for s in range(0, n, FIRST_EVALUATION_CHUNK):
-            ch = order[s:s + FIRST_EVALUATION_CHUNK].tolist()
-            for i in ch:
-                out[i] = ev.evaluate(cands[i])
-            note(len(ch))
-    return [g for g in out if g is not None]

@@ -235,9 +235,9 @@ def celf_select(
         rnd += 1
         eager = [j for j in sorted(set(commit(i) or ())) if not chosen[j] and c[j] <= left + 1e-9]
         eager_gains = gain_many(eager) if gain_many is not None else [gain(j) for j in eager]
-        for j, gj in zip(eager, eager_gains, strict=True):
+        for j, gj in zip(eager, map(float, eager_gains), strict=True):
             version[j] += 1
-            heapq.heappush(heap, (key(j, float(gj)), j, int(version[j]), rnd, float(gj)))
+            heapq.heappush(heap, (key(j, gj), j, int(version[j]), rnd, gj))
     if best_single and n:
         afford = np.flatnonzero(c <= budget + 1e-9)
         if afford.size:
