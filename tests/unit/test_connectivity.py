@@ -248,6 +248,34 @@ def test_node_metrics_over_blocks_of_rows_equal_the_whole_matrix(monkeypatch, to
     assert blocked.state.pcnum == blocked.PCnum
 
 
+def test_blocked_first_pass_hands_its_first_block_to_the_second(monkeypatch):
+    """With a tolerance and several blocks, the first pass (row sums for the limit) takes the blocks
+    last to first and the second pass starts from the first block's rows: 1,300 sources in blocks
+    of 512 are searched 1,300 + 788 times, not twice over, with the same metrics as one block."""
+    import importlib
+
+    apsp_mod = importlib.import_module("werkland.connectivity.apsp")
+    n = 1300
+    areas, edges = _random_geometric_graph(11, n, 20000.0, 750.0)
+    k = cn.dispersal_kernel(1000.0).k_per_m
+    whole = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=2, pc_tolerance=1e-4)
+    searched: list[tuple[int, int]] = []
+    real = apsp_mod.distance_rows
+
+    def counted(g, r0, r1, n_threads=None):
+        searched.append((r0, r1))
+        return real(g, r0, r1, n_threads)
+
+    monkeypatch.setattr(apsp_mod, "distance_rows", counted)
+    monkeypatch.setattr(cn_metrics, "distance_rows", counted)
+    monkeypatch.setattr(cn_metrics, "MATRIX_BLOCK_BYTES", 1)
+    blocked = cn.probability_metrics(areas, edges, k, 1e4, iic_max_cost=1000.0, n_threads=2, pc_tolerance=1e-4)
+    assert searched == [(1024, 1300), (512, 1024), (0, 512), (512, 1024), (1024, 1300)]
+    assert blocked.PCnum == whole.PCnum
+    for name in ("dPC", "dPC_connector", "betweenness", "BCPC"):
+        np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), err_msg=name)
+
+
 # --------------------------------------------------------------------------------------------
 # property tests on random graphs
 # --------------------------------------------------------------------------------------------
@@ -773,7 +801,7 @@ def test_predecessor_rows_equal_scipys_bit_for_bit(integer_weights, m):
     from scipy.sparse import csgraph
 
     from werkland._kernels.graph import predecessor_rows
-    from werkland.connectivity.apsp import distance_predecessor_rows
+    from werkland.connectivity.apsp import distance_predecessor_rows, distance_rows
 
     rng = np.random.default_rng(3)
     n = 700
@@ -792,6 +820,11 @@ def test_predecessor_rows_equal_scipys_bit_for_bit(integer_weights, m):
         D, P = distance_predecessor_rows(g, r0, r1, threads)
         assert P.dtype == refP.dtype
         assert np.array_equal(D, refD[r0:r1]) and np.array_equal(P, refP[r0:r1])
+        # the distance rows at hand already (the node metrics' first pass): the same predecessors
+        D2, P2 = distance_predecessor_rows(g, r0, r1, threads, distances=distance_rows(g, r0, r1, threads))
+        assert np.array_equal(D2, refD[r0:r1]) and np.array_equal(P2, refP[r0:r1])
+    with pytest.raises(ValueError, match="rows 130..516 of 700 nodes"):
+        distance_predecessor_rows(g, 130, 517, 2, distances=refD[130:516])
     assert P[0, n - 1] == -9999 and P[5, 135] == -9999  # unreached; the source itself (row 5 = node 135)
 
 

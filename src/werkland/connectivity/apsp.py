@@ -136,7 +136,8 @@ def distance_rows(g: Any, r0: int, r1: int, n_threads: int | None = None) -> np.
     return D
 
 
-def distance_predecessor_rows(g: Any, r0: int, r1: int, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def distance_predecessor_rows(g: Any, r0: int, r1: int, n_threads: int | None = None, *,
+                              distances: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``r0..r1-1`` of the distance matrix of the symmetric graph ``g`` and scipy's predecessors.
 
     ``csgraph.dijkstra(g, directed=True, indices=range(r0, r1), return_predecessors=True)`` bit for
@@ -145,8 +146,14 @@ def distance_predecessor_rows(g: Any, r0: int, r1: int, n_threads: int | None = 
     compiled ``predecessor_rows`` over the same chunks on ``n_threads`` threads. A row where two
     neighbours of a node tie for its predecessor (scipy's choice then depends on its heap) is taken
     from scipy itself.
+
+    ``distances``: those rows of :func:`distance_rows`, when the caller has them already; they are
+    used (and returned) instead of searched again.
     """
-    D = distance_rows(g, r0, r1, n_threads)
+    if distances is not None and distances.shape != (r1 - r0, g.shape[0]):
+        raise ValueError(f"distances has shape {distances.shape}, rows {r0}..{r1 - 1} of {g.shape[0]} nodes "
+                         f"need {(r1 - r0, g.shape[0])}")
+    D = distance_rows(g, r0, r1, n_threads) if distances is None else distances
     P = np.empty(D.shape, np.int32)
     ambiguous = np.zeros(r1 - r0, bool)
     indptr, indices, data = g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)

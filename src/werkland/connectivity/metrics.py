@@ -321,7 +321,8 @@ def _matrix_pass(g: Any, a: np.ndarray, mode: int, *, node_metrics: bool, n_thre
     With a tolerance (mode 0, node metrics) the trees are pruned at a limit that needs PCnum first:
     with more than one block, a first pass computes the row sums from the compiled distance rows
     (:func:`~werkland.connectivity.apsp.distance_rows`, the same values bit for bit) and the second
-    pass the predecessors and tree losses.
+    pass the predecessors and tree losses. The first pass takes the blocks last to first and keeps
+    the first block's rows, which the second pass then starts from instead of searching them again.
     """
     n = a.size
     size = block_rows(n)
@@ -329,15 +330,21 @@ def _matrix_pass(g: Any, a: np.ndarray, mode: int, *, node_metrics: bool, n_thre
     out = _MatrixSums.empty(n)
     limit = math.inf
     prune = mode == 0 and node_metrics and tolerance > 0
+    first_rows: np.ndarray | None = None  # the first block's distances, kept from the first pass
     if prune and len(blocks) > 1:
-        for r0, r1 in blocks:
-            out.rows[r0:r1], out.diag[r0:r1], _ = row_sums(distance_rows(g, r0, r1, n_threads), a, 0, r0=r0)
+        # last block first, so that the first block's distance rows, searched last, serve the second
+        # pass as well (each row's sums do not depend on the order of the blocks)
+        for r0, r1 in reversed(blocks):
+            first_rows = None  # one block of rows at a time
+            first_rows = distance_rows(g, r0, r1, n_threads)
+            out.rows[r0:r1], out.diag[r0:r1], _ = row_sums(first_rows, a, 0, r0=r0)
         limit = _pc_limit(a, float(a @ out.rows), tolerance)
     args = (g.indptr.astype(np.int64), g.indices.astype(np.int64),
             np.ones(g.nnz) if mode == 1 else g.data.astype(np.float64), a, mode)
     for r0, r1 in blocks:
         if mode == 0:  # scipy's rows and predecessors, off the GIL
-            D, P = distance_predecessor_rows(g, r0, r1, n_threads)
+            D, P = distance_predecessor_rows(g, r0, r1, n_threads, distances=first_rows if r0 == 0 else None)
+            first_rows = None
         else:  # hop counts: ties everywhere, scipy's own heap decides the trees
             D, P = csgraph.dijkstra(g, directed=True, unweighted=True, indices=np.arange(r0, r1),
                                     return_predecessors=True)
