@@ -150,6 +150,42 @@ def test_engine_releases_its_link_paths_after_generating(tmp_path, region):
         candidate_pool(eng, params, None)
 
 
+def test_guild_graphs_read_side_by_side_equal_one_after_the_other(tmp_path, region, monkeypatch):
+    """With two workers the guilds' graphs are read on two threads at once (one guild's all-pairs
+    search beside the other's reading), in the configured order, and equal those read one after the
+    other on the calling thread: areas, links, PCnum and every pair's distance, and the link paths."""
+    from werkland.interventions import engine as engine_mod
+
+    paths, _, _ = region
+    real = engine_mod.read_guild_graph
+    inside: list[str] = []
+    together = threading.Barrier(2, timeout=30)
+
+    def spied(inputs, conn, *args, **kwargs):
+        inside.append(threading.current_thread().name)
+        if len(inside) <= 2 and threading.current_thread() is not threading.main_thread():
+            together.wait()  # both guilds are being read at the same time
+        return real(inputs, conn, *args, **kwargs)
+
+    monkeypatch.setattr(engine_mod, "read_guild_graph", spied)
+    serial = engine_mod.build_engine(_inputs(paths, tmp_path / "a"), _params())
+    assert inside == [threading.main_thread().name] * 2
+    inside.clear()
+    params = replace(_params(), n_workers=2)
+    side = engine_mod.build_engine(_inputs(paths, tmp_path / "b"), params)
+    assert len(inside) == 2 and threading.main_thread().name not in inside
+    assert list(side.graphs) == list(serial.graphs) == ANALYSED
+    for g in ANALYSED:
+        a, b = serial.graphs[g], side.graphs[g]
+        assert a.n == b.n > 1 and a.pcnum == b.pcnum and a.adj == b.adj
+        np.testing.assert_array_equal(a.a, b.a)
+        nodes = np.arange(a.n)
+        np.testing.assert_array_equal(a.D.block(nodes, nodes), b.D.block(nodes, nodes))
+        assert len(serial.link_paths[g]) == len(side.link_paths[g]) > 0
+        for x, y in zip(serial.link_paths[g], side.link_paths[g], strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
 def test_plan_equal_to_the_optimal_portfolio_scores_100(tmp_path, region):
     """A plan of three generated candidates, then a plan equal to the optimiser's portfolio at its cost:
     the second reaches 100 % and nothing is swapped."""

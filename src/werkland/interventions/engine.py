@@ -11,6 +11,7 @@ baseline. :func:`build_engine` composes them into an :class:`Engine` in its base
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from werkland.interventions.inputs import (
 from werkland.interventions.search import SearcherPool, SurfaceCache
 from werkland.interventions.select import Scorer
 from werkland.interventions.siting import Hydrology, park_runon, read_hydrology
-from werkland.params import ClimateParams, InterventionParams
+from werkland.params import ClimateParams, ConnectivityParams, InterventionParams
 from werkland.raster.io import release_free_memory
 from werkland.tables import Guild, Legend, load_guilds, load_legend
 
@@ -98,9 +99,13 @@ def load_hydrology(
 def baseline_graphs(
     inputs: InterventionInputs, params: InterventionParams, region: RegionData,
 ) -> tuple[dict[str, GuildGraph], dict[str, list[np.ndarray]]]:
-    """The baseline patch graph and least-cost link paths of every analysed guild."""
-    graphs: dict[str, GuildGraph] = {}
-    link_paths: dict[str, list[np.ndarray]] = {}
+    """The baseline patch graph and least-cost link paths of every analysed guild.
+
+    The guilds are read on up to ``params.n_workers`` threads at once (one: on the calling thread):
+    one guild's all-pairs distances (compiled, off the GIL, on both cores) overlap another's reading
+    of its rasters and links. Each graph is built from its own files alone, so it does not depend on
+    the threads; the dictionaries keep the guilds' configured order.
+    """
     # search work arrays lent to every guild's graph: as many sets as searches run at once (the
     # selection evaluates up to n_workers guilds side by side, each searching on n_workers threads,
     # on n_workers cores: one set more than cores keeps them busy while a search's results are read)
@@ -108,9 +113,19 @@ def baseline_graphs(
     # one memory budget for every guild's kept cost surfaces (per process: each evaluation worker
     # fills its own copy)
     surface_cache = SurfaceCache(int(SURFACE_CACHE_MB * 2**20))
-    for conn in params.connectivity:
-        graphs[conn.guild], link_paths[conn.guild] = read_guild_graph(
-            inputs, conn, region, pc_tol=params.pc_tolerance, search_pool=search_pool, surface_cache=surface_cache)
+
+    def read(conn: ConnectivityParams) -> tuple[GuildGraph, list[np.ndarray]]:
+        return read_guild_graph(inputs, conn, region, pc_tol=params.pc_tolerance, search_pool=search_pool,
+                                surface_cache=surface_cache)
+
+    threads = min(params.n_workers, len(params.connectivity))
+    if threads <= 1:
+        read_back = [read(conn) for conn in params.connectivity]
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            read_back = list(pool.map(read, params.connectivity))
+    graphs = {conn.guild: gg for conn, (gg, _) in zip(params.connectivity, read_back, strict=True)}
+    link_paths = {conn.guild: paths for conn, (_, paths) in zip(params.connectivity, read_back, strict=True)}
     return graphs, link_paths
 
 
