@@ -17,4 +17,5 @@ run_step(
     params=BarrierParams.from_dict(snakemake.params.p),
     current_tif=snakemake.input.current[0] if snakemake.input.current else None,
     probe_minima=snakemake.input.probe_minima,
+    graph_distances=snakemake.input.distances,
 )

@@ -21,5 +21,6 @@ run_step(
     snakemake.output.corridors,
     params=BarrierParams.from_dict(snakemake.params.p),
     out_probe_minima=snakemake.output.probe_minima,
+    out_distances=snakemake.output.distances,
     barrier_probes=snakemake.input.probes,
 )

@@ -242,6 +242,16 @@ class RegionPaths:
         """
         return self.dir / "graph" / f"{guild}_probe_minima.npz"
 
+    def graph_distances(self, guild: str) -> Path:
+        """The all-pairs distances of the guild's patch graph, kept by the connectivity job's node
+        metrics (``.npz``, :mod:`werkland.connectivity.distance_store`).
+
+        An intermediate file, not a stage output (:meth:`stage_outputs`): the barrier job's network
+        gains read it instead of searching the distances again, and the workflow deletes it once
+        that job has.
+        """
+        return self.dir / "graph" / f"{guild}_distances.npz"
+
     def barrier_probes(self, guild: str) -> Path:
         """The barrier segments and probe groups of ``guild`` and of every guild sharing them
         (:func:`werkland.params.barrier_probe_owners`), built once for their connectivity jobs (``.npz``).

@@ -178,7 +178,8 @@ def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: M
               paths.resistance(g), paths.region_gpkg, paths.patches_gpkg(g), paths.patches_tif(g), paths.links(g),
               paths.graphml(g), paths.metrics(g), paths.summary(g), paths.corridors(g),
               params=params[g], out_probe_minima=paths.probe_minima(g),
-              barrier_probes=paths.barrier_probes(owners[g]) if owners[g] in shared else None)
+              barrier_probes=paths.barrier_probes(owners[g]) if owners[g] in shared else None,
+              out_distances=paths.graph_distances(g))
     for o in shared:
         paths.barrier_probes(o).unlink()  # an intermediate, as the per-stage workflow's temp() file
     if currents:
@@ -191,8 +192,9 @@ def _connectivity_and_barriers(clock: _StageClock, paths: RegionPaths, config: M
         clock(f"barriers_{g}", run_barriers, paths.landcover_gpkg, paths.resistance(g), paths.patches_tif(g),
               paths.patches_gpkg(g), paths.links(g), paths.summary(g), paths.barriers(g),
               params=params[g], current_tif=paths.current(g) if currents else None,
-              probe_minima=paths.probe_minima(g))
-        paths.probe_minima(g).unlink()  # an intermediate, as the per-stage workflow's temp() file
+              probe_minima=paths.probe_minima(g), graph_distances=paths.graph_distances(g))
+        paths.probe_minima(g).unlink()  # intermediates, as the per-stage workflow's temp() files
+        paths.graph_distances(g).unlink()
     clock("barriers_combine", combine_barriers, {g: paths.barriers(g) for g in guilds},
           barrier_guild_weights(config), paths.barriers_all)
 

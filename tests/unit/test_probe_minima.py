@@ -155,10 +155,11 @@ def test_barrier_stage_reading_the_minima_writes_what_its_own_searches_wrote(see
     r, lab, _ = _landscape(seed, 120, 130)
     cp, bp = _params(120.0, 150.0)
     _run_stages(tmp_path / "searched", r, lab, RES_M, cp, bp)
-    with caplog.at_level(logging.INFO, logger="werkland.barriers.stage"):
-        _run_stages(tmp_path / "shared", r, lab, RES_M, cp, bp, probes=True)
+    with caplog.at_level(logging.INFO, logger="werkland"):
+        _run_stages(tmp_path / "shared", r, lab, RES_M, cp, bp, probes=True, distances=True)
     assert "probe minima of the connectivity stage" in caplog.text
     assert "barrier segments and probe groups of the connectivity job" in caplog.text
+    assert "all-pairs distances of the connectivity job" in caplog.text  # the network gains' baseline
     for name in ("barriers.gpkg", "corr.tif", "p.tif", "p.gpkg", "links.gpkg", "m.csv", "s.json", "g.graphml"):
         assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "searched" / name).read_bytes(), name
 

@@ -123,12 +123,13 @@ def _params(max_cost_d0: float, width: float) -> tuple[ConnectivityParams, Barri
     return cp, bp
 
 
-def _run_stages(tmp, r, lab, res_m, cp, bp, *, probes: bool = False, shared_probes=None):
+def _run_stages(tmp, r, lab, res_m, cp, bp, *, probes: bool = False, shared_probes=None, distances: bool = False):
     """Inputs of :func:`_landscape` written to ``tmp``, then the connectivity and barrier stages; with
     ``probes`` the link search keeps the probe minima (``minima.npz``) and the barrier stage reads them.
     ``shared_probes`` (barrier settings) first builds the segments and probe groups with those
     settings in a file of their own (``shared.npz``, as the ``barrier_probes`` rule), which the
-    connectivity stage is given."""
+    connectivity stage is given. ``distances`` (with ``probes``): the connectivity stage keeps its
+    all-pairs distances (``distances.npz``) and the barrier stage reads them."""
     h, w = r.shape
     grid = Grid.from_bounds((0.0, 0.0, w * res_m, h * res_m), res_m, CRS.from_epsg(28992))
     suit = np.where(lab > 0, 1.0, 0.2).astype(np.float32)
@@ -152,12 +153,14 @@ def _run_stages(tmp, r, lab, res_m, cp, bp, *, probes: bool = False, shared_prob
         br.run_barrier_probes(tmp / "landcover.gpkg", tmp / "resistance.tif", tmp / "shared.npz", params=shared_probes)
     if probes:
         br.run_connectivity_with_probes(tmp / "landcover.gpkg", *outs, params=bp, out_probe_minima=tmp / "minima.npz",
-                                        barrier_probes=None if shared_probes is None else tmp / "shared.npz")
+                                        barrier_probes=None if shared_probes is None else tmp / "shared.npz",
+                                        out_distances=tmp / "distances.npz" if distances else None)
     else:
         cn.run_connectivity(*outs, params=cp)
     br.run_barriers(tmp / "landcover.gpkg", tmp / "resistance.tif", tmp / "p.tif", tmp / "p.gpkg",
                     tmp / "links.gpkg", tmp / "s.json", tmp / "barriers.gpkg", params=bp,
-                    probe_minima=tmp / "minima.npz" if probes else None)
+                    probe_minima=tmp / "minima.npz" if probes else None,
+                    graph_distances=tmp / "distances.npz" if distances else None)
 
 
 @pytest.mark.parametrize("seed", [0, 3])

@@ -39,6 +39,7 @@ rule barriers:
         links=LAYOUT.links("{guild}").as_posix(),
         summary=LAYOUT.summary("{guild}").as_posix(),
         probe_minima=LAYOUT.probe_minima("{guild}").as_posix(),
+        distances=LAYOUT.graph_distances("{guild}").as_posix(),
         # currents/{guild}_current.tif when currents.enabled (columns current_crossing, current_rank)
         current=barriers_current,
     output:

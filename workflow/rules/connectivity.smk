@@ -3,7 +3,9 @@
 # the barrier parameters), so the barriers rule does not search every patch again; it also keeps the
 # barrier segments and probe groups, so the barriers rule does not build them again. The file is
 # temporary (about 12 bytes per patch and group reached: 275 MB for woodland birds at 4 M cells, plus
-# 121 MB of segments and probes) and goes once the barriers job has read it.
+# 121 MB of segments and probes) and goes once the barriers job has read it. So do the all-pairs
+# distances of the node metrics (graph/{guild}_distances.npz, 8 bytes per pair of patches in one
+# component), which the barriers job's network gains read instead of searching them again.
 
 
 rule connectivity:
@@ -23,6 +25,8 @@ rule connectivity:
         summary=LAYOUT.summary("{guild}").as_posix(),
         corridors=LAYOUT.corridors("{guild}").as_posix(),
         probe_minima=temp(LAYOUT.probe_minima("{guild}").as_posix()),
+        # the all-pairs distances of the node metrics, for the barrier job's network gains
+        distances=temp(LAYOUT.graph_distances("{guild}").as_posix()),
     log:
         "results/logs/connectivity/{region}_{guild}.log",
     benchmark:

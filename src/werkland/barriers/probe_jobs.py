@@ -146,6 +146,7 @@ def run_connectivity_with_probes(
     params: BarrierParams,
     out_probe_minima: str | os.PathLike[str],
     barrier_probes: str | os.PathLike[str] | None = None,
+    out_distances: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """The connectivity stage, its link search also keeping the barrier stage's probe minima.
 
@@ -169,6 +170,9 @@ def run_connectivity_with_probes(
     barrier_probes : path-like, optional
         The segments and probe groups of :func:`run_barrier_probes`, read instead of built when they
         were built from this land cover, these barrier settings and this grid (otherwise built here).
+    out_distances : path-like, optional
+        ``graph/{guild}_distances.npz``, the all-pairs distances of the node metrics (see
+        :func:`~werkland.connectivity.run_connectivity`).
     """
     check_radii(params)  # before anything is read
     grid, _ = read_grid(resistance_tif)
@@ -181,7 +185,7 @@ def run_connectivity_with_probes(
         payload = to_payload(built, key)
     return run_connectivity(habitat_tif, resistance_tif, *args, params=params.connectivity,
                             probe_groups=built.probes.cell_groups(), out_probe_minima=out_probe_minima,
-                            probe_payload=payload)
+                            probe_payload=payload, out_distances=out_distances)
 
 
 __all__ = ["check_radii", "guild_probes", "probe_groups", "read_landcover_polygons", "run_barrier_probes",

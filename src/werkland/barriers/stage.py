@@ -316,13 +316,16 @@ def _gain_candidates(tab: Any, score_key: np.ndarray, top_n: int) -> list[int]:
 def _network_gains(
     tab: Any, segs: BarrierSegments, land: _Landscape, links: pd.DataFrame, touch: list[list[int]],
     cand: list[int], params: BarrierParams, kern: _Kernel, landscape_area_ha: float,
+    graph_distances: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Columns ``dECA_ha``, ``dECA_pct``, ``dPC`` and ``gain_evaluated`` (gains of the candidates)."""
+    """Columns ``dECA_ha``, ``dECA_pct``, ``dPC`` and ``gain_evaluated`` (gains of the candidates);
+    the baseline's distances from ``graph_distances`` when they are of this graph."""
     m = segs.n
     lp, lq, lcd = _link_arrays(links)
     # by component: a short-reach guild's graph falls apart in hundreds of components (1.4 GB as one
     # n x n matrix for 13,069 patches at 16 M cells, 0.2 % of it per component); same values
-    state = GraphState.build(land.areas, (lp - 1, lq - 1, lcd), kern.k, landscape_area_ha, by_component=True)
+    state = GraphState.build(land.areas, (lp - 1, lq - 1, lcd), kern.k, landscape_area_ha, by_component=True,
+                             distances_file=graph_distances)
     seg_flat = segs.raster.ravel()
     seg_cells_order = np.argsort(seg_flat, kind="stable")
     seg_ptr = np.searchsorted(seg_flat[seg_cells_order], np.arange(1, m + 2))
@@ -421,6 +424,7 @@ def run_barriers(
     params: BarrierParams,
     current_tif: str | os.PathLike[str] | None = None,
     probe_minima: str | os.PathLike[str] | None = None,
+    graph_distances: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Find, score and rank the barrier segments of one guild; write ``barriers/{guild}.gpkg``.
 
@@ -450,6 +454,12 @@ def run_barriers(
         ``currents/{guild}_current.tif`` (cumulative current of the currents stage, on the grid of
         the resistance raster). Gives columns ``current_crossing`` (A crossing the segment) and
         ``current_rank`` (1 = most current); None (currents stage off): both columns are NaN.
+    probe_minima : path-like, optional
+        ``graph/{guild}_probe_minima.npz`` of the connectivity job: each patch's least cost over
+        the probe groups (and the segments and probes themselves), read instead of searched.
+    graph_distances : path-like, optional
+        ``graph/{guild}_distances.npz`` of the connectivity job: the baseline graph's all-pairs
+        distances for the network gains, read instead of searched when they are of this graph.
 
     Returns
     -------
@@ -498,7 +508,7 @@ def run_barriers(
         score_key, touch = _score_segments(tab, segs, probes, land, links, params, kern, probe_minima)
         t2 = time.perf_counter()
         cand = _gain_candidates(tab, score_key, params.top_n)
-        _network_gains(tab, segs, land, links, touch, cand, params, kern, area_ha)
+        _network_gains(tab, segs, land, links, touch, cand, params, kern, area_ha, graph_distances)
         _current_columns(tab, segs, current_tif, land)
         timing.update(surfaces=t2 - t1, gains=time.perf_counter() - t2)
         out = _ranked_output(tab, score_key, radii, crs_wkt)

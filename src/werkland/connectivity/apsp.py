@@ -8,6 +8,7 @@ probabilities of the interventions stage and ``PCnum = Σ a_i a_j exp(-D_ij)``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable
@@ -88,6 +89,15 @@ def check_areas(areas_ha: Any) -> np.ndarray:
     if np.any(~np.isfinite(a)) or np.any(a < 0):
         raise WerklandInputError("node areas must be finite and >= 0 ha", path="areas_ha")
     return a
+
+
+def graph_key(g: sp.csr_matrix) -> str:
+    """SHA-256 of a graph from :func:`sym_csr` (its size, structure and lengths): graphs with the
+    same key have the same all-pairs distances bit for bit."""
+    h = hashlib.sha256(np.asarray(g.shape, np.int64).tobytes())
+    for arr, dtype in ((g.indptr, np.int64), (g.indices, np.int64), (g.data, np.float64)):
+        h.update(np.ascontiguousarray(arr, dtype=dtype).tobytes())
+    return h.hexdigest()
 
 
 def sym_csr(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
@@ -361,20 +371,18 @@ class ComponentMatrix:
         Threads of the row searches (None: up to 2 cores); the values do not depend on it.
     """
 
-    def __init__(self, n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, n_threads: int | None = None) -> None:
+    def __init__(self, n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, n_threads: int | None = None, *,
+                 search: bool = True) -> None:
         self.n = int(n)
         g = sym_csr(n, i, j, w) if n else sp.csr_matrix((0, 0))
+        #: the graph's identity (:func:`graph_key`): a stored matrix is taken for this graph only
+        self.key = graph_key(g)
         _, lab = csgraph.connected_components(g, directed=False) if n else (0, np.zeros(0, np.int64))
-        self.comp = np.asarray(lab, np.int64)
-        order = np.argsort(self.comp, kind="stable")
-        counts = np.bincount(self.comp) if n else np.zeros(0, np.int64)
-        #: nodes of each component (id order) and each node's position among them
-        self.members = list(np.split(order, np.cumsum(counts)[:-1])) if n else []
-        self.pos = np.empty(n, np.int64)
-        for mem in self.members:
-            self.pos[mem] = np.arange(mem.size)
+        self._layout(np.asarray(lab, np.int64))
         self.blocks = [np.zeros((m.size, m.size)) for m in self.members]
-        if not n:
+        #: rows taken so far by :meth:`fill_rows` (all of them once searched)
+        self.rows_filled = self.n if search else 0
+        if not n or not search:
             return
         g.sort_indices()
         indptr, indices, data = g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
@@ -389,6 +397,46 @@ class ComponentMatrix:
             self.blocks[c][s:s + src.size] = D[:, mem]
 
         _on_threads(run, jobs, n_threads)
+
+    def _layout(self, comp: np.ndarray) -> None:
+        """Components, their members (id order) and each node's position, from the labels."""
+        self.comp = comp
+        order = np.argsort(self.comp, kind="stable")
+        counts = np.bincount(self.comp) if self.n else np.zeros(0, np.int64)
+        #: nodes of each component (id order) and each node's position among them
+        self.members = list(np.split(order, np.cumsum(counts)[:-1])) if self.n else []
+        self.pos = np.empty(self.n, np.int64)
+        for mem in self.members:
+            self.pos[mem] = np.arange(mem.size)
+
+    @classmethod
+    def from_blocks(cls, n: int, comp: np.ndarray, flat: np.ndarray, key: str) -> ComponentMatrix:
+        """A matrix from its stored parts: the component labels, every component's block flattened
+        one after the other (component order, rows in id order) and the graph's key. The blocks are
+        views of ``flat``."""
+        cm = cls.__new__(cls)
+        cm.n, cm.key = int(n), str(key)
+        cm._layout(np.asarray(comp, np.int64))
+        sizes = [m.size * m.size for m in cm.members]
+        if flat.size != sum(sizes):
+            raise ValueError(f"{flat.size} stored distances, the components need {sum(sizes)}")
+        ends = np.cumsum(sizes)
+        cm.blocks = [flat[e - sz:e].reshape(m.size, m.size) for e, sz, m in zip(ends, sizes, cm.members, strict=True)]
+        cm.rows_filled = cm.n
+        return cm
+
+    def fill_rows(self, r0: int, D: np.ndarray) -> None:
+        """Take the whole matrix's rows ``r0 .. r0 + len(D) - 1`` (from :func:`distance_rows`, or
+        the node metrics' rows) into the blocks of a matrix made with ``search=False``; rows are
+        taken in order, so the matrix is complete once :attr:`rows_filled` is ``n``."""
+        r1 = r0 + D.shape[0]
+        if r0 != self.rows_filled or r1 > self.n or D.shape[1] != self.n:
+            raise ValueError(f"rows {r0}..{r1 - 1} of width {D.shape[1]} after {self.rows_filled} of {self.n} rows")
+        comp = self.comp[r0:r1]
+        for c in np.unique(comp):
+            at = np.flatnonzero(comp == c)
+            self.blocks[c][self.pos[r0 + at]] = D[np.ix_(at, self.members[c])]
+        self.rows_filled = r1
 
     @property
     def shape(self) -> tuple[int, int]:

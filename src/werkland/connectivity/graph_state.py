@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from werkland._errors import WerklandInputError
 from werkland._kernels.graph import insert_edge
@@ -19,8 +22,13 @@ from werkland.connectivity.apsp import (
     check_areas,
     distance_matrix,
     edge_arrays,
+    graph_key,
     pcnum,
+    sym_csr,
 )
+from werkland.connectivity.distance_store import read_component_distances
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,7 +64,7 @@ class GraphState:
 
     @classmethod
     def build(cls, areas_ha: Any, edges: Any, k_per_m: float, landscape_area_ha: float, *,
-              by_component: bool = False) -> GraphState:
+              by_component: bool = False, distances_file: str | os.PathLike[str] | None = None) -> GraphState:
         """Compute the baseline (all-pairs shortest paths on ``-ln p``) of a patch graph.
 
         Parameters
@@ -75,12 +83,25 @@ class GraphState:
             the same values and PCnum, a fraction of the memory when the graph falls apart in many
             components); :func:`eca_after_link_change` then makes the whole matrix only where it
             needs it (no tolerance, a change near every node, new node weights, a new state).
+        distances_file : path-like, optional
+            With ``by_component``: ``graph/{guild}_distances.npz`` of the connectivity job
+            (:mod:`~werkland.connectivity.distance_store`), read instead of searching when it is of
+            this graph (the same nodes, links and lengths: the same distances bit for bit).
         """
         a = check_areas(areas_ha)
         n = a.size
         i, j, c = edge_arrays(edges, n)
         if by_component:
-            cm = ComponentMatrix(n, i, j, k_per_m * c)
+            cm = None
+            if distances_file is not None:
+                key = graph_key(sym_csr(n, i, j, k_per_m * c) if n else sp.csr_matrix((0, 0)))
+                cm = read_component_distances(distances_file, key)
+                if cm is None:
+                    log.info("%s is of another graph: searching the distances", distances_file)
+                else:
+                    log.info("all-pairs distances of the connectivity job: %s", distances_file)
+            if cm is None:
+                cm = ComponentMatrix(n, i, j, k_per_m * c)
             return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), cm, pcnum(a, cm))
         dist = apsp(n, i, j, k_per_m * c)
         return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), dist, pcnum(a, dist))

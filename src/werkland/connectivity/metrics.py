@@ -25,6 +25,7 @@ from werkland._errors import WerklandInputError
 from werkland._kernels.graph import tree_losses
 from werkland.connectivity.apsp import (
     ROW_BLOCK,
+    ComponentMatrix,
     apsp,
     check_areas,
     distance_predecessor_rows,
@@ -78,6 +79,8 @@ class GraphMetrics:
     BCPC: np.ndarray
     component: np.ndarray
     _make_state: Callable[[], GraphState] = field(repr=False, compare=False)
+    #: the all-pairs distances, when asked for (``keep_distances``)
+    distances: ComponentMatrix | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def state(self) -> GraphState:
@@ -155,6 +158,7 @@ def probability_metrics(
     node_metrics: bool = True,
     n_threads: int = 1,
     pc_tolerance: float = 0.0,
+    keep_distances: bool = False,
 ) -> GraphMetrics:
     """PC, ECA, IIC and node importance of a patch graph.
 
@@ -183,6 +187,10 @@ def probability_metrics(
         carry at most ``pc_tolerance · PCnum`` of PCnum in total, so every dPC value is within
         ``100 · pc_tolerance`` percentage points of the exact one (tested), and betweenness counts
         the pairs with a material probability of moving between them.
+    keep_distances : bool
+        Also keep the all-pairs distances the metrics search (``GraphMetrics.distances``, a
+        :class:`~werkland.connectivity.apsp.ComponentMatrix`: the same values as one searched on
+        its own), for the jobs after this one (:mod:`werkland.connectivity.distance_store`).
 
     Returns
     -------
@@ -227,8 +235,10 @@ def probability_metrics(
         iic = _matrix_pass(gb, a, 1, node_metrics=node_metrics, n_threads=n_threads)
     iicnum = float(a @ iic.rows)
     pc = _MatrixSums.empty(n)
+    kept = ComponentMatrix(n, i, j, w, search=False) if keep_distances else None
     if n:
-        pc = _matrix_pass(g, a, 0, node_metrics=node_metrics, n_threads=n_threads, tolerance=pc_tolerance)
+        pc = _matrix_pass(g, a, 0, node_metrics=node_metrics, n_threads=n_threads, tolerance=pc_tolerance,
+                          keep=kept)
     pcnum = float(a @ pc.rows) if n else 0.0
     # overall fractions: intra, direct (best path = the direct link), stepping stone
     intra_sum = float(np.sum(a * a))
@@ -266,6 +276,7 @@ def probability_metrics(
         betweenness=np.asarray(betweenness, dtype=np.float64),
         BCPC=np.asarray(bcpc, dtype=np.float64),
         component=np.asarray(comp, dtype=np.int64),
+        distances=kept,
         _make_state=functools.partial(_graph_state, a, i, j, c, float(k_per_m), float(landscape_area_ha), pcnum),
     )
 
@@ -309,7 +320,7 @@ def block_rows(n: int) -> int:
 
 
 def _matrix_pass(g: Any, a: np.ndarray, mode: int, *, node_metrics: bool, n_threads: int,
-                 tolerance: float = 0.0) -> _MatrixSums:
+                 tolerance: float = 0.0, keep: ComponentMatrix | None = None) -> _MatrixSums:
     """Row sums, diagonal, direct-link sum (mode 0) and tree losses of the all-pairs matrix of ``g``,
     over blocks of :func:`block_rows` source rows.
 
@@ -323,6 +334,8 @@ def _matrix_pass(g: Any, a: np.ndarray, mode: int, *, node_metrics: bool, n_thre
     (:func:`~werkland.connectivity.apsp.distance_rows`, the same values bit for bit) and the second
     pass the predecessors and tree losses. The first pass takes the blocks last to first and keeps
     the first block's rows, which the second pass then starts from instead of searching them again.
+    ``keep`` (mode 0): a :class:`~werkland.connectivity.apsp.ComponentMatrix` made with
+    ``search=False`` that takes every block's distance rows.
     """
     n = a.size
     size = block_rows(n)
@@ -345,6 +358,8 @@ def _matrix_pass(g: Any, a: np.ndarray, mode: int, *, node_metrics: bool, n_thre
         if mode == 0:  # scipy's rows and predecessors, off the GIL
             D, P = distance_predecessor_rows(g, r0, r1, n_threads, distances=first_rows if r0 == 0 else None)
             first_rows = None
+            if keep is not None:
+                keep.fill_rows(r0, D)
         else:  # hop counts: ties everywhere, scipy's own heap decides the trees
             D, P = csgraph.dijkstra(g, directed=True, unweighted=True, indices=np.arange(r0, r1),
                                     return_predecessors=True)

@@ -26,6 +26,7 @@ import pandas as pd
 import shapely
 
 from werkland._errors import WerklandInputError
+from werkland.connectivity.distance_store import write_component_distances
 from werkland.connectivity.graphml import networkx_edge_order, write_graphml
 from werkland.connectivity.links import LinkSet, build_links, prepare_resistance
 from werkland.connectivity.metrics import GraphMetrics, probability_metrics
@@ -100,6 +101,7 @@ def run_connectivity(
     probe_groups: CellGroups | None = None,
     out_probe_minima: PathLike | None = None,
     probe_payload: MinimaPayload | None = None,
+    out_distances: PathLike | None = None,
 ) -> dict[str, Any]:
     """Run the connectivity stage for one region and guild and write all its outputs.
 
@@ -132,6 +134,10 @@ def run_connectivity(
         Kept in the probe-minima file beside the minima (the barrier stage's segments and probe
         groups, so the barrier job reads them instead of building them again); needs
         ``out_probe_minima``.
+    out_distances : path-like, optional
+        ``graph/{guild}_distances.npz``: the all-pairs distances the node metrics search
+        (:func:`~werkland.connectivity.distance_store.write_component_distances`), which the barrier
+        job reads instead of searching them again.
 
     Returns
     -------
@@ -172,8 +178,11 @@ def run_connectivity(
         gm = probability_metrics(
             ps.table["quality_ha"].to_numpy(), (links.from_id - 1, links.to_id - 1, links.cost),
             params.kernel.k_per_m, land.area_ha, iic_max_cost=params.iic_max_cost, n_threads=params.n_threads,
-            pc_tolerance=params.metrics_tolerance,
+            pc_tolerance=params.metrics_tolerance, keep_distances=out_distances is not None,
         )
+        if out_distances is not None and gm.distances is not None:
+            write_component_distances(gm.distances, out_distances)
+            gm.distances = None  # written: the blocks can go
         t_metrics = time.perf_counter()
         polys, ltab = beside.result()
     node_tab = gm.node_table(ps.table["patch_id"].to_numpy())
