@@ -73,3 +73,40 @@ def test_multi_layer_geopackage_is_byte_identical_when_rewritten(tmp_path, monke
     write_gpkg_layers(layers, tmp_path / "b.gpkg")
     assert (tmp_path / "a.gpkg").read_bytes() == (tmp_path / "b.gpkg").read_bytes()
     assert [name for name, _ in pyogrio.list_layers(tmp_path / "a.gpkg")] == ["region", "parks"]
+
+
+@pytest.mark.parametrize("dtype, nodata", [("float32", -1.0), ("uint8", 0)])
+def test_rasters_are_cogs_deflated_once_with_the_bytes_of_a_deflated_staging_file(tmp_path, monkeypatch, dtype, nodata):
+    """write_raster stages the raster uncompressed and to_cog deflates it once: a tiled, deflated
+    Cloud-Optimized GeoTIFF with overviews and the same values, byte for byte the file a deflated
+    staging file gave."""
+    import numpy as np
+    import rasterio
+    from rasterio.crs import CRS
+
+    from werkland.raster import io as rio
+
+    rng = np.random.default_rng(4)
+    arr = (rng.random((700, 600)) * 50).astype(dtype)
+    arr[:40] = nodata
+    grid = rio.Grid.from_bounds((0.0, 0.0, 6000.0, 7000.0), 10.0, CRS.from_epsg(28992))
+    staged: list[str | None] = []
+    real_to_cog = rio.to_cog
+
+    def spy(src, dst, **kwargs):
+        with rasterio.open(src) as ds:
+            staged.append(ds.compression.name if ds.compression else None)
+        real_to_cog(src, dst, **kwargs)
+
+    monkeypatch.setattr(rio, "to_cog", spy)
+    rio.write_raster(tmp_path / "once.tif", arr, grid, nodata=nodata, tags={"unit": "m"})
+    assert staged == [None]  # the staging file is not compressed
+    with rasterio.open(tmp_path / "once.tif") as ds:
+        assert ds.compression.name == "deflate" and ds.profile["tiled"] and ds.overviews(1)
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and ds.tags()["unit"] == "m"
+        np.testing.assert_array_equal(ds.read(1), arr)
+    real_profile = rio.Grid.profile
+    monkeypatch.setattr(rio.Grid, "profile", lambda self, dt, nd, compress=True: real_profile(self, dt, nd))
+    rio.write_raster(tmp_path / "twice.tif", arr, grid, nodata=nodata, tags={"unit": "m"})
+    assert staged == [None, "deflate"]
+    assert (tmp_path / "once.tif").read_bytes() == (tmp_path / "twice.tif").read_bytes()

@@ -167,8 +167,8 @@ class Grid:
             )
         return mask.astype(bool)
 
-    def profile(self, dtype: str, nodata: float | int | None) -> dict[str, Any]:
-        """A rasterio write profile: tiled, deflate-compressed GeoTIFF."""
+    def profile(self, dtype: str, nodata: float | int | None, *, compress: bool = True) -> dict[str, Any]:
+        """A rasterio write profile: tiled GeoTIFF, deflate-compressed (``compress``) or not."""
         prof: dict[str, Any] = {
             "driver": "GTiff",
             "height": self.height,
@@ -178,9 +178,11 @@ class Grid:
             "crs": rasterio.crs.CRS.from_wkt(self.crs.to_wkt()),
             "transform": self.transform,
             "nodata": nodata,
-            "compress": "deflate",
-            "predictor": 3 if dtype.startswith("float") else 2,
         }
+        if compress:
+            prof.update(compress="deflate", predictor=3 if dtype.startswith("float") else 2)
+        else:
+            prof.update(compress="none")
         if self.height >= 256 and self.width >= 256:
             prof.update(tiled=True, blockxsize=256, blockysize=256)
         return prof
@@ -281,7 +283,9 @@ def raster_writer(
     with atomic_path(path) as tmp:
         build = tmp.with_name(tmp.name + ".build.tif")
         try:
-            with rasterio.open(build, "w", **grid.profile(dt.name, nodata)) as dst:
+            # the staging file is read once, by to_cog, which compresses: compressing it as well
+            # deflated every tile twice (4.1 M float32 cells: 0.51 -> 0.36 s, the same COG bytes)
+            with rasterio.open(build, "w", **grid.profile(dt.name, nodata, compress=False)) as dst:
                 if colormap:
                     dst.write_colormap(1, dict(colormap))
                 yield dst
