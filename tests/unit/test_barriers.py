@@ -19,6 +19,7 @@ from werkland import barriers as br
 from werkland import connectivity as cn
 from werkland._errors import WerklandInputError
 from werkland._kernels.barrier_scores import pair_scores
+from werkland.barriers.gains import GainRaster
 from werkland.barriers.scores import (
     PairScores,
     Probes,
@@ -278,6 +279,8 @@ def test_mitigation_gain_equals_full_recompute(seed):
     footprint = np.array([(yy * w + xx) for yy in range(y0, y0 + 6) for xx in (24, 25)], np.int64)
     ref = _full_eca(res, labels, footprint, 1.0, res_m, max_cost, areas, k, 50.0)
     before = res.copy()
+    shared = GainRaster(res, labels, pid)
+    shared_before = shared.res_flat.copy()
     for method in ("patches", "footprint"):
         got = br.mitigation_gain(
             res, labels, footprint, np.arange(1, pid + 1), state, res_m=res_m, max_cost=max_cost,
@@ -286,6 +289,26 @@ def test_mitigation_gain_equals_full_recompute(seed):
         assert got.ECA_after_ha == pytest.approx(ref.ECA_ha, rel=1e-10)
         assert got.dECA_ha >= -1e-12
         assert np.array_equal(res, before)  # raster restored
+        # the labels, resistance and work arrays prepared once for every gain: the same result, and
+        # the shared resistance is restored too (the next gain searches the baseline around its own
+        # footprint); twice, so the second gain reuses the first one's work arrays
+        for _ in range(2):
+            again = br.mitigation_gain(
+                res, labels, footprint, np.arange(1, pid + 1), state, res_m=res_m, max_cost=max_cost,
+                passage_resistance=1.0, n_threads=2, method=method, shared=shared,
+            )
+            assert again == got
+            assert shared.res_flat.dtype == np.float32 and np.array_equal(shared.res_flat, shared_before)
+            assert np.array_equal(res, before)
+    # a passage resistance that is not a float32 (so neither is the changed raster): a new copy
+    odd = br.mitigation_gain(res, labels, footprint, np.arange(1, pid + 1), state, res_m=res_m, max_cost=max_cost,
+                             passage_resistance=1.0 + 1e-12, n_threads=2, shared=shared)
+    plain = br.mitigation_gain(res, labels, footprint, np.arange(1, pid + 1), state, res_m=res_m,
+                               max_cost=max_cost, passage_resistance=1.0 + 1e-12, n_threads=2)
+    assert odd == plain and np.array_equal(shared.res_flat, shared_before)
+    with pytest.raises(ValueError, match="shared gain raster"):
+        br.mitigation_gain(res, labels, footprint, np.arange(1, pid + 1), state, res_m=res_m, max_cost=max_cost,
+                           passage_resistance=1.0, shared=GainRaster(res, labels, pid + 1))
 
 
 def test_run_barriers_gain_equals_full_recompute(tmp_path):

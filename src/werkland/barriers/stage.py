@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from werkland._errors import WerklandInputError
-from werkland.barriers.gains import mitigation_gain
+from werkland.barriers.gains import GainRaster, mitigation_gain
 from werkland.barriers.probe_jobs import check_radii, read_landcover_polygons
 from werkland.barriers.probe_store import (
     BarrierProbes,
@@ -337,11 +337,15 @@ def _network_gains(
     processes = params.n_threads if len(cand) > 1 else 1
     threads = 1 if processes > 1 else params.n_threads
 
+    # the labels, resistance and search work arrays of every gain, prepared once (a forked worker
+    # inherits them; each process runs one gain at a time)
+    shared = GainRaster(land.res, land.labels, state.areas_ha.size)
+
     def gain(s: int) -> tuple[float, float, float]:
         r = mitigation_gain(
             land.res, land.labels, seg_cells_order[seg_ptr[s] : seg_ptr[s + 1]], np.asarray(touch[s], np.int64),
             state, res_m=land.grid.res_m, max_cost=kern.max_cost, passage_resistance=params.passage_resistance,
-            n_threads=threads, pc_tolerance=kern.pc_tolerance,
+            n_threads=threads, pc_tolerance=kern.pc_tolerance, shared=shared,
         )
         return r.dECA_ha, r.dECA_pct, r.dPC_pct
 
