@@ -207,7 +207,9 @@ def test_footprint_pair_searches_find_the_pairs_of_the_full_searches(seed, max_c
         for foot in feet:
             rm = r.copy()
             rm.ravel()[foot] = 1.0
-            searcher = gains._Searcher(rm, lab, n, 10.0, max_cost, affected, 2)
+            base = gains.GainRaster(rm, lab, n)
+            searcher = gains._Searcher(base.res_flat, base.lab_flat, base.shape, 10.0, max_cost, affected,
+                                       base.workspaces(2))
             new = gains._costs_from_footprint(searcher, ex, foot)
             old_search = searcher.search_pairs
             searcher.search_pairs = lambda starts, s=searcher: s.search(starts, -1)
