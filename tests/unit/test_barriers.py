@@ -306,9 +306,10 @@ def test_mitigation_gain_equals_full_recompute(seed):
     plain = br.mitigation_gain(res, labels, footprint, np.arange(1, pid + 1), state, res_m=res_m,
                                max_cost=max_cost, passage_resistance=1.0 + 1e-12, n_threads=2)
     assert odd == plain and np.array_equal(shared.res_flat, shared_before)
-    with pytest.raises(ValueError, match="shared gain raster"):
-        br.mitigation_gain(res, labels, footprint, np.arange(1, pid + 1), state, res_m=res_m, max_cost=max_cost,
-                           passage_resistance=1.0, shared=GainRaster(res, labels, pid + 1))
+    for other in (GainRaster(res, labels, pid + 1), GainRaster(res.copy(), labels, pid)):
+        with pytest.raises(ValueError, match="shared gain raster was made for other arrays"):
+            br.mitigation_gain(res, labels, footprint, np.arange(1, pid + 1), state, res_m=res_m,
+                               max_cost=max_cost, passage_resistance=1.0, shared=other)
 
 
 def test_run_barriers_gain_equals_full_recompute(tmp_path):

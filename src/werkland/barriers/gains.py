@@ -61,6 +61,8 @@ class GainRaster:
     def __init__(self, res: np.ndarray, labels: np.ndarray, n: int) -> None:
         if res.shape != labels.shape:
             raise ValueError(f"resistance {res.shape} and labels {labels.shape} differ in shape")
+        #: the arrays it was made from (a gain on other arrays is refused)
+        self.sources = (res, labels)
         self.shape = res.shape
         self.n = int(n)
         self.res_flat = search_resistance(res)
@@ -269,37 +271,31 @@ def mitigation_gain(
     in_a[A] = True
     if method == "auto":
         method = "footprint" if footprint.size < A.size - 1 else "patches"
-    if shared is not None and (shared.shape != res.shape or shared.n != n):
-        raise ValueError(f"shared gain raster of shape {shared.shape} and {shared.n} patches, "
-                         f"not {res.shape} and {n}")
+    if shared is None:
+        shared = GainRaster(res, labels, n)  # for this gain alone
+    elif shared.sources[0] is not res or shared.sources[1] is not labels or shared.n != n:
+        raise ValueError(f"the shared gain raster was made for other arrays or {shared.n} patches, not {n}")
     threads = max(1, n_threads)
     passage = float(passage_resistance)
-    # the shared float32 resistance takes the passage value in place when the changed raster is
-    # exactly float32 as well (search_resistance would then give that float32 copy); else a new copy
-    in_place = shared is not None and shared.res_flat.dtype == np.float32 and float(np.float32(passage)) == passage
+    # the float32 search resistance takes the passage value in place when the changed raster is
+    # exactly float32 as well (search_resistance of it would give that float32 copy); else a new copy
+    in_place = shared.res_flat.dtype == np.float32 and float(np.float32(passage)) == passage
     saved = res_flat[footprint].copy()
-    kept = shared.res_flat[footprint].copy() if in_place and shared is not None else None
+    kept = shared.res_flat[footprint].copy() if in_place else None
     try:
         res_flat[footprint] = passage
-        if shared is not None:
-            if kept is not None:
-                shared.res_flat[footprint] = np.float32(passage)
-            searcher = _Searcher(shared.res_flat if kept is not None else search_resistance(res), shared.lab_flat,
-                                 shared.shape, res_m, max_cost, in_a, shared.workspaces(threads))
-        else:
-            pool: queue.Queue[Any] = queue.Queue()
-            for _ in range(threads):
-                pool.put(SearchWorkspace(res.size, n, False, predecessors=False))
-            searcher = _Searcher(search_resistance(res), np.ascontiguousarray(labels, dtype=np.int64).ravel(),
-                                 res.shape, res_m, max_cost, in_a, pool)
+        if kept is not None:
+            shared.res_flat[footprint] = np.float32(passage)
+        searcher = _Searcher(shared.res_flat if kept is not None else search_resistance(res), shared.lab_flat,
+                             shared.shape, res_m, max_cost, in_a, shared.workspaces(threads))
         with ThreadPoolExecutor(max_workers=threads) as ex:
             if method == "patches":
-                cells, ptr = shared.patch_cells() if shared is not None else patch_cells(searcher.lab_flat, n)
+                cells, ptr = shared.patch_cells()
                 new = _costs_from_patches(searcher, ex, A, cells, ptr)
             else:
                 new = _costs_from_footprint(searcher, ex, footprint)
     finally:
         res_flat[footprint] = saved
-        if kept is not None and shared is not None:
+        if kept is not None:
             shared.res_flat[footprint] = kept
     return eca_after_link_change(state, _link_decreases(state, new), pc_tolerance=pc_tolerance, with_state=False)
