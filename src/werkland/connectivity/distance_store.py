@@ -26,13 +26,11 @@ import numpy as np
 
 from werkland._errors import WerklandInputError
 from werkland.connectivity.apsp import ComponentMatrix
+from werkland.connectivity.minima import ZIP_TIME, read_zip_meta, write_npy_entry
 from werkland.raster.io import atomic_path
 
 #: Version of the file layout (``meta.json`` ``format``).
 DISTANCES_FORMAT = "werkland-component-distances-1"
-
-# fixed entry times: the same distances give the same bytes
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def write_component_distances(cm: ComponentMatrix, path: str | os.PathLike[str]) -> None:
@@ -50,16 +48,10 @@ def write_component_distances(cm: ComponentMatrix, path: str | os.PathLike[str])
         raise ValueError(f"distance matrix holds {cm.rows_filled} of its {cm.n} rows")
     total = sum(int(b.size) for b in cm.blocks)
     with atomic_path(path, ".npz") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        with zf.open(zipfile.ZipInfo("comp.npy", date_time=_ZIP_TIME), "w", force_zip64=True) as f:
-            np.lib.format.write_array(f, np.ascontiguousarray(cm.comp, np.int64), allow_pickle=False)
-        with zf.open(zipfile.ZipInfo("dist.npy", date_time=_ZIP_TIME), "w", force_zip64=True) as f:
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float64)), "fortran_order": False,
-                      "shape": (total,)}
-            np.lib.format.write_array_header_1_0(f, header)
-            for block in cm.blocks:
-                f.write(np.ascontiguousarray(block, np.float64).data.cast("B"))
+        write_npy_entry(zf, "comp.npy", np.int64, cm.n, [cm.comp])
+        write_npy_entry(zf, "dist.npy", np.float64, total, (block.ravel() for block in cm.blocks))
         meta = {"format": DISTANCES_FORMAT, "n": cm.n, "graph_key": cm.key}
-        zf.writestr(zipfile.ZipInfo("meta.json", date_time=_ZIP_TIME), json.dumps(meta, sort_keys=True))
+        zf.writestr(zipfile.ZipInfo("meta.json", date_time=ZIP_TIME), json.dumps(meta, sort_keys=True))
 
 
 def read_component_distances(path: str | os.PathLike[str], graph_key: str) -> ComponentMatrix | None:
@@ -74,10 +66,7 @@ def read_component_distances(path: str | os.PathLike[str], graph_key: str) -> Co
     fix = "delete it and re-run the connectivity rule of this guild"
     try:
         with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("meta.json"))
-            if not isinstance(meta, dict) or meta.get("format") != DISTANCES_FORMAT:
-                got = meta.get("format") if isinstance(meta, dict) else None
-                raise WerklandInputError(f"format {got!r} is not {DISTANCES_FORMAT!r}", path=str(path), fix=fix)
+            meta = read_zip_meta(zf, DISTANCES_FORMAT, path, fix)
             if str(meta["graph_key"]) != graph_key:
                 return None
             with zf.open("comp.npy") as f:

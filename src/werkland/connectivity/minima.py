@@ -23,7 +23,7 @@ import os
 import queue
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -46,8 +46,33 @@ log = logging.getLogger(__name__)
 #: Format tag of the minima file (``meta.json`` key ``format``).
 MINIMA_FORMAT = "werkland.group_minima/1"
 
-#: Fixed zip entry time, so the same minima give the same file bytes.
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+#: Fixed zip entry time, so the same arrays give the same file bytes.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npy_entry(zf: zipfile.ZipFile, name: str, dtype: Any, size: int, chunks: Iterable[np.ndarray]) -> None:
+    """Stream a 1-D ``.npy`` array of ``size`` values of ``dtype`` into the zip entry ``name`` (fixed
+    time), chunk by chunk from each chunk's own buffer: no copy of the whole array."""
+    with zf.open(zipfile.ZipInfo(name, date_time=ZIP_TIME), "w", force_zip64=True) as f:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (size,)}
+        np.lib.format.write_array_header_1_0(f, header)
+        for chunk in chunks:
+            f.write(np.ascontiguousarray(chunk, dtype=dtype).data.cast("B"))
+
+
+def read_zip_meta(zf: zipfile.ZipFile, fmt: str, path: str | os.PathLike[str], fix: str) -> dict[str, Any]:
+    """The ``meta.json`` of a zip written with the format tag ``fmt``.
+
+    Raises
+    ------
+    WerklandInputError
+        Another format (naming ``path`` and ``fix``).
+    """
+    meta = json.loads(zf.read("meta.json"))
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        got = meta.get("format") if isinstance(meta, dict) else None
+        raise WerklandInputError(f"format {got!r} is not {fmt!r}", path=str(path), fix=fix)
+    return meta
 
 
 @dataclass(frozen=True)
@@ -324,25 +349,19 @@ def write_group_minima(minima: GroupMinima | MinimaParts, key: MinimaKey, path: 
     with atomic_path(path, ".npz") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
         for name, chunks, dtype in (("ptr", iter([ptr]), np.int64), ("groups", groups, np.int32),
                                     ("vals", vals, np.float64)):
-            with zf.open(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME), "w", force_zip64=True) as f:
-                size = ptr.size if name == "ptr" else total
-                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-                          "shape": (size,)}
-                np.lib.format.write_array_header_1_0(f, header)
-                for chunk in chunks:  # the array's own buffer: no copy of a whole table
-                    f.write(np.ascontiguousarray(chunk, dtype=dtype).data.cast("B"))
+            write_npy_entry(zf, f"{name}.npy", dtype, ptr.size if name == "ptr" else total, chunks)
         if payload is not None:
             _write_payload_entries(zf, payload)
-        zf.writestr(zipfile.ZipInfo("meta.json", date_time=_ZIP_TIME), json.dumps(key.as_dict(), sort_keys=True))
+        zf.writestr(zipfile.ZipInfo("meta.json", date_time=ZIP_TIME), json.dumps(key.as_dict(), sort_keys=True))
 
 
 def _write_payload_entries(zf: zipfile.ZipFile, payload: MinimaPayload) -> None:
     """The payload's arrays (in name order) and ``payload.json`` into an open zip file."""
     for name in sorted(payload.arrays):
-        with zf.open(zipfile.ZipInfo(_payload_entry(name), date_time=_ZIP_TIME), "w", force_zip64=True) as f:
+        with zf.open(zipfile.ZipInfo(_payload_entry(name), date_time=ZIP_TIME), "w", force_zip64=True) as f:
             np.lib.format.write_array(f, np.ascontiguousarray(payload.arrays[name]), allow_pickle=False)
     meta = {"arrays": sorted(payload.arrays), "meta": payload.meta}
-    zf.writestr(zipfile.ZipInfo("payload.json", date_time=_ZIP_TIME), json.dumps(meta, sort_keys=True))
+    zf.writestr(zipfile.ZipInfo("payload.json", date_time=ZIP_TIME), json.dumps(meta, sort_keys=True))
 
 
 def write_payload(payload: MinimaPayload, path: str | os.PathLike[str]) -> None:
@@ -368,10 +387,7 @@ def read_group_minima(path: str | os.PathLike[str],
     fix = "delete it and re-run the connectivity rule of this guild"
     try:
         with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("meta.json"))
-            if not isinstance(meta, dict) or meta.get("format") != MINIMA_FORMAT:
-                got = meta.get("format") if isinstance(meta, dict) else None
-                raise WerklandInputError(f"format {got!r} is not {MINIMA_FORMAT!r}", path=str(path), fix=fix)
+            meta = read_zip_meta(zf, MINIMA_FORMAT, path, fix)
             key = MinimaKey(float(meta["bound"]), str(meta["groups_digest"]), str(meta["surface_digest"]),
                             (int(meta["shape"][0]), int(meta["shape"][1])), int(meta["n_patches"]))
             if expect is not None and key != expect:
