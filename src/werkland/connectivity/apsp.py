@@ -369,12 +369,25 @@ class ComponentMatrix:
         Undirected edges and their lengths.
     n_threads : int, optional
         Threads of the row searches (None: up to 2 cores); the values do not depend on it.
+    search : bool
+        Search the distances (False: the blocks stay zero until :meth:`fill_rows` has taken every
+        row, e.g. the node metrics' rows).
     """
 
     def __init__(self, n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray, n_threads: int | None = None, *,
                  search: bool = True) -> None:
-        self.n = int(n)
-        g = sym_csr(n, i, j, w) if n else sp.csr_matrix((0, 0))
+        self._build(sym_csr(n, i, j, w) if n else sp.csr_matrix((0, 0)), n_threads, search)
+
+    @classmethod
+    def from_graph(cls, g: sp.csr_matrix, n_threads: int | None = None, *, search: bool = True) -> ComponentMatrix:
+        """The matrix of a graph already made by :func:`sym_csr` (not made again)."""
+        cm = cls.__new__(cls)
+        cm._build(g, n_threads, search)
+        return cm
+
+    def _build(self, g: sp.csr_matrix, n_threads: int | None, search: bool) -> None:
+        """Key, components and blocks of the graph ``g``; the blocks searched with ``search``."""
+        n = self.n = int(g.shape[0])
         #: the graph's identity (:func:`graph_key`): a stored matrix is taken for this graph only
         self.key = graph_key(g)
         _, lab = csgraph.connected_components(g, directed=False) if n else (0, np.zeros(0, np.int64))

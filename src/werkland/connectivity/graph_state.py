@@ -92,16 +92,16 @@ class GraphState:
         n = a.size
         i, j, c = edge_arrays(edges, n)
         if by_component:
+            g = sym_csr(n, i, j, k_per_m * c) if n else sp.csr_matrix((0, 0))
             cm = None
             if distances_file is not None:
-                key = graph_key(sym_csr(n, i, j, k_per_m * c) if n else sp.csr_matrix((0, 0)))
-                cm = read_component_distances(distances_file, key)
+                cm = read_component_distances(distances_file, graph_key(g))
                 if cm is None:
                     log.info("%s is of another graph: searching the distances", distances_file)
                 else:
                     log.info("all-pairs distances of the connectivity job: %s", distances_file)
             if cm is None:
-                cm = ComponentMatrix(n, i, j, k_per_m * c)
+                cm = ComponentMatrix.from_graph(g)
             return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), cm, pcnum(a, cm))
         dist = apsp(n, i, j, k_per_m * c)
         return cls(a, i, j, c, float(k_per_m), float(landscape_area_ha), dist, pcnum(a, dist))

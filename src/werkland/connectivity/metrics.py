@@ -235,7 +235,7 @@ def probability_metrics(
         iic = _matrix_pass(gb, a, 1, node_metrics=node_metrics, n_threads=n_threads)
     iicnum = float(a @ iic.rows)
     pc = _MatrixSums.empty(n)
-    kept = ComponentMatrix(n, i, j, w, search=False) if keep_distances else None
+    kept = ComponentMatrix.from_graph(g, search=False) if keep_distances else None
     if n:
         pc = _matrix_pass(g, a, 0, node_metrics=node_metrics, n_threads=n_threads, tolerance=pc_tolerance,
                           keep=kept)
