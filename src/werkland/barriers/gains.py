@@ -222,8 +222,9 @@ def mitigation_gain(
     Parameters
     ----------
     res : numpy.ndarray
-        Resistance from :func:`werkland.connectivity.prepare_resistance`; modified in place during
-        the call and restored before it returns.
+        Resistance from :func:`werkland.connectivity.prepare_resistance`; it may be modified in place
+        during the call (the footprint, when the search resistance cannot take it) and is restored
+        before the call returns.
     labels : numpy.ndarray
         Patch-id raster (ids 1..n, node ``i`` of ``state`` is patch ``i + 1``).
     footprint : numpy.ndarray
@@ -280,13 +281,11 @@ def mitigation_gain(
     # the float32 search resistance takes the passage value in place when the changed raster is
     # exactly float32 as well (search_resistance of it would give that float32 copy); else a new copy
     in_place = shared.res_flat.dtype == np.float32 and float(np.float32(passage)) == passage
-    saved = res_flat[footprint].copy()
-    kept = shared.res_flat[footprint].copy() if in_place else None
+    changed = shared.res_flat if in_place else res_flat  # the raster the footprint is set in
+    saved = changed[footprint].copy()
     try:
-        res_flat[footprint] = passage
-        if kept is not None:
-            shared.res_flat[footprint] = np.float32(passage)
-        searcher = _Searcher(shared.res_flat if kept is not None else search_resistance(res), shared.lab_flat,
+        changed[footprint] = passage
+        searcher = _Searcher(shared.res_flat if in_place else search_resistance(res), shared.lab_flat,
                              shared.shape, res_m, max_cost, in_a, shared.workspaces(threads))
         with ThreadPoolExecutor(max_workers=threads) as ex:
             if method == "patches":
@@ -295,7 +294,5 @@ def mitigation_gain(
             else:
                 new = _costs_from_footprint(searcher, ex, footprint)
     finally:
-        res_flat[footprint] = saved
-        if kept is not None:
-            shared.res_flat[footprint] = kept
+        changed[footprint] = saved
     return eca_after_link_change(state, _link_decreases(state, new), pc_tolerance=pc_tolerance, with_state=False)

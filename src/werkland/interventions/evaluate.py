@@ -522,7 +522,8 @@ class Evaluator:
             for gname in self.graphs:
                 gains.d_eca_ha[gname] = 0.0
                 gains.d_quality_ha[gname] = 0.0
-            return _Change(gains, cells, cells, cells, {})
+            no_codes = np.zeros(0, self.codes.dtype)
+            return _Change(gains, cells, no_codes, no_codes, {})
         new_codes = self.new_codes(typ, cells)
         old_codes = self.codes.ravel()[cells]
         return _Change(gains, cells, old_codes, new_codes, self.new_guild_values(typ, cells) if graphs else {})
