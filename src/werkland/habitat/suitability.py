@@ -6,10 +6,10 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-from scipy import ndimage
 
 from werkland._errors import WerklandInputError
 from werkland.landcover import NODATA_CODE
+from werkland.raster.distance import within_distance
 from werkland.tables import Guild, Legend
 
 #: Nodata of habitat and resistance GeoTIFFs (outside the region; for resistance also impassable).
@@ -51,15 +51,40 @@ def suitability(codes: np.ndarray, legend: Legend, guild: Guild, res_m: float) -
     """
     lut = legend.lut(guild.suitability, 0.0, where=f"guilds.{guild.name}.suitability")
     suit = lut[codes].astype(np.float32)
-    if guild.edge_classes and guild.edge_band_m > 0 and guild.edge_factor < 1:
-        edge_codes = [legend.code(c) for c in guild.edge_classes]
-        disturbing = np.isin(codes, edge_codes)
-        if disturbing.any():
-            dist_m = ndimage.distance_transform_edt(~disturbing, sampling=(res_m, res_m))
-            band = (dist_m <= guild.edge_band_m) & ~disturbing
-            suit[band] *= np.float32(guild.edge_factor)
+    band = edge_band(codes, legend, guild, res_m)
+    if band is not None:
+        suit[band] *= np.float32(guild.edge_factor)
     suit[codes == NODATA_CODE] = RASTER_NODATA
     return suit
+
+
+def edge_band(codes: np.ndarray, legend: Legend, guild: Guild, res_m: float) -> np.ndarray | None:
+    """The cells of a guild's edge band: within ``edge_band_m`` of a disturbing class, not in one.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray of uint8
+        Land-cover codes.
+    legend : Legend
+    guild : Guild
+        Its ``edge_classes`` (the disturbing classes), ``edge_band_m`` and ``edge_factor``.
+    res_m : float
+        Cell size in metres.
+
+    Returns
+    -------
+    numpy.ndarray of bool or None
+        None when the guild has no edge effect (no edge classes, a zero band, a factor of 1) or
+        no disturbing cell lies in ``codes``.
+    """
+    if not (guild.edge_classes and guild.edge_band_m > 0 and guild.edge_factor < 1):
+        return None
+    disturbing = np.isin(codes, [legend.code(c) for c in guild.edge_classes])
+    if not disturbing.any():
+        return None
+    band = within_distance(disturbing, guild.edge_band_m, res_m)
+    band &= ~disturbing
+    return band
 
 
 def edge_overlap_cells(guilds: Iterable[Guild], res_m: float) -> int:
@@ -92,4 +117,4 @@ def edge_overlap_cells(guilds: Iterable[Guild], res_m: float) -> int:
     return int(math.ceil(band / res_m)) + 1
 
 
-__all__ = ["RASTER_NODATA", "check_codes", "edge_overlap_cells", "suitability"]
+__all__ = ["RASTER_NODATA", "check_codes", "edge_band", "edge_overlap_cells", "suitability"]
