@@ -991,6 +991,51 @@ def test_link_parks_are_the_parks_each_path_crosses(legend, monkeypatch):
         assert [(li, pks.tolist()) for li, pks in values_per_path(park_index.ravel(), paths)] == expect
 
 
+def test_path_runs_masks_and_park_ids_of_the_candidate_context(legend):
+    """A path's stretches inside a park equal a cell-by-cell walk; the class masks and park ids are
+    made once and equal a fresh computation; hydrology answers are computed once."""
+    from werkland.interventions.candidates import CandidateContext, _path_runs
+    from werkland.interventions.siting import Hydrology
+
+    rng = np.random.default_rng(11)
+    h = w = 30
+    park_index = rng.integers(0, 3, (h, w)).astype(np.int32)
+    parks = pd.DataFrame({"park_id": ["north", "south"]})
+    ctx = CandidateContext(np.ones((h, w), np.uint8), _grid(h, w), legend, {}, parks, park_index, landcover=None,
+                           lines=None, link_paths={}, barriers=None, edge_codes=np.zeros(256, bool),
+                           dist_green=np.zeros((h, w)))
+
+    def walk(path: np.ndarray, pidx: int) -> list[list[int]]:
+        runs, cur = [], []
+        for c in path.tolist():
+            if park_index.ravel()[c] == pidx + 1:
+                cur.append(c)
+            elif cur:
+                runs, cur = [*runs, cur], []
+        return runs + ([cur] if cur else [])
+
+    n_runs = 0
+    for _ in range(200):
+        path = rng.integers(0, h * w, rng.integers(0, 40)).astype(np.int64)
+        for pidx in (0, 1):
+            got = _path_runs(ctx, path, pidx)
+            assert [r.tolist() for r in got] == walk(path, pidx)
+            assert all(r.dtype == np.int64 and not np.shares_memory(r, path) for r in got)
+            n_runs += len(got)
+    assert n_runs > 500
+    names = [c.name for c in legend.classes][:3]
+    m = ctx.code_mask(names)
+    assert m is ctx.code_mask(list(names)) and not m.flags.writeable
+    assert np.flatnonzero(m).tolist() == sorted(legend.code(c) for c in names)
+    assert [ctx.park_id(0), ctx.park_id(1)] == ["north", "south"]
+    flow = np.full((h, w), np.nan, np.float32)
+    hy = Hydrology(flow_acc_m2=flow)
+    assert not hy.has_elevation and not hy.checks_infiltration
+    flow[0, 0] = 1.0  # the answer was computed at the first question and is kept
+    assert not hy.has_elevation
+    assert Hydrology(flow_acc_m2=flow).has_elevation
+
+
 def test_kept_cost_surfaces_change_no_output(tmp_path, region, monkeypatch):
     """The stage with and without kept surfaces (a 0-byte budget: every re-search a full search):
     the same candidates in every column, the same portfolio and park totals."""

@@ -151,6 +151,8 @@ class CandidateContext:
     hydrology: Hydrology | None = None
     catalogue_types: dict[str, InterventionType] = field(default_factory=dict)
     _link_parks: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict, init=False, repr=False)
+    _code_masks: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _park_ids: list[str] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(
@@ -201,11 +203,22 @@ class CandidateContext:
         self._link_parks.clear()
 
     def code_mask(self, classes: Iterable[str]) -> np.ndarray:
-        """bool[256]: the codes of ``classes``."""
-        m = np.zeros(256, dtype=bool)
-        for c in classes:
-            m[self.legend.code(c)] = True
+        """bool[256]: the codes of ``classes`` (made once per list of classes; read-only)."""
+        key = tuple(classes)
+        m = self._code_masks.get(key)
+        if m is None:
+            m = np.zeros(256, dtype=bool)
+            for c in key:
+                m[self.legend.code(c)] = True
+            m.flags.writeable = False
+            self._code_masks[key] = m
         return m
+
+    def park_id(self, row: int) -> str:
+        """The ``park_id`` of park row ``row`` (0-based) as text."""
+        if self._park_ids is None:
+            self._park_ids = [str(x) for x in self.parks["park_id"]]
+        return self._park_ids[row]
 
     def cells_of_geom(self, geom: Any, *, all_touched: bool = False) -> np.ndarray:
         """Flat cells of a geometry (centre rule; every touched cell when it covers no centre)."""
@@ -238,7 +251,7 @@ class CandidateContext:
         if idx.size == 0:
             return ""
         best = int(np.bincount(idx).argmax())
-        return str(self.parks["park_id"].iloc[best - 1])
+        return self.park_id(best - 1)
 
     def eligible(self, cells: np.ndarray, typ: InterventionType, park_row: int | None) -> np.ndarray:
         """The cells of ``cells`` a measure of ``typ`` may change (inside park ``park_row`` if given)."""
@@ -454,7 +467,7 @@ def _gen_components(ctx: CandidateContext, typ: InterventionType) -> list[Candid
             for t, g in groups:
                 cells = r_[g] * ctx.W + c_[g]
                 c = _make(ctx, typ, cells, cells.size * cell_m2, f"c{i}.{pk}.{t}",
-                          park_id=str(ctx.parks["park_id"].iloc[pk - 1]))
+                          park_id=ctx.park_id(pk - 1))
                 if c is not None:
                     out.append(c)
     return out
@@ -516,7 +529,7 @@ def _gen_low_points(ctx: CandidateContext, typ: InterventionType) -> list[Candid
         for c in spaced_picks(hy.wettest_first(cells), W, ctx.grid.res_m, spacing, n_max):
             nb = np.array([x for x in (c + 1, c - 1, c + W, c - W) if x in okset], np.int64)
             fp = np.array([c] + hy.wettest_first(nb)[: ncell - 1].tolist(), np.int64)
-            park_id = str(ctx.parks["park_id"].iloc[pidx])
+            park_id = ctx.park_id(pidx)
             use, siting = typ, hy.describe_low_point(fp)
             if _checks_infiltration(ctx, typ):
                 sited = _site_share(ctx, typ, fp, fp.size, f"low point {c} in park {park_id}")
@@ -556,7 +569,7 @@ def _gen_near_water(ctx: CandidateContext, typ: InterventionType) -> list[Candid
                 continue
             chosen.append(int(c))
             fp = [int(c)] + sorted(x for x in (c + 1, c - 1, c + W, c - W) if x in okset)[: ncell - 1]
-            cand = _make(ctx, typ, np.array(fp), 1.0, f"p{c}", park_id=str(ctx.parks["park_id"].iloc[pidx]))
+            cand = _make(ctx, typ, np.array(fp), 1.0, f"p{c}", park_id=ctx.park_id(pidx))
             if cand is not None:
                 out.append(cand)
             if len(chosen) >= n_max:
@@ -565,17 +578,11 @@ def _gen_near_water(ctx: CandidateContext, typ: InterventionType) -> list[Candid
 
 
 def _path_runs(ctx: CandidateContext, path: np.ndarray, pidx: int) -> list[np.ndarray]:
-    inside = ctx.park_index.ravel()[path] == pidx + 1
-    runs, cur = [], []
-    for c, ins in zip(path.tolist(), inside.tolist(), strict=True):
-        if ins:
-            cur.append(c)
-        elif cur:
-            runs.append(np.array(cur, np.int64))
-            cur = []
-    if cur:
-        runs.append(np.array(cur, np.int64))
-    return runs
+    """The stretches of ``path`` inside park row ``pidx``, in path order (each a new int64 array)."""
+    inside = np.zeros(path.size + 2, np.int8)
+    inside[1:-1] = ctx.park_index.ravel()[path] == pidx + 1
+    bounds = np.flatnonzero(np.diff(inside))  # a run's first cell, then the cell after its last
+    return [path[a:b].astype(np.int64) for a, b in zip(bounds[::2].tolist(), bounds[1::2].tolist(), strict=True)]
 
 
 def _run_length(ctx: CandidateContext, run: np.ndarray) -> float:
@@ -599,7 +606,6 @@ def _gen_links(ctx: CandidateContext, typ: InterventionType, stepping: bool = Fa
             for pk in pks:
                 pidx = int(pk) - 1
                 for run in _path_runs(ctx, path, pidx):
-                    length = _run_length(ctx, run)
                     if stepping:
                         mid = run[run.size // 2]
                         n = max(1, int(round(float(typ.params.get("area_m2", 500)) / cell_m2)))
@@ -615,6 +621,7 @@ def _gen_links(ctx: CandidateContext, typ: InterventionType, stepping: bool = Fa
                         size = cells.size * cell_m2
                         pieces = [cells]
                     else:
+                        length = _run_length(ctx, run)
                         if length < typ.min_size:
                             continue
                         n_p = max(1, int(math.ceil(length / max_len)))
@@ -628,7 +635,7 @@ def _gen_links(ctx: CandidateContext, typ: InterventionType, stepping: bool = Fa
                         seen.add(key)
                         size = cells.size * cell_m2 if stepping else _run_length(ctx, cells)
                         c = _make(ctx, typ, cells, size, f"{gname}.{li}.{pk}.{int(cells[0])}",
-                                  park_id=str(ctx.parks["park_id"].iloc[pidx]))
+                                  park_id=ctx.park_id(pidx))
                         if c is not None:
                             c.note = f"on a least-cost link of {gname}"
                             out.append(c)

@@ -27,6 +27,7 @@ lies at least 0.5 m above the GHG.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -81,6 +82,10 @@ class Hydrology:
         Per park row: design-storm run-on from outside the park, m³ (NaN unknown).
     clearance_m : float
         Groundwater clearance below an infiltrating measure's bottom, m.
+
+    The rasters are not changed after construction: whether some cell is known (``has_soil`` and
+    the like) is computed once, at the first question (the candidate generators ask hundreds of
+    times).
     """
 
     soil_group: np.ndarray | None = None
@@ -91,27 +96,27 @@ class Hydrology:
     runon_m3: np.ndarray | None = None
     clearance_m: float = 0.5
 
-    @property
+    @functools.cached_property
     def has_soil(self) -> bool:
         """Some cell has a known soil group."""
         return self.soil_group is not None and bool(np.any(self.soil_group > 0))
 
-    @property
+    @functools.cached_property
     def has_groundwater(self) -> bool:
         """Some cell has a known GHG."""
         return self.ghg_m is not None and bool(np.any(np.isfinite(self.ghg_m)))
 
-    @property
+    @functools.cached_property
     def has_infiltration(self) -> bool:
         """Some cell has a known infiltration capacity."""
         return self.infiltration_mm_h is not None and bool(np.any(np.isfinite(self.infiltration_mm_h)))
 
-    @property
+    @functools.cached_property
     def has_elevation(self) -> bool:
         """The flow accumulation is known somewhere (an elevation model was given)."""
         return self.flow_acc_m2 is not None and bool(np.any(np.isfinite(self.flow_acc_m2)))
 
-    @property
+    @functools.cached_property
     def checks_infiltration(self) -> bool:
         """Soil, infiltration or groundwater is known somewhere: infiltrating measures are checked."""
         return self.has_soil or self.has_groundwater or self.has_infiltration
