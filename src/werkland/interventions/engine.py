@@ -311,9 +311,14 @@ def build_engine(inputs: InterventionInputs, params: InterventionParams) -> Engi
     region = read_region(inputs, warnings)
     climate_summary = read_climate_summary(inputs.climate_summary)
     hydrology = load_hydrology(inputs, params, region, climate_summary, warnings)
-    graphs, link_paths = baseline_graphs(inputs, params, region)
-    ev = Evaluator(region.codes, region.grid, legend, guilds, graphs, catalogue, params.climate, region.park_index,
-                   storm_mm, workers=COOLING_WORKERS, hydrology=hydrology)
+    # the evaluator's land-cover baseline (suitability tables, edge bands, urban cooling, runoff)
+    # needs no graph: it is built on this thread while the guild graphs are read beside it
+    with ThreadPoolExecutor(1) as side:
+        reading = side.submit(baseline_graphs, inputs, params, region)
+        ev = Evaluator(region.codes, region.grid, legend, guilds, {}, catalogue, params.climate, region.park_index,
+                       storm_mm, workers=COOLING_WORKERS, hydrology=hydrology)
+        graphs, link_paths = reading.result()
+    ev.graphs.update(graphs)
     scorer = make_scorer(params, graphs, region, ev, climate_summary, params.climate, warnings)
     ctx = CandidateContext.build(
         region.codes, region.grid, legend, guilds, region.parks, region.park_index, landcover=region.landcover,
