@@ -26,6 +26,21 @@ def test_within_distance_equals_the_distance_transform(res):
             assert np.array_equal(within_distance(mask, d, res), _edt_test(mask, d, res)), (h, w, res, d)
 
 
+@pytest.mark.parametrize(("res", "less"), [(10.0, 5.0), (2.5, 1.25), (0.3, 0.15), (1.0, 0.0)])
+def test_within_distance_less_half_a_cell_equals_the_transforms_test(res, less):
+    # the patches' core test: (edt - res / 2) > band, on and beside the lattice of distances
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        h, w = (int(x) for x in rng.integers(2, 40, 2))
+        mask = rng.random((h, w)) < rng.choice([0.01, 0.1, 0.5])
+        mask[0, 0] = True
+        k = float(rng.integers(0, 6))
+        for d in (k * res, k * res - less, k * res * 2 ** 0.5 - less, (k + 0.5) * res):
+            d = max(d, 0.0)
+            want = ndimage.distance_transform_edt(~mask, sampling=(res, res)) - less <= d
+            assert np.array_equal(within_distance(mask, d, res, less_m=less), want), (res, less, d)
+
+
 def test_disc_reach_is_the_disc_of_cell_centre_distances():
     # 50 m at 10 m: rows 0..5 reach 5, 4, 4, 4, 3, 0 columns (3-4-5: the cell at (3, 4) is exactly 50 m)
     assert disc_reach(50.0, 10.0).tolist() == [5, 4, 4, 4, 3, 0]

@@ -15,6 +15,7 @@ from shapely.geometry import shape
 from skimage.measure import label as sk_label
 
 from werkland._errors import WerklandInputError
+from werkland.raster.distance import within_distance
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,10 @@ def _patch_table(
     quality = np.bincount(flat, weights=s, minlength=n + 1)[1:] * cell_ha
     # core: cells whose centre lies more than edge_band_m inside the patch (raster edge counts as edge)
     if n and edge_band_m > 0:
+        # the cells of ``(edt(padded) - res_m / 2) > edge_band_m``, edt the distance to the nearest
+        # cell outside every patch (within_distance: the same cells without the distance transform)
         padded = np.pad(labels > 0, 1, constant_values=False)
-        edt = ndimage.distance_transform_edt(padded, sampling=(res_m, res_m))[1:-1, 1:-1]
-        core_mask = (edt - res_m / 2.0) > edge_band_m
+        core_mask = ~within_distance(~padded, edge_band_m, res_m, less_m=res_m / 2.0)[1:-1, 1:-1]
         core = np.bincount(flat[core_mask.ravel()], minlength=n + 1)[1:] * cell_ha
     else:
         core = area.copy()
