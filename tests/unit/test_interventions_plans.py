@@ -151,29 +151,41 @@ def test_engine_releases_its_link_paths_after_generating(tmp_path, region):
 
 
 def test_guild_graphs_read_side_by_side_equal_one_after_the_other(tmp_path, region, monkeypatch):
-    """With two workers the guilds' graphs are read on two threads at once (one guild's all-pairs
-    search beside the other's reading), in the configured order, and equal those read one after the
-    other on the calling thread: areas, links, PCnum and every pair's distance, and the link paths."""
+    """The guilds' graphs are read beside the evaluator's land-cover baseline (built on the calling
+    thread meanwhile); with two workers on two threads at once (one guild's all-pairs search beside
+    the other's reading), in the configured order. They equal those read one after the other: areas,
+    links, PCnum and every pair's distance, and the link paths."""
     from werkland.interventions import engine as engine_mod
 
     paths, _, _ = region
     real = engine_mod.read_guild_graph
     inside: list[str] = []
-    together = threading.Barrier(2, timeout=30)
+    mode = {"pair": threading.Barrier(2, timeout=30)}  # the two parties that must run at the same time
 
     def spied(inputs, conn, *args, **kwargs):
         inside.append(threading.current_thread().name)
-        if len(inside) <= 2 and threading.current_thread() is not threading.main_thread():
-            together.wait()  # both guilds are being read at the same time
+        if len(inside) <= (1 if "evaluator" in mode else 2):
+            mode["pair"].wait()  # the evaluator, or the other guild's reading, runs at the same time
         return real(inputs, conn, *args, **kwargs)
 
+    class Spied(engine_mod.Evaluator):
+        def __init__(self, *args, **kwargs):
+            if "evaluator" in mode:
+                assert threading.current_thread() is threading.main_thread()
+                mode["pair"].wait()  # built while the first guild is being read
+            super().__init__(*args, **kwargs)
+
     monkeypatch.setattr(engine_mod, "read_guild_graph", spied)
+    monkeypatch.setattr(engine_mod, "Evaluator", Spied)
+    mode["evaluator"] = True
     serial = engine_mod.build_engine(_inputs(paths, tmp_path / "a"), _params())
-    assert inside == [threading.main_thread().name] * 2
+    assert len(inside) == 2 and len(set(inside)) == 1 and threading.main_thread().name not in inside
     inside.clear()
+    del mode["evaluator"]
+    mode["pair"] = threading.Barrier(2, timeout=30)
     params = replace(_params(), n_workers=2)
     side = engine_mod.build_engine(_inputs(paths, tmp_path / "b"), params)
-    assert len(inside) == 2 and threading.main_thread().name not in inside
+    assert len(inside) == 2 and len(set(inside)) == 2 and threading.main_thread().name not in inside
     assert list(side.graphs) == list(serial.graphs) == ANALYSED
     for g in ANALYSED:
         a, b = serial.graphs[g], side.graphs[g]

@@ -15,6 +15,7 @@ nothing), with the reason in ``siting_note``. Without those rasters every candid
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -205,14 +206,12 @@ class CandidateContext:
     def code_mask(self, classes: Iterable[str]) -> np.ndarray:
         """bool[256]: the codes of ``classes`` (made once per list of classes; read-only)."""
         key = tuple(classes)
-        m = self._code_masks.get(key)
-        if m is None:
+        if key not in self._code_masks:
             m = np.zeros(256, dtype=bool)
-            for c in key:
-                m[self.legend.code(c)] = True
+            m[[self.legend.code(c) for c in key]] = True
             m.flags.writeable = False
             self._code_masks[key] = m
-        return m
+        return self._code_masks[key]
 
     def park_id(self, row: int) -> str:
         """The ``park_id`` of park row ``row`` (0-based) as text."""
@@ -618,7 +617,6 @@ def _gen_links(ctx: CandidateContext, typ: InterventionType, stepping: bool = Fa
                             continue
                         d = np.hypot(cand_cells // ctx.W - r0, cand_cells % ctx.W - c0)
                         cells = np.sort(cand_cells[np.lexsort((cand_cells, d))[:n]])
-                        size = cells.size * cell_m2
                         pieces = [cells]
                     else:
                         length = _run_length(ctx, run)
@@ -668,14 +666,6 @@ def _gen_barrier(ctx: CandidateContext, typ: InterventionType) -> list[Candidate
     return out
 
 
-def _gen_facade(ctx: CandidateContext, typ: InterventionType) -> list[Candidate]:
-    return _gen_polygons(ctx, typ, facade=True)
-
-
-def _gen_stepping_stones(ctx: CandidateContext, typ: InterventionType) -> list[Candidate]:
-    return _gen_links(ctx, typ, stepping=True)
-
-
 def _gen_none(ctx: CandidateContext, typ: InterventionType) -> list[Candidate]:
     """Types without a generator come only from user candidate layers."""
     return []
@@ -687,12 +677,12 @@ Generator = Callable[[CandidateContext, InterventionType], list[Candidate]]
 #: :data:`werkland.interventions.catalogue.GENERATOR_TYPES`).
 GENERATORS: dict[str, Generator] = {
     "polygons": _gen_polygons,
-    "facade": _gen_facade,
+    "facade": functools.partial(_gen_polygons, facade=True),
     "components": _gen_components,
     "street_edge": _gen_street_edge,
     "near_water": _gen_near_water,
     "link": _gen_links,
-    "stepping_stone": _gen_stepping_stones,
+    "stepping_stone": functools.partial(_gen_links, stepping=True),
     "barrier": _gen_barrier,
     "none": _gen_none,
 }

@@ -195,18 +195,16 @@ class Evaluator:
         self.suit_lut: dict[str, np.ndarray] = {}
         self.res_lut: dict[str, np.ndarray] = {}
         self.edge_mult: dict[str, np.ndarray] = {}
-        bands: dict[tuple[frozenset[str], float], np.ndarray | None] = {}  # guilds with the same band share it
+        bands: dict[tuple[frozenset[str], float, bool], np.ndarray | None] = {}  # guilds with one band share it
         for gname, g in self.guilds.items():
             self.suit_lut[gname] = legend.lut(g.suitability, 0.0, where=f"guilds.{gname}.suitability").astype(np.float32)
             self.res_lut[gname] = legend.lut(g.resistance, g.default_resistance, where=f"guilds.{gname}.resistance").astype(np.float32).astype(np.float64)
             em = np.ones(self.codes.shape, np.float32)
-            if g.edge_classes and g.edge_band_m > 0 and g.edge_factor < 1:
-                key = (frozenset(g.edge_classes), float(g.edge_band_m))
-                if key not in bands:
-                    bands[key] = edge_band(self.codes, legend, g, self.res_m)
-                band = bands[key]
-                if band is not None:
-                    em[band] = np.float32(g.edge_factor)
+            key = (frozenset(g.edge_classes), float(g.edge_band_m), g.edge_factor < 1)
+            if key not in bands:
+                bands[key] = edge_band(self.codes, legend, g, self.res_m)
+            if bands[key] is not None:
+                em[bands[key]] = np.float32(g.edge_factor)
             self.edge_mult[gname] = em
 
     def _variant_codes(self, base: BiophysicalTable) -> None:
