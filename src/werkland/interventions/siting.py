@@ -62,7 +62,7 @@ REFUSED_GROUNDWATER = 2
 _SOIL_NAMES = "?ABCD"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hydrology:
     """The climate stage's hydrology rasters on the land-cover grid (None = file not given).
 
@@ -83,7 +83,7 @@ class Hydrology:
     clearance_m : float
         Groundwater clearance below an infiltrating measure's bottom, m.
 
-    The rasters are not changed after construction: whether some cell is known (``has_soil`` and
+    Frozen, and its rasters are not changed in place: whether some cell is known (``has_soil`` and
     the like) is computed once, at the first question (the candidate generators ask hundreds of
     times).
     """
