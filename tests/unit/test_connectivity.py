@@ -828,6 +828,109 @@ def test_predecessor_rows_equal_scipys_bit_for_bit(integer_weights, m):
     assert P[0, n - 1] == -9999 and P[5, 135] == -9999  # unreached; the source itself (row 5 = node 135)
 
 
+def _tree_losses_with_a_heap_of_stale_entries(g, D, P, a, mode, limit, sources):
+    """The connector losses, betweenness and BCPC as the compiled ``tree_losses`` computed them
+    before its indexed heap: each descendant's distance after removing k from a Dijkstra whose heap
+    (``heapq``) keeps stale entries and skips them when popped. Same sums in the same order."""
+    import heapq
+
+    n = a.size
+    connector, bc, bcpc = np.zeros(n), np.zeros(n), np.zeros(n)
+
+    def value(d):
+        return 0.0 if d == np.inf else (math.exp(-d) if mode == 0 else 1.0 / (1.0 + d))
+
+    for i in sources:
+        Di, Pi = D[i], P[i]
+        children = [[] for _ in range(n)]
+        for j in range(n):
+            if j != i and Pi[j] >= 0 and Di[j] <= limit:
+                children[Pi[j]].append(j)
+        for k in range(n):
+            if k == i or not children[k]:
+                continue
+            desc, stack = [], list(children[k])
+            while stack:  # the kernel's depth-first order (its own stack)
+                v = stack.pop()
+                desc.append(v)
+                stack.extend(children[v])
+            gone = set(desc) | {k}
+            s_old = 0.0
+            for v in desc:
+                s_old += a[v] * value(Di[v])
+            bc[k] += len(desc)
+            bcpc[k] += a[i] * s_old
+            if a[i] == 0.0:
+                continue
+            tent, done, heap = {}, set(), []
+            for v in desc:
+                best = np.inf
+                for q in range(g.indptr[v], g.indptr[v + 1]):
+                    u = g.indices[q]
+                    if u not in gone and Di[u] < np.inf:
+                        best = min(best, Di[u] + g.data[q])
+                tent[v] = best
+                if best < np.inf:
+                    heapq.heappush(heap, (best, v))
+            while heap:
+                key, v = heapq.heappop(heap)
+                if key > tent[v] or v in done:
+                    continue
+                done.add(v)
+                for q in range(g.indptr[v], g.indptr[v + 1]):
+                    u = g.indices[q]
+                    if u in gone and u != k and u not in done and key + g.data[q] < tent[u]:
+                        tent[u] = key + g.data[q]
+                        heapq.heappush(heap, (tent[u], u))
+            s_new = 0.0
+            for v in desc:
+                s_new += a[v] * value(tent[v])
+            loss = a[i] * (s_old - s_new)
+            if loss > 0.0:
+                connector[k] += loss
+    return connector, bc, bcpc
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+@pytest.mark.parametrize("integer_weights", [False, True])
+def test_tree_losses_indexed_heap_equal_a_heap_of_stale_entries_bit_for_bit(integer_weights, mode):
+    """The node metrics' connector losses: the compiled kernel's indexed heap (each descendant once,
+    its key lowered in place) gives the same losses, betweenness and BCPC to the last bit as the
+    heap of stale entries it replaced, with ties (integer weights, hop counts) and without, pruned
+    at a limit and not, over the whole source range and a block of rows."""
+    from werkland._kernels.graph import tree_losses
+    from werkland.connectivity.apsp import distance_predecessor_rows
+
+    rng = np.random.default_rng(29)
+    n = 90
+    i, j = rng.integers(0, n - 5, 700), rng.integers(0, n - 5, 700)  # the last 5 nodes stay isolated
+    keep = i != j
+    key = np.unique(np.minimum(i, j)[keep] * n + np.maximum(i, j)[keep])
+    lo, hi = key // n, key % n
+    if mode == 1:
+        w = np.ones(lo.size)
+    else:
+        w = rng.integers(1, 4, lo.size) * 0.25 if integer_weights else rng.uniform(0.05, 1.5, lo.size)
+    g = cn.sym_csr(n, lo, hi, w)
+    a = rng.uniform(0.0, 4.0, n)
+    a[[3, 17]] = 0.0  # sources of zero area: betweenness without losses
+    D, P = csgraph.dijkstra(g, directed=True, unweighted=mode == 1, return_predecessors=True)
+    if mode == 0:
+        D, P = distance_predecessor_rows(g, 0, n, 1)
+    args = (g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64))
+    for limit in (np.inf, float(np.quantile(D[np.isfinite(D)], 0.3))):
+        ref = _tree_losses_with_a_heap_of_stale_entries(g, D, P, a, mode, limit, range(n))
+        assert ref[0].sum() > 0 and ref[1].sum() > 0
+        got = tree_losses(*args, D, P, a, mode, 0, n, limit, 0)
+        for x, y in zip(got, ref, strict=True):
+            assert np.array_equal(x, y)
+        # a block of source rows (row 0 = source 40), int32 predecessors as the metrics pass them
+        ref = _tree_losses_with_a_heap_of_stale_entries(g, D, P, a, mode, limit, range(40, 70))
+        got = tree_losses(*args, D[40:70], P[40:70].astype(np.int32), a, mode, 40, 70, limit, 40)
+        for x, y in zip(got, ref, strict=True):
+            assert np.array_equal(x, y)
+
+
 @pytest.mark.parametrize("integer_weights", [False, True])
 @pytest.mark.parametrize("limit", [0.5, 2.0, np.inf])
 def test_limited_compiled_rows_equal_scipy_bit_for_bit(integer_weights, limit):
