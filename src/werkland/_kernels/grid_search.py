@@ -15,6 +15,8 @@ bucket version of :func:`pair_bound_search` (the barrier gains' footprint search
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -50,11 +52,19 @@ def min_step_cost(res_flat: np.ndarray, lens: np.ndarray) -> float:
     """Smallest step cost ``min(len) * min(resistance)`` of a raster (0.0 if no cell is passable).
 
     The bucket width of :func:`cost_search`; a smaller value is always safe (more buckets).
+    Impassable cells are ``inf`` and above every passable value, so the raster's own minimum is the
+    smallest passable one (no masked copy of the raster: 0.5 instead of 5.5 ms at 4 M cells, once
+    per barrier gain).
     """
-    finite = res_flat[np.isfinite(res_flat)]
-    if finite.size == 0:
+    if res_flat.size == 0:
         return 0.0
-    return float(np.min(lens)) * float(finite.min())
+    least = float(res_flat.min())
+    if math.isnan(least) or least == -math.inf:  # not from prepare_resistance: passable = finite
+        finite = res_flat[np.isfinite(res_flat)]
+        least = float(finite.min()) if finite.size else math.inf
+    if least == math.inf:
+        return 0.0
+    return float(np.min(lens)) * least
 
 
 #: Largest bucket count of one :func:`cost_search` (beyond it the heap is used).
