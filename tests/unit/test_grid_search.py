@@ -149,3 +149,26 @@ def test_label_search_costs_equal_the_minimum_over_each_labels_cells():
               if cum_h[labels == lab].min() <= 2000.0}
     assert dict(zip(labs.tolist(), costs.tolist(), strict=True)) == expect
     assert len(expect) >= 3
+
+
+@pytest.mark.parametrize(
+    ("values", "least"),
+    [
+        ([], None),
+        ([np.inf, np.inf], None),
+        ([np.inf, 3.0, 7.5], 3.0),
+        ([np.inf, 3.0, np.nan], 3.0),  # NaN is not passable
+        ([-np.inf, 2.5, 7.0], 2.5),  # nor is -inf
+        ([np.nan, np.nan], None),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_min_step_cost_is_the_shortest_step_over_the_cheapest_passable_cell(values, least, dtype):
+    """The bucket width: the shortest step times the smallest finite resistance (0 when no cell is
+    passable), read from the raster's own minimum without a masked copy; NaN and -inf cells are
+    left out as the masked minimum left them out."""
+    lens = step_lengths(10.0)
+    got = min_step_cost(np.array(values, dtype), lens)
+    assert got == (0.0 if least is None else 10.0 * least)
+    res = _raster(4).astype(dtype)
+    assert min_step_cost(res, lens) == 10.0 * float(res[np.isfinite(res)].min())
