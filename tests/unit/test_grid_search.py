@@ -4,6 +4,7 @@ with many equal-cost ties, impassable cells, negative start costs and pruning.""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -15,6 +16,7 @@ from werkland._kernels.grid_search import (
     search_resistance,
     step_lengths,
 )
+from werkland._kernels.heap import heap_pop, heap_push, new_heap
 
 CLASSES = np.array([1.0, 2.0, 3.0, 5.0, 10.0, 40.0, 1000.0])
 
@@ -172,3 +174,149 @@ def test_min_step_cost_is_the_shortest_step_over_the_cheapest_passable_cell(valu
     assert got == (0.0 if least is None else 10.0 * least)
     res = _raster(4).astype(dtype)
     assert min_step_cost(res, lens) == 10.0 * float(res[np.isfinite(res)].min())
+
+
+class _TwoArrayHeap:
+    """The textbook binary heap of two arrays (keys, values) the searches used before the pairs were
+    interleaved: a Python port of its sift-up and sift-down, to pin the order of equal keys."""
+
+    def __init__(self) -> None:
+        self.k: list[float] = []
+        self.v: list[int] = []
+
+    def push(self, key: float, val: int) -> None:
+        k, v = self.k, self.v
+        k.append(key)
+        v.append(val)
+        pos = len(k) - 1
+        while pos > 0:
+            parent = (pos - 1) >> 1
+            if k[parent] <= key:
+                break
+            k[pos], v[pos] = k[parent], v[parent]
+            pos = parent
+        k[pos], v[pos] = key, val
+
+    def pop(self) -> tuple[float, int]:
+        k, v = self.k, self.v
+        top = (k[0], v[0])
+        key, val = k.pop(), v.pop()
+        n = len(k)
+        if n:
+            pos = 0
+            while True:
+                child = 2 * pos + 1
+                if child >= n:
+                    break
+                if child + 1 < n and k[child + 1] < k[child]:
+                    child += 1
+                if k[child] >= key:
+                    break
+                k[pos], v[pos] = k[child], v[child]
+                pos = child
+            k[pos], v[pos] = key, val
+        return top
+
+    def __len__(self) -> int:
+        return len(self.k)
+
+
+@numba.njit(cache=False)
+def _run_plain_heap(ops, keys, vals):  # pragma: no cover - compiled
+    """Apply ``ops`` (1 push ``(keys[i], vals[i])``, 0 pop) to a compiled plain heap; the pops."""
+    heap = new_heap(2)  # grows while pushing
+    hn = 0
+    out_k = np.empty(ops.shape[0], np.float64)
+    out_v = np.empty(ops.shape[0], np.int64)
+    n_out = 0
+    for i in range(ops.shape[0]):
+        if ops[i] == 1:
+            heap, hn = heap_push(heap, hn, keys[i], vals[i])
+        elif hn > 0:
+            out_k[n_out], out_v[n_out], hn = heap_pop(heap, hn)
+            n_out += 1
+    while hn > 0:
+        out_k[n_out], out_v[n_out], hn = heap_pop(heap, hn)
+        n_out += 1
+    return out_k[:n_out], out_v[:n_out]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plain_heap_pops_equal_keys_in_the_two_array_heaps_order(seed):
+    """The interleaved heap pops (key, value) pairs -- equal keys included, whose order the grid
+    searches' predecessors follow -- exactly as the two-array heap did, through growth and values up
+    to 2**53."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    ops = (rng.random(n) < 0.6).astype(np.int64)
+    keys = rng.choice(np.array([0.5, 1.0, 1.0, 2.0, 3.5, 7.0, np.inf]), n)  # many ties
+    vals = rng.integers(0, 2**53, n, dtype=np.int64)
+    ref = _TwoArrayHeap()
+    expect = []
+    for op, key, val in zip(ops, keys, vals, strict=True):
+        if op == 1:
+            ref.push(float(key), int(val))
+        elif len(ref):
+            expect.append(ref.pop())
+    while len(ref):
+        expect.append(ref.pop())
+    got_k, got_v = _run_plain_heap(ops, keys, vals)
+    assert list(zip(got_k.tolist(), got_v.tolist(), strict=True)) == expect
+    # ties with different values are popped, so the order of equal keys is really compared
+    assert len({k for k, _ in expect}) < len(expect) // 10
+
+
+def _dijkstra_with_two_array_heap(res: np.ndarray, shape: tuple[int, int], starts: np.ndarray,
+                                  bound: float) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """:func:`dijkstra` (zero start costs, no pruning) written out in Python on the two-array heap."""
+    H, W = shape
+    lens = step_lengths(10.0)
+    cum = np.full(H * W, np.inf)
+    pred = np.full(H * W, -1, np.int64)
+    touched: list[int] = []
+    heap = _TwoArrayHeap()
+    for c in starts.tolist():
+        if res[c] < np.inf and 0.0 < cum[c]:
+            if cum[c] == np.inf:
+                touched.append(c)
+            cum[c] = 0.0
+            heap.push(0.0, c)
+    moves = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+    while len(heap):
+        key, v = heap.pop()
+        if key > cum[v]:
+            continue
+        if key > bound:
+            break
+        r, cc = divmod(v, W)
+        for d, (dr, dc) in enumerate(moves):
+            rr, c2 = r + dr, cc + dc
+            if not (0 <= rr < H and 0 <= c2 < W):
+                continue
+            u = rr * W + c2
+            if not res[u] < np.inf:
+                continue
+            nkey = key + lens[d] * 0.5 * (float(res[v]) + float(res[u]))
+            if nkey < cum[u]:
+                if cum[u] == np.inf:
+                    touched.append(u)
+                cum[u] = nkey
+                pred[u] = v
+                heap.push(nkey, u)
+    return touched, cum, pred
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_dijkstra_predecessors_and_order_equal_the_two_array_heaps(seed):
+    """The compiled search's touched order, costs and predecessors -- which trace the link paths --
+    equal a search on the two-array heap, on a class raster full of equal-cost ties."""
+    shape = (40, 50)
+    res = _raster(seed, shape, impassable=0.03)
+    starts = np.flatnonzero(np.isfinite(res))[::211]
+    t_ref, cum_ref, pred_ref = _dijkstra_with_two_array_heap(res, shape, starts, 900.0)
+    t, cum, pred = _heap(res, shape, starts, np.zeros(starts.size), 900.0)
+    assert t.tolist() == t_ref
+    assert np.array_equal(cum, cum_ref)
+    assert np.array_equal(pred, pred_ref)
+    reached = np.isfinite(cum)
+    assert np.unique(cum[reached]).size < reached.sum()  # ties: the predecessors are not forced

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from werkland._kernels.heap import heap_pop, heap_push
+from werkland._kernels.heap import heap_pop, heap_push, new_heap
 
 __all__ = [
     "D8_DC",
@@ -84,8 +84,7 @@ def priority_flood(dem, valid):  # pragma: no cover - compiled
     closed = np.zeros(n, np.bool_)
     order = np.empty(n, np.int64)
     npop = 0
-    hk = np.empty(1024, np.float64)
-    hv = np.empty(1024, np.int64)
+    heap = new_heap(1024)
     hn = 0
     pit = np.empty(n, np.int64)
     ph = 0
@@ -104,13 +103,13 @@ def priority_flood(dem, valid):  # pragma: no cover - compiled
             if edge:
                 closed[i] = True
                 filled[i] = z[i]
-                hk, hv, hn = heap_push(hk, hv, hn, z[i], i)
+                heap, hn = heap_push(heap, hn, z[i], i)
     while ph < pt or hn > 0:
         if ph < pt:
             i = pit[ph]
             ph += 1
         else:
-            _, i, hn = heap_pop(hk, hv, hn)
+            _, i, hn = heap_pop(heap, hn)
         order[npop] = i
         npop += 1
         r = i // W
@@ -128,7 +127,7 @@ def priority_flood(dem, valid):  # pragma: no cover - compiled
                 pt += 1
             else:
                 filled[j] = z[j]
-                hk, hv, hn = heap_push(hk, hv, hn, z[j], j)
+                heap, hn = heap_push(heap, hn, z[j], j)
     return filled, parent, order[:npop]
 
 

@@ -20,7 +20,7 @@ import math
 import numba
 import numpy as np
 
-from werkland._kernels.heap import append, heap_pop, heap_push
+from werkland._kernels.heap import append, heap_pop, heap_push, new_heap
 
 DR = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
 
@@ -77,12 +77,11 @@ _NO_WANTED = np.zeros(0, np.bool_)
 @numba.njit(cache=True, nogil=True, inline="always")
 def _seed(res, starts, start_cost, cum, pred, track, touched, n_t):  # pragma: no cover - compiled
     """Write the start costs into ``cum`` and a new heap: the first step of :func:`dijkstra` and
-    :func:`pair_bound_search`. Returns ``(touched, n_t, hk, hv, hn)``."""
+    :func:`pair_bound_search`. Returns ``(touched, n_t, heap, hn)``."""
     cap = 1024
     if 4 * starts.shape[0] > cap:
         cap = 4 * starts.shape[0]
-    hk = np.empty(cap, np.float64)
-    hv = np.empty(cap, np.int64)
+    heap = new_heap(cap)
     hn = 0
     for s in range(starts.shape[0]):
         c = starts[s]
@@ -95,8 +94,8 @@ def _seed(res, starts, start_cost, cum, pred, track, touched, n_t):  # pragma: n
             cum[c] = v0
             if track:
                 pred[c] = -1
-            hk, hv, hn = heap_push(hk, hv, hn, v0, c)
-    return touched, n_t, hk, hv, hn
+            heap, hn = heap_push(heap, hn, v0, c)
+    return touched, n_t, heap, hn
 
 
 @numba.njit(cache=True, nogil=True)
@@ -109,9 +108,9 @@ def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, 
     skips the predecessors (searches that need only costs save a full-size array).
     """
     track = pred.shape[0] > 0
-    touched, n_t, hk, hv, hn = _seed(res, starts, start_cost, cum, pred, track, touched, 0)
+    touched, n_t, heap, hn = _seed(res, starts, start_cost, cum, pred, track, touched, 0)
     while hn > 0:
-        key, v, hn = heap_pop(hk, hv, hn)
+        key, v, hn = heap_pop(heap, hn)
         if key > cum[v]:
             continue
         if key > max_cost:
@@ -137,7 +136,7 @@ def dijkstra(res, H, W, lens, starts, start_cost, max_cost, cum, pred, touched, 
                 cum[u] = nkey
                 if track:
                     pred[u] = v
-                hk, hv, hn = heap_push(hk, hv, hn, nkey, u)
+                heap, hn = heap_push(heap, hn, nkey, u)
     return n_t, touched
 
 
@@ -435,9 +434,9 @@ def pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, to
     bound = max_cost
     first = True
     no_pred = np.empty(0, np.int64)  # costs only
-    touched, n_t, hk, hv, hn = _seed(res, starts, np.zeros(starts.shape[0]), cum, no_pred, False, touched, 0)
+    touched, n_t, heap, hn = _seed(res, starts, np.zeros(starts.shape[0]), cum, no_pred, False, touched, 0)
     while hn > 0:
-        key, v, hn = heap_pop(hk, hv, hn)
+        key, v, hn = heap_pop(heap, hn)
         if key > cum[v]:
             continue
         if key > bound:
@@ -466,7 +465,7 @@ def pair_bound_search(res, H, W, lens, starts, max_cost, labels, wanted, cum, to
                 if cum[u] == np.inf:
                     touched, n_t = append(touched, n_t, u)
                 cum[u] = nkey
-                hk, hv, hn = heap_push(hk, hv, hn, nkey, u)
+                heap, hn = heap_push(heap, hn, nkey, u)
     return n_t, touched, bound
 
 
@@ -511,8 +510,7 @@ def _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched
         c = sidx[t]
         touched, n_t = append(touched, n_t, c)
         cum[c] = scost[t]
-    hk = np.empty(max(1024, 2 * seeds.shape[0]), np.float64)
-    hv = np.empty(hk.shape[0], np.int64)
+    heap = new_heap(max(1024, 2 * seeds.shape[0]))
     hn = 0
     for s in range(starts.shape[0]):
         c = starts[s]
@@ -523,9 +521,9 @@ def _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched
     for s in range(seeds.shape[0]):
         c = seeds[s]
         if cum[c] <= max_cost:
-            hk, hv, hn = heap_push(hk, hv, hn, cum[c], c)
+            heap, hn = heap_push(heap, hn, cum[c], c)
     while hn > 0:
-        key, v, hn = heap_pop(hk, hv, hn)
+        key, v, hn = heap_pop(heap, hn)
         if key > cum[v]:
             continue
         r = v // W
@@ -546,7 +544,7 @@ def _lowered(res, H, W, lens, sidx, scost, starts, seeds, max_cost, cum, touched
                     touched, n_t = append(touched, n_t, u)
                 cum[u] = nkey
                 if nkey <= max_cost:
-                    hk, hv, hn = heap_push(hk, hv, hn, nkey, u)
+                    heap, hn = heap_push(heap, hn, nkey, u)
     return n_t, touched
 
 

@@ -1,8 +1,13 @@
-"""Binary min-heaps of (float64 key, int64 value) pairs and array growth for compiled kernels.
+"""Binary min-heaps of (float64 key, integer value) pairs and array growth for compiled kernels.
 
-Two heaps: the plain one (``heap_push``, ``heap_pop``: a value may be in it more than once, stale
-entries are skipped by the caller) and the indexed one (``indexed_lower``, ``indexed_pop``: each
-value at most once, its slot kept in ``pos``, its key lowered in place).
+Two heaps: the plain one (``new_heap``, ``heap_push``, ``heap_pop``: a value may be in it more than
+once, stale entries are skipped by the caller) and the indexed one (``indexed_lower``,
+``indexed_pop``: each value at most once, its slot kept in ``pos``, its key lowered in place).
+
+The plain heap keeps each entry's key and value side by side in one float64 array (``h[2 i]``,
+``h[2 i + 1]``): a sift step reads one cache line instead of one in each of two arrays. Its
+comparisons and moves are the textbook binary heap's, so it pops equal keys in the order a heap of
+two arrays popped them (the grid searches' predecessors follow that order).
 """
 
 from __future__ import annotations
@@ -11,71 +16,67 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
-def sift_up(hk, hv, pos):  # pragma: no cover - compiled
-    key = hk[pos]
-    val = hv[pos]
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if hk[parent] <= key:
-            break
-        hk[pos] = hk[parent]
-        hv[pos] = hv[parent]
-        pos = parent
-    hk[pos] = key
-    hv[pos] = val
-
-
-@numba.njit(cache=True, nogil=True)
-def sift_down(hk, hv, n):  # pragma: no cover - compiled
-    pos = 0
-    key = hk[0]
-    val = hv[0]
-    while True:
-        child = 2 * pos + 1
-        if child >= n:
-            break
-        if child + 1 < n and hk[child + 1] < hk[child]:
-            child += 1
-        if hk[child] >= key:
-            break
-        hk[pos] = hk[child]
-        hv[pos] = hv[child]
-        pos = child
-    hk[pos] = key
-    hv[pos] = val
-
-
-@numba.njit(cache=True, nogil=True)
-def heap_pop(hk, hv, n):  # pragma: no cover - compiled
-    """Remove the smallest key of the binary heap ``hk[:n]`` (values ``hv``); returns (key, value, n - 1)."""
-    key = hk[0]
-    val = hv[0]
-    n -= 1
-    if n > 0:
-        hk[0] = hk[n]
-        hv[0] = hv[n]
-        sift_down(hk, hv, n)
-    return key, val, n
+@numba.njit(cache=True, nogil=True, inline="always")
+def new_heap(capacity):  # pragma: no cover - compiled
+    """An empty plain heap with room for ``capacity`` entries (it grows when full)."""
+    return np.empty(2 * max(1, capacity), np.float64)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def heap_push(hk, hv, hn, key, val):  # pragma: no cover - compiled
-    """Push ``(key, val)`` onto the heap ``hk[:hn]`` / ``hv[:hn]``, doubling both arrays when full.
+def heap_pop(h, n):  # pragma: no cover - compiled
+    """Remove the smallest key of the plain heap of ``n`` entries ``h``; returns (key, value, n - 1).
 
-    Returns the (possibly new) arrays and ``hn + 1``.
+    The last entry goes to the root and moves down past every smaller child (the left one on equal
+    keys) until no child is smaller, as in the textbook sift-down.
     """
-    if hn >= hk.shape[0]:
-        nk = np.empty(hk.shape[0] * 2, np.float64)
-        nv = np.empty(hk.shape[0] * 2, np.int64)
-        nk[:hn] = hk[:hn]
-        nv[:hn] = hv[:hn]
-        hk = nk
-        hv = nv
-    hk[hn] = key
-    hv[hn] = val
-    sift_up(hk, hv, hn)
-    return hk, hv, hn + 1
+    key0 = h[0]
+    val0 = np.int64(h[1])
+    n -= 1
+    if n > 0:
+        key = h[2 * n]
+        val = h[2 * n + 1]
+        pos = 0
+        while True:
+            child = 2 * pos + 1
+            if child >= n:
+                break
+            if child + 1 < n:
+                # the right child when it is strictly smaller: a compare the compiler turns into an
+                # add, not a branch (random keys mispredict half of those branches)
+                child += np.int64(h[2 * child + 2] < h[2 * child])
+            ck = h[2 * child]
+            if ck >= key:
+                break
+            h[2 * pos] = ck
+            h[2 * pos + 1] = h[2 * child + 1]
+            pos = child
+        h[2 * pos] = key
+        h[2 * pos + 1] = val
+    return key0, val0, n
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def heap_push(h, n, key, val):  # pragma: no cover - compiled
+    """Push ``(key, val)`` onto the plain heap of ``n`` entries ``h``, doubling it when full.
+
+    ``val`` is an integer below 2**53 in magnitude (a cell or node index), stored exactly as a
+    float64 beside its key. Returns the (possibly new) array and ``n + 1``.
+    """
+    if 2 * n + 1 >= h.shape[0]:
+        grown = np.empty(2 * h.shape[0], np.float64)
+        grown[: 2 * n] = h[: 2 * n]
+        h = grown
+    pos = n
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if h[2 * parent] <= key:
+            break
+        h[2 * pos] = h[2 * parent]
+        h[2 * pos + 1] = h[2 * parent + 1]
+        pos = parent
+    h[2 * pos] = key
+    h[2 * pos + 1] = np.float64(val)
+    return h, n + 1
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -127,8 +128,8 @@ def indexed_pop(hk, hv, pos, n):  # pragma: no cover - compiled
             child = 2 * i + 1
             if child >= n:
                 break
-            if child + 1 < n and hk[child + 1] < hk[child]:
-                child += 1
+            if child + 1 < n:
+                child += np.int64(hk[child + 1] < hk[child])  # no branch (see heap_pop)
             if hk[child] >= key:
                 break
             hk[i] = hk[child]
