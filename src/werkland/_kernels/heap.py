@@ -42,7 +42,7 @@ def heap_pop(h, n):  # pragma: no cover - compiled
                 break
             if child + 1 < n:
                 # the right child when it is strictly smaller: a compare the compiler turns into an
-                # add, not a branch (random keys mispredict half of those branches)
+                # add, not a branch (which random keys often mispredict)
                 child += np.int64(h[2 * child + 2] < h[2 * child])
             ck = h[2 * child]
             if ck >= key:
