@@ -23,11 +23,23 @@ def new_heap(capacity):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def smaller_child(keys, child, n, stride):  # pragma: no cover - compiled
+    """The child of a sift-down step: ``child`` (the left one) unless its right sibling, if in the
+    heap of ``n`` entries, has a strictly smaller key -- so equal keys go left, the order every
+    search's predecessors follow. Keys are read at ``keys[stride * i]`` (2: the plain heap's pairs,
+    1: the indexed heap's key array). The comparison's result is added, not branched on (random keys
+    often mispredict that branch)."""
+    if child + 1 < n:
+        child += np.int64(keys[stride * (child + 1)] < keys[stride * child])
+    return child
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def heap_pop(h, n):  # pragma: no cover - compiled
     """Remove the smallest key of the plain heap of ``n`` entries ``h``; returns (key, value, n - 1).
 
     The last entry goes to the root and moves down past every smaller child (the left one on equal
-    keys) until no child is smaller, as in the textbook sift-down.
+    keys, :func:`smaller_child`) until no child is smaller, as in the textbook sift-down.
     """
     key0 = h[0]
     val0 = np.int64(h[1])
@@ -40,10 +52,7 @@ def heap_pop(h, n):  # pragma: no cover - compiled
             child = 2 * pos + 1
             if child >= n:
                 break
-            if child + 1 < n:
-                # the right child when it is strictly smaller: a compare the compiler turns into an
-                # add, not a branch (which random keys often mispredict)
-                child += np.int64(h[2 * child + 2] < h[2 * child])
+            child = smaller_child(h, child, n, 2)
             ck = h[2 * child]
             if ck >= key:
                 break
@@ -128,8 +137,7 @@ def indexed_pop(hk, hv, pos, n):  # pragma: no cover - compiled
             child = 2 * i + 1
             if child >= n:
                 break
-            if child + 1 < n:
-                child += np.int64(hk[child + 1] < hk[child])  # no branch (see heap_pop)
+            child = smaller_child(hk, child, n, 1)
             if hk[child] >= key:
                 break
             hk[i] = hk[child]
