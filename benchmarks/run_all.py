@@ -33,12 +33,20 @@ kernels it calls are in its numba cache: a fresh baseline worktree otherwise com
 its timed run (measured at 4.1 M cells: the interventions' first evaluation 17.3 instead of 23.7
 candidates per second, because each forked worker compiles its own; the first connectivity and
 barrier jobs 5-10 s each), which made the baseline look slower than it is.
+
+Each checkout's workflow compiles into a numba cache of its own, ``<out>/numba-cache/<digest>``,
+named by the SHA-256 of its library's sources (``NUMBA_CACHE_DIR``), not into the ``__pycache__``
+beside the sources. numba keys a cached kernel on its own file only: a kernel that inlined a helper
+from another file keeps the helper's old code after that file is edited. A benchmark of an edited
+checkout ran such stale kernels once (round 18's review: a helper's edit, measured as "the same
+speed", left every fresh install's searches 1.5x slower); a cache named by the sources cannot be stale.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -158,22 +166,37 @@ def baseline_worktree(ref: str, out: Path) -> tuple[str, Path]:
     return sha, tree
 
 
-def workflow_env(root: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+def workflow_env(root: Path, base: dict[str, str] | None = None, numba_cache: Path | None = None) -> dict[str, str]:
     """The environment of a workflow run from checkout ``root``: its ``src`` comes first on
     ``PYTHONPATH``, before the installed (editable) package, so a baseline worktree runs its own
     library, and so does this script when it runs from a worktree of the current commit (the
-    editable install may point at another checkout that is being edited meanwhile)."""
+    editable install may point at another checkout that is being edited meanwhile). With
+    ``numba_cache``, the compiled kernels are cached there (``NUMBA_CACHE_DIR``)."""
     env = dict(os.environ if base is None else base)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(root) / "src"), env.get("PYTHONPATH", "")) if p)
+    if numba_cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(numba_cache)
     return env
 
 
-def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str = "") -> dict[str, dict[str, float]]:
+def numba_cache_dir(root: Path, cache_root: Path) -> Path:
+    """``cache_root / <digest>``: the numba cache of checkout ``root``'s library, named by the SHA-256
+    of its ``src/werkland`` Python files (paths and contents), so any edit compiles afresh."""
+    h = hashlib.sha256()
+    src = Path(root) / "src" / "werkland"
+    for f in sorted(src.rglob("*.py")):
+        h.update(f.relative_to(src).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return Path(cache_root) / h.hexdigest()[:16]
+
+
+def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str = "",
+             cache_root: Path | None = None) -> dict[str, dict[str, float]]:
     """Generate a region of ``mcells`` million cells and run the workflow; return per-rule figures.
 
     ``root`` is the checkout whose Snakefile, config and library run (a baseline worktree or this one);
     ``tag`` names its work directory (``region-<N>M<tag>``). The generated region is the same for every
-    ``root`` (fixed seed).
+    ``root`` (fixed seed). Its kernels are cached under ``cache_root`` (default ``<out>/numba-cache``;
+    :func:`numba_cache_dir`).
     """
     side_km = math.sqrt(mcells) * 10.0  # 10 m cells: 1 M cells = 10 km x 10 km
     work = out / f"region-{mcells:g}M{tag}"
@@ -195,7 +218,7 @@ def run_size(mcells: float, out: Path, cores: int, root: Path = ROOT, tag: str =
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     t0 = time.perf_counter()
     started = time.time()
-    env = workflow_env(root)
+    env = workflow_env(root, numba_cache=numba_cache_dir(root, cache_root or out / "numba-cache"))
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("snakemake")), "-s", str(root / "workflow" / "Snakefile"), "-d", str(work),
          "--cores", str(cores), "--forceall", "--quiet"],
@@ -239,7 +262,7 @@ def warm_up(baselines: list[tuple[str, Path]], out: Path, cores: int, mcells: fl
     the timed runs that follow measure the code, not its compilation. ``baselines``: (tag, root) pairs."""
     for tag, root in [*baselines, *([("", ROOT)] if current else [])]:
         print(f"warm-up: {root} on {mcells:g} M cells", file=sys.stderr)
-        run_size(mcells, out / "warm-up", cores, root=root, tag=tag)
+        run_size(mcells, out / "warm-up", cores, root=root, tag=tag, cache_root=out / "numba-cache")
 
 
 def benchmark_rows(bench_dir: Path) -> list[tuple[Path, dict[str, str]]]:

@@ -66,6 +66,23 @@ def test_baseline_env_puts_its_library_first(run_all, tmp_path):
     assert run_all.workflow_env(ROOT, {})["PYTHONPATH"] == str(ROOT / "src")
 
 
+def test_numba_cache_is_named_by_the_library_sources(run_all, tmp_path):
+    """An edit anywhere in the library (a helper another file's kernels inline) gives a new cache
+    directory, so no benchmark runs kernels compiled from older sources."""
+    pkg = tmp_path / "src" / "werkland" / "_kernels"
+    pkg.mkdir(parents=True)
+    (pkg / "heap.py").write_text("x = 1\n")
+    (pkg / "grid_search.py").write_text("y = 2\n")
+    first = run_all.numba_cache_dir(tmp_path, tmp_path / "cache")
+    assert first.parent == tmp_path / "cache"
+    assert run_all.numba_cache_dir(tmp_path, tmp_path / "cache") == first
+    (pkg / "heap.py").write_text("x = 2\n")
+    assert run_all.numba_cache_dir(tmp_path, tmp_path / "cache") != first
+    env = run_all.workflow_env(tmp_path, {}, numba_cache=first)
+    assert env["NUMBA_CACHE_DIR"] == str(first)
+    assert "NUMBA_CACHE_DIR" not in run_all.workflow_env(tmp_path, {})
+
+
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the project's git checkout (a clean clone has it)")
 def test_baseline_worktree_checks_out_the_commit(run_all, tmp_path):
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=7", "HEAD"], capture_output=True,
@@ -124,10 +141,11 @@ def test_each_checkout_warms_its_kernels_before_the_timed_runs(run_all, tmp_path
     """The baseline worktree and this checkout each run once on the small warm-up region, untimed and
     before any timed run; ``--warmup 0`` skips it, and a checkout whose figures are all read from
     saved files (``--reuse``) is not warmed."""
-    calls = []
+    calls, caches = [], []
 
-    def fake_run_size(mcells, out, cores, root=run_all.ROOT, tag=""):
+    def fake_run_size(mcells, out, cores, root=run_all.ROOT, tag="", cache_root=None):
         calls.append((mcells, out.name, root.name, tag))
+        caches.append(cache_root or out / "numba-cache")
         return _fig(1.0, 1.0, 1, landcover=1.0)
 
     monkeypatch.setattr(run_all, "run_size", fake_run_size)
@@ -137,6 +155,7 @@ def test_each_checkout_warms_its_kernels_before_the_timed_runs(run_all, tmp_path
     run_all.main()
     assert calls == [(0.25, "warm-up", "baseline-abc1234", "-baseline-abc1234"), (0.25, "warm-up", run_all.ROOT.name, ""),
                      (4.0, "out", "baseline-abc1234", "-baseline-abc1234"), (4.0, "out", run_all.ROOT.name, "")]
+    assert caches == [out / "numba-cache"] * 4  # the warm-up fills the caches the timed runs use
     calls.clear()
     monkeypatch.setattr(sys, "argv", ["run_all.py", "--sizes", "4", "--warmup", "0", "--out", str(out)])
     run_all.main()
