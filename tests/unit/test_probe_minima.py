@@ -39,23 +39,38 @@ def _assert_same(a: cn.GroupMinima, b: cn.GroupMinima) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("n_groups", [1, 63, 64, 65, 700])
-def test_group_minima_of_a_search_are_each_groups_least_cost_in_group_order(seed, n_groups):
+@pytest.mark.parametrize("spread", ["block", "scattered"])
+def test_group_minima_of_a_search_are_each_groups_least_cost_in_group_order(seed, n_groups, spread):
     """The compiled reduction against numpy: every group reached by a settled cell (cost <= bound)
-    once, in increasing order, with its least cost; the scratch is left all inf for the next search."""
-    from werkland._kernels.barrier_scores import probe_mins
+    once, in increasing order, with its least cost; the scratch is left all inf for the next search.
+    A search's touched cells in a compact block are read row by row over their box, scattered ones
+    (a box more than PROBE_BOX_FACTOR times their number) by the touched list: the same minima."""
+    from werkland._kernels.barrier_scores import PROBE_BOX_FACTOR, probe_mins
 
     rng = np.random.default_rng(seed)
-    n_cells = 500
+    H, W = 40, 50
+    n_cells = H * W
     cell_slot = np.where(rng.random(n_cells) < 0.7, np.arange(n_cells), -1).astype(np.int64)
     per_slot = rng.integers(0, 6, n_cells)
     slot_ptr = np.concatenate([[0], np.cumsum(per_slot)]).astype(np.int64)
     slot_groups = rng.integers(0, n_groups, int(slot_ptr[-1])).astype(np.int64)
-    slot_groups[: min(3, slot_groups.size)] = n_groups - 1  # the last group (the bitmap's last word)
-    cum = np.round(rng.random(n_cells) * 100.0, 1)  # ties between cells on purpose
-    touched = rng.permutation(n_cells)[:400].astype(np.int64)
+    if spread == "block":  # rows 5..24, columns 7..36, in a random (search) order; a third not touched
+        rows, cols = np.meshgrid(np.arange(5, 25), np.arange(7, 37), indexing="ij")
+        block = (rows * W + cols).ravel()
+        touched = rng.permutation(block)[: 2 * block.size // 3].astype(np.int64)
+        box = np.ptp(touched // W) + 1, np.ptp(touched % W) + 1
+        assert box[0] * box[1] <= PROBE_BOX_FACTOR * touched.size
+    else:
+        touched = rng.choice(n_cells, 60, replace=False).astype(np.int64)
+        box = np.ptp(touched // W) + 1, np.ptp(touched % W) + 1
+        assert box[0] * box[1] > PROBE_BOX_FACTOR * touched.size
+    s0 = cell_slot[touched[cell_slot[touched] >= 0][0]]
+    slot_groups[slot_ptr[s0]:slot_ptr[s0 + 1]] = n_groups - 1  # the last group (the bitmap's last word)
+    cum = np.full(n_cells, np.inf)  # a search's work array: inf where it did not touch
+    cum[touched] = np.round(rng.random(touched.size) * 100.0, 1)  # ties between cells on purpose
     bound = 60.0
     gmin = np.full(n_groups, np.inf)
-    groups, vals = probe_mins(cum, touched, touched.size, bound, cell_slot, slot_ptr, slot_groups, gmin)
+    groups, vals = probe_mins(cum, touched, touched.size, bound, cell_slot, slot_ptr, slot_groups, gmin, W)
     best = np.full(n_groups, np.inf)
     for v in touched:
         if cum[v] <= bound and cell_slot[v] >= 0:
@@ -63,9 +78,15 @@ def test_group_minima_of_a_search_are_each_groups_least_cost_in_group_order(seed
             for g in slot_groups[slot_ptr[s]:slot_ptr[s + 1]]:
                 best[g] = min(best[g], cum[v])
     want = np.flatnonzero(np.isfinite(best))
+    assert want.size > 0
     assert groups.dtype == np.int32 and np.array_equal(groups, want)
     assert np.array_equal(vals, best[want])
     assert np.all(np.isinf(gmin))
+    # an unbounded reduction reads the box's untouched cells (inf) as reaching nothing
+    groups, vals = probe_mins(cum, touched, touched.size, np.inf, cell_slot, slot_ptr, slot_groups, gmin, W)
+    reached = {int(g) for v in touched if cell_slot[v] >= 0
+               for g in slot_groups[slot_ptr[cell_slot[v]]:slot_ptr[cell_slot[v] + 1]]}
+    assert np.array_equal(groups, sorted(reached)) and np.all(np.isfinite(vals))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -8,35 +8,52 @@ import numpy as np
 from werkland._kernels.heap import append
 
 
+#: The probe minima scan the box of a search's touched cells row by row (memory order) when the box
+#: holds at most this many cells per touched cell; otherwise they follow the touched list.
+PROBE_BOX_FACTOR = 4
+
+
 @numba.njit(cache=True, nogil=True)
-def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin):  # pragma: no cover
+def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin, W):  # pragma: no cover
     """Minimum settled cost over each probe group touched by a search (sparse output: the groups in
     increasing order, int32, and their minima); ``gmin`` (``inf`` per group) is left all ``inf``.
+
+    ``cum`` (flat, rows of ``W`` cells) must be ``inf`` at every cell the search did not touch, as a
+    search's work array is. The minima do not depend on the order the cells are read in, so the
+    cells are read in memory order, row by row over the box of the touched cells, when that box is
+    at most :data:`PROBE_BOX_FACTOR` times their number: the touched list is in the order the search
+    took the cells, so reading ``cum`` and ``cell_slot`` by it missed the cache at nearly every cell
+    (woodland birds: 2.7 ms a patch, 41 ns a cell). Untouched cells in the box cost ``inf`` and
+    reach nothing.
 
     The groups reached are marked in a bitmap of one bit per group and read back word by word, in
     increasing order: the same output as sorting their list, without the sort (a long-reach search
     reaches thousands of groups: the sort took about half of this kernel's time).
     """
     bits = np.zeros((gmin.shape[0] + 63) >> 6, np.uint64)
-    one = np.uint64(1)
     nf = 0
+    rmin, rmax, cmin, cmax = np.int64(1) << 62, np.int64(-1), np.int64(1) << 62, np.int64(-1)
     for t in range(n_t):
         v = touched[t]
-        c = cum[v]
-        if c > bound:
-            continue
-        s = cell_slot[v]
-        if s < 0:
-            continue
-        for q in range(slot_ptr[s], slot_ptr[s + 1]):
-            g = slot_groups[q]
-            if gmin[g] == np.inf:  # first reached (a group reached only at an infinite cost is marked once too)
-                mask = one << np.uint64(g & 63)
-                if not (bits[g >> 6] & mask):
-                    bits[g >> 6] |= mask
-                    nf += 1
-            if c < gmin[g]:
-                gmin[g] = c
+        r = v // W
+        c = v - r * W
+        rmin = min(rmin, r)
+        rmax = max(rmax, r)
+        cmin = min(cmin, c)
+        cmax = max(cmax, c)
+    if n_t > 0 and (rmax - rmin + 1) * (cmax - cmin + 1) <= PROBE_BOX_FACTOR * n_t:
+        for r in range(rmin, rmax + 1):
+            for v in range(r * W + cmin, r * W + cmax + 1):
+                s = cell_slot[v]
+                if s >= 0 and cum[v] <= bound and cum[v] < np.inf:
+                    nf = _reach_groups(cum[v], s, slot_ptr, slot_groups, gmin, bits, nf)
+    else:
+        for t in range(n_t):
+            v = touched[t]
+            s = cell_slot[v]
+            if s >= 0 and cum[v] <= bound:
+                nf = _reach_groups(cum[v], s, slot_ptr, slot_groups, gmin, bits, nf)
+    one = np.uint64(1)
     groups = np.empty(nf, np.int32)  # group ids < 2^31; half the bytes of the largest table of the stage
     vals = np.empty(nf, np.float64)
     f = 0
@@ -53,6 +70,23 @@ def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin)
             word >>= one
             k += 1
     return groups, vals
+
+
+@numba.njit(cache=True, nogil=True)
+def _reach_groups(c, s, slot_ptr, slot_groups, gmin, bits, nf):  # pragma: no cover - compiled
+    """Cost ``c`` reaches the groups of slot ``s``: each group's minimum lowered to it, a group
+    reached for the first time marked in ``bits`` and counted; returns the count of marked groups."""
+    one = np.uint64(1)
+    for q in range(slot_ptr[s], slot_ptr[s + 1]):
+        g = slot_groups[q]
+        if gmin[g] == np.inf:  # first reached (a group reached only at an infinite cost is marked once too)
+            mask = one << np.uint64(g & 63)
+            if not (bits[g >> 6] & mask):
+                bits[g >> 6] |= mask
+                nf += 1
+        if c < gmin[g]:
+            gmin[g] = c
+    return nf
 
 
 @numba.njit(cache=True, nogil=True)

@@ -323,7 +323,7 @@ def build_links(
             )
             if cell_groups is not None:
                 gmin = scratch.get()
-                minima[pid] = reduce_to_groups(ws.cum, ws.touched, n_t, search_bound, cell_groups, gmin)
+                minima[pid] = reduce_to_groups(ws.cum, ws.touched, n_t, search_bound, cell_groups, gmin, W)
                 scratch.put(gmin)
             up = found > pid
             t_found, t_cost, t_end = found[up], costs[up], ends[up]

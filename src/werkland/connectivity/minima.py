@@ -240,7 +240,7 @@ def search_group_minima(
                 res_flat, H, W, lens, starts, np.zeros(starts.size), b, cum, touched, cum, 0.0, False, min_step
             )
             slot[1] = touched  # the search may have grown it
-            out[pid] = reduce_to_groups(cum, touched, n_t, b, groups, gmin)
+            out[pid] = reduce_to_groups(cum, touched, n_t, b, groups, gmin, W)
             cum[touched[:n_t]] = np.inf  # reset in O(touched)
         finally:
             pool.put(slot)
@@ -268,12 +268,14 @@ def group_scratch(groups: CellGroups) -> np.ndarray:
 
 
 def reduce_to_groups(cum: np.ndarray, touched: np.ndarray, n_t: int, bound: float, groups: CellGroups,
-                     gmin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     gmin: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Minimum settled cost (``<= bound``) of one search over each group it reached (sorted groups, costs).
 
-    ``gmin`` is the thread's :func:`group_scratch`, left all ``inf`` again.
+    ``cum`` is the search's flat work array (rows of ``width`` cells, ``inf`` wherever it did not
+    touch); ``gmin`` is the thread's :func:`group_scratch`, left all ``inf`` again.
     """
-    return probe_mins(cum, touched, n_t, bound, groups.cell_slot, groups.slot_ptr, groups.slot_groups, gmin)
+    return probe_mins(cum, touched, n_t, bound, groups.cell_slot, groups.slot_ptr, groups.slot_groups, gmin,
+                      width)
 
 
 # --- the minima file ------------------------------------------------------------------------------
