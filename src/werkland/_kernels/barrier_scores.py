@@ -7,7 +7,6 @@ import numpy as np
 
 from werkland._kernels.heap import append
 
-
 #: The probe minima scan the box of a search's touched cells row by row (memory order) when the box
 #: holds at most this many cells per touched cell; otherwise they follow the touched list.
 PROBE_BOX_FACTOR = 4
