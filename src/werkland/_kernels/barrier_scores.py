@@ -5,6 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from werkland._kernels.grid_search import touched_box
 from werkland._kernels.heap import append
 
 #: The probe minima scan the box of a search's touched cells row by row (memory order) when the box
@@ -31,15 +32,7 @@ def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin,
     """
     bits = np.zeros((gmin.shape[0] + 63) >> 6, np.uint64)
     nf = 0
-    rmin, rmax, cmin, cmax = np.int64(1) << 62, np.int64(-1), np.int64(1) << 62, np.int64(-1)
-    for t in range(n_t):
-        v = touched[t]
-        r = v // W
-        c = v - r * W
-        rmin = min(rmin, r)
-        rmax = max(rmax, r)
-        cmin = min(cmin, c)
-        cmax = max(cmax, c)
+    rmin, rmax, cmin, cmax = touched_box(cum, touched, n_t, W, cum.shape[0] // W, np.inf)
     if n_t > 0 and (rmax - rmin + 1) * (cmax - cmin + 1) <= PROBE_BOX_FACTOR * n_t:
         for r in range(rmin, rmax + 1):
             for v in range(r * W + cmin, r * W + cmax + 1):

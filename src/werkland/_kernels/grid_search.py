@@ -398,9 +398,9 @@ def label_search(res, H, W, lens, starts, max_cost, labels, src_label, cum, touc
 
 
 @numba.njit(cache=True, nogil=True)
-def _box_and_reset(cum, touched, n_t, W, H, limit):  # pragma: no cover - compiled
+def touched_box(cum, touched, n_t, W, H, limit):  # pragma: no cover - compiled
     """Box ``(rmin, rmax, cmin, cmax)`` (inclusive; ``rmax = -1``: none) of the cells of
-    ``touched[:n_t]`` whose cost is at most ``limit``; every touched cell's ``cum`` reset to inf."""
+    ``touched[:n_t]`` whose cost is at most ``limit`` (rows of ``W`` cells, ``H`` rows)."""
     rmin, rmax, cmin, cmax = H, -1, W, -1
     for t in range(n_t):
         u = touched[t]
@@ -411,8 +411,15 @@ def _box_and_reset(cum, touched, n_t, W, H, limit):  # pragma: no cover - compil
             rmax = max(rmax, r)
             cmin = min(cmin, cc)
             cmax = max(cmax, cc)
-        cum[u] = np.inf
     return rmin, rmax, cmin, cmax
+
+
+@numba.njit(cache=True, nogil=True)
+def _box_and_reset(cum, touched, n_t, W, H, limit):  # pragma: no cover - compiled
+    """:func:`touched_box`, then every touched cell's ``cum`` reset to inf."""
+    box = touched_box(cum, touched, n_t, W, H, limit)
+    _clear_costs(cum, touched, n_t)
+    return box
 
 
 @numba.njit(cache=True, nogil=True)
