@@ -36,6 +36,8 @@ def probe_mins(cum, touched, n_t, bound, cell_slot, slot_ptr, slot_groups, gmin,
     if n_t > 0 and (rmax - rmin + 1) * (cmax - cmin + 1) <= PROBE_BOX_FACTOR * n_t:
         for r in range(rmin, rmax + 1):
             for v in range(r * W + cmin, r * W + cmax + 1):
+                # the slot and cost tests stay in this loop: moved into _reach_groups (a call for
+                # every cell of the box, not inlined) they took 6.6 instead of 1.5 ms a patch
                 s = cell_slot[v]
                 if s >= 0 and cum[v] <= bound and cum[v] < np.inf:
                     nf = _reach_groups(cum[v], s, slot_ptr, slot_groups, gmin, bits, nf)
